@@ -1,0 +1,32 @@
+// tapegrad: reverse-mode automatic differentiation of tensors, after tf.GradientTape.
+#pragma once
+
+#define TAPEGRAD_VERSION_MAJOR 0
+#define TAPEGRAD_VERSION_MINOR 1
+#define TAPEGRAD_VERSION_PATCH 0
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TAPEGRAD_LIKELY(x) __builtin_expect(!!(x), 1)
+#define TAPEGRAD_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define TAPEGRAD_NOINLINE __attribute__((noinline))
+#else
+#define TAPEGRAD_LIKELY(x) (x)
+#define TAPEGRAD_UNLIKELY(x) (x)
+#define TAPEGRAD_NOINLINE
+#endif
+
+// NOTE [ CHECK vs ASSERT ]
+// TAPEGRAD_CHECK guards against user error and always throws the named exception type.
+// TAPEGRAD_ASSERT guards internal invariants: a failure is a tapegrad bug, so it is
+// compiled out in release builds (NDEBUG) and aborts otherwise.
+#define TAPEGRAD_CHECK(cond, error_type, message)              \
+  do {                                                         \
+    if (TAPEGRAD_UNLIKELY(!(cond))) throw error_type(message); \
+  } while (false)
+
+#ifdef NDEBUG
+#define TAPEGRAD_ASSERT(cond) ((void)0)
+#else
+#include <cassert>
+#define TAPEGRAD_ASSERT(cond) assert(cond)
+#endif

@@ -1,0 +1,118 @@
+#pragma once
+
+#include <string>
+#include <type_traits>
+
+#include "tapegrad/detail/kernels.hpp"
+#include "tapegrad/record.hpp"
+#include "tapegrad/tensor.hpp"
+#include "tapegrad/variable.hpp"
+
+// The glue every op shares: accept Tensors and Variables alike, compute the value with the
+// op's kernel, and record it with a backward that calls the op's gradient rule. An op is a
+// struct holding its forward and its gradient side by side (see ops/unary.hpp).
+namespace tapegrad::detail {
+
+template <class X>
+struct tensor_like : std::false_type {};
+template <class T>
+struct tensor_like<Tensor<T>> : std::true_type {
+  using element = T;
+};
+template <class T>
+struct tensor_like<Variable<T>> : std::true_type {
+  using element = T;
+};
+
+template <class X>
+inline constexpr bool is_tensor_like_v = tensor_like<std::decay_t<X>>::value;
+template <class X>
+using element_t = typename tensor_like<std::decay_t<X>>::element;
+
+/// Enables an op for Tensor<T> and Variable<T> with T float or double.
+template <class X>
+using if_differentiable = std::enable_if_t<is_differentiable_v<element_t<X>>, int>;
+template <class X, class Y>
+using if_both_differentiable = std::enable_if_t<is_tensor_like_v<X> && is_tensor_like_v<Y> &&
+                                                    is_differentiable_v<element_t<X>> &&
+                                                    std::is_same_v<element_t<X>, element_t<Y>>,
+                                                int>;
+template <class X, class S>
+using if_tensor_and_scalar = std::enable_if_t<
+    is_tensor_like_v<X> && std::is_arithmetic_v<S> && is_differentiable_v<element_t<X>>, int>;
+
+/// The tensor an op reads from an argument: a Tensor as it is, a Variable's (watched) value.
+template <class T>
+const Tensor<T>& arg(const Tensor<T>& x, const char* op) {
+  if (TAPEGRAD_UNLIKELY(!x.has_value()))
+    throw value_error(
+        std::string(op) +
+        ": an input has no value (a gradient that does not exist, TensorFlow's None)");
+  return x;
+}
+template <class T>
+Tensor<T> arg(const Variable<T>& x, const char*) {
+  return x.value();
+}
+
+// ---- unary ops: y = Op::forward(x), dx = Op::gradient(x, y, g) ----
+
+template <class Op, class T>
+void unary_backward(const Entry& e, const ImplRef& g, unsigned, ImplRef* dx) {
+  dx[0] = Op::gradient(Tensor<T>(e.saved[0]), Tensor<T>(e.saved[1]), Tensor<T>(g)).impl();
+}
+
+template <class Op, class T>
+Tensor<T> apply_unary(const Tensor<T>& x) {
+  Tensor<T> y = map_unary(x, [](const auto& a) { return Op::forward(a); });
+  if (any_tape_recording())
+    record(y.impl(), Op::name, &unary_backward<Op, T>, {&x.impl()}, {&x.impl(), &y.impl()});
+  return y;
+}
+
+// ---- tensor-scalar ops: y = Op::forward(x, s), dx = Op::gradient(x, y, g, s) ----
+
+template <class Op, class T>
+void scalar_backward(const Entry& e, const ImplRef& g, unsigned, ImplRef* dx) {
+  dx[0] = Op::gradient(Tensor<T>(e.saved[0]), Tensor<T>(e.saved[1]), Tensor<T>(g),
+                       static_cast<T>(e.attrs.scalar))
+              .impl();
+}
+
+template <class Op, class T>
+Tensor<T> apply_scalar(const Tensor<T>& x, T s) {
+  Tensor<T> y = map_unary(x, [s](const auto& a) { return Op::forward(a, s); });
+  if (any_tape_recording()) {
+    OpAttrs attrs;
+    attrs.scalar = static_cast<double>(s);
+    record(y.impl(), Op::name, &scalar_backward<Op, T>, {&x.impl()}, {&x.impl(), &y.impl()}, attrs);
+  }
+  return y;
+}
+
+// ---- binary ops with broadcasting: y = Op::forward(a, b); Op::gradient fills da, db as
+// if no broadcast happened, and the glue sums them back to each input's shape. ----
+
+template <class T>
+Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape);
+
+template <class Op, class T>
+void binary_backward(const Entry& e, const ImplRef& g, unsigned needs, ImplRef* grads) {
+  const Tensor<T> a(e.saved[0]), b(e.saved[1]);
+  Tensor<T> da, db;
+  Op::gradient(a, b, Tensor<T>(e.saved[2]), Tensor<T>(g), needs, da, db);
+  if ((needs & 1u) && da.has_value()) grads[0] = sum_to(da, a.shape()).impl();
+  if ((needs & 2u) && db.has_value()) grads[1] = sum_to(db, b.shape()).impl();
+}
+
+template <class Op, class T>
+Tensor<T> apply_binary(const Tensor<T>& a, const Tensor<T>& b) {
+  Tensor<T> y =
+      map_binary(a, b, Op::name, [](const auto& x, const auto& z) { return Op::forward(x, z); });
+  if (any_tape_recording())
+    record(y.impl(), Op::name, &binary_backward<Op, T>, {&a.impl(), &b.impl()},
+           {&a.impl(), &b.impl(), &y.impl()});
+  return y;
+}
+
+}  // namespace tapegrad::detail

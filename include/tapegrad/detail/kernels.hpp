@@ -1,0 +1,178 @@
+#pragma once
+
+#include <Eigen/Core>
+#include <cstdint>
+
+#include "tapegrad/dtype.hpp"
+#include "tapegrad/errors.hpp"
+#include "tapegrad/shape.hpp"
+#include "tapegrad/tensor.hpp"
+
+// Loops that every op family shares: elementwise maps with NumPy broadcasting, and the
+// reduction that undoes a broadcast. They compute values only; recording is the ops' job.
+namespace tapegrad::detail {
+
+template <class T>
+using ArrayMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <class T>
+using MutableArrayMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <class T>
+using ConstantArray = decltype(Eigen::Array<T, Eigen::Dynamic, 1>::Constant(1, T(0)));
+
+/// Row-major strides that `from` has when read as the broadcast shape `to` (0 on axes
+/// where `from` has size 1 or is missing).
+inline void broadcast_strides(const Shape& from, const Shape& to, std::int64_t* strides) {
+  const int offset = to.rank() - from.rank();
+  std::int64_t stride = 1;
+  for (int i = to.rank() - 1; i >= 0; --i) {
+    const int j = i - offset;
+    if (j < 0 || from[j] == 1) {
+      strides[i] = 0;
+    } else {
+      strides[i] = stride;
+    }
+    if (j >= 0) stride *= from[j];
+  }
+}
+
+/// Calls row(out_offset, a_offset, b_offset, length) for each innermost row of `shape`,
+/// where the output is contiguous and a, b are read with the given strides.
+template <class F>
+void for_each_row(const Shape& shape, const std::int64_t* a_strides, const std::int64_t* b_strides,
+                  F row) {
+  const int rank = shape.rank();
+  if (rank == 0) {
+    row(std::int64_t{0}, std::int64_t{0}, std::int64_t{0}, std::int64_t{1});
+    return;
+  }
+  if (shape.size() == 0) return;
+  const std::int64_t length = shape[rank - 1];
+  std::int64_t index[Shape::max_rank] = {};
+  std::int64_t a = 0, b = 0, out = 0;
+  for (;;) {
+    row(out, a, b, length);
+    out += length;
+    int axis = rank - 2;
+    for (; axis >= 0; --axis) {
+      a += a_strides[axis];
+      b += b_strides[axis];
+      if (++index[axis] < shape[axis]) break;
+      a -= a_strides[axis] * shape[axis];
+      b -= b_strides[axis] * shape[axis];
+      index[axis] = 0;
+    }
+    if (axis < 0) return;
+  }
+}
+
+/// y = f(x) elementwise, where f maps an Eigen array expression to one.
+template <class T, class F>
+Tensor<T> map_unary(const Tensor<T>& x, F f) {
+  Tensor<T> y(x.shape());
+  y.mutable_array() = f(x.array());
+  return y;
+}
+
+/// y = f(a, b) elementwise with NumPy broadcasting. f must accept any mix of Eigen array
+/// maps and constant arrays (a generic lambda over operators does).
+template <class T, class F>
+Tensor<T> map_binary(const Tensor<T>& a, const Tensor<T>& b, const char* op, F f) {
+  const Shape& sa = a.shape();
+  const Shape& sb = b.shape();
+  if (sa == sb) {
+    Tensor<T> y(sa);
+    y.mutable_array() = f(a.array(), b.array());
+    return y;
+  }
+  const Shape shape = broadcast_shapes(sa, sb, op);
+  Tensor<T> y(shape);
+  const auto n = static_cast<Eigen::Index>(y.size());
+  if (sa.size() == 1 && sb == shape) {
+    y.mutable_array() = f(Eigen::Array<T, Eigen::Dynamic, 1>::Constant(n, a.data()[0]), b.array());
+    return y;
+  }
+  if (sb.size() == 1 && sa == shape) {
+    y.mutable_array() = f(a.array(), Eigen::Array<T, Eigen::Dynamic, 1>::Constant(n, b.data()[0]));
+    return y;
+  }
+  std::int64_t a_strides[Shape::max_rank], b_strides[Shape::max_rank];
+  broadcast_strides(sa, shape, a_strides);
+  broadcast_strides(sb, shape, b_strides);
+  const bool a_row = shape.rank() > 0 && a_strides[shape.rank() - 1] != 0;
+  const bool b_row = shape.rank() > 0 && b_strides[shape.rank() - 1] != 0;
+  const T* pa = a.data();
+  const T* pb = b.data();
+  T* py = y.mutable_data();
+  using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
+  for_each_row(shape, a_strides, b_strides,
+               [&](std::int64_t out, std::int64_t ia, std::int64_t ib, std::int64_t length) {
+                 const auto len = static_cast<Eigen::Index>(length);
+                 MutableArrayMap<T> dst(py + out, len);
+                 if (a_row && b_row)
+                   dst = f(ArrayMap<T>(pa + ia, len), ArrayMap<T>(pb + ib, len));
+                 else if (a_row)
+                   dst = f(ArrayMap<T>(pa + ia, len), Array::Constant(len, pb[ib]));
+                 else if (b_row)
+                   dst = f(Array::Constant(len, pa[ia]), ArrayMap<T>(pb + ib, len));
+                 else
+                   dst = f(Array::Constant(len, pa[ia]), Array::Constant(len, pb[ib]));
+               });
+  return y;
+}
+
+/// The sum of x over the axes along which `shape` was broadcast to x's shape.
+template <class T>
+Tensor<T> sum_to_kernel(const Tensor<T>& x, const Shape& shape) {
+  const Shape& sx = x.shape();
+  Tensor<T> y(shape, T(0));
+  if (shape.size() == 1) {
+    y.mutable_data()[0] = x.array().sum();
+    return y;
+  }
+  std::int64_t y_strides[Shape::max_rank], unused[Shape::max_rank] = {};
+  broadcast_strides(shape, sx, y_strides);
+  const bool y_row = sx.rank() > 0 && y_strides[sx.rank() - 1] != 0;
+  const T* px = x.data();
+  T* py = y.mutable_data();
+  for_each_row(sx, y_strides, unused,
+               [&](std::int64_t in, std::int64_t iy, std::int64_t, std::int64_t length) {
+                 const auto len = static_cast<Eigen::Index>(length);
+                 if (y_row)
+                   MutableArrayMap<T>(py + iy, len) += ArrayMap<T>(px + in, len);
+                 else
+                   py[iy] += ArrayMap<T>(px + in, len).sum();
+               });
+  return y;
+}
+
+/// x repeated along the axes where it has size 1 (or is missing) to fill `shape`.
+template <class T>
+Tensor<T> broadcast_kernel(const Tensor<T>& x, const Shape& shape) {
+  Tensor<T> y(shape);
+  std::int64_t x_strides[Shape::max_rank], unused[Shape::max_rank] = {};
+  broadcast_strides(x.shape(), shape, x_strides);
+  const bool x_row = shape.rank() > 0 && x_strides[shape.rank() - 1] != 0;
+  const T* px = x.data();
+  T* py = y.mutable_data();
+  for_each_row(shape, x_strides, unused,
+               [&](std::int64_t out, std::int64_t ix, std::int64_t, std::int64_t length) {
+                 const auto len = static_cast<Eigen::Index>(length);
+                 if (x_row)
+                   MutableArrayMap<T>(py + out, len) = ArrayMap<T>(px + ix, len);
+                 else
+                   MutableArrayMap<T>(py + out, len).setConstant(px[ix]);
+               });
+  return y;
+}
+
+/// Calls f(T{}) with T the element type `dtype` names; floating types only.
+template <class F>
+decltype(auto) dispatch_floating(DType dtype, F&& f) {
+  if (dtype == DType::float32) return f(float{});
+  if (dtype != DType::float64)
+    throw dtype_error(std::string("expected a float32 or float64 tensor, got ") +
+                      dtype_name(dtype));
+  return f(double{});
+}
+
+}  // namespace tapegrad::detail

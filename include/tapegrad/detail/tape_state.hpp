@@ -1,0 +1,186 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "tapegrad/detail/chunked_vector.hpp"
+#include "tapegrad/detail/tensor_impl.hpp"
+
+namespace tapegrad::detail {
+
+using NodeId = std::uint32_t;
+constexpr NodeId no_node = 0xffffffffu;
+constexpr int max_op_inputs = 3;
+/// How deeply tapes may nest on one thread (a 64th derivative is deep enough).
+constexpr int max_nested_tapes = 64;
+
+/// The non-tensor arguments an op's backward needs (a scalar operand, an axis, flags).
+struct OpAttrs {
+  double scalar = 0;
+  std::int64_t ints[2] = {0, 0};
+};
+
+struct Entry;
+/// Computes the gradients of an entry's inputs from the gradient `grad` of its output, with
+/// the library's own ops (so that an outer tape records them). Bit i of `needs` asks for
+/// input i; the result goes to input_grads[i] (left empty when that input gets none).
+using BackwardFn = void (*)(const Entry& entry, const ImplRef& grad, unsigned needs,
+                            ImplRef* input_grads);
+
+/// One recorded op: which nodes went in, which came out, and what its backward needs.
+struct Entry {
+  BackwardFn backward = nullptr;
+  const char* op = nullptr;
+  NodeId output = no_node;
+  std::uint8_t n_inputs = 0;
+  NodeId inputs[max_op_inputs] = {no_node, no_node, no_node};
+  ImplRef saved[max_op_inputs];
+  OpAttrs attrs;
+};
+
+/// The state behind a Variable: its current value, shared by every copy of the Variable.
+struct VariableState {
+  mutable std::mutex mutex;  // guards `value` against concurrent reads and assigns
+  ImplRef value;
+  std::string name;
+  bool trainable = true;
+};
+
+inline std::uint64_t next_tape_id() {
+  static std::atomic<std::uint64_t> counter{0};
+  return counter.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+struct ThreadTapes;
+
+// NOTE [ Finding a tensor on a tape ]
+// A tape knows a tensor as a node id. The output of an op recorded on the tape carries a
+// TapeMark with that id, written when the op creates it, so the common lookup is a scan of
+// at most two inline marks and costs no hashing. watch() does not write into the tensor
+// (another thread may be reading it); the tape keeps its own table of watched tensors,
+// consulted only when the tensor carries no mark for this tape. Tape ids are never reused,
+// so a mark left by a tape that has been reset or destroyed matches nothing.
+class TapeState {
+ public:
+  TapeState(bool persistent, bool watch_accessed_variables)
+      : id(next_tape_id()),
+        persistent(persistent),
+        watch_accessed_variables(watch_accessed_variables) {}
+
+  std::uint64_t id;
+  bool persistent;
+  bool watch_accessed_variables;
+  bool on_stack = false;  // pushed on its thread's stack and not stopped yet
+  bool paused = false;    // inside a stop_recording() scope
+  bool used = false;      // a non-persistent tape whose gradient() has run
+  TapeState* below = nullptr;
+  ThreadTapes* owner = nullptr;
+
+  ChunkedVector<Entry> entries;
+  std::vector<std::int32_t> producer;  // node -> index of the entry that made it, -1 for a source
+  std::unordered_map<const TensorImpl*, NodeId> watched_tensors;
+  std::vector<ImplRef> watched_tensor_refs;  // keeps watched tensors (and so their addresses) alive
+  std::unordered_map<const VariableState*, NodeId> variable_nodes;
+  std::vector<std::shared_ptr<VariableState>> watched_variables;  // in order of watching
+
+  bool recording() const { return on_stack && !paused; }
+
+  NodeId find(const TensorImpl* tensor) const {
+    if (const TapeMark* mark = tensor->find_mark(id)) return mark->node;
+    if (!watched_tensors.empty()) {
+      auto it = watched_tensors.find(tensor);
+      if (it != watched_tensors.end()) return it->second;
+    }
+    return no_node;
+  }
+  NodeId find(const VariableState* variable) const {
+    auto it = variable_nodes.find(variable);
+    return it == variable_nodes.end() ? no_node : it->second;
+  }
+
+  NodeId new_node(std::int32_t producer_entry) {
+    producer.push_back(producer_entry);
+    return static_cast<NodeId>(producer.size() - 1);
+  }
+
+  void watch(const ImplRef& tensor) {
+    if (find(tensor.get()) != no_node) return;
+    watched_tensor_refs.reserve(watched_tensor_refs.size() + 1);
+    const NodeId node = new_node(-1);
+    try {
+      watched_tensors.emplace(tensor.get(), node);
+    } catch (...) {
+      producer.pop_back();
+      throw;
+    }
+    watched_tensor_refs.push_back(tensor);
+  }
+  NodeId watch(const std::shared_ptr<VariableState>& variable) {
+    NodeId node = find(variable.get());
+    if (node != no_node) return node;
+    watched_variables.reserve(watched_variables.size() + 1);
+    node = new_node(-1);
+    try {
+      variable_nodes.emplace(variable.get(), node);
+    } catch (...) {
+      producer.pop_back();
+      throw;
+    }
+    watched_variables.push_back(variable);
+    return node;
+  }
+
+  /// Forgets everything recorded and watched; a new id orphans every mark made so far.
+  void clear() {
+    entries.clear();
+    producer.clear();
+    watched_tensors.clear();
+    watched_tensor_refs.clear();
+    variable_nodes.clear();
+    watched_variables.clear();
+    id = next_tape_id();
+  }
+};
+
+/// The tapes active on one thread, innermost on top, and how many of them record.
+struct ThreadTapes {
+  TapeState* top = nullptr;
+  int recording = 0;
+};
+
+// Constant-initialised and trivially destructible, so reading it is a plain TLS load.
+inline thread_local ThreadTapes thread_tapes;
+
+/// The one check an op makes when no tape is active.
+inline bool any_tape_recording() noexcept {
+  return thread_tapes.recording != 0;
+}
+
+inline void push_tape(TapeState& tape) {
+  ThreadTapes& tapes = thread_tapes;
+  tape.below = tapes.top;
+  tape.owner = &tapes;
+  tapes.top = &tape;
+  tape.on_stack = true;
+  if (!tape.paused) ++tapes.recording;
+}
+
+inline void pop_tape(TapeState& tape) noexcept {
+  if (!tape.on_stack) return;
+  ThreadTapes& tapes = *tape.owner;
+  for (TapeState** link = &tapes.top; *link; link = &(*link)->below)
+    if (*link == &tape) {
+      *link = tape.below;
+      break;
+    }
+  if (!tape.paused) --tapes.recording;
+  tape.on_stack = false;
+  tape.below = nullptr;
+}
+
+}  // namespace tapegrad::detail

@@ -1,0 +1,151 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <new>
+#include <utility>
+#include <vector>
+
+#include "tapegrad/config.hpp"
+#include "tapegrad/dtype.hpp"
+#include "tapegrad/shape.hpp"
+
+namespace tapegrad::detail {
+
+/// "This tensor is node `node` of the tape whose id is `tape_id`."
+struct TapeMark {
+  std::uint64_t tape_id;
+  std::uint32_t node;
+};
+
+// NOTE [ Tensor storage ]
+// A tensor is one heap block: this header followed by the elements, so creating a small
+// tensor costs one allocation. An alias (a variable read) is a header whose `data` points
+// into another block, which it keeps alive through `base`. The header is never shared
+// between threads while it is being written: tape marks are only written into a tensor an
+// op has just created, before anyone else can see it (watch() keeps its own table, see
+// NOTE [ Finding a tensor on a tape ]).
+struct TensorImpl {
+  std::atomic<std::int32_t> refs{1};
+  DType dtype;
+  std::uint8_t n_marks = 0;
+  Shape shape;
+  std::int64_t size = 0;
+  void* data = nullptr;
+  TensorImpl* base = nullptr;
+  TapeMark marks[2]{};
+  std::vector<TapeMark>* more_marks = nullptr;
+
+  const TapeMark* find_mark(std::uint64_t tape_id) const {
+    for (std::uint8_t i = 0; i < n_marks && i < 2; ++i)
+      if (marks[i].tape_id == tape_id) return &marks[i];
+    if (more_marks)
+      for (const TapeMark& m : *more_marks)
+        if (m.tape_id == tape_id) return &m;
+    return nullptr;
+  }
+  void add_mark(TapeMark mark) {
+    if (n_marks < 2) {
+      marks[n_marks++] = mark;
+      return;
+    }
+    if (!more_marks) more_marks = new std::vector<TapeMark>();
+    more_marks->push_back(mark);
+  }
+  void remove_mark(std::uint64_t tape_id) {
+    if (more_marks) {
+      for (auto it = more_marks->begin(); it != more_marks->end(); ++it)
+        if (it->tape_id == tape_id) {
+          more_marks->erase(it);
+          return;
+        }
+    }
+    for (std::uint8_t i = 0; i < n_marks; ++i)
+      if (marks[i].tape_id == tape_id) {
+        marks[i] = marks[n_marks - 1];
+        --n_marks;
+        return;
+      }
+  }
+};
+
+constexpr std::size_t impl_header_bytes = (sizeof(TensorImpl) + 63) / 64 * 64;
+
+/// A new tensor of `shape` with uninitialised elements.
+inline TensorImpl* allocate_impl(DType dtype, const Shape& shape) {
+  const std::int64_t size = shape.size();
+  const std::size_t bytes = impl_header_bytes + static_cast<std::size_t>(size) * dtype_size(dtype);
+  void* block = ::operator new (bytes, std::align_val_t{64});
+  auto* impl = new (block) TensorImpl();
+  impl->dtype = dtype;
+  impl->shape = shape;
+  impl->size = size;
+  impl->data = static_cast<char*>(block) + impl_header_bytes;
+  return impl;
+}
+
+/// A header that shows `base`'s elements under `shape` (same element count) without copying.
+inline TensorImpl* allocate_alias(TensorImpl* base, const Shape& shape) {
+  void* block = ::operator new (sizeof(TensorImpl), std::align_val_t{64});
+  auto* impl = new (block) TensorImpl();
+  impl->dtype = base->dtype;
+  impl->shape = shape;
+  impl->size = base->size;
+  impl->data = base->data;
+  base->refs.fetch_add(1, std::memory_order_relaxed);
+  impl->base = base;
+  return impl;
+}
+
+inline void release_impl(TensorImpl* impl) noexcept {
+  while (impl && impl->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    TensorImpl* base = impl->base;
+    delete impl->more_marks;
+    impl->~TensorImpl();
+    ::operator delete (static_cast<void*>(impl), std::align_val_t{64});
+    impl = base;
+  }
+}
+
+/// An owning, type-erased reference to a TensorImpl (an intrusive shared pointer).
+class ImplRef {
+ public:
+  ImplRef() = default;
+  /// Takes over one reference that the caller already owns.
+  static ImplRef adopt(TensorImpl* impl) noexcept {
+    ImplRef r;
+    r.impl_ = impl;
+    return r;
+  }
+  /// Adds a reference of its own.
+  static ImplRef share(TensorImpl* impl) noexcept {
+    if (impl) impl->refs.fetch_add(1, std::memory_order_relaxed);
+    return adopt(impl);
+  }
+  ImplRef(const ImplRef& other) noexcept : impl_(other.impl_) {
+    if (impl_) impl_->refs.fetch_add(1, std::memory_order_relaxed);
+  }
+  ImplRef(ImplRef&& other) noexcept : impl_(std::exchange(other.impl_, nullptr)) {}
+  ImplRef& operator=(const ImplRef& other) noexcept {
+    ImplRef(other).swap(*this);
+    return *this;
+  }
+  ImplRef& operator=(ImplRef&& other) noexcept {
+    ImplRef(std::move(other)).swap(*this);
+    return *this;
+  }
+  ~ImplRef() { release_impl(impl_); }
+
+  void swap(ImplRef& other) noexcept { std::swap(impl_, other.impl_); }
+  TensorImpl* get() const noexcept { return impl_; }
+  TensorImpl* operator->() const noexcept { return impl_; }
+  explicit operator bool() const noexcept { return impl_ != nullptr; }
+  void reset() noexcept { ImplRef().swap(*this); }
+
+ private:
+  TensorImpl* impl_ = nullptr;
+};
+
+}  // namespace tapegrad::detail

@@ -1,0 +1,82 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tapegrad/detail/kernels.hpp"
+#include "tapegrad/detail/tape_state.hpp"
+#include "tapegrad/ops/binary.hpp"
+
+// The reverse sweep. Entries are already in execution order, so walking them backward visits
+// every consumer of a node before the node's producer: by the time an entry runs, its
+// output's gradient is complete. Nothing recurses, so a chain of any length is fine.
+namespace tapegrad::detail {
+
+/// a + b for two gradients of the same shape and floating dtype, recorded like any op.
+inline ImplRef add_gradients(const ImplRef& a, const ImplRef& b) {
+  return dispatch_floating(a->dtype, [&](auto zero) {
+    using T = decltype(zero);
+    return apply_binary<Add>(Tensor<T>(a), Tensor<T>(b)).impl();
+  });
+}
+
+/// Gradients of sum_i <seeds[i], targets[i]> with respect to each source node (empty where
+/// there is none). Only entries on a path from a source to a target run their backward.
+inline std::vector<ImplRef> reverse_sweep(TapeState& tape, const std::vector<NodeId>& targets,
+                                          const std::vector<ImplRef>& seeds,
+                                          const std::vector<NodeId>& sources) {
+  const std::size_t n_nodes = tape.producer.size();
+  std::vector<ImplRef> results(sources.size());
+
+  // Forward pass: which nodes depend on a source. Entries recorded into this tape while the
+  // sweep runs (a persistent tape that still records) have larger indices and are ignored.
+  std::vector<std::uint8_t> depends(n_nodes, 0);
+  bool any_source = false;
+  for (NodeId s : sources)
+    if (s != no_node) depends[s] = 1, any_source = true;
+  std::int64_t last = -1;
+  for (NodeId t : targets)
+    if (t != no_node && tape.producer[t] > last) last = tape.producer[t];
+  if (!any_source) return results;
+  for (std::int64_t i = 0; i <= last; ++i) {
+    const Entry& e = tape.entries[static_cast<std::size_t>(i)];
+    for (int k = 0; k < e.n_inputs; ++k)
+      if (e.inputs[k] != no_node && depends[e.inputs[k]]) {
+        depends[e.output] = 1;
+        break;
+      }
+  }
+
+  std::vector<ImplRef> grads(n_nodes);
+  for (std::size_t i = 0; i < targets.size(); ++i)
+    if (targets[i] != no_node && depends[targets[i]])
+      grads[targets[i]] = grads[targets[i]] ? add_gradients(grads[targets[i]], seeds[i]) : seeds[i];
+
+  std::vector<std::uint8_t> is_source(n_nodes, 0);
+  for (NodeId s : sources)
+    if (s != no_node) is_source[s] = 1;
+
+  ImplRef input_grads[max_op_inputs];
+  for (std::int64_t i = last; i >= 0; --i) {
+    const Entry& e = tape.entries[static_cast<std::size_t>(i)];
+    if (!grads[e.output]) continue;
+    unsigned needs = 0;
+    for (int k = 0; k < e.n_inputs; ++k)
+      if (e.inputs[k] != no_node && depends[e.inputs[k]]) needs |= 1u << k;
+    ImplRef grad = is_source[e.output] ? grads[e.output] : std::move(grads[e.output]);
+    if (!needs) continue;
+    e.backward(e, grad, needs, input_grads);
+    for (int k = 0; k < e.n_inputs; ++k) {
+      if (!(needs & (1u << k)) || !input_grads[k]) continue;
+      ImplRef& slot = grads[e.inputs[k]];
+      slot = slot ? add_gradients(slot, input_grads[k]) : std::move(input_grads[k]);
+      input_grads[k].reset();
+    }
+  }
+  for (std::size_t i = 0; i < sources.size(); ++i)
+    if (sources[i] != no_node) results[i] = grads[sources[i]];
+  return results;
+}
+
+}  // namespace tapegrad::detail

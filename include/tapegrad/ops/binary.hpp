@@ -1,0 +1,220 @@
+#pragma once
+
+#include <type_traits>
+
+#include "tapegrad/detail/apply_op.hpp"
+#include "tapegrad/ops/shape.hpp"
+
+// Arithmetic: + - * / between tensors (NumPy broadcasting; each gradient is summed back to
+// its input's shape) and between a tensor and a scalar, which is an attribute of the op
+// rather than a tensor, so `x * 0.5` allocates nothing for the 0.5.
+namespace tapegrad {
+namespace detail {
+
+struct Neg {
+  static constexpr const char* name = "neg";
+  template <class A>
+  static auto forward(const A& x) {
+    return -x;
+  }
+  template <class T>
+  static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>&, const Tensor<T>& g) {
+    return -g;
+  }
+};
+
+struct Add {
+  static constexpr const char* name = "add";
+  template <class A, class B>
+  static auto forward(const A& a, const B& b) {
+    return a + b;
+  }
+  template <class T>
+  static void gradient(const Tensor<T>&, const Tensor<T>&, const Tensor<T>&, const Tensor<T>& g,
+                       unsigned needs, Tensor<T>& da, Tensor<T>& db) {
+    if (needs & 1u) da = g;
+    if (needs & 2u) db = g;
+  }
+};
+
+struct Sub {
+  static constexpr const char* name = "sub";
+  template <class A, class B>
+  static auto forward(const A& a, const B& b) {
+    return a - b;
+  }
+  template <class T>
+  static void gradient(const Tensor<T>&, const Tensor<T>&, const Tensor<T>&, const Tensor<T>& g,
+                       unsigned needs, Tensor<T>& da, Tensor<T>& db) {
+    if (needs & 1u) da = g;
+    if (needs & 2u) db = -g;
+  }
+};
+
+struct Mul {
+  static constexpr const char* name = "mul";
+  template <class A, class B>
+  static auto forward(const A& a, const B& b) {
+    return a * b;
+  }
+  template <class T>
+  static void gradient(const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>&, const Tensor<T>& g,
+                       unsigned needs, Tensor<T>& da, Tensor<T>& db) {
+    if (needs & 1u) da = g * b;
+    if (needs & 2u) db = g * a;
+  }
+};
+
+struct Div {
+  static constexpr const char* name = "div";
+  template <class A, class B>
+  static auto forward(const A& a, const B& b) {
+    return a / b;
+  }
+  template <class T>
+  static void gradient(const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>&, const Tensor<T>& g,
+                       unsigned needs, Tensor<T>& da, Tensor<T>& db) {
+    if (needs & 1u) da = g / b;
+    if (needs & 2u) db = g * (-a / b / b);
+  }
+};
+
+struct AddScalar {
+  static constexpr const char* name = "add";
+  template <class A, class S>
+  static auto forward(const A& x, S s) {
+    return x + s;
+  }
+  template <class T>
+  static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>&, const Tensor<T>& g, T) {
+    return g;
+  }
+};
+
+/// s - x
+struct SubFromScalar {
+  static constexpr const char* name = "sub";
+  template <class A, class S>
+  static auto forward(const A& x, S s) {
+    return s - x;
+  }
+  template <class T>
+  static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>&, const Tensor<T>& g, T) {
+    return -g;
+  }
+};
+
+struct MulScalar {
+  static constexpr const char* name = "mul";
+  template <class A, class S>
+  static auto forward(const A& x, S s) {
+    return x * s;
+  }
+  template <class T>
+  static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>&, const Tensor<T>& g, T s) {
+    return g * s;
+  }
+};
+
+/// x / s
+struct DivByScalar {
+  static constexpr const char* name = "div";
+  template <class A, class S>
+  static auto forward(const A& x, S s) {
+    return x / s;
+  }
+  template <class T>
+  static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>&, const Tensor<T>& g, T s) {
+    return g / s;
+  }
+};
+
+/// s / x
+struct DivScalarBy {
+  static constexpr const char* name = "div";
+  template <class A, class S>
+  static auto forward(const A& x, S s) {
+    return s / x;
+  }
+  template <class T>
+  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g, T s) {
+    return g * (-s / (x * x));
+  }
+};
+
+}  // namespace detail
+
+/// -x elementwise.   auto y = -x;
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> operator-(const X& x) {
+  return detail::apply_unary<detail::Neg>(detail::arg(x, "neg"));
+}
+/// -x elementwise.   auto y = tapegrad::neg(x);
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> neg(const X& x) {
+  return detail::apply_unary<detail::Neg>(detail::arg(x, "neg"));
+}
+/// Elementwise sum with broadcasting.   auto z = x + y;  auto w = x + 1.0;
+template <class X, class Y, detail::if_both_differentiable<X, Y> = 0>
+Tensor<detail::element_t<X>> operator+(const X& a, const Y& b) {
+  return detail::apply_binary<detail::Add>(detail::arg(a, "add"), detail::arg(b, "add"));
+}
+template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
+Tensor<detail::element_t<X>> operator+(const X& x, S s) {
+  using T = detail::element_t<X>;
+  return detail::apply_scalar<detail::AddScalar>(detail::arg(x, "add"), static_cast<T>(s));
+}
+template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
+Tensor<detail::element_t<X>> operator+(S s, const X& x) {
+  return x + s;
+}
+
+/// Elementwise difference with broadcasting.   auto z = x - y;  auto w = 1.0 - x;
+template <class X, class Y, detail::if_both_differentiable<X, Y> = 0>
+Tensor<detail::element_t<X>> operator-(const X& a, const Y& b) {
+  return detail::apply_binary<detail::Sub>(detail::arg(a, "sub"), detail::arg(b, "sub"));
+}
+template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
+Tensor<detail::element_t<X>> operator-(const X& x, S s) {
+  using T = detail::element_t<X>;
+  // x + (-s) is exactly x - s in IEEE arithmetic.
+  return detail::apply_scalar<detail::AddScalar>(detail::arg(x, "sub"), -static_cast<T>(s));
+}
+template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
+Tensor<detail::element_t<X>> operator-(S s, const X& x) {
+  using T = detail::element_t<X>;
+  return detail::apply_scalar<detail::SubFromScalar>(detail::arg(x, "sub"), static_cast<T>(s));
+}
+
+/// Elementwise product with broadcasting.   auto z = x * y;  auto w = 0.5 * x;
+template <class X, class Y, detail::if_both_differentiable<X, Y> = 0>
+Tensor<detail::element_t<X>> operator*(const X& a, const Y& b) {
+  return detail::apply_binary<detail::Mul>(detail::arg(a, "mul"), detail::arg(b, "mul"));
+}
+template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
+Tensor<detail::element_t<X>> operator*(const X& x, S s) {
+  using T = detail::element_t<X>;
+  return detail::apply_scalar<detail::MulScalar>(detail::arg(x, "mul"), static_cast<T>(s));
+}
+template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
+Tensor<detail::element_t<X>> operator*(S s, const X& x) {
+  return x * s;
+}
+
+/// Elementwise quotient with broadcasting.   auto z = x / y;  auto w = 1.0 / x;
+template <class X, class Y, detail::if_both_differentiable<X, Y> = 0>
+Tensor<detail::element_t<X>> operator/(const X& a, const Y& b) {
+  return detail::apply_binary<detail::Div>(detail::arg(a, "div"), detail::arg(b, "div"));
+}
+template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
+Tensor<detail::element_t<X>> operator/(const X& x, S s) {
+  using T = detail::element_t<X>;
+  return detail::apply_scalar<detail::DivByScalar>(detail::arg(x, "div"), static_cast<T>(s));
+}
+template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
+Tensor<detail::element_t<X>> operator/(S s, const X& x) {
+  using T = detail::element_t<X>;
+  return detail::apply_scalar<detail::DivScalarBy>(detail::arg(x, "div"), static_cast<T>(s));
+}
+
+}  // namespace tapegrad

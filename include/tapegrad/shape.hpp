@@ -1,0 +1,106 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+
+#include "tapegrad/errors.hpp"
+
+namespace tapegrad {
+
+/// The dimensions of a tensor, outermost first (row-major). Rank 0 is a scalar.
+///   tapegrad::Shape s{2, 3};  // s.rank() == 2, s.size() == 6, s.str() == "[2,3]"
+class Shape {
+ public:
+  static constexpr int max_rank = 8;
+
+  Shape() = default;
+  Shape(std::initializer_list<std::int64_t> dims) {
+    for (std::int64_t d : dims) push_back(d);
+  }
+  template <class Iterator>
+  Shape(Iterator first, Iterator last) {
+    for (; first != last; ++first) push_back(static_cast<std::int64_t>(*first));
+  }
+
+  int rank() const { return rank_; }
+  /// Number of elements: the product of the dimensions (1 for rank 0).
+  std::int64_t size() const {
+    std::int64_t n = 1;
+    for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<std::size_t>(i)];
+    return n;
+  }
+  std::int64_t operator[](int axis) const { return dims_[static_cast<std::size_t>(axis)]; }
+  std::int64_t& operator[](int axis) { return dims_[static_cast<std::size_t>(axis)]; }
+  const std::int64_t* begin() const { return dims_.data(); }
+  const std::int64_t* end() const { return dims_.data() + rank_; }
+
+  void push_back(std::int64_t dim) {
+    if (rank_ == max_rank)
+      throw shape_error("Shape: rank above the maximum of " + std::to_string(max_rank));
+    if (dim < 0) throw shape_error("Shape: negative dimension " + std::to_string(dim));
+    dims_[static_cast<std::size_t>(rank_++)] = dim;
+  }
+
+  friend bool operator==(const Shape& a, const Shape& b) {
+    if (a.rank_ != b.rank_) return false;
+    for (int i = 0; i < a.rank_; ++i)
+      if (a[i] != b[i]) return false;
+    return true;
+  }
+  friend bool operator!=(const Shape& a, const Shape& b) { return !(a == b); }
+
+  /// "[2,3]", the form error messages use.
+  std::string str() const {
+    std::string s = "[";
+    for (int i = 0; i < rank_; ++i) {
+      if (i) s += ',';
+      s += std::to_string(dims_[static_cast<std::size_t>(i)]);
+    }
+    return s + ']';
+  }
+
+ private:
+  std::array<std::int64_t, max_rank> dims_{};
+  int rank_ = 0;
+};
+
+/// The NumPy broadcast of two shapes; throws shape_error naming `op` when they do not fit.
+///   broadcast_shapes({2, 1}, {3}, "add") == Shape{2, 3}
+inline Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
+  const int rank = a.rank() > b.rank() ? a.rank() : b.rank();
+  Shape out;
+  for (int i = 0; i < rank; ++i) {
+    const int ia = i - (rank - a.rank());
+    const int ib = i - (rank - b.rank());
+    const std::int64_t da = ia >= 0 ? a[ia] : 1;
+    const std::int64_t db = ib >= 0 ? b[ib] : 1;
+    if (da != db && da != 1 && db != 1)
+      throw shape_error(std::string(op) + ": incompatible shapes for broadcasting: " + a.str() +
+                        " vs. " + b.str());
+    out.push_back(da == 1 ? db : da);
+  }
+  return out;
+}
+
+/// True when `from` broadcasts to exactly `to` (NumPy rules, `to` unchanged).
+inline bool broadcasts_to(const Shape& from, const Shape& to) {
+  if (from.rank() > to.rank()) return false;
+  const int offset = to.rank() - from.rank();
+  for (int i = 0; i < from.rank(); ++i)
+    if (from[i] != 1 && from[i] != to[i + offset]) return false;
+  return true;
+}
+
+/// Maps a possibly negative axis into [0, rank); throws value_error naming `op` if out of range.
+inline int normalize_axis(int axis, int rank, const char* op) {
+  if (axis < -rank || axis >= rank)
+    throw value_error(std::string(op) + ": axis " + std::to_string(axis) +
+                      " is out of range for a tensor of rank " + std::to_string(rank) +
+                      " (expected -" + std::to_string(rank) + " <= axis < " + std::to_string(rank) +
+                      ")");
+  return axis < 0 ? axis + rank : axis;
+}
+
+}  // namespace tapegrad

@@ -1,0 +1,181 @@
+#pragma once
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "tapegrad/detail/tensor_impl.hpp"
+#include "tapegrad/dtype.hpp"
+#include "tapegrad/errors.hpp"
+#include "tapegrad/shape.hpp"
+
+namespace tapegrad {
+
+namespace detail {
+/// An element of a 1-d initializer list. Converting to it is a user-defined conversion, so
+/// {{1.f}, {2.f}} picks the 2-d constructor (a column) instead of being ambiguous.
+template <class T>
+struct ListElement {
+  ListElement(T v) : value(v) {}  // NOLINT(google-explicit-constructor)
+  T value;
+};
+}  // namespace detail
+
+template <class T>
+using FlatMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <class T>
+using MatrixMap =
+    Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+
+/// An immutable n-d array of T (float, double; int32/int64 as plain data), row-major and
+/// contiguous. Copies share storage and no op changes an existing tensor, as with
+/// TensorFlow's eager tensors. A default-constructed Tensor is "no value": what
+/// GradientTape::gradient returns for a source the target does not depend on.
+///   tapegrad::Tensor<float> x({{1.f, 2.f}, {3.f, 4.f}});  // shape (2, 2)
+template <class T>
+class Tensor {
+  static_assert(is_supported_element_v<T>,
+                "tapegrad: Tensor<T> holds float, double, std::int32_t or std::int64_t");
+
+ public:
+  using value_type = T;
+
+  /// No value (TensorFlow's None).
+  Tensor() = default;
+  /// A 0-d tensor (a scalar).
+  Tensor(T value) : Tensor(Shape{}, value) {}  // NOLINT: a scalar converts like tf.constant(3.0)
+  /// A 1-d tensor: Tensor<float>({1.f, 2.f}).
+  Tensor(std::initializer_list<detail::ListElement<T>> values)
+      : Tensor(Shape{static_cast<std::int64_t>(values.size())}) {
+    T* out = mutable_data();
+    for (const auto& v : values) *out++ = v.value;
+  }
+  /// A 2-d tensor from rows of equal length: Tensor<float>({{1.f, 2.f}, {3.f, 4.f}}).
+  Tensor(std::initializer_list<std::initializer_list<T>> rows)
+      : Tensor(Shape{static_cast<std::int64_t>(rows.size()),
+                     rows.size() ? static_cast<std::int64_t>(rows.begin()->size()) : 0}) {
+    T* out = mutable_data();
+    for (const auto& row : rows) {
+      if (static_cast<std::int64_t>(row.size()) != shape()[1])
+        throw shape_error("Tensor: rows of a nested initializer list differ in length (" +
+                          std::to_string(shape()[1]) + " vs. " + std::to_string(row.size()) + ")");
+      out = std::copy(row.begin(), row.end(), out);
+    }
+  }
+  /// A 3-d tensor from nested lists of equal lengths.
+  Tensor(std::initializer_list<std::initializer_list<std::initializer_list<T>>> blocks) {
+    const auto n0 = static_cast<std::int64_t>(blocks.size());
+    const auto n1 = n0 ? static_cast<std::int64_t>(blocks.begin()->size()) : 0;
+    const auto n2 = n1 ? static_cast<std::int64_t>(blocks.begin()->begin()->size()) : 0;
+    *this = Tensor(Shape{n0, n1, n2});
+    T* out = mutable_data();
+    for (const auto& block : blocks) {
+      if (static_cast<std::int64_t>(block.size()) != n1)
+        throw shape_error("Tensor: nested initializer lists differ in length");
+      for (const auto& row : block) {
+        if (static_cast<std::int64_t>(row.size()) != n2)
+          throw shape_error("Tensor: nested initializer lists differ in length");
+        out = std::copy(row.begin(), row.end(), out);
+      }
+    }
+  }
+  /// Every element equal to `fill`: Tensor<float>(Shape{2, 3}, 0.f).
+  Tensor(const Shape& shape, T fill) : Tensor(shape) { std::fill_n(mutable_data(), size(), fill); }
+  /// Elements in row-major order; their count must match the shape.
+  Tensor(const Shape& shape, const std::vector<T>& values) : Tensor(shape) {
+    if (static_cast<std::int64_t>(values.size()) != size())
+      throw shape_error("Tensor: " + std::to_string(values.size()) + " values do not fill shape " +
+                        shape.str() + " of " + std::to_string(size()) + " elements");
+    std::copy(values.begin(), values.end(), mutable_data());
+  }
+  /// A copy of an Eigen matrix or array, as a 2-d tensor of shape (rows, cols).
+  template <class Derived>
+  explicit Tensor(const Eigen::DenseBase<Derived>& m)
+      : Tensor(Shape{static_cast<std::int64_t>(m.rows()), static_cast<std::int64_t>(m.cols())}) {
+    Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+        mutable_data(), m.rows(), m.cols()) = m.derived().template cast<T>();
+  }
+
+  static Tensor zeros(const Shape& shape) { return Tensor(shape, T(0)); }
+  static Tensor ones(const Shape& shape) { return Tensor(shape, T(1)); }
+  static Tensor full(const Shape& shape, T value) { return Tensor(shape, value); }
+
+  /// False for "no value" (a gradient TensorFlow would return as None).
+  bool has_value() const noexcept { return static_cast<bool>(impl_); }
+  explicit operator bool() const noexcept { return has_value(); }
+
+  const Shape& shape() const { return checked()->shape; }
+  int rank() const { return shape().rank(); }
+  std::int64_t size() const { return checked()->size; }
+  static constexpr DType dtype() { return dtype_of<T>(); }
+  const T* data() const { return static_cast<const T*>(checked()->data); }
+
+  /// The elements as a flat Eigen array, without copying.
+  FlatMap<T> array() const { return FlatMap<T>(data(), static_cast<Eigen::Index>(size())); }
+  /// A rank-0, 1 or 2 tensor as a row-major Eigen matrix view ((1,1), (1,n) or (r,c)).
+  MatrixMap<T> matrix() const {
+    const Shape& s = shape();
+    if (s.rank() > 2) throw shape_error("Tensor::matrix: needs rank <= 2, got shape " + s.str());
+    const auto rows = s.rank() == 2 ? s[0] : 1;
+    const auto cols = s.rank() == 0 ? 1 : s[s.rank() - 1];
+    return MatrixMap<T>(data(), static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(cols));
+  }
+
+  /// Checked element access: x.at(1, 2) on a rank-2 tensor; x.at() on a 0-d one.
+  template <class... Index>
+  T at(Index... index) const {
+    static_assert((std::is_integral_v<Index> && ...), "Tensor::at takes integer indices");
+    const Shape& s = shape();
+    if (static_cast<int>(sizeof...(Index)) != s.rank())
+      throw value_error("Tensor::at: " + std::to_string(sizeof...(Index)) +
+                        " indices for a tensor of shape " + s.str());
+    const std::int64_t idx[] = {static_cast<std::int64_t>(index)..., 0};
+    std::int64_t flat = 0;
+    for (int i = 0; i < s.rank(); ++i) {
+      if (idx[i] < 0 || idx[i] >= s[i])
+        throw value_error("Tensor::at: index " + std::to_string(idx[i]) +
+                          " is out of range for axis " + std::to_string(i) + " of shape " +
+                          s.str());
+      flat = flat * s[i] + idx[i];
+    }
+    return data()[flat];
+  }
+  /// The one element of a tensor with exactly one element (any rank).
+  T item() const {
+    if (size() != 1)
+      throw value_error("Tensor::item: needs exactly one element, got shape " + shape().str());
+    return data()[0];
+  }
+  /// The elements in row-major order.
+  std::vector<T> to_vector() const { return std::vector<T>(data(), data() + size()); }
+
+  // Internal: ops build tensors through these.
+  explicit Tensor(const Shape& shape)
+      : impl_(detail::ImplRef::adopt(detail::allocate_impl(dtype(), shape))) {}
+  explicit Tensor(detail::ImplRef impl) : impl_(std::move(impl)) {}
+  const detail::ImplRef& impl() const noexcept { return impl_; }
+  /// Writable elements of a tensor this code has just created and nobody else has seen yet.
+  T* mutable_data() { return static_cast<T*>(impl_->data); }
+  Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> mutable_array() {
+    return Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(mutable_data(),
+                                                          static_cast<Eigen::Index>(size()));
+  }
+
+ private:
+  detail::TensorImpl* checked() const {
+    if (TAPEGRAD_UNLIKELY(!impl_))
+      throw value_error(
+          "Tensor has no value (a gradient that does not exist, TensorFlow's None); check "
+          "has_value() first");
+    return impl_.get();
+  }
+
+  detail::ImplRef impl_;
+};
+
+}  // namespace tapegrad

@@ -1,0 +1,120 @@
+#pragma once
+
+#include <initializer_list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "tapegrad/detail/kernels.hpp"
+#include "tapegrad/errors.hpp"
+#include "tapegrad/record.hpp"
+#include "tapegrad/tensor.hpp"
+
+namespace tapegrad {
+
+/// Mutable, trainable state, like tf.Variable. Reading it (value(), or passing it to any op)
+/// while a GradientTape records makes the tape watch it, unless it is not trainable or the
+/// tape was opened with watch_accessed_variables = false. Copies refer to the same variable.
+/// assign/assign_add/assign_sub change it and are never recorded: a state change blocks
+/// gradients, as in TensorFlow.
+///   tapegrad::Variable<float> w({1.f, 2.f}, "w");
+///   w.assign_sub(learning_rate * tape.gradient(loss, w));
+template <class T>
+class Variable {
+  static_assert(is_differentiable_v<T>, "tapegrad: Variable<T> holds float or double");
+
+ public:
+  using value_type = T;
+
+  explicit Variable(Tensor<T> initial, std::string name = "", bool trainable = true)
+      : state_(std::make_shared<detail::VariableState>()) {
+    if (!initial.has_value())
+      throw value_error("Variable: the initial value is a tensor with no value");
+    state_->value = initial.impl();
+    state_->name = std::move(name);
+    state_->trainable = trainable;
+  }
+  /// A 1-d variable: Variable<float>({2.f, 3.f}).
+  Variable(std::initializer_list<detail::ListElement<T>> values, std::string name = "",
+           bool trainable = true)
+      : Variable(Tensor<T>(values), std::move(name), trainable) {}
+  /// A 2-d variable from rows of equal length.
+  Variable(std::initializer_list<std::initializer_list<T>> rows, std::string name = "",
+           bool trainable = true)
+      : Variable(Tensor<T>(rows), std::move(name), trainable) {}
+
+  /// The current value; watched by recording tapes as described above.
+  Tensor<T> value() const { return Tensor<T>(detail::read_variable(state_)); }
+  /// Reads the value, so a Variable goes wherever a Tensor is expected.
+  operator Tensor<T>() const { return value(); }  // NOLINT(google-explicit-constructor)
+
+  Shape shape() const { return snapshot().shape(); }
+  const std::string& name() const { return state_->name; }
+  bool trainable() const { return state_->trainable; }
+
+  /// Replaces the value; the new value must have the same shape.
+  void assign(const Tensor<T>& value) {
+    check_shape(value, "assign");
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    state_->value = value.impl();
+  }
+  /// value += delta (delta broadcasts to the variable's shape).
+  void assign_add(const Tensor<T>& delta) {
+    update(delta, "assign_add", [](auto dst, auto d) { dst += d; });
+  }
+  /// value -= delta (delta broadcasts to the variable's shape).
+  void assign_sub(const Tensor<T>& delta) {
+    update(delta, "assign_sub", [](auto dst, auto d) { dst -= d; });
+  }
+
+  // Internal: the state every copy shares, for tapes to watch.
+  const std::shared_ptr<detail::VariableState>& state() const { return state_; }
+
+ private:
+  /// The current value without telling any tape.
+  Tensor<T> snapshot() const {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    return Tensor<T>(state_->value);
+  }
+  void check_shape(const Tensor<T>& value, const char* op) const {
+    const Shape current = shape();
+    if (value.shape() != current)
+      throw shape_error(std::string("Variable::") + op + ": shape " + value.shape().str() +
+                        " does not match the variable's shape " + current.str());
+  }
+  template <class F>
+  void update(const Tensor<T>& delta, const char* op, F apply) {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    const Shape& shape = state_->value->shape;
+    if (!broadcasts_to(delta.shape(), shape))
+      throw shape_error(std::string("Variable::") + op + ": shape " + delta.shape().str() +
+                        " does not broadcast to the variable's shape " + shape.str());
+    // NOTE [ Updating a variable in place ]
+    // Tensors are immutable, but when nothing but this variable holds its buffer (no tensor
+    // read from it is alive, no tape saved it) nobody can see a change, so update in place.
+    ImplRef target = state_->value;
+    if (target->refs.load(std::memory_order_acquire) != 2 || target->base != nullptr) {
+      Tensor<T> copy(shape);
+      std::copy_n(static_cast<const T*>(target->data), target->size, copy.mutable_data());
+      target = copy.impl();
+    }
+    Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> dst(static_cast<T*>(target->data),
+                                                       static_cast<Eigen::Index>(target->size));
+    if (delta.shape() == shape || delta.size() == 1) {
+      if (delta.size() == 1 && target->size != 1)
+        apply(dst, delta.data()[0]);
+      else
+        apply(dst, delta.array());
+    } else {
+      Tensor<T> expanded = detail::broadcast_kernel(delta, shape);
+      apply(dst, expanded.array());
+    }
+    state_->value = std::move(target);
+  }
+
+  using ImplRef = detail::ImplRef;
+  std::shared_ptr<detail::VariableState> state_;
+};
+
+}  // namespace tapegrad

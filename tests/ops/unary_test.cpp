@@ -1,0 +1,126 @@
+#include "test_util.hpp"
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+using tapegrad::GradientTape;
+using tapegrad::Shape;
+using tapegrad::Tensor;
+using Inputs = std::vector<Tensor<double>>;
+using tapegrad_test::sample;
+
+namespace {
+struct UnaryCase {
+  std::string name;
+  std::function<Tensor<double>(const Tensor<double>&)> op;
+  std::function<double(double)> reference;
+  double lo, hi;  // a domain where the function is smooth
+};
+
+std::vector<UnaryCase> unary_cases() {
+  return {
+      {"neg", [](const auto& x) { return -x; }, [](double v) { return -v; }, -2, 2},
+      {"sin", [](const auto& x) { return tapegrad::sin(x); }, [](double v) { return std::sin(v); },
+       -3, 3},
+      {"cos", [](const auto& x) { return tapegrad::cos(x); }, [](double v) { return std::cos(v); },
+       -3, 3},
+      {"exp", [](const auto& x) { return tapegrad::exp(x); }, [](double v) { return std::exp(v); },
+       -2, 2},
+      {"log", [](const auto& x) { return tapegrad::log(x); }, [](double v) { return std::log(v); },
+       0.2, 3},
+      {"tanh", [](const auto& x) { return tapegrad::tanh(x); },
+       [](double v) { return std::tanh(v); }, -2, 2},
+      {"sqrt", [](const auto& x) { return tapegrad::sqrt(x); },
+       [](double v) { return std::sqrt(v); }, 0.2, 3},
+      {"square", [](const auto& x) { return tapegrad::square(x); }, [](double v) { return v * v; },
+       -2, 2},
+      {"pow 3", [](const auto& x) { return tapegrad::pow(x, 3); },
+       [](double v) { return v * v * v; }, -2, 2},
+      {"pow 0.5", [](const auto& x) { return tapegrad::pow(x, 0.5); },
+       [](double v) { return std::pow(v, 0.5); }, 0.2, 3},
+      {"pow -1.5", [](const auto& x) { return tapegrad::pow(x, -1.5); },
+       [](double v) { return std::pow(v, -1.5); }, 0.3, 3},
+      {"pow 1", [](const auto& x) { return tapegrad::pow(x, 1); }, [](double v) { return v; }, -2,
+       2},
+      {"pow 0", [](const auto& x) { return tapegrad::pow(x, 0); }, [](double) { return 1.0; }, -2,
+       2},
+  };
+}
+}  // namespace
+
+TEST_CASE("Unary values match the C library and gradients match finite differences",
+          "[ops][gradcheck]") {
+  for (const UnaryCase& c : unary_cases()) {
+    for (const Shape& s : {Shape{}, Shape{1}, Shape{5}, Shape{2, 3}, Shape{1, 4, 1}}) {
+      INFO(c.name << " on shape " << s.str());
+      const Tensor<double> x = sample(s, c.lo, c.hi);
+      const Tensor<double> y = c.op(x);
+      REQUIRE(y.shape() == s);
+      for (std::int64_t i = 0; i < x.size(); ++i)
+        CHECK(y.data()[i] == Approx(c.reference(x.data()[i])).epsilon(1e-14).margin(1e-300));
+      CHECK_GRADIENTS([&](const Inputs& in) { return c.op(in[0]); }, Inputs{x});
+    }
+  }
+}
+
+TEST_CASE("Unary ops work on empty tensors", "[ops]") {
+  for (const UnaryCase& c : unary_cases()) {
+    Tensor<double> x = Tensor<double>::zeros({0, 3});
+    GradientTape tape;
+    tape.watch(x);
+    auto y = c.op(x);
+    CHECK(y.shape() == Shape{0, 3});
+    CHECK(tape.gradient(y, x).shape() == Shape{0, 3});
+  }
+}
+
+TEST_CASE("sqrt at 0: gradient inf, but 0 where the incoming gradient is 0", "[ops][kinks]") {
+  Tensor<double> x({0.0, 4.0});
+  {
+    GradientTape tape;
+    tape.watch(x);
+    auto g = tape.gradient(tapegrad::sqrt(x), x).to_vector();
+    CHECK(std::isinf(g[0]));
+    CHECK(g[1] == 0.25);
+  }
+  {
+    GradientTape tape;
+    tape.watch(x);
+    auto y = tapegrad::sqrt(x) * Tensor<double>({0.0, 1.0});
+    auto g = tape.gradient(y, x).to_vector();
+    CHECK(g[0] == 0.0);  // not NaN
+    CHECK(g[1] == 0.25);
+  }
+}
+
+TEST_CASE("pow(x, 0) has gradient 0 everywhere, also at x = 0", "[ops][kinks]") {
+  Tensor<double> x({0.0, -2.0, 3.0});
+  GradientTape tape;
+  tape.watch(x);
+  CHECK(tape.gradient(tapegrad::pow(x, 0), x).to_vector() == std::vector<double>{0, 0, 0});
+}
+
+TEMPLATE_TEST_CASE("Float and double unary gradients agree with the closed forms", "[ops]", float,
+                   double) {
+  using T = TestType;
+  const double eps = std::is_same_v<T, float> ? 1e-6 : 1e-14;
+  Tensor<T> x({T(0.3), T(-1.1), T(2.0)});
+  GradientTape tape(tapegrad::persistent);
+  tape.watch(x);
+  auto check = [&](const Tensor<T>& y, auto derivative) {
+    auto g = tape.gradient(y, x);
+    for (int i = 0; i < 3; ++i) {
+      const double v = static_cast<double>(x.data()[i]);
+      CHECK(static_cast<double>(g.data()[i]) == Approx(derivative(v)).epsilon(eps));
+    }
+  };
+  check(tapegrad::sin(x), [](double v) { return std::cos(v); });
+  check(tapegrad::cos(x), [](double v) { return -std::sin(v); });
+  check(tapegrad::exp(x), [](double v) { return std::exp(v); });
+  check(tapegrad::tanh(x), [](double v) { return 1 - std::tanh(v) * std::tanh(v); });
+  check(tapegrad::square(x), [](double v) { return 2 * v; });
+  check(tapegrad::pow(x, 3), [](double v) { return 3 * v * v; });
+}

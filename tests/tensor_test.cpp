@@ -1,0 +1,84 @@
+#include "test_util.hpp"
+
+#include <Eigen/Core>
+#include <cstdint>
+
+using tapegrad::Shape;
+using tapegrad::Tensor;
+
+TEMPLATE_TEST_CASE("Tensor construction", "[tensor]", float, double) {
+  using T = TestType;
+  SECTION("from a scalar: rank 0") {
+    Tensor<T> s(T(2.5));
+    CHECK(s.rank() == 0);
+    CHECK(s.size() == 1);
+    CHECK(s.item() == T(2.5));
+    CHECK(s.at() == T(2.5));
+  }
+  SECTION("from nested initializer lists") {
+    Tensor<T> v({T(1), T(2), T(3)});
+    CHECK(v.shape() == Shape{3});
+    CHECK(v.at(2) == T(3));
+    Tensor<T> m({{T(1), T(2), T(3)}, {T(4), T(5), T(6)}});
+    CHECK(m.shape() == Shape{2, 3});
+    CHECK(m.at(1, 0) == T(4));
+    Tensor<T> c({{{T(1), T(2)}, {T(3), T(4)}}, {{T(5), T(6)}, {T(7), T(8)}}});
+    CHECK(c.shape() == Shape{2, 2, 2});
+    CHECK(c.at(1, 0, 1) == T(6));
+  }
+  SECTION("from shape and fill, and from values") {
+    auto z = Tensor<T>::zeros({2, 3, 1, 1, 2, 1});
+    CHECK(z.rank() == 6);
+    CHECK(z.size() == 12);
+    CHECK(z.array().abs().sum() == T(0));
+    auto f = Tensor<T>::full({2}, T(7));
+    CHECK(f.to_vector() == std::vector<T>{T(7), T(7)});
+    Tensor<T> v(Shape{2, 2}, std::vector<T>{T(1), T(2), T(3), T(4)});
+    CHECK(v.at(1, 1) == T(4));
+    CHECK(Tensor<T>::ones({0, 3}).size() == 0);
+  }
+  SECTION("from an Eigen matrix, read back through Eigen views without copying") {
+    Eigen::Matrix<T, 2, 3> m;
+    m << 1, 2, 3, 4, 5, 6;
+    Tensor<T> t(m);
+    CHECK(t.shape() == Shape{2, 3});
+    CHECK(t.at(1, 2) == T(6));
+    CHECK(t.matrix() == m);
+    CHECK(t.matrix().data() == t.data());
+    CHECK(t.array().data() == t.data());
+    CHECK(t.array().sum() == T(21));
+  }
+}
+
+TEST_CASE("Tensor copies share storage and nothing mutates them", "[tensor]") {
+  Tensor<float> a({1.f, 2.f});
+  Tensor<float> b = a;
+  CHECK(a.data() == b.data());
+  auto c = a * 2.f;
+  CHECK(a.to_vector() == std::vector<float>{1.f, 2.f});
+  CHECK(c.to_vector() == std::vector<float>{2.f, 4.f});
+}
+
+TEST_CASE("Integer tensors exist as data", "[tensor]") {
+  Tensor<std::int32_t> labels({3, 1, 4});
+  CHECK(labels.dtype() == tapegrad::DType::int32);
+  CHECK(labels.at(2) == 4);
+  CHECK(Tensor<std::int64_t>(Shape{2}, 5).to_vector() == std::vector<std::int64_t>{5, 5});
+}
+
+TEST_CASE("Tensor misuse throws with a clear message", "[tensor][errors]") {
+  Tensor<float> m({{1.f, 2.f}, {3.f, 4.f}});
+  CHECK_THROWS_WITH(m.at(2, 0), "Tensor::at: index 2 is out of range for axis 0 of shape [2,2]");
+  CHECK_THROWS_WITH(m.at(0), "Tensor::at: 1 indices for a tensor of shape [2,2]");
+  CHECK_THROWS_WITH(m.item(), "Tensor::item: needs exactly one element, got shape [2,2]");
+  CHECK_THROWS_AS(Tensor<float>({{1.f, 2.f}, {3.f}}), tapegrad::shape_error);
+  CHECK_THROWS_WITH((Tensor<float>(Shape{2, 2}, std::vector<float>{1.f})),
+                    "Tensor: 1 values do not fill shape [2,2] of 4 elements");
+  Tensor<float> none;
+  CHECK_FALSE(none.has_value());
+  CHECK_THROWS_AS(none.shape(), tapegrad::value_error);
+  CHECK_THROWS_WITH(tapegrad::sin(none), Catch::StartsWith("sin: an input has no value"));
+  CHECK(Tensor<float>({1.f, 2.f, 3.f}).matrix().rows() == 1);  // a vector reads as one row
+  CHECK_THROWS_WITH(Tensor<float>::zeros({1, 2, 3}).matrix(),
+                    "Tensor::matrix: needs rank <= 2, got shape [1,2,3]");
+}
