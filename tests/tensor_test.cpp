@@ -16,6 +16,10 @@ TEMPLATE_TEST_CASE("Tensor construction", "[tensor]", float, double) {
     CHECK(s.at() == T(2.5));
   }
   SECTION("from nested initializer lists") {
+    Tensor<T> one({T(7)});  // a braced list is never a scalar
+    CHECK(one.shape() == Shape{1});
+    Tensor<T> column({{T(1)}, {T(2)}});
+    CHECK(column.shape() == Shape{2, 1});
     Tensor<T> v({T(1), T(2), T(3)});
     CHECK(v.shape() == Shape{3});
     CHECK(v.at(2) == T(3));

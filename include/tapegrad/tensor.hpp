@@ -47,8 +47,10 @@ class Tensor {
 
   /// No value (TensorFlow's None).
   Tensor() = default;
-  /// A 0-d tensor (a scalar).
-  Tensor(T value) : Tensor(Shape{}, value) {}  // NOLINT: a scalar converts like tf.constant(3.0)
+  /// A 0-d tensor (a scalar): Tensor<float>(3.f). A template, so that a braced list such as
+  /// Tensor<float>({3.f}) is never taken for a scalar: that is a 1-d tensor of one element.
+  template <class S, std::enable_if_t<std::is_arithmetic_v<S>, int> = 0>
+  Tensor(S value) : Tensor(Shape{}, static_cast<T>(value)) {}  // NOLINT: like tf.constant(3.0)
   /// A 1-d tensor: Tensor<float>({1.f, 2.f}).
   Tensor(std::initializer_list<detail::ListElement<T>> values)
       : Tensor(Shape{static_cast<std::int64_t>(values.size())}) {

@@ -45,6 +45,8 @@ std::vector<UnaryCase> unary_cases() {
        [](double v) { return std::pow(v, -1.5); }, 0.3, 3},
       {"pow 1", [](const auto& x) { return tapegrad::pow(x, 1); }, [](double v) { return v; }, -2,
        2},
+      {"relu", [](const auto& x) { return tapegrad::relu(x); },
+       [](double v) { return v > 0 ? v : 0.0; }, -2, 2},
       {"pow 0", [](const auto& x) { return tapegrad::pow(x, 0); }, [](double) { return 1.0; }, -2,
        2},
   };
@@ -123,4 +125,18 @@ TEMPLATE_TEST_CASE("Float and double unary gradients agree with the closed forms
   check(tapegrad::tanh(x), [](double v) { return 1 - std::tanh(v) * std::tanh(v); });
   check(tapegrad::square(x), [](double v) { return 2 * v; });
   check(tapegrad::pow(x, 3), [](double v) { return 3 * v * v; });
+}
+
+TEST_CASE("relu: gradient 0 at 0, and its second derivative is 0", "[ops][kinks]") {
+  Tensor<double> x({-1.0, 0.0, 2.0});
+  GradientTape outer;
+  outer.watch(x);
+  Tensor<double> g;
+  {
+    GradientTape inner;
+    inner.watch(x);
+    g = inner.gradient(tapegrad::relu(x) * x, x);  // d/dx (relu(x) x) = relu'(x) x + relu(x)
+  }
+  CHECK(g.to_vector() == std::vector<double>{0.0, 0.0, 4.0});
+  CHECK(outer.gradient(g, x).to_vector() == std::vector<double>{0.0, 0.0, 2.0});
 }

@@ -115,6 +115,35 @@ struct Sqrt {
   }
 };
 
+/// g where x > 0, else 0: the gradient of relu. relu'(0) = 0, as in TensorFlow.
+struct ReluGrad {
+  static constexpr const char* name = "relu_grad";
+  template <class A, class B>
+  static auto forward(const A& x, const B& g) {
+    using T = scalar_of<A>;
+    return (x > T(0)).select(g, T(0));
+  }
+  template <class T>
+  static void gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>&, const Tensor<T>& gz,
+                       unsigned needs, Tensor<T>& dx, Tensor<T>& dg) {
+    // A step function of x: its derivative in x is 0 wherever it exists.
+    if (needs & 1u) dx = Tensor<T>::zeros(x.shape());
+    if (needs & 2u) dg = apply_binary<ReluGrad>(x, gz);
+  }
+};
+
+struct Relu {
+  static constexpr const char* name = "relu";
+  template <class A>
+  static auto forward(const A& x) {
+    return x.max(scalar_of<A>(0));
+  }
+  template <class T>
+  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
+    return apply_binary<ReluGrad>(x, g);
+  }
+};
+
 /// x^p for a constant exponent p. d/dx = p x^(p-1); for p = 0 the derivative is 0 everywhere
 /// (not 0 * x^-1, which would be NaN at x = 0).
 struct PowScalar {
@@ -167,6 +196,12 @@ Tensor<detail::element_t<X>> square(const X& x) {
 template <class X, detail::if_differentiable<X> = 0>
 Tensor<detail::element_t<X>> sqrt(const X& x) {
   return detail::apply_unary<detail::Sqrt>(detail::arg(x, "sqrt"));
+}
+/// max(x, 0) elementwise; its gradient at 0 is 0, as in TensorFlow.
+///   auto h = tapegrad::relu(tapegrad::matmul(x, w) + b);
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> relu(const X& x) {
+  return detail::apply_unary<detail::Relu>(detail::arg(x, "relu"));
 }
 /// x raised to a constant power elementwise.   auto y = tapegrad::pow(x, 3.0);
 template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
