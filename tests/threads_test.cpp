@@ -41,3 +41,48 @@ TEST_CASE("Threads with their own tapes over a shared variable agree", "[threads
   for (int t = 0; t < 4; ++t)
     CHECK(got[static_cast<std::size_t>(t)] == expected[static_cast<std::size_t>(t)]);
 }
+
+TEST_CASE(
+    "16 threads x 1000 iterations of nested, persistent and plain tapes over shared variables",
+    "[threads][tape][nested]") {
+  Variable<double> w({0.3, -0.8}, "w");
+  Variable<double> b({0.1}, "b");
+  struct Result {
+    std::vector<double> dw, db, d2;
+  };
+  auto compute = [&](int seed) {
+    const double s = 0.5 + 0.01 * seed;
+    Result r;
+    GradientTape outer;
+    Tensor<double> x({s, -s});
+    outer.watch(x);
+    Tensor<double> dx;
+    {
+      GradientTape persistent_tape(tapegrad::persistent);
+      persistent_tape.watch(x);
+      auto y = tapegrad::sum(tapegrad::tanh(w * x) + b * x);
+      auto g = persistent_tape.gradient(y, {w, b});
+      r.dw = g[0].to_vector();
+      r.db = g[1].to_vector();
+      dx = persistent_tape.gradient(y, x);
+    }
+    r.d2 = outer.gradient(dx, x).to_vector();
+    return r;
+  };
+  constexpr int n_threads = 16, iterations = 1000;
+  std::vector<Result> expected;
+  for (int t = 0; t < n_threads; ++t) expected.push_back(compute(t));
+  std::vector<int> mismatches(n_threads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < n_threads; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < iterations; ++i) {
+        const Result r = compute(t);
+        const Result& e = expected[static_cast<std::size_t>(t)];
+        if (r.dw != e.dw || r.db != e.db || r.d2 != e.d2) ++mismatches[static_cast<std::size_t>(t)];
+      }
+    });
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < n_threads; ++t) CHECK(mismatches[static_cast<std::size_t>(t)] == 0);
+  CHECK(expected[0].d2.size() == 2);
+}

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -41,8 +42,8 @@ inline std::vector<ImplRef> reverse_sweep(TapeState& tape, const std::vector<Nod
   if (!any_source) return results;
   for (std::int64_t i = 0; i <= last; ++i) {
     const Entry& e = tape.entries[static_cast<std::size_t>(i)];
-    for (int k = 0; k < e.n_inputs; ++k)
-      if (e.inputs[k] != no_node && depends[e.inputs[k]]) {
+    for (std::uint32_t k = 0; k < e.n_inputs; ++k)
+      if (e.input(k) != no_node && depends[e.input(k)]) {
         depends[e.output] = 1;
         break;
       }
@@ -57,19 +58,33 @@ inline std::vector<ImplRef> reverse_sweep(TapeState& tape, const std::vector<Nod
   for (NodeId s : sources)
     if (s != no_node) is_source[s] = 1;
 
-  ImplRef input_grads[max_op_inputs];
+  bool small_needs[max_op_inputs];
+  ImplRef small_grads[max_op_inputs];
+  std::unique_ptr<bool[]> large_needs;
+  std::vector<ImplRef> large_grads;
   for (std::int64_t i = last; i >= 0; --i) {
     const Entry& e = tape.entries[static_cast<std::size_t>(i)];
     if (!grads[e.output]) continue;
-    unsigned needs = 0;
-    for (int k = 0; k < e.n_inputs; ++k)
-      if (e.inputs[k] != no_node && depends[e.inputs[k]]) needs |= 1u << k;
+    bool* needs = small_needs;
+    ImplRef* input_grads = small_grads;
+    if (e.n_inputs > max_op_inputs) {
+      large_needs = std::make_unique<bool[]>(e.n_inputs);
+      large_grads.assign(e.n_inputs, ImplRef());
+      needs = large_needs.get();
+      input_grads = large_grads.data();
+    }
+    bool any = false;
+    for (std::uint32_t k = 0; k < e.n_inputs; ++k) {
+      const NodeId in = e.input(k);
+      needs[k] = in != no_node && depends[in];
+      any = any || needs[k];
+    }
     ImplRef grad = is_source[e.output] ? grads[e.output] : std::move(grads[e.output]);
-    if (!needs) continue;
+    if (!any) continue;
     e.backward(e, grad, needs, input_grads);
-    for (int k = 0; k < e.n_inputs; ++k) {
-      if (!(needs & (1u << k)) || !input_grads[k]) continue;
-      ImplRef& slot = grads[e.inputs[k]];
+    for (std::uint32_t k = 0; k < e.n_inputs; ++k) {
+      if (!needs[k] || !input_grads[k]) continue;
+      ImplRef& slot = grads[e.input(k)];
       slot = slot ? add_gradients(slot, input_grads[k]) : std::move(input_grads[k]);
       input_grads[k].reset();
     }

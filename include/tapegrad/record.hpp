@@ -14,28 +14,37 @@ namespace tapegrad::detail {
 
 /// Records `output = op(inputs)` on every recording tape of this thread that knows one of
 /// the inputs, and marks `output` as a node of each of those tapes. `saved` are the tensors
-/// the backward reads (inputs or the output), kept alive by the entry.
+/// the backward reads (inputs or the output), kept alive by the entry; `closure` is shared
+/// data the backward needs (a custom gradient's function).
 /// Strong guarantee: if it throws, no tape and no tensor has changed.
 TAPEGRAD_NOINLINE inline void record(const ImplRef& output, const char* op, BackwardFn backward,
-                                     std::initializer_list<const ImplRef*> inputs,
-                                     std::initializer_list<const ImplRef*> saved,
-                                     const OpAttrs& attrs = {}) {
-  TAPEGRAD_ASSERT(inputs.size() <= max_op_inputs && saved.size() <= max_op_inputs);
+                                     const ImplRef* const* inputs, std::size_t n_inputs,
+                                     const ImplRef* const* saved, std::size_t n_saved,
+                                     const OpAttrs& attrs,
+                                     const std::shared_ptr<const void>& closure = nullptr) {
   TapeState* done[max_nested_tapes];
   int n_done = 0;
-  TapeState* tape = thread_tapes.top;
+  const bool needs_extra = n_inputs > max_op_inputs || n_saved > max_op_inputs || closure;
+  NodeId small_nodes[max_op_inputs];
+  std::vector<NodeId> large_nodes;
+  if (n_inputs > max_op_inputs) large_nodes.resize(n_inputs);
+  NodeId* nodes = n_inputs > max_op_inputs ? large_nodes.data() : small_nodes;
   try {
-    for (; tape; tape = tape->below) {
+    for (TapeState* tape = thread_tapes.top; tape; tape = tape->below) {
       if (!tape->recording()) continue;
-      NodeId nodes[max_op_inputs];
       bool any = false;
-      int i = 0;
-      for (const ImplRef* input : inputs) {
-        nodes[i] = tape->find(input->get());
-        any = any || nodes[i] != no_node;
-        ++i;
+      for (std::size_t k = 0; k < n_inputs; ++k) {
+        nodes[k] = tape->find(inputs[k]->get());
+        any = any || nodes[k] != no_node;
       }
       if (!any) continue;
+      std::unique_ptr<EntryExtra> extra;
+      if (needs_extra) {
+        extra = std::make_unique<EntryExtra>();
+        if (n_inputs > max_op_inputs) extra->inputs.assign(nodes + max_op_inputs, nodes + n_inputs);
+        for (std::size_t k = max_op_inputs; k < n_saved; ++k) extra->saved.push_back(*saved[k]);
+        extra->closure = closure;
+      }
       Entry& entry = tape->entries.emplace_back();
       try {
         entry.output = tape->new_node(static_cast<std::int32_t>(tape->entries.size() - 1));
@@ -47,11 +56,11 @@ TAPEGRAD_NOINLINE inline void record(const ImplRef& output, const char* op, Back
       }
       entry.backward = backward;
       entry.op = op;
-      entry.n_inputs = static_cast<std::uint8_t>(inputs.size());
-      for (int k = 0; k < i; ++k) entry.inputs[k] = nodes[k];
-      int s = 0;
-      for (const ImplRef* tensor : saved) entry.saved[s++] = *tensor;
+      entry.n_inputs = static_cast<std::uint32_t>(n_inputs);
+      for (std::size_t k = 0; k < n_inputs && k < max_op_inputs; ++k) entry.inputs[k] = nodes[k];
+      for (std::size_t k = 0; k < n_saved && k < max_op_inputs; ++k) entry.saved[k] = *saved[k];
       entry.attrs = attrs;
+      entry.extra = std::move(extra);
       done[n_done++] = tape;
     }
   } catch (...) {
@@ -64,6 +73,13 @@ TAPEGRAD_NOINLINE inline void record(const ImplRef& output, const char* op, Back
   }
 }
 
+/// record() for the common case of a few inputs and saved tensors.
+inline void record(const ImplRef& output, const char* op, BackwardFn backward,
+                   std::initializer_list<const ImplRef*> inputs,
+                   std::initializer_list<const ImplRef*> saved, const OpAttrs& attrs = {}) {
+  record(output, op, backward, inputs.begin(), inputs.size(), saved.begin(), saved.size(), attrs);
+}
+
 /// The tensor a read of `variable` gives: its value, and where a recording tape watches the
 /// variable (or watches accessed trainable variables), a new handle on the same elements
 /// that those tapes know as the variable's node.
@@ -72,6 +88,11 @@ inline ImplRef read_variable(const std::shared_ptr<VariableState>& variable) {
   {
     std::lock_guard<std::mutex> lock(variable->mutex);
     value = variable->value;
+  }
+  if (TAPEGRAD_UNLIKELY(variable_watcher != nullptr)) {
+    bool seen = false;
+    for (const auto& v : *variable_watcher) seen = seen || v == variable;
+    if (!seen) variable_watcher->push_back(variable);
   }
   if (TAPEGRAD_LIKELY(!any_tape_recording())) return value;
   ImplRef alias;

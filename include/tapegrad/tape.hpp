@@ -1,14 +1,19 @@
 #pragma once
 
 #include <initializer_list>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "tapegrad/detail/apply_op.hpp"
 #include "tapegrad/detail/tape_state.hpp"
 #include "tapegrad/errors.hpp"
 #include "tapegrad/gradient.hpp"
+#include "tapegrad/ops/shape.hpp"
 #include "tapegrad/tensor.hpp"
 #include "tapegrad/variable.hpp"
 
@@ -26,24 +31,63 @@ struct TapeOptions {
 ///   tapegrad::GradientTape tape(tapegrad::persistent);
 inline constexpr TapeOptions persistent{true, true};
 
+/// What gradient() returns for a source the target does not depend on: no value (as
+/// TensorFlow's None), or zeros of the source's shape.
+enum class UnconnectedGradients { none, zero };
+
 /// Something to differentiate with respect to: a Tensor or a Variable.
 template <class T>
 class Source {
+  static_assert(is_differentiable_v<T>,
+                "GradientTape::gradient: sources must be float or double tensors or variables");
+
  public:
   Source(const Tensor<T>& tensor) : tensor_(tensor) {}  // NOLINT: implicit on purpose
   Source(const Variable<T>& variable) : variable_(variable.state()) {}  // NOLINT
   const Tensor<T>& tensor() const { return tensor_; }
   const std::shared_ptr<detail::VariableState>& variable() const { return variable_; }
+  Shape shape() const {
+    if (!variable_) return tensor_.shape();
+    std::lock_guard<std::mutex> lock(variable_->mutex);
+    return variable_->value->shape;
+  }
 
  private:
   Tensor<T> tensor_;
   std::shared_ptr<detail::VariableState> variable_;
 };
 
+class GradientTape;
+
+/// Pauses a tape's recording for its lifetime (TensorFlow's `with tape.stop_recording():`).
+///   { auto pause = tape.stop_recording(); auto z = x * 2.0; }   // z is not recorded
+class [[nodiscard]] RecordingPause {
+ public:
+  RecordingPause(RecordingPause&& other) noexcept : tape_(std::exchange(other.tape_, nullptr)) {}
+  RecordingPause(const RecordingPause&) = delete;
+  RecordingPause& operator=(const RecordingPause&) = delete;
+  RecordingPause& operator=(RecordingPause&&) = delete;
+  ~RecordingPause() {
+    if (!tape_) return;
+    tape_->paused = false;
+    if (tape_->on_stack) ++tape_->owner->recording;
+  }
+
+ private:
+  friend class GradientTape;
+  explicit RecordingPause(detail::TapeState& tape) : tape_(&tape) {
+    tape.paused = true;
+    --tape.owner->recording;
+  }
+  detail::TapeState* tape_;
+};
+
 /// Records the ops run on watched tensors and variables on this thread, from construction
 /// until stop() or destruction (the C++ form of Python's `with tf.GradientTape() as tape:`),
-/// and computes gradients by walking the record backward. Tapes nest; each thread has its
-/// own stack of them, and an op on another thread is never recorded here.
+/// and computes gradients by walking the record backward. Tapes nest: a tape that records
+/// while an inner tape's gradient() runs records that computation, which gives higher
+/// derivatives. Each thread has its own stack of tapes; an op on another thread is never
+/// recorded here.
 ///   tapegrad::Variable<float> x({2.f, 3.f});
 ///   tapegrad::GradientTape tape;
 ///   auto y = x * x;
@@ -54,15 +98,11 @@ class GradientTape {
   explicit GradientTape(const TapeOptions& options)
       : state_(std::make_unique<detail::TapeState>(options.persistent,
                                                    options.watch_accessed_variables)) {
-    int depth = 0;
-    for (auto* t = detail::thread_tapes.top; t; t = t->below) ++depth;
-    if (depth >= detail::max_nested_tapes)
-      throw tape_error("GradientTape: more than " + std::to_string(detail::max_nested_tapes) +
-                       " tapes nested on one thread");
-    detail::push_tape(*state_);
+    push();
   }
   GradientTape(const GradientTape&) = delete;
   GradientTape& operator=(const GradientTape&) = delete;
+  /// Stops recording. Tapes may be destroyed in any order; each leaves the others as they were.
   ~GradientTape() { detail::pop_tape(*state_); }
 
   /// Makes the tape track a constant, so gradients with respect to it can be taken
@@ -80,9 +120,43 @@ class GradientTape {
   void watch(const Variable<T>& variable) {
     state_->watch(variable.state());
   }
+  /// The variables of element type T this tape watches, in the order it first saw them.
+  ///   for (auto& v : tape.watched_variables<float>()) std::cout << v.name();
+  template <class T>
+  std::vector<Variable<T>> watched_variables() const {
+    std::vector<Variable<T>> out;
+    for (const auto& v : state_->watched_variables)
+      if (v->dtype == dtype_of<T>()) out.emplace_back(v);
+    return out;
+  }
 
   /// Stops recording for good, as leaving Python's `with` block does; gradient() still works.
   void stop() noexcept { detail::pop_tape(*state_); }
+  /// Records again after stop(), adding to what is recorded (re-entering the `with` block).
+  /// A non-persistent tape whose gradient() has run starts empty.
+  void start() {
+    if (state_->on_stack)
+      throw tape_error(
+          "Tape is still recording, This can happen if you try to re-enter an already-active "
+          "tape.");
+    if (state_->used) {
+      state_->clear();
+      state_->used = false;
+    }
+    push();
+  }
+  /// Pauses recording while the returned guard lives.
+  RecordingPause stop_recording() {
+    if (!state_->recording())
+      throw tape_error("Trying to stop recording a tape which is not recording.");
+    return RecordingPause(*state_);
+  }
+  /// Forgets everything recorded and watched, as if the tape were closed and a new one opened.
+  void reset() {
+    if (!state_->on_stack) throw tape_error("Tape is not recording.");
+    state_->clear();
+    state_->used = false;
+  }
   /// True while ops are being recorded.
   bool recording() const noexcept { return state_->recording(); }
   bool persistent() const noexcept { return state_->persistent; }
@@ -92,27 +166,158 @@ class GradientTape {
   ///   auto dy_dx = tape.gradient(y, x);
   template <class X, class S,
             std::enable_if_t<detail::is_tensor_like_v<X> && detail::is_tensor_like_v<S>, int> = 0>
-  Tensor<detail::element_t<S>> gradient(const X& target, const S& source) {
+  Tensor<detail::element_t<S>> gradient(
+      const X& target, const S& source,
+      UnconnectedGradients unconnected = UnconnectedGradients::none) {
     using T = detail::element_t<S>;
-    return gradient_of<detail::element_t<X>, T>(target_tensor(target), {Source<T>(source)})[0];
+    return gradient(std::vector<Tensor<detail::element_t<X>>>{target_tensor(target)},
+                    std::vector<Source<T>>{Source<T>(source)}, {}, unconnected)[0];
   }
   /// Gradients with respect to several sources, in the same order.
   ///   auto grads = tape.gradient(loss, {w, b});
   template <class X, detail::if_differentiable<X> = 0>
   std::vector<Tensor<detail::element_t<X>>> gradient(
-      const X& target, std::initializer_list<Source<detail::element_t<X>>> sources) {
-    return gradient_of<detail::element_t<X>, detail::element_t<X>>(
-        target_tensor(target), std::vector<Source<detail::element_t<X>>>(sources));
+      const X& target, std::initializer_list<Source<detail::element_t<X>>> sources,
+      UnconnectedGradients unconnected = UnconnectedGradients::none) {
+    return gradient(std::vector<Tensor<detail::element_t<X>>>{target_tensor(target)},
+                    std::vector<Source<detail::element_t<X>>>(sources), {}, unconnected);
   }
   template <class X, class S, detail::if_differentiable<X> = 0>
-  std::vector<Tensor<detail::element_t<S>>> gradient(const X& target,
-                                                     const std::vector<S>& sources) {
+  std::vector<Tensor<detail::element_t<S>>> gradient(
+      const X& target, const std::vector<S>& sources,
+      UnconnectedGradients unconnected = UnconnectedGradients::none) {
     using T = detail::element_t<S>;
-    return gradient_of<detail::element_t<X>, T>(
-        target_tensor(target), std::vector<Source<T>>(sources.begin(), sources.end()));
+    return gradient(std::vector<Tensor<detail::element_t<X>>>{target_tensor(target)},
+                    std::vector<Source<T>>(sources.begin(), sources.end()), {}, unconnected);
+  }
+  /// Sources of different element types, as a tuple; the gradients come back as a tuple.
+  ///   auto [dw, db] = tape.gradient(loss, std::make_tuple(w_float, b_double));
+  template <class X, class... S, detail::if_differentiable<X> = 0>
+  std::tuple<Tensor<detail::element_t<S>>...> gradient(
+      const X& target, const std::tuple<S...>& sources,
+      UnconnectedGradients unconnected = UnconnectedGradients::none) {
+    std::vector<detail::ImplRef> refs;
+    std::vector<std::shared_ptr<detail::VariableState>> vars;
+    std::apply([&](const auto&... s) { (add_source(s, refs, vars), ...); }, sources);
+    const Tensor<detail::element_t<X>> t = target_tensor(target);
+    auto grads = compute({t.impl()}, {detail::ImplRef()}, refs, vars, unconnected, 1);
+    return as_tuple<S...>(grads[0], std::index_sequence_for<S...>{});
+  }
+  /// Sources by name; the gradients come back under the same names.
+  ///   auto grads = tape.gradient(loss, std::map<std::string, Variable<float>>{{"w", w}});
+  template <class X, class K, class S, detail::if_differentiable<X> = 0>
+  std::map<K, Tensor<detail::element_t<S>>> gradient(
+      const X& target, const std::map<K, S>& sources,
+      UnconnectedGradients unconnected = UnconnectedGradients::none) {
+    using T = detail::element_t<S>;
+    std::vector<Source<T>> list;
+    for (const auto& [key, source] : sources) list.emplace_back(source);
+    auto grads = gradient(std::vector<Tensor<detail::element_t<X>>>{target_tensor(target)}, list,
+                          {}, unconnected);
+    std::map<K, Tensor<T>> out;
+    std::size_t i = 0;
+    for (const auto& [key, source] : sources) out.emplace(key, std::move(grads[i++]));
+    return out;
+  }
+
+  /// The general form: the gradient of sum_i sum(output_gradients[i] * targets[i]) with
+  /// respect to each source (a vector-Jacobian product). An empty output_gradients, or an
+  /// entry with no value, stands for ones.
+  ///   auto vjp = tape.gradient({y}, {x}, {v});
+  template <class T, class S>
+  std::vector<Tensor<S>> gradient(const std::vector<Tensor<T>>& targets,
+                                  const std::vector<Source<S>>& sources,
+                                  const std::vector<Tensor<T>>& output_gradients,
+                                  UnconnectedGradients unconnected = UnconnectedGradients::none) {
+    static_assert(is_differentiable_v<T>,
+                  "GradientTape::gradient: targets must be float or double tensors");
+    if (!output_gradients.empty() && output_gradients.size() != targets.size())
+      throw value_error("GradientTape::gradient: " + std::to_string(output_gradients.size()) +
+                        " output_gradients for " + std::to_string(targets.size()) + " targets");
+    std::vector<detail::ImplRef> target_refs, seeds(targets.size());
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+      target_refs.push_back(detail::arg(targets[i], "gradient").impl());
+      if (i < output_gradients.size() && output_gradients[i].has_value()) {
+        if (output_gradients[i].shape() != targets[i].shape())
+          throw shape_error("GradientTape::gradient: output_gradients[" + std::to_string(i) +
+                            "] has shape " + output_gradients[i].shape().str() +
+                            " but its target has shape " + targets[i].shape().str());
+        seeds[i] = output_gradients[i].impl();
+      }
+    }
+    std::vector<detail::ImplRef> refs;
+    std::vector<std::shared_ptr<detail::VariableState>> vars;
+    for (const Source<S>& s : sources) add_source(s, refs, vars);
+    auto grads = compute(target_refs, seeds, refs, vars, unconnected, 1);
+    std::vector<Tensor<S>> out;
+    out.reserve(sources.size());
+    for (auto& g : grads[0]) out.emplace_back(std::move(g));
+    return out;
+  }
+
+  /// The Jacobian of target with respect to source, of shape target.shape + source.shape;
+  /// no value when the target does not depend on the source (unless unconnected is zero).
+  ///   auto j = tape.jacobian(y, x);   // y [3], x [2] -> j [3, 2]
+  template <class X, class S,
+            std::enable_if_t<detail::is_tensor_like_v<X> && detail::is_tensor_like_v<S>, int> = 0>
+  Tensor<detail::element_t<S>> jacobian(
+      const X& target, const S& source,
+      UnconnectedGradients unconnected = UnconnectedGradients::none) {
+    using T = detail::element_t<S>;
+    const Tensor<detail::element_t<X>> t = target_tensor(target);
+    const Source<T> src(source);
+    const Shape target_shape = t.shape(), source_shape = src.shape();
+    const auto n = static_cast<std::size_t>(t.size());
+    std::vector<detail::ImplRef> refs;
+    std::vector<std::shared_ptr<detail::VariableState>> vars;
+    add_source(src, refs, vars);
+    auto grads =
+        compute({t.impl()}, one_hot_seeds(t, 1), refs, vars, UnconnectedGradients::none, n);
+    std::vector<Tensor<T>> rows;
+    for (auto& g : grads) rows.emplace_back(std::move(g[0]));
+    return assemble(rows, source_shape, concat(target_shape, source_shape), 0, unconnected);
+  }
+
+  /// For target [B, ...] and source [B, ...] whose batch entries do not interact, the
+  /// Jacobian of each batch entry: shape [B] + target.shape[1:] + source.shape[1:].
+  ///   auto j = tape.batch_jacobian(y, x);   // y [B, 3], x [B, 2] -> j [B, 3, 2]
+  template <class X, class S,
+            std::enable_if_t<detail::is_tensor_like_v<X> && detail::is_tensor_like_v<S>, int> = 0>
+  Tensor<detail::element_t<S>> batch_jacobian(
+      const X& target, const S& source,
+      UnconnectedGradients unconnected = UnconnectedGradients::none) {
+    using T = detail::element_t<S>;
+    const Tensor<detail::element_t<X>> t = target_tensor(target);
+    const Source<T> src(source);
+    const Shape target_shape = t.shape(), source_shape = src.shape();
+    if (target_shape.rank() == 0 || source_shape.rank() == 0 || target_shape[0] != source_shape[0])
+      throw shape_error("Need first dimension of target shape " + tf_shape(target_shape) +
+                        " and source shape " + tf_shape(source_shape) + " to match.");
+    const std::int64_t batch = target_shape[0];
+    const auto inner = static_cast<std::size_t>(batch ? t.size() / batch : 0);
+    std::vector<detail::ImplRef> refs;
+    std::vector<std::shared_ptr<detail::VariableState>> vars;
+    add_source(src, refs, vars);
+    auto grads =
+        compute({t.impl()}, one_hot_seeds(t, batch), refs, vars, UnconnectedGradients::none, inner);
+    std::vector<Tensor<T>> rows;
+    for (auto& g : grads) rows.emplace_back(std::move(g[0]));
+    Shape batch_shape{batch};
+    for (int i = 1; i < target_shape.rank(); ++i) batch_shape.push_back(target_shape[i]);
+    for (int i = 1; i < source_shape.rank(); ++i) batch_shape.push_back(source_shape[i]);
+    return assemble(rows, source_shape, batch_shape, 1, unconnected);
   }
 
  private:
+  void push() {
+    int depth = 0;
+    for (auto* t = detail::thread_tapes.top; t; t = t->below) ++depth;
+    if (depth >= detail::max_nested_tapes)
+      throw tape_error("GradientTape: more than " + std::to_string(detail::max_nested_tapes) +
+                       " tapes nested on one thread");
+    detail::push_tape(*state_);
+  }
+
   template <class X>
   static Tensor<detail::element_t<X>> target_tensor(const X& target) {
     static_assert(is_differentiable_v<detail::element_t<X>>,
@@ -120,42 +325,132 @@ class GradientTape {
     return detail::arg(target, "gradient");
   }
 
-  template <class TargetT, class T>
-  std::vector<Tensor<T>> gradient_of(const Tensor<TargetT>& target,
-                                     const std::vector<Source<T>>& sources) {
-    static_assert(is_differentiable_v<T>,
-                  "GradientTape::gradient: sources must be float or double tensors or variables");
+  template <class S>
+  static void add_source(const S& source, std::vector<detail::ImplRef>& refs,
+                         std::vector<std::shared_ptr<detail::VariableState>>& vars) {
+    const Source<detail::element_t<S>> s(source);
+    add_source(s, refs, vars);
+  }
+  template <class T>
+  static void add_source(const Source<T>& s, std::vector<detail::ImplRef>& refs,
+                         std::vector<std::shared_ptr<detail::VariableState>>& vars) {
+    if (!s.variable() && !s.tensor().has_value())
+      throw value_error("GradientTape::gradient: a source tensor has no value");
+    refs.push_back(s.variable() ? detail::ImplRef() : s.tensor().impl());
+    vars.push_back(s.variable());
+  }
+
+  template <class... S, std::size_t... I>
+  static std::tuple<Tensor<detail::element_t<S>>...> as_tuple(std::vector<detail::ImplRef>& g,
+                                                              std::index_sequence<I...>) {
+    return {Tensor<detail::element_t<S>>(std::move(g[I]))...};
+  }
+
+  /// For each of `count` sweeps, a seed that is one at the k-th element of every one of the
+  /// `batch` rows of target (row-major), zero elsewhere.
+  template <class T>
+  static std::vector<detail::ImplRef> one_hot_seeds(const Tensor<T>& target, std::int64_t batch) {
+    const std::int64_t inner = batch ? target.size() / batch : 0;
+    std::vector<detail::ImplRef> seeds;
+    for (std::int64_t k = 0; k < inner; ++k) {
+      Tensor<T> seed(target.shape(), T(0));
+      for (std::int64_t b = 0; b < batch; ++b) seed.mutable_data()[b * inner + k] = T(1);
+      seeds.push_back(seed.impl());
+    }
+    return seeds;
+  }
+
+  static Shape concat(const Shape& a, const Shape& b) {
+    Shape out = a;
+    for (std::int64_t d : b) out.push_back(d);
+    return out;
+  }
+  static std::string tf_shape(const Shape& s) {
+    std::string out = "(";
+    for (int i = 0; i < s.rank(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+    return out + (s.rank() == 1 ? ",)" : ")");
+  }
+
+  /// Stacks Jacobian rows (each shaped like the source) along `axis` of the flattened
+  /// [batch, source-inner] view, then gives the result `shape`.
+  template <class T>
+  static Tensor<T> assemble(std::vector<Tensor<T>>& rows, const Shape& source_shape,
+                            const Shape& shape, int axis, UnconnectedGradients unconnected) {
+    bool any = false;
+    for (const auto& r : rows) any = any || r.has_value();
+    if (!any && unconnected == UnconnectedGradients::none) return Tensor<T>();
+    if (rows.empty()) return Tensor<T>::zeros(shape);
+    for (auto& r : rows)
+      if (!r.has_value()) r = Tensor<T>::zeros(source_shape);
+    if (axis == 1) {
+      const std::int64_t batch = source_shape[0];
+      for (auto& r : rows) r = detail::reshape(r, Shape{batch, batch ? r.size() / batch : 0});
+    }
+    return detail::reshape(detail::stack(rows, axis), shape);
+  }
+
+  /// Runs `sweeps` reverse sweeps over the same targets and sources (sweep k seeded with
+  /// seeds[k], or seeds[0] for all when there is one; an empty seed means ones) and returns
+  /// the source gradients of each. A non-persistent tape stops recording first, as in
+  /// TensorFlow, and is spent afterwards; if a sweep throws it is left as it was.
+  std::vector<std::vector<detail::ImplRef>> compute(
+      const std::vector<detail::ImplRef>& targets, const std::vector<detail::ImplRef>& seeds,
+      const std::vector<detail::ImplRef>& sources,
+      const std::vector<std::shared_ptr<detail::VariableState>>& variables,
+      UnconnectedGradients unconnected, std::size_t sweeps) {
     detail::TapeState& tape = *state_;
     if (tape.used)
       throw tape_error(
           "A non-persistent GradientTape can only be used to compute one set of gradients (or "
           "jacobians)");
-    std::vector<detail::NodeId> nodes;
-    nodes.reserve(sources.size());
-    for (const Source<T>& s : sources) {
-      if (s.variable())
-        nodes.push_back(tape.find(s.variable().get()));
-      else if (!s.tensor().has_value())
-        throw value_error("GradientTape::gradient: a source tensor has no value");
-      else
-        nodes.push_back(tape.find(s.tensor().impl().get()));
-    }
-    const detail::NodeId target_node = tape.find(target.impl().get());
-    // A non-persistent tape stops recording here, as in TensorFlow, so that an outer tape
-    // alone records the gradient computation.
+    std::vector<detail::NodeId> source_nodes, target_nodes;
+    for (std::size_t i = 0; i < sources.size(); ++i)
+      source_nodes.push_back(variables[i] ? tape.find(variables[i].get())
+                                          : tape.find(sources[i].get()));
+    for (const auto& t : targets) target_nodes.push_back(tape.find(t.get()));
+
+    const bool was_top = tape.on_stack && detail::thread_tapes.top == &tape;
     if (!tape.persistent) detail::pop_tape(tape);
-    std::vector<detail::ImplRef> grads;
-    if (target_node != detail::no_node) {
-      const Tensor<TargetT> seed = Tensor<TargetT>::ones(target.shape());
-      grads = detail::reverse_sweep(tape, {target_node}, {seed.impl()}, nodes);
+    std::vector<std::vector<detail::ImplRef>> out;
+    try {
+      for (std::size_t k = 0; k < sweeps; ++k) {
+        std::vector<detail::ImplRef> sweep_seeds;
+        for (std::size_t i = 0; i < targets.size(); ++i) {
+          const detail::ImplRef& given =
+              seeds.size() == 1 ? seeds[0] : seeds[k * targets.size() + i];
+          sweep_seeds.push_back(given ? given : ones_like(targets[i]));
+        }
+        auto grads = detail::reverse_sweep(tape, target_nodes, sweep_seeds, source_nodes);
+        if (unconnected == UnconnectedGradients::zero)
+          for (std::size_t i = 0; i < grads.size(); ++i)
+            if (!grads[i]) {
+              const detail::ImplRef& v = variables[i] ? variables[i]->value : sources[i];
+              grads[i] = zeros_like(v);
+            }
+        out.push_back(std::move(grads));
+      }
+    } catch (...) {
+      if (was_top && !tape.on_stack) detail::push_tape(tape);
+      throw;
     }
-    std::vector<Tensor<T>> out(sources.size());
-    for (std::size_t i = 0; i < grads.size(); ++i) out[i] = Tensor<T>(std::move(grads[i]));
     if (!tape.persistent) {
       tape.used = true;
       tape.clear();
     }
     return out;
+  }
+
+  static detail::ImplRef ones_like(const detail::ImplRef& t) {
+    return detail::dispatch_floating(t->dtype, [&](auto zero) {
+      using T = decltype(zero);
+      return Tensor<T>::ones(t->shape).impl();
+    });
+  }
+  static detail::ImplRef zeros_like(const detail::ImplRef& t) {
+    return detail::dispatch_floating(t->dtype, [&](auto zero) {
+      using T = decltype(zero);
+      return Tensor<T>::zeros(t->shape).impl();
+    });
   }
 
   std::unique_ptr<detail::TapeState> state_;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "tapegrad/config.hpp"
+#include "tapegrad/custom_gradient.hpp"
 #include "tapegrad/errors.hpp"
 #include "tapegrad/format.hpp"
 #include "tapegrad/gradient.hpp"

@@ -34,6 +34,7 @@ class Variable {
     state_->value = initial.impl();
     state_->name = std::move(name);
     state_->trainable = trainable;
+    state_->dtype = dtype_of<T>();
   }
   /// A 1-d variable: Variable<float>({2.f, 3.f}).
   Variable(std::initializer_list<detail::ListElement<T>> values, std::string name = "",
@@ -70,6 +71,7 @@ class Variable {
 
   // Internal: the state every copy shares, for tapes to watch.
   const std::shared_ptr<detail::VariableState>& state() const { return state_; }
+  explicit Variable(std::shared_ptr<detail::VariableState> state) : state_(std::move(state)) {}
 
  private:
   /// The current value without telling any tape.

@@ -58,7 +58,7 @@ Tensor<T> arg(const Variable<T>& x, const char*) {
 // ---- unary ops: y = Op::forward(x), dx = Op::gradient(x, y, g) ----
 
 template <class Op, class T>
-void unary_backward(const Entry& e, const ImplRef& g, unsigned, ImplRef* dx) {
+void unary_backward(const Entry& e, const ImplRef& g, const bool*, ImplRef* dx) {
   dx[0] = Op::gradient(Tensor<T>(e.saved[0]), Tensor<T>(e.saved[1]), Tensor<T>(g)).impl();
 }
 
@@ -73,7 +73,7 @@ Tensor<T> apply_unary(const Tensor<T>& x) {
 // ---- tensor-scalar ops: y = Op::forward(x, s), dx = Op::gradient(x, y, g, s) ----
 
 template <class Op, class T>
-void scalar_backward(const Entry& e, const ImplRef& g, unsigned, ImplRef* dx) {
+void scalar_backward(const Entry& e, const ImplRef& g, const bool*, ImplRef* dx) {
   dx[0] = Op::gradient(Tensor<T>(e.saved[0]), Tensor<T>(e.saved[1]), Tensor<T>(g),
                        static_cast<T>(e.attrs.scalar))
               .impl();
@@ -97,12 +97,13 @@ template <class T>
 Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape);
 
 template <class Op, class T>
-void binary_backward(const Entry& e, const ImplRef& g, unsigned needs, ImplRef* grads) {
+void binary_backward(const Entry& e, const ImplRef& g, const bool* needs, ImplRef* grads) {
   const Tensor<T> a(e.saved[0]), b(e.saved[1]);
   Tensor<T> da, db;
-  Op::gradient(a, b, Tensor<T>(e.saved[2]), Tensor<T>(g), needs, da, db);
-  if ((needs & 1u) && da.has_value()) grads[0] = sum_to(da, a.shape()).impl();
-  if ((needs & 2u) && db.has_value()) grads[1] = sum_to(db, b.shape()).impl();
+  const unsigned mask = (needs[0] ? 1u : 0u) | (needs[1] ? 2u : 0u);
+  Op::gradient(a, b, Tensor<T>(e.saved[2]), Tensor<T>(g), mask, da, db);
+  if (needs[0] && da.has_value()) grads[0] = sum_to(da, a.shape()).impl();
+  if (needs[1] && db.has_value()) grads[1] = sum_to(db, b.shape()).impl();
 }
 
 template <class Op, class T>

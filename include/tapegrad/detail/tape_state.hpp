@@ -10,6 +10,7 @@
 
 #include "tapegrad/detail/chunked_vector.hpp"
 #include "tapegrad/detail/tensor_impl.hpp"
+#include "tapegrad/dtype.hpp"
 
 namespace tapegrad::detail {
 
@@ -27,20 +28,37 @@ struct OpAttrs {
 
 struct Entry;
 /// Computes the gradients of an entry's inputs from the gradient `grad` of its output, with
-/// the library's own ops (so that an outer tape records them). Bit i of `needs` asks for
-/// input i; the result goes to input_grads[i] (left empty when that input gets none).
-using BackwardFn = void (*)(const Entry& entry, const ImplRef& grad, unsigned needs,
+/// the library's own ops (so that an outer tape records them). needs[k] asks for input k;
+/// the result goes to input_grads[k] (left empty when that input gets none). Both arrays
+/// have entry.n_inputs elements.
+using BackwardFn = void (*)(const Entry& entry, const ImplRef& grad, const bool* needs,
                             ImplRef* input_grads);
+
+/// What an op with more than max_op_inputs inputs, or with a closure (a custom gradient),
+/// records beyond what fits in an Entry.
+struct EntryExtra {
+  std::vector<NodeId> inputs;  // node ids of inputs max_op_inputs, max_op_inputs + 1, ...
+  std::vector<ImplRef> saved;  // tensors saved beyond the first max_op_inputs
+  std::shared_ptr<const void> closure;
+};
 
 /// One recorded op: which nodes went in, which came out, and what its backward needs.
 struct Entry {
   BackwardFn backward = nullptr;
   const char* op = nullptr;
   NodeId output = no_node;
-  std::uint8_t n_inputs = 0;
+  std::uint32_t n_inputs = 0;
   NodeId inputs[max_op_inputs] = {no_node, no_node, no_node};
   ImplRef saved[max_op_inputs];
   OpAttrs attrs;
+  std::unique_ptr<EntryExtra> extra;
+
+  NodeId input(std::uint32_t k) const {
+    return k < max_op_inputs ? inputs[k] : extra->inputs[k - max_op_inputs];
+  }
+  const ImplRef& saved_tensor(std::size_t k) const {
+    return k < max_op_inputs ? saved[k] : extra->saved[k - max_op_inputs];
+  }
 };
 
 /// The state behind a Variable: its current value, shared by every copy of the Variable.
@@ -49,7 +67,11 @@ struct VariableState {
   ImplRef value;
   std::string name;
   bool trainable = true;
+  DType dtype = DType::float32;
 };
+
+/// While a custom gradient's forward runs, the variables it reads are collected here.
+inline thread_local std::vector<std::shared_ptr<VariableState>>* variable_watcher = nullptr;
 
 inline std::uint64_t next_tape_id() {
   static std::atomic<std::uint64_t> counter{0};

@@ -71,13 +71,92 @@ struct TensorImpl {
   }
 };
 
-constexpr std::size_t impl_header_bytes = (sizeof(TensorImpl) + 63) / 64 * 64;
+// Headers are rounded to 16 bytes so the elements after them are 16-byte aligned; Eigen
+// reads them through unaligned maps, so nothing needs more.
+constexpr std::size_t impl_header_bytes = (sizeof(TensorImpl) + 15) / 16 * 16;
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TAPEGRAD_NO_BLOCK_CACHE 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TAPEGRAD_NO_BLOCK_CACHE 1
+#endif
+#endif
+
+// NOTE [ Block cache ]
+// Recording a graph allocates one block per tensor and frees them all when the tape goes;
+// small blocks (up to 512 bytes) are larger than glibc's fast bins, so each thread keeps
+// its own free lists of them in 64-byte size classes, capped so that a freed graph cannot
+// pin more than a few MiB. A block may be freed on another thread than the one that
+// allocated it; it then joins that thread's lists. Under sanitizers the cache is off, so
+// that every use after free is still caught.
+struct BlockCache {
+  static constexpr std::size_t class_bytes = 64;
+  static constexpr std::size_t classes = 8;
+  static constexpr std::uint32_t max_blocks_per_class = 4096;
+  void* heads[classes] = {};
+  std::uint32_t counts[classes] = {};
+  BlockCache() = default;
+  BlockCache(const BlockCache&) = delete;
+  BlockCache& operator=(const BlockCache&) = delete;
+  ~BlockCache() {
+    for (void* head : heads)
+      while (head) {
+        void* next = *static_cast<void**>(head);
+        std::free(head);
+        head = next;
+      }
+  }
+};
+inline thread_local BlockCache block_cache;
+
+inline void* allocate_block(std::size_t bytes) {
+#ifndef TAPEGRAD_NO_BLOCK_CACHE
+  if (bytes <= BlockCache::class_bytes * BlockCache::classes) {
+    const std::size_t c = (bytes - 1) / BlockCache::class_bytes;
+    BlockCache& cache = block_cache;
+    if (void* block = cache.heads[c]) {
+      cache.heads[c] = *static_cast<void**>(block);
+      --cache.counts[c];
+      return block;
+    }
+    bytes = (c + 1) * BlockCache::class_bytes;
+  }
+#endif
+  void* block = std::malloc(bytes);
+  if (!block) throw std::bad_alloc();
+  return block;
+}
+
+inline void free_block(void* block, std::size_t bytes) noexcept {
+#ifndef TAPEGRAD_NO_BLOCK_CACHE
+  if (bytes <= BlockCache::class_bytes * BlockCache::classes) {
+    const std::size_t c = (bytes - 1) / BlockCache::class_bytes;
+    BlockCache& cache = block_cache;
+    if (cache.counts[c] < BlockCache::max_blocks_per_class) {
+      *static_cast<void**>(block) = cache.heads[c];
+      cache.heads[c] = block;
+      ++cache.counts[c];
+      return;
+    }
+  }
+#else
+  (void)bytes;
+#endif
+  std::free(block);
+}
+
+inline std::size_t block_bytes(const TensorImpl* impl) {
+  return impl->base
+             ? sizeof(TensorImpl)
+             : impl_header_bytes + static_cast<std::size_t>(impl->size) * dtype_size(impl->dtype);
+}
 
 /// A new tensor of `shape` with uninitialised elements.
 inline TensorImpl* allocate_impl(DType dtype, const Shape& shape) {
   const std::int64_t size = shape.size();
-  const std::size_t bytes = impl_header_bytes + static_cast<std::size_t>(size) * dtype_size(dtype);
-  void* block = ::operator new (bytes, std::align_val_t{64});
+  void* block =
+      allocate_block(impl_header_bytes + static_cast<std::size_t>(size) * dtype_size(dtype));
   auto* impl = new (block) TensorImpl();
   impl->dtype = dtype;
   impl->shape = shape;
@@ -88,7 +167,7 @@ inline TensorImpl* allocate_impl(DType dtype, const Shape& shape) {
 
 /// A header that shows `base`'s elements under `shape` (same element count) without copying.
 inline TensorImpl* allocate_alias(TensorImpl* base, const Shape& shape) {
-  void* block = ::operator new (sizeof(TensorImpl), std::align_val_t{64});
+  void* block = allocate_block(sizeof(TensorImpl));
   auto* impl = new (block) TensorImpl();
   impl->dtype = base->dtype;
   impl->shape = shape;
@@ -102,9 +181,10 @@ inline TensorImpl* allocate_alias(TensorImpl* base, const Shape& shape) {
 inline void release_impl(TensorImpl* impl) noexcept {
   while (impl && impl->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     TensorImpl* base = impl->base;
+    const std::size_t bytes = block_bytes(impl);
     delete impl->more_marks;
     impl->~TensorImpl();
-    ::operator delete (static_cast<void*>(impl), std::align_val_t{64});
+    free_block(impl, bytes);
     impl = base;
   }
 }

@@ -157,7 +157,8 @@ Tensor<detail::element_t<X>> neg(const X& x) {
 /// Elementwise sum with broadcasting.   auto z = x + y;  auto w = x + 1.0;
 template <class X, class Y, detail::if_both_differentiable<X, Y> = 0>
 Tensor<detail::element_t<X>> operator+(const X& a, const Y& b) {
-  return detail::apply_binary<detail::Add>(detail::arg(a, "add"), detail::arg(b, "add"));
+  const auto& ta = detail::arg(a, "add");  // read a before b, as written
+  return detail::apply_binary<detail::Add>(ta, detail::arg(b, "add"));
 }
 template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
 Tensor<detail::element_t<X>> operator+(const X& x, S s) {
@@ -172,7 +173,8 @@ Tensor<detail::element_t<X>> operator+(S s, const X& x) {
 /// Elementwise difference with broadcasting.   auto z = x - y;  auto w = 1.0 - x;
 template <class X, class Y, detail::if_both_differentiable<X, Y> = 0>
 Tensor<detail::element_t<X>> operator-(const X& a, const Y& b) {
-  return detail::apply_binary<detail::Sub>(detail::arg(a, "sub"), detail::arg(b, "sub"));
+  const auto& ta = detail::arg(a, "sub");  // read a before b, as written
+  return detail::apply_binary<detail::Sub>(ta, detail::arg(b, "sub"));
 }
 template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
 Tensor<detail::element_t<X>> operator-(const X& x, S s) {
@@ -189,7 +191,8 @@ Tensor<detail::element_t<X>> operator-(S s, const X& x) {
 /// Elementwise product with broadcasting.   auto z = x * y;  auto w = 0.5 * x;
 template <class X, class Y, detail::if_both_differentiable<X, Y> = 0>
 Tensor<detail::element_t<X>> operator*(const X& a, const Y& b) {
-  return detail::apply_binary<detail::Mul>(detail::arg(a, "mul"), detail::arg(b, "mul"));
+  const auto& ta = detail::arg(a, "mul");  // read a before b, as written
+  return detail::apply_binary<detail::Mul>(ta, detail::arg(b, "mul"));
 }
 template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
 Tensor<detail::element_t<X>> operator*(const X& x, S s) {
@@ -204,7 +207,8 @@ Tensor<detail::element_t<X>> operator*(S s, const X& x) {
 /// Elementwise quotient with broadcasting.   auto z = x / y;  auto w = 1.0 / x;
 template <class X, class Y, detail::if_both_differentiable<X, Y> = 0>
 Tensor<detail::element_t<X>> operator/(const X& a, const Y& b) {
-  return detail::apply_binary<detail::Div>(detail::arg(a, "div"), detail::arg(b, "div"));
+  const auto& ta = detail::arg(a, "div");  // read a before b, as written
+  return detail::apply_binary<detail::Div>(ta, detail::arg(b, "div"));
 }
 template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
 Tensor<detail::element_t<X>> operator/(const X& x, S s) {

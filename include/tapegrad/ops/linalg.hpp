@@ -15,14 +15,14 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a, bool 
 // attrs.ints[0]: transpose_a, attrs.ints[1]: transpose_b. The gradients are products again,
 // with the transposes folded into GEMM's arguments instead of materialised.
 template <class T>
-void matmul_backward(const Entry& e, const ImplRef& grad, unsigned needs, ImplRef* d) {
+void matmul_backward(const Entry& e, const ImplRef& grad, const bool* needs, ImplRef* d) {
   const Tensor<T> a(e.saved[0]), b(e.saved[1]), g(grad);
   const bool ta = e.attrs.ints[0] != 0, tb = e.attrs.ints[1] != 0;
-  if (needs & 1u)
+  if (needs[0])
     d[0] = (ta ? (tb ? matmul(b, g, true, true) : matmul(b, g, false, true))
                : (tb ? matmul(g, b, false, false) : matmul(g, b, false, true)))
                .impl();
-  if (needs & 2u)
+  if (needs[1])
     d[1] = (tb ? (ta ? matmul(g, a, true, true) : matmul(g, a, true, false))
                : (ta ? matmul(a, g, false, false) : matmul(a, g, true, false)))
                .impl();
@@ -77,8 +77,8 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a, bool 
 template <class X, class Y, detail::if_both_differentiable<X, Y> = 0>
 Tensor<detail::element_t<X>> matmul(const X& a, const Y& b, bool transpose_a = false,
                                     bool transpose_b = false) {
-  return detail::matmul(detail::arg(a, "matmul"), detail::arg(b, "matmul"), transpose_a,
-                        transpose_b);
+  const auto& ta = detail::arg(a, "matmul");  // read a before b, as written
+  return detail::matmul(ta, detail::arg(b, "matmul"), transpose_a, transpose_b);
 }
 
 }  // namespace tapegrad

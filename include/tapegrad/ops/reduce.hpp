@@ -25,7 +25,7 @@ inline Shape dropped_axis_shape(const Shape& shape, int axis) {
 
 // attrs.ints[0]: the axis, or -1 for all elements; attrs.ints[1]: keepdims.
 template <class T>
-void sum_backward(const Entry& e, const ImplRef& g, unsigned, ImplRef* dx) {
+void sum_backward(const Entry& e, const ImplRef& g, const bool*, ImplRef* dx) {
   const Shape& input_shape = e.saved[0]->shape;
   Tensor<T> grad(g);
   const auto axis = static_cast<int>(e.attrs.ints[0]);

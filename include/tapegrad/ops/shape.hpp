@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
@@ -18,15 +19,15 @@ template <class T>
 Tensor<T> reshape(const Tensor<T>& x, const Shape& shape);
 
 template <class T>
-void sum_to_backward(const Entry& e, const ImplRef& g, unsigned, ImplRef* dx) {
+void sum_to_backward(const Entry& e, const ImplRef& g, const bool*, ImplRef* dx) {
   dx[0] = broadcast_to(Tensor<T>(g), e.saved[0]->shape).impl();
 }
 template <class T>
-void broadcast_to_backward(const Entry& e, const ImplRef& g, unsigned, ImplRef* dx) {
+void broadcast_to_backward(const Entry& e, const ImplRef& g, const bool*, ImplRef* dx) {
   dx[0] = sum_to(Tensor<T>(g), e.saved[0]->shape).impl();
 }
 template <class T>
-void reshape_backward(const Entry& e, const ImplRef& g, unsigned, ImplRef* dx) {
+void reshape_backward(const Entry& e, const ImplRef& g, const bool*, ImplRef* dx) {
   dx[0] = reshape(Tensor<T>(g), e.saved[0]->shape).impl();
 }
 
@@ -65,6 +66,119 @@ Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
   Tensor<T> y(ImplRef::adopt(allocate_alias(x.impl().get(), shape)));
   if (any_tape_recording())
     record(y.impl(), "reshape", &reshape_backward<T>, {&x.impl()}, {&x.impl()});
+  return y;
+}
+
+inline Shape insert_axis(const Shape& shape, int axis, std::int64_t n) {
+  Shape out;
+  for (int i = 0; i < axis; ++i) out.push_back(shape[i]);
+  out.push_back(n);
+  for (int i = axis; i < shape.rank(); ++i) out.push_back(shape[i]);
+  return out;
+}
+inline Shape remove_axis(const Shape& shape, int axis) {
+  Shape out;
+  for (int i = 0; i < shape.rank(); ++i)
+    if (i != axis) out.push_back(shape[i]);
+  return out;
+}
+/// Elements before and after `axis` in row-major order: shape = [outer, shape[axis], inner].
+inline std::int64_t elements_before(const Shape& shape, int axis) {
+  std::int64_t n = 1;
+  for (int i = 0; i < axis; ++i) n *= shape[i];
+  return n;
+}
+inline std::int64_t elements_after(const Shape& shape, int axis) {
+  std::int64_t n = 1;
+  for (int i = axis + 1; i < shape.rank(); ++i) n *= shape[i];
+  return n;
+}
+
+template <class T>
+Tensor<T> take(const Tensor<T>& x, int axis, std::int64_t index);
+template <class T>
+Tensor<T> embed(const Tensor<T>& x, int axis, std::int64_t index, std::int64_t n);
+
+// attrs.ints[0]: axis, attrs.ints[1]: index, attrs.scalar: the length n of the axis.
+template <class T>
+void take_backward(const Entry& e, const ImplRef& g, const bool*, ImplRef* dx) {
+  dx[0] = embed(Tensor<T>(g), static_cast<int>(e.attrs.ints[0]), e.attrs.ints[1],
+                static_cast<std::int64_t>(e.attrs.scalar))
+              .impl();
+}
+template <class T>
+void embed_backward(const Entry& e, const ImplRef& g, const bool*, ImplRef* dx) {
+  dx[0] = take(Tensor<T>(g), static_cast<int>(e.attrs.ints[0]), e.attrs.ints[1]).impl();
+}
+
+/// The slice of x at `index` along `axis`, with that axis removed.
+template <class T>
+Tensor<T> take(const Tensor<T>& x, int axis, std::int64_t index) {
+  const Shape& s = x.shape();
+  const std::int64_t n = s[axis], outer = elements_before(s, axis), inner = elements_after(s, axis);
+  Tensor<T> y(remove_axis(s, axis));
+  for (std::int64_t o = 0; o < outer; ++o)
+    std::copy_n(x.data() + (o * n + index) * inner, inner, y.mutable_data() + o * inner);
+  if (any_tape_recording()) {
+    OpAttrs attrs;
+    attrs.ints[0] = axis;
+    attrs.ints[1] = index;
+    attrs.scalar = static_cast<double>(n);
+    record(y.impl(), "take", &take_backward<T>, {&x.impl()}, {}, attrs);
+  }
+  return y;
+}
+
+/// Zeros with a new axis of length n at `axis`, holding x at `index`: the adjoint of take.
+template <class T>
+Tensor<T> embed(const Tensor<T>& x, int axis, std::int64_t index, std::int64_t n) {
+  const Shape shape = insert_axis(x.shape(), axis, n);
+  const std::int64_t outer = elements_before(shape, axis), inner = elements_after(shape, axis);
+  Tensor<T> y(shape, T(0));
+  for (std::int64_t o = 0; o < outer; ++o)
+    std::copy_n(x.data() + o * inner, inner, y.mutable_data() + (o * n + index) * inner);
+  if (any_tape_recording()) {
+    OpAttrs attrs;
+    attrs.ints[0] = axis;
+    attrs.ints[1] = index;
+    record(y.impl(), "embed", &embed_backward<T>, {&x.impl()}, {}, attrs);
+  }
+  return y;
+}
+
+// attrs.ints[0]: axis.
+template <class T>
+void stack_backward(const Entry& e, const ImplRef& g, const bool* needs, ImplRef* dx) {
+  const Tensor<T> grad(g);
+  for (std::uint32_t k = 0; k < e.n_inputs; ++k)
+    if (needs[k]) dx[k] = take(grad, static_cast<int>(e.attrs.ints[0]), k).impl();
+}
+
+template <class T>
+Tensor<T> stack(const std::vector<Tensor<T>>& xs, int axis) {
+  if (xs.empty()) throw value_error("stack: needs at least one tensor");
+  const Shape& s = xs[0].shape();
+  for (std::size_t k = 1; k < xs.size(); ++k)
+    if (xs[k].shape() != s)
+      throw shape_error("stack: all tensors must have the same shape, got " + s.str() + " and " +
+                        xs[k].shape().str() + " (tensor " + std::to_string(k) + ")");
+  axis = normalize_axis(axis, s.rank() + 1, "stack");
+  const auto n = static_cast<std::int64_t>(xs.size());
+  const Shape shape = insert_axis(s, axis, n);
+  const std::int64_t outer = elements_before(shape, axis), inner = elements_after(shape, axis);
+  Tensor<T> y(shape);
+  for (std::int64_t o = 0; o < outer; ++o)
+    for (std::int64_t k = 0; k < n; ++k)
+      std::copy_n(xs[static_cast<std::size_t>(k)].data() + o * inner, inner,
+                  y.mutable_data() + (o * n + k) * inner);
+  if (any_tape_recording()) {
+    std::vector<const ImplRef*> inputs;
+    inputs.reserve(xs.size());
+    for (const auto& x : xs) inputs.push_back(&x.impl());
+    OpAttrs attrs;
+    attrs.ints[0] = axis;
+    record(y.impl(), "stack", &stack_backward<T>, inputs.data(), inputs.size(), nullptr, 0, attrs);
+  }
   return y;
 }
 
@@ -109,6 +223,20 @@ Tensor<detail::element_t<X>> reshape(const X& x, const std::vector<std::int64_t>
 template <class X, detail::if_differentiable<X> = 0>
 Tensor<detail::element_t<X>> broadcast_to(const X& x, const Shape& shape) {
   return detail::broadcast_to(detail::arg(x, "broadcast_to"), shape);
+}
+
+/// Joins tensors of one shape along a new axis.
+///   auto m = tapegrad::stack({a, b, c}, 0);   // three [n] tensors -> [3, n]
+template <class T>
+Tensor<T> stack(const std::vector<Tensor<T>>& xs, int axis = 0) {
+  static_assert(is_differentiable_v<T>, "stack: needs float or double tensors");
+  for (const auto& x : xs) detail::arg(x, "stack");
+  return detail::stack(xs, axis);
+}
+
+template <class T>
+Tensor<T> stack(std::initializer_list<Tensor<T>> xs, int axis = 0) {
+  return stack(std::vector<Tensor<T>>(xs), axis);
 }
 
 /// Sums x down to `shape`, which must broadcast to x's shape: the adjoint of broadcast_to.

@@ -1,0 +1,182 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "tapegrad/detail/apply_op.hpp"
+#include "tapegrad/detail/tape_state.hpp"
+#include "tapegrad/record.hpp"
+#include "tapegrad/tensor.hpp"
+#include "tapegrad/variable.hpp"
+
+namespace tapegrad {
+
+/// The value of x, cut off from every tape: gradients do not flow through it (PyTorch's
+/// detach()).   auto target = tapegrad::stop_gradient(y);
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> stop_gradient(const X& x) {
+  using T = detail::element_t<X>;
+  const Tensor<T> t = [&] {
+    if constexpr (std::is_same_v<X, Variable<T>>) {
+      std::lock_guard<std::mutex> lock(x.state()->mutex);
+      return Tensor<T>(x.state()->value);
+    } else {
+      return detail::arg(x, "stop_gradient");
+    }
+  }();
+  // A new handle on the same elements, carrying no tape marks and recorded nowhere.
+  return Tensor<T>(detail::ImplRef::adopt(detail::allocate_alias(t.impl().get(), t.shape())));
+}
+
+namespace detail {
+
+/// While alive, no tape on this thread records, and variable reads are collected.
+class ForwardScope {
+ public:
+  explicit ForwardScope(std::vector<std::shared_ptr<VariableState>>* watched)
+      : saved_recording_(thread_tapes.recording), saved_watcher_(variable_watcher) {
+    thread_tapes.recording = 0;
+    variable_watcher = watched;
+  }
+  ForwardScope(const ForwardScope&) = delete;
+  ForwardScope& operator=(const ForwardScope&) = delete;
+  ~ForwardScope() {
+    thread_tapes.recording = saved_recording_;
+    variable_watcher = saved_watcher_;
+  }
+
+ private:
+  int saved_recording_;
+  std::vector<std::shared_ptr<VariableState>>* saved_watcher_;
+};
+
+template <class T, class Grad>
+struct CustomGradientClosure {
+  Grad grad;
+  std::vector<Shape> input_shapes;
+  std::vector<Variable<T>> variables;
+};
+
+template <class T, class Grad>
+void custom_gradient_backward(const Entry& e, const ImplRef& g, const bool* needs,
+                              ImplRef* input_grads) {
+  const auto& closure = *static_cast<const CustomGradientClosure<T, Grad>*>(e.extra->closure.get());
+  const std::size_t n_inputs = closure.input_shapes.size();
+  const std::size_t n_vars = closure.variables.size();
+  std::vector<Tensor<T>> grads;
+  const Tensor<T> upstream(g);
+  if constexpr (std::is_invocable_v<const Grad&, const Tensor<T>&,
+                                    const std::vector<Variable<T>>&>) {
+    auto [input_part, variable_part] = closure.grad(upstream, closure.variables);
+    if (variable_part.size() != n_vars)
+      throw value_error("custom_gradient: the gradient function returned " +
+                        std::to_string(variable_part.size()) + " variable gradients for " +
+                        std::to_string(n_vars) + " variables read in the forward function");
+    grads = std::vector<Tensor<T>>(input_part.begin(), input_part.end());
+    for (auto& v : variable_part) grads.push_back(std::move(v));
+  } else {
+    using Result = std::invoke_result_t<const Grad&, const Tensor<T>&>;
+    if constexpr (std::is_same_v<std::decay_t<Result>, Tensor<T>>)
+      grads.push_back(closure.grad(upstream));
+    else
+      for (auto& t : closure.grad(upstream)) grads.push_back(std::move(t));
+    if (n_vars)
+      throw value_error(
+          "custom_gradient: the forward function read " + std::to_string(n_vars) +
+          " trainable variables, so the gradient function must take (upstream, variables) and "
+          "return {input gradients, variable gradients}");
+  }
+  if (grads.size() < n_inputs)
+    throw value_error("custom_gradient: the gradient function returned " +
+                      std::to_string(grads.size()) + " gradients for " + std::to_string(n_inputs) +
+                      " inputs");
+  for (std::size_t k = 0; k < n_inputs + n_vars; ++k) {
+    if (!needs[k] || !grads[k].has_value()) continue;
+    const Shape expected =
+        k < n_inputs ? closure.input_shapes[k] : closure.variables[k - n_inputs].shape();
+    if (grads[k].shape() != expected)
+      throw shape_error("custom_gradient: gradient " + std::to_string(k) + " has shape " +
+                        grads[k].shape().str() + " but its input has shape " + expected.str());
+    input_grads[k] = grads[k].impl();
+  }
+}
+
+template <class Forward>
+class CustomGradientOp {
+ public:
+  explicit CustomGradientOp(Forward forward) : forward_(std::move(forward)) {}
+
+  template <class... X>
+  auto operator()(const X&... xs) const {
+    static_assert(sizeof...(X) > 0, "custom_gradient: the function needs at least one input");
+    using T = std::common_type_t<element_t<X>...>;
+    static_assert((std::is_same_v<element_t<X>, T> && ...),
+                  "custom_gradient: all inputs must have the same element type");
+    const std::vector<Tensor<T>> inputs{arg(xs, "custom_gradient")...};
+    std::vector<std::shared_ptr<VariableState>> read;
+    auto result = [&] {
+      ForwardScope scope(&read);
+      return call(inputs, std::index_sequence_for<X...>{});
+    }();
+    return finish<T>(inputs, read, std::move(result));
+  }
+
+ private:
+  template <class T, std::size_t... I>
+  auto call(const std::vector<Tensor<T>>& inputs, std::index_sequence<I...>) const {
+    return forward_(inputs[I]...);
+  }
+
+  template <class T, class Result>
+  static Tensor<T> finish(const std::vector<Tensor<T>>& inputs,
+                          const std::vector<std::shared_ptr<VariableState>>& read, Result result) {
+    auto& [value, grad] = result;
+    using Grad = std::decay_t<decltype(grad)>;
+    const Tensor<T> y = arg(Tensor<T>(value), "custom_gradient");
+    // A fresh handle, so that marking the output never marks a tensor the forward returned as is.
+    Tensor<T> out(ImplRef::adopt(allocate_alias(y.impl().get(), y.shape())));
+    if (!any_tape_recording()) return out;
+    auto closure = std::make_shared<CustomGradientClosure<T, Grad>>(
+        CustomGradientClosure<T, Grad>{std::move(grad), {}, {}});
+    std::vector<Tensor<T>> all_inputs = inputs;
+    for (const auto& x : inputs) closure->input_shapes.push_back(x.shape());
+    for (const auto& v : read)
+      if (v->trainable && v->dtype == dtype_of<T>()) {
+        closure->variables.emplace_back(v);
+        all_inputs.push_back(closure->variables.back().value());  // watched as any read is
+      }
+    std::vector<const ImplRef*> refs;
+    for (const auto& x : all_inputs) refs.push_back(&x.impl());
+    record(out.impl(), "custom_gradient", &custom_gradient_backward<T, Grad>, refs.data(),
+           refs.size(), nullptr, 0, OpAttrs{}, std::shared_ptr<const void>(closure));
+    return out;
+  }
+
+  Forward forward_;
+};
+
+}  // namespace detail
+
+/// Makes an op from `forward`, which returns its value and a function computing its
+/// gradient from the upstream gradient (tf.custom_gradient). The forward's own ops are not
+/// recorded; the gradient function's ops are, by any tape recording while it runs, so to be
+/// differentiable again it must compute from the inputs (which outer tapes know), not from
+/// values the forward computed (which no tape saw). With one input the gradient function returns a
+/// Tensor, with several a std::vector of them; if the forward reads trainable variables, it takes
+/// (upstream, variables) and returns {input gradients, variable gradients}.
+///   auto log1pexp = tapegrad::custom_gradient([](const Tensor<double>& x) {
+///     return std::make_pair(tapegrad::log(1.0 + tapegrad::exp(x)),
+///                           [x](const Tensor<double>& g) { return g / (1.0 + tapegrad::exp(-x));
+///                           });
+///   });
+///   auto y = log1pexp(x);
+template <class Forward>
+detail::CustomGradientOp<Forward> custom_gradient(Forward forward) {
+  return detail::CustomGradientOp<Forward>(std::move(forward));
+}
+
+}  // namespace tapegrad
