@@ -56,6 +56,17 @@ int main() {
               << '\n';
   }
 
+  std::cout << "\nWhy is my gradient None? explain() says\n";
+  {
+    tg::Tensor<double> x(3.0);
+    tg::GradientTape tape(tg::persistent);
+    tape.watch(x);
+    auto y = tg::sin(tg::stop_gradient(x * 2.0));
+    std::cout << "  " << tape.explain(y, x) << '\n';
+    auto z = tg::sin(x * 2.0);
+    std::cout << "  " << tape.explain(z, x) << '\n';
+  }
+
   std::cout << "\nA vector-Jacobian product through output_gradients\n";
   {
     tg::Tensor<double> x({1.0, 2.0});

@@ -28,8 +28,12 @@ Tensor<detail::element_t<X>> stop_gradient(const X& x) {
       return detail::arg(x, "stop_gradient");
     }
   }();
-  // A new handle on the same elements, carrying no tape marks and recorded nowhere.
-  return Tensor<T>(detail::ImplRef::adopt(detail::allocate_alias(t.impl().get(), t.shape())));
+  // A new handle on the same elements. Tapes note it as a barrier, which no gradient
+  // crosses, so that explain() can say where a path was cut.
+  Tensor<T> y(detail::ImplRef::adopt(detail::allocate_alias(t.impl().get(), t.shape())));
+  if (detail::any_tape_recording())
+    detail::record(y.impl(), "stop_gradient", nullptr, {&t.impl()}, {});
+  return y;
 }
 
 namespace detail {

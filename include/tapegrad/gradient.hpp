@@ -42,6 +42,7 @@ inline std::vector<ImplRef> reverse_sweep(TapeState& tape, const std::vector<Nod
   if (!any_source) return results;
   for (std::int64_t i = 0; i <= last; ++i) {
     const Entry& e = tape.entries[static_cast<std::size_t>(i)];
+    if (!e.backward) continue;  // a barrier: its output depends on nothing
     for (std::uint32_t k = 0; k < e.n_inputs; ++k)
       if (e.input(k) != no_node && depends[e.input(k)]) {
         depends[e.output] = 1;

@@ -31,7 +31,7 @@ TAPEGRAD_NOINLINE inline void record(const ImplRef& output, const char* op, Back
   NodeId* nodes = n_inputs > max_op_inputs ? large_nodes.data() : small_nodes;
   try {
     for (TapeState* tape = thread_tapes.top; tape; tape = tape->below) {
-      if (!tape->recording()) continue;
+      if (!tape->on_stack) continue;
       bool any = false;
       for (std::size_t k = 0; k < n_inputs; ++k) {
         nodes[k] = tape->find(inputs[k]->get());
@@ -54,13 +54,21 @@ TAPEGRAD_NOINLINE inline void record(const ImplRef& output, const char* op, Back
         tape->entries.pop_back();
         throw;
       }
-      entry.backward = backward;
+      // A paused tape keeps only a barrier: no backward, nothing saved, but the op's name.
+      const bool paused = tape->paused;
+      entry.backward = paused ? nullptr : backward;
       entry.op = op;
       entry.n_inputs = static_cast<std::uint32_t>(n_inputs);
       for (std::size_t k = 0; k < n_inputs && k < max_op_inputs; ++k) entry.inputs[k] = nodes[k];
-      for (std::size_t k = 0; k < n_saved && k < max_op_inputs; ++k) entry.saved[k] = *saved[k];
-      entry.attrs = attrs;
-      entry.extra = std::move(extra);
+      if (!paused) {
+        for (std::size_t k = 0; k < n_saved && k < max_op_inputs; ++k) entry.saved[k] = *saved[k];
+        entry.attrs = attrs;
+        entry.extra = std::move(extra);
+      } else if (n_inputs > max_op_inputs) {
+        extra->saved.clear();
+        extra->closure.reset();
+        entry.extra = std::move(extra);
+      }
       done[n_done++] = tape;
     }
   } catch (...) {

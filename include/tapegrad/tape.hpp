@@ -12,6 +12,7 @@
 #include "tapegrad/detail/apply_op.hpp"
 #include "tapegrad/detail/tape_state.hpp"
 #include "tapegrad/errors.hpp"
+#include "tapegrad/explain.hpp"
 #include "tapegrad/gradient.hpp"
 #include "tapegrad/ops/shape.hpp"
 #include "tapegrad/tensor.hpp"
@@ -68,17 +69,12 @@ class [[nodiscard]] RecordingPause {
   RecordingPause& operator=(const RecordingPause&) = delete;
   RecordingPause& operator=(RecordingPause&&) = delete;
   ~RecordingPause() {
-    if (!tape_) return;
-    tape_->paused = false;
-    if (tape_->on_stack) ++tape_->owner->recording;
+    if (tape_) tape_->paused = false;
   }
 
  private:
   friend class GradientTape;
-  explicit RecordingPause(detail::TapeState& tape) : tape_(&tape) {
-    tape.paused = true;
-    --tape.owner->recording;
-  }
+  explicit RecordingPause(detail::TapeState& tape) : tape_(&tape) { tape.paused = true; }
   detail::TapeState* tape_;
 };
 
@@ -253,6 +249,29 @@ class GradientTape {
     out.reserve(sources.size());
     for (auto& g : grads[0]) out.emplace_back(std::move(g));
     return out;
+  }
+
+  /// Why tape.gradient(target, source) is what it is, in words: where the chain from the
+  /// source to the target breaks (never watched, a different or untrainable variable, a
+  /// stop_gradient or stop_recording() cut, recorded before reset() or by another tape), or
+  /// the ops the gradient flows through.
+  ///   std::cout << tape.explain(loss, w) << '\n';
+  template <class X, class S,
+            std::enable_if_t<detail::is_tensor_like_v<X> && detail::is_tensor_like_v<S>, int> = 0>
+  std::string explain(const X& target, const S& source) const {
+    detail::ExplainQuery q;
+    const Tensor<detail::element_t<X>> t = [&] {
+      if constexpr (std::is_same_v<X, Variable<detail::element_t<X>>>)
+        return Tensor<detail::element_t<X>>(target.state()->value);
+      else
+        return detail::arg(target, "explain");
+    }();
+    q.target = t.impl().get();
+    if constexpr (std::is_same_v<S, Variable<detail::element_t<S>>>)
+      q.source_variable = source.state().get();
+    else
+      q.source_tensor = detail::arg(source, "explain").impl().get();
+    return detail::explain(*state_, q);
   }
 
   /// The Jacobian of target with respect to source, of shape target.shape + source.shape;

@@ -28,7 +28,9 @@ struct OpAttrs {
 
 struct Entry;
 /// Computes the gradients of an entry's inputs from the gradient `grad` of its output, with
-/// the library's own ops (so that an outer tape records them). needs[k] asks for input k;
+/// the library's own ops (so that an outer tape records them). An entry without one is a
+/// barrier: stop_gradient, or an op run inside stop_recording(). Gradients do not cross it;
+/// it is kept so that explain() can name it. needs[k] asks for input k;
 /// the result goes to input_grads[k] (left empty when that input gets none). Both arrays
 /// have entry.n_inputs elements.
 using BackwardFn = void (*)(const Entry& entry, const ImplRef& grad, const bool* needs,
@@ -95,6 +97,7 @@ class TapeState {
         watch_accessed_variables(watch_accessed_variables) {}
 
   std::uint64_t id;
+  std::vector<std::uint64_t> retired_ids;  // ids before the latest reset()s, newest last
   bool persistent;
   bool watch_accessed_variables;
   bool on_stack = false;  // pushed on its thread's stack and not stopped yet
@@ -159,6 +162,8 @@ class TapeState {
 
   /// Forgets everything recorded and watched; a new id orphans every mark made so far.
   void clear() {
+    if (retired_ids.size() == 16) retired_ids.erase(retired_ids.begin());
+    retired_ids.push_back(id);
     entries.clear();
     producer.clear();
     watched_tensors.clear();
@@ -169,7 +174,8 @@ class TapeState {
   }
 };
 
-/// The tapes active on one thread, innermost on top, and how many of them record.
+/// The tapes active on one thread, innermost on top, and how many of them listen to ops
+/// (recording, or paused by stop_recording(), which still notes what it did not record).
 struct ThreadTapes {
   TapeState* top = nullptr;
   int recording = 0;
@@ -189,7 +195,7 @@ inline void push_tape(TapeState& tape) {
   tape.owner = &tapes;
   tapes.top = &tape;
   tape.on_stack = true;
-  if (!tape.paused) ++tapes.recording;
+  ++tapes.recording;
 }
 
 inline void pop_tape(TapeState& tape) noexcept {
@@ -200,7 +206,7 @@ inline void pop_tape(TapeState& tape) noexcept {
       *link = tape.below;
       break;
     }
-  if (!tape.paused) --tapes.recording;
+  --tapes.recording;
   tape.on_stack = false;
   tape.below = nullptr;
 }

@@ -1,0 +1,122 @@
+// Pins explain()'s answer for each way a gradient can be missing, and for a path.
+#include "test_util.hpp"
+
+#include <thread>
+
+using Catch::Contains;
+using tapegrad::GradientTape;
+using tapegrad::Tensor;
+using tapegrad::Variable;
+
+TEST_CASE("explain: the path of ops when there is one", "[explain]") {
+  Tensor<double> x({1.0, 2.0});
+  GradientTape tape;
+  tape.watch(x);
+  auto y = tapegrad::sum(tapegrad::sin(x * 2.0));
+  CHECK(tape.explain(y, x) ==
+        "The gradient flows from the source to the target through 3 recorded ops: source -> mul "
+        "-> sin -> sum -> target.");
+}
+
+TEST_CASE("explain: a tensor that was never watched", "[explain]") {
+  Tensor<double> x(1.0), c(2.0);
+  GradientTape tape;
+  tape.watch(x);
+  auto y = x * c;
+  CHECK_THAT(tape.explain(y, c),
+             Contains("the source was never watched by this tape") && Contains("tape.watch(x)"));
+}
+
+TEST_CASE("explain: a variable that is not trainable, or not watched", "[explain]") {
+  Variable<double> frozen({1.0}, "frozen", false), w({2.0}, "w");
+  {
+    GradientTape tape;
+    auto y = frozen * 2.0;
+    CHECK_THAT(tape.explain(y, frozen), Contains("the variable 'frozen' is not trainable"));
+  }
+  {
+    GradientTape tape(tapegrad::TapeOptions{false, false});
+    auto y = w * 2.0;
+    CHECK_THAT(tape.explain(y, w), Contains("watch_accessed_variables = false"));
+  }
+  {
+    Tensor<double> early = w;
+    GradientTape tape;
+    auto y = early * 2.0;
+    CHECK_THAT(tape.explain(y, w), Contains("was never read while this tape recorded"));
+  }
+}
+
+TEST_CASE("explain: a variable replaced by a new one of the same name", "[explain]") {
+  Variable<double> w({2.0}, "w");
+  GradientTape tape;
+  auto loss = w * w;
+  w = Variable<double>(Tensor<double>({1.0}), "w");  // instead of w.assign(...)
+  CHECK_THAT(tape.explain(loss, w), Contains("is not the Variable this tape watched"));
+  CHECK_FALSE(tape.gradient(loss, w).has_value());
+}
+
+TEST_CASE("explain: a stop_gradient cut", "[explain]") {
+  Tensor<double> x(3.0);
+  GradientTape tape(tapegrad::persistent);
+  tape.watch(x);
+  auto y = tapegrad::sin(tapegrad::stop_gradient(x * 2.0));
+  CHECK(tape.explain(y, x) ==
+        "No gradient: the target depends on the source (source -> mul -> stop_gradient -> sin -> "
+        "target), but the path is cut at stop_gradient. Every path is cut like this.");
+  CHECK_FALSE(tape.gradient(y, x).has_value());
+}
+
+TEST_CASE("explain: an op inside stop_recording", "[explain]") {
+  Tensor<double> x(3.0);
+  GradientTape tape(tapegrad::persistent);
+  tape.watch(x);
+  Tensor<double> y;
+  {
+    auto pause = tape.stop_recording();
+    y = x * x;
+  }
+  auto z = y + 1.0;
+  CHECK_THAT(tape.explain(z, x), Contains("cut at 'mul', which ran inside stop_recording()"));
+  CHECK_FALSE(tape.gradient(z, x).has_value());
+}
+
+TEST_CASE("explain: recorded before reset", "[explain]") {
+  Tensor<double> x(3.0);
+  GradientTape tape;
+  tape.watch(x);
+  auto y = x * x;
+  tape.reset();
+  tape.watch(x);
+  CHECK_THAT(tape.explain(y, x), Contains("recorded before this tape's reset()"));
+}
+
+TEST_CASE("explain: computed on another thread", "[explain][threads]") {
+  Tensor<double> x(3.0);
+  GradientTape tape;
+  tape.watch(x);
+  Tensor<double> y;
+  std::thread([&] { y = x * x; }).join();
+  CHECK_THAT(tape.explain(y, x), Contains("did not record how the target was computed") &&
+                                     Contains("on another thread"));
+}
+
+TEST_CASE("explain: a target that does not depend on the source", "[explain]") {
+  Tensor<double> x(3.0), z(4.0);
+  GradientTape tape;
+  tape.watch(x);
+  tape.watch(z);
+  auto y = z * 2.0;
+  CHECK(tape.explain(y, x) ==
+        "No gradient: the target does not depend on the source: no recorded op leads from one "
+        "to the other.");
+}
+
+TEST_CASE("explain: after a non-persistent tape's gradient", "[explain]") {
+  Tensor<double> x(3.0);
+  GradientTape tape;
+  tape.watch(x);
+  auto y = x * x;
+  tape.gradient(y, x);
+  CHECK_THAT(tape.explain(y, x), Contains("already computed its one set of gradients"));
+}
