@@ -76,3 +76,16 @@ TEST_CASE("Reading a variable before the tape starts does not connect it", "[var
   auto y = early * w;  // only the second read is on the tape
   CHECK(tape.gradient(y, w).to_vector() == std::vector<double>{2.0});
 }
+
+TEST_CASE("Updates happen in place when nothing else sees the variable's elements", "[variable]") {
+  Variable<float> v({1.f, 2.f});
+  v.assign_add(Tensor<float>({1.f, 1.f}));  // the first update may copy
+  const float* before = v.value().data();
+  v.assign_sub(Tensor<float>({0.5f, 0.5f}));
+  CHECK(v.value().data() == before);  // nobody held a read: no copy
+  Tensor<float> held = v;
+  v.assign_add(Tensor<float>({1.f, 1.f}));
+  CHECK(v.value().data() != held.data());  // a live read forces a copy
+  CHECK(held.to_vector() == std::vector<float>{1.5f, 2.5f});
+  CHECK(v.value().to_vector() == std::vector<float>{2.5f, 3.5f});
+}

@@ -22,8 +22,7 @@ Tensor<detail::element_t<X>> stop_gradient(const X& x) {
   using T = detail::element_t<X>;
   const Tensor<T> t = [&] {
     if constexpr (std::is_same_v<X, Variable<T>>) {
-      std::lock_guard<std::mutex> lock(x.state()->mutex);
-      return Tensor<T>(x.state()->value);
+      return Tensor<T>(detail::current_value(*x.state()));
     } else {
       return detail::arg(x, "stop_gradient");
     }
@@ -38,22 +37,28 @@ Tensor<detail::element_t<X>> stop_gradient(const X& x) {
 
 namespace detail {
 
-/// While alive, no tape on this thread records, and variable reads are collected.
+/// While alive, this thread's tapes are set aside (a tape opened inside starts a stack of
+/// its own), so nothing is recorded on them, and variable reads are collected.
 class ForwardScope {
  public:
   explicit ForwardScope(std::vector<std::shared_ptr<VariableState>>* watched)
-      : saved_recording_(thread_tapes.recording), saved_watcher_(variable_watcher) {
+      : saved_top_(thread_tapes.top),
+        saved_recording_(thread_tapes.recording),
+        saved_watcher_(variable_watcher) {
+    thread_tapes.top = nullptr;
     thread_tapes.recording = 0;
     variable_watcher = watched;
   }
   ForwardScope(const ForwardScope&) = delete;
   ForwardScope& operator=(const ForwardScope&) = delete;
   ~ForwardScope() {
+    thread_tapes.top = saved_top_;
     thread_tapes.recording = saved_recording_;
     variable_watcher = saved_watcher_;
   }
 
  private:
+  TapeState* saved_top_;
   int saved_recording_;
   std::vector<std::shared_ptr<VariableState>>* saved_watcher_;
 };

@@ -65,7 +65,7 @@ inline std::vector<ImplRef> reverse_sweep(TapeState& tape, const std::vector<Nod
   std::vector<ImplRef> large_grads;
   for (std::int64_t i = last; i >= 0; --i) {
     const Entry& e = tape.entries[static_cast<std::size_t>(i)];
-    if (!grads[e.output]) continue;
+    if (!grads[e.output] || !e.backward) continue;  // no gradient here, or a barrier
     bool* needs = small_needs;
     ImplRef* input_grads = small_grads;
     if (e.n_inputs > max_op_inputs) {

@@ -48,9 +48,7 @@ class Source {
   const Tensor<T>& tensor() const { return tensor_; }
   const std::shared_ptr<detail::VariableState>& variable() const { return variable_; }
   Shape shape() const {
-    if (!variable_) return tensor_.shape();
-    std::lock_guard<std::mutex> lock(variable_->mutex);
-    return variable_->value->shape;
+    return variable_ ? detail::current_value(*variable_)->shape : tensor_.shape();
   }
 
  private:
@@ -61,6 +59,7 @@ class Source {
 class GradientTape;
 
 /// Pauses a tape's recording for its lifetime (TensorFlow's `with tape.stop_recording():`).
+/// It must not outlive its tape.
 ///   { auto pause = tape.stop_recording(); auto z = x * 2.0; }   // z is not recorded
 class [[nodiscard]] RecordingPause {
  public:
@@ -262,7 +261,7 @@ class GradientTape {
     detail::ExplainQuery q;
     const Tensor<detail::element_t<X>> t = [&] {
       if constexpr (std::is_same_v<X, Variable<detail::element_t<X>>>)
-        return Tensor<detail::element_t<X>>(target.state()->value);
+        return Tensor<detail::element_t<X>>(detail::current_value(*target.state()));
       else
         return detail::arg(target, "explain");
     }();
@@ -272,6 +271,16 @@ class GradientTape {
     else
       q.source_tensor = detail::arg(source, "explain").impl().get();
     return detail::explain(*state_, q);
+  }
+
+  /// The general form with braced lists: tape.gradient({y1, y2}, {x}, {v1, v2}).
+  template <class T>
+  std::vector<Tensor<T>> gradient(std::initializer_list<Tensor<T>> targets,
+                                  std::initializer_list<Source<detail::identity_t<T>>> sources,
+                                  std::initializer_list<Tensor<T>> output_gradients,
+                                  UnconnectedGradients unconnected = UnconnectedGradients::none) {
+    return gradient(std::vector<Tensor<T>>(targets), std::vector<Source<T>>(sources),
+                    std::vector<Tensor<T>>(output_gradients), unconnected);
   }
 
   /// The Jacobian of target with respect to source, of shape target.shape + source.shape;
@@ -395,10 +404,10 @@ class GradientTape {
   template <class T>
   static Tensor<T> assemble(std::vector<Tensor<T>>& rows, const Shape& source_shape,
                             const Shape& shape, int axis, UnconnectedGradients unconnected) {
+    if (rows.empty()) return Tensor<T>::zeros(shape);  // an empty target: an empty Jacobian
     bool any = false;
     for (const auto& r : rows) any = any || r.has_value();
     if (!any && unconnected == UnconnectedGradients::none) return Tensor<T>();
-    if (rows.empty()) return Tensor<T>::zeros(shape);
     for (auto& r : rows)
       if (!r.has_value()) r = Tensor<T>::zeros(source_shape);
     if (axis == 1) {
@@ -428,7 +437,9 @@ class GradientTape {
                                           : tape.find(sources[i].get()));
     for (const auto& t : targets) target_nodes.push_back(tape.find(t.get()));
 
-    const bool was_top = tape.on_stack && detail::thread_tapes.top == &tape;
+    detail::TapeStackSnapshot snapshot;
+    const bool was_on_stack = tape.on_stack;
+    detail::TapeState* const below = tape.below;
     if (!tape.persistent) detail::pop_tape(tape);
     std::vector<std::vector<detail::ImplRef>> out;
     try {
@@ -443,13 +454,14 @@ class GradientTape {
         if (unconnected == UnconnectedGradients::zero)
           for (std::size_t i = 0; i < grads.size(); ++i)
             if (!grads[i]) {
-              const detail::ImplRef& v = variables[i] ? variables[i]->value : sources[i];
-              grads[i] = zeros_like(v);
+              grads[i] =
+                  zeros_like(variables[i] ? detail::current_value(*variables[i]) : sources[i]);
             }
         out.push_back(std::move(grads));
       }
     } catch (...) {
-      if (was_top && !tape.on_stack) detail::push_tape(tape);
+      snapshot.restore();
+      if (was_on_stack && !tape.on_stack) detail::reinsert_tape(tape, below);
       throw;
     }
     if (!tape.persistent) {

@@ -17,6 +17,10 @@
 namespace tapegrad {
 
 namespace detail {
+/// Tag for the internal constructor that leaves elements uninitialised.
+struct Uninitialized {};
+inline constexpr Uninitialized uninitialized{};
+
 /// An element of a 1-d initializer list. Converting to it is a user-defined conversion, so
 /// {{1.f}, {2.f}} picks the 2-d constructor (a column) instead of being ambiguous.
 template <class T>
@@ -53,13 +57,14 @@ class Tensor {
   Tensor(S value) : Tensor(Shape{}, static_cast<T>(value)) {}  // NOLINT: like tf.constant(3.0)
   /// A 1-d tensor: Tensor<float>({1.f, 2.f}).
   Tensor(std::initializer_list<detail::ListElement<T>> values)
-      : Tensor(Shape{static_cast<std::int64_t>(values.size())}) {
+      : Tensor(detail::uninitialized, Shape{static_cast<std::int64_t>(values.size())}) {
     T* out = mutable_data();
     for (const auto& v : values) *out++ = v.value;
   }
   /// A 2-d tensor from rows of equal length: Tensor<float>({{1.f, 2.f}, {3.f, 4.f}}).
   Tensor(std::initializer_list<std::initializer_list<T>> rows)
-      : Tensor(Shape{static_cast<std::int64_t>(rows.size()),
+      : Tensor(detail::uninitialized,
+               Shape{static_cast<std::int64_t>(rows.size()),
                      rows.size() ? static_cast<std::int64_t>(rows.begin()->size()) : 0}) {
     T* out = mutable_data();
     for (const auto& row : rows) {
@@ -74,7 +79,7 @@ class Tensor {
     const auto n0 = static_cast<std::int64_t>(blocks.size());
     const auto n1 = n0 ? static_cast<std::int64_t>(blocks.begin()->size()) : 0;
     const auto n2 = n1 ? static_cast<std::int64_t>(blocks.begin()->begin()->size()) : 0;
-    *this = Tensor(Shape{n0, n1, n2});
+    *this = Tensor(detail::uninitialized, Shape{n0, n1, n2});
     T* out = mutable_data();
     for (const auto& block : blocks) {
       if (static_cast<std::int64_t>(block.size()) != n1)
@@ -87,9 +92,13 @@ class Tensor {
     }
   }
   /// Every element equal to `fill`: Tensor<float>(Shape{2, 3}, 0.f).
-  Tensor(const Shape& shape, T fill) : Tensor(shape) { std::fill_n(mutable_data(), size(), fill); }
+  Tensor(const Shape& shape, T fill) : Tensor(detail::uninitialized, shape) {
+    std::fill_n(mutable_data(), size(), fill);
+  }
+  /// Zeros of the given shape (tf.zeros): Tensor<float>(Shape{2, 3}).
+  explicit Tensor(const Shape& shape) : Tensor(shape, T(0)) {}
   /// Elements in row-major order; their count must match the shape.
-  Tensor(const Shape& shape, const std::vector<T>& values) : Tensor(shape) {
+  Tensor(const Shape& shape, const std::vector<T>& values) : Tensor(detail::uninitialized, shape) {
     if (static_cast<std::int64_t>(values.size()) != size())
       throw shape_error("Tensor: " + std::to_string(values.size()) + " values do not fill shape " +
                         shape.str() + " of " + std::to_string(size()) + " elements");
@@ -98,7 +107,8 @@ class Tensor {
   /// A copy of an Eigen matrix or array, as a 2-d tensor of shape (rows, cols).
   template <class Derived>
   explicit Tensor(const Eigen::DenseBase<Derived>& m)
-      : Tensor(Shape{static_cast<std::int64_t>(m.rows()), static_cast<std::int64_t>(m.cols())}) {
+      : Tensor(detail::uninitialized,
+               Shape{static_cast<std::int64_t>(m.rows()), static_cast<std::int64_t>(m.cols())}) {
     Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
         mutable_data(), m.rows(), m.cols()) = m.derived().template cast<T>();
   }
@@ -157,7 +167,7 @@ class Tensor {
   std::vector<T> to_vector() const { return std::vector<T>(data(), data() + size()); }
 
   // Internal: ops build tensors through these.
-  explicit Tensor(const Shape& shape)
+  Tensor(detail::Uninitialized, const Shape& shape)
       : impl_(detail::ImplRef::adopt(detail::allocate_impl(dtype(), shape))) {}
   explicit Tensor(detail::ImplRef impl) : impl_(std::move(impl)) {}
   const detail::ImplRef& impl() const noexcept { return impl_; }

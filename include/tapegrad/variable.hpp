@@ -27,11 +27,15 @@ class Variable {
  public:
   using value_type = T;
 
+ private:
+  using ImplRef = detail::ImplRef;
+
+ public:
   explicit Variable(Tensor<T> initial, std::string name = "", bool trainable = true)
       : state_(std::make_shared<detail::VariableState>()) {
     if (!initial.has_value())
       throw value_error("Variable: the initial value is a tensor with no value");
-    state_->value = initial.impl();
+    state_->value = fresh_header(initial);
     state_->name = std::move(name);
     state_->trainable = trainable;
     state_->dtype = dtype_of<T>();
@@ -57,8 +61,9 @@ class Variable {
   /// Replaces the value; the new value must have the same shape.
   void assign(const Tensor<T>& value) {
     check_shape(value, "assign");
+    ImplRef fresh = fresh_header(value);
     std::lock_guard<std::mutex> lock(state_->mutex);
-    state_->value = value.impl();
+    state_->value = std::move(fresh);
   }
   /// value += delta (delta broadcasts to the variable's shape).
   void assign_add(const Tensor<T>& delta) {
@@ -79,6 +84,11 @@ class Variable {
     std::lock_guard<std::mutex> lock(state_->mutex);
     return Tensor<T>(state_->value);
   }
+  /// A header of its own on the value's elements: the tensor handed in may be known to a
+  /// tape (as an op's output or a watched tensor), and a variable's state must not be.
+  static ImplRef fresh_header(const Tensor<T>& value) {
+    return ImplRef::adopt(detail::allocate_alias(value.impl().get(), value.shape()));
+  }
   void check_shape(const Tensor<T>& value, const char* op) const {
     const Shape current = shape();
     if (value.shape() != current)
@@ -96,8 +106,12 @@ class Variable {
     // Tensors are immutable, but when nothing but this variable holds its buffer (no tensor
     // read from it is alive, no tape saved it) nobody can see a change, so update in place.
     ImplRef target = state_->value;
-    if (target->refs.load(std::memory_order_acquire) != 2 || target->base != nullptr) {
-      Tensor<T> copy(shape);
+    const bool only_here =  // `target` and the state hold the header; nobody else the elements
+        target->refs.load(std::memory_order_acquire) == 2 &&
+        (target->base == nullptr || (target->base->refs.load(std::memory_order_acquire) == 1 &&
+                                     target->base->base == nullptr));
+    if (!only_here) {
+      Tensor<T> copy(detail::uninitialized, shape);
       std::copy_n(static_cast<const T*>(target->data), target->size, copy.mutable_data());
       target = copy.impl();
     }
@@ -115,7 +129,6 @@ class Variable {
     state_->value = std::move(target);
   }
 
-  using ImplRef = detail::ImplRef;
   std::shared_ptr<detail::VariableState> state_;
 };
 

@@ -13,6 +13,14 @@
 // struct holding its forward and its gradient side by side (see ops/unary.hpp).
 namespace tapegrad::detail {
 
+/// T, in a context that template argument deduction does not look at (C++20's type_identity).
+template <class T>
+struct identity {
+  using type = T;
+};
+template <class T>
+using identity_t = typename identity<T>::type;
+
 template <class X>
 struct tensor_like : std::false_type {};
 template <class T>

@@ -28,6 +28,10 @@ class ChunkedVector {
     (*this)[size_ - 1] = T();
     --size_;
   }
+  /// Drops elements from the end until `n` remain.
+  void truncate(std::size_t n) {
+    while (size_ > n) pop_back();
+  }
   void clear() {
     chunks_.clear();
     size_ = 0;

@@ -68,7 +68,7 @@ void for_each_row(const Shape& shape, const std::int64_t* a_strides, const std::
 /// y = f(x) elementwise, where f maps an Eigen array expression to one.
 template <class T, class F>
 Tensor<T> map_unary(const Tensor<T>& x, F f) {
-  Tensor<T> y(x.shape());
+  Tensor<T> y(uninitialized, x.shape());
   y.mutable_array() = f(x.array());
   return y;
 }
@@ -80,12 +80,12 @@ Tensor<T> map_binary(const Tensor<T>& a, const Tensor<T>& b, const char* op, F f
   const Shape& sa = a.shape();
   const Shape& sb = b.shape();
   if (sa == sb) {
-    Tensor<T> y(sa);
+    Tensor<T> y(uninitialized, sa);
     y.mutable_array() = f(a.array(), b.array());
     return y;
   }
   const Shape shape = broadcast_shapes(sa, sb, op);
-  Tensor<T> y(shape);
+  Tensor<T> y(uninitialized, shape);
   const auto n = static_cast<Eigen::Index>(y.size());
   if (sa.size() == 1 && sb == shape) {
     y.mutable_array() = f(Eigen::Array<T, Eigen::Dynamic, 1>::Constant(n, a.data()[0]), b.array());
@@ -148,7 +148,7 @@ Tensor<T> sum_to_kernel(const Tensor<T>& x, const Shape& shape) {
 /// x repeated along the axes where it has size 1 (or is missing) to fill `shape`.
 template <class T>
 Tensor<T> broadcast_kernel(const Tensor<T>& x, const Shape& shape) {
-  Tensor<T> y(shape);
+  Tensor<T> y(uninitialized, shape);
   std::int64_t x_strides[Shape::max_rank], unused[Shape::max_rank] = {};
   broadcast_strides(x.shape(), shape, x_strides);
   const bool x_row = shape.rank() > 0 && x_strides[shape.rank() - 1] != 0;

@@ -72,6 +72,12 @@ struct VariableState {
   DType dtype = DType::float32;
 };
 
+/// The variable's current value, read under its lock.
+inline ImplRef current_value(const VariableState& variable) {
+  std::lock_guard<std::mutex> lock(variable.mutex);
+  return variable.value;
+}
+
 /// While a custom gradient's forward runs, the variables it reads are collected here.
 inline thread_local std::vector<std::shared_ptr<VariableState>>* variable_watcher = nullptr;
 
@@ -210,5 +216,40 @@ inline void pop_tape(TapeState& tape) noexcept {
   tape.on_stack = false;
   tape.below = nullptr;
 }
+
+/// Puts a tape back on its thread's stack directly above `below` (at the bottom if `below`
+/// is no longer there): where it was before pop_tape().
+inline void reinsert_tape(TapeState& tape, TapeState* below) noexcept {
+  ThreadTapes& tapes = *tape.owner;
+  TapeState** link = &tapes.top;
+  while (*link && *link != below) link = &(*link)->below;
+  tape.below = *link;
+  *link = &tape;
+  tape.on_stack = true;
+  ++tapes.recording;
+}
+
+/// What every tape on this thread holds, so that a failed gradient() can undo what it
+/// recorded (strong exception guarantee).
+class TapeStackSnapshot {
+ public:
+  TapeStackSnapshot() {
+    for (TapeState* t = thread_tapes.top; t; t = t->below)
+      sizes_.push_back({t, t->entries.size(), t->producer.size()});
+  }
+  void restore() noexcept {
+    for (const Sizes& s : sizes_) {
+      s.tape->entries.truncate(s.entries);
+      s.tape->producer.resize(s.nodes);
+    }
+  }
+
+ private:
+  struct Sizes {
+    TapeState* tape;
+    std::size_t entries, nodes;
+  };
+  std::vector<Sizes> sizes_;
+};
 
 }  // namespace tapegrad::detail

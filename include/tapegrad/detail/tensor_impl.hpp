@@ -10,6 +10,7 @@
 
 #include "tapegrad/config.hpp"
 #include "tapegrad/dtype.hpp"
+#include "tapegrad/errors.hpp"
 #include "tapegrad/shape.hpp"
 
 namespace tapegrad::detail {
@@ -28,14 +29,17 @@ struct TapeMark {
 // op has just created, before anyone else can see it (watch() keeps its own table, see
 // NOTE [ Finding a tensor on a tape ]).
 struct TensorImpl {
+  TensorImpl(DType dtype, const Shape& shape, std::int64_t size, void* data, TensorImpl* base)
+      : dtype(dtype), shape(shape), size(size), data(data), base(base) {}
+
   std::atomic<std::int32_t> refs{1};
   DType dtype;
   std::uint8_t n_marks = 0;
   Shape shape;
-  std::int64_t size = 0;
-  void* data = nullptr;
-  TensorImpl* base = nullptr;
-  TapeMark marks[2]{};
+  std::int64_t size;
+  void* data;
+  TensorImpl* base;
+  TapeMark marks[2];
   std::vector<TapeMark>* more_marks = nullptr;
 
   const TapeMark* find_mark(std::uint64_t tape_id) const {
@@ -86,33 +90,38 @@ constexpr std::size_t impl_header_bytes = (sizeof(TensorImpl) + 15) / 16 * 16;
 // NOTE [ Block cache ]
 // Recording a graph allocates one block per tensor and frees them all when the tape goes;
 // small blocks (up to 512 bytes) are larger than glibc's fast bins, so each thread keeps
-// its own free lists of them in 64-byte size classes, capped so that a freed graph cannot
-// pin more than a few MiB. A block may be freed on another thread than the one that
-// allocated it; it then joins that thread's lists. Under sanitizers the cache is off, so
-// that every use after free is still caught.
+// its own free lists of them in 64-byte size classes, each capped at 4 MiB so that a freed
+// graph cannot pin more than 32 MiB per thread. A block may be freed on another thread than the one
+// that allocated it; it then joins that thread's lists. Under sanitizers the cache is off, so that
+// every use after free is still caught.
 struct BlockCache {
   static constexpr std::size_t class_bytes = 64;
   static constexpr std::size_t classes = 8;
-  static constexpr std::uint32_t max_blocks_per_class = 4096;
+  static constexpr std::size_t max_bytes_per_class = std::size_t{4} << 20;
   void* heads[classes] = {};
   std::uint32_t counts[classes] = {};
   BlockCache() = default;
   BlockCache(const BlockCache&) = delete;
   BlockCache& operator=(const BlockCache&) = delete;
-  ~BlockCache() {
-    for (void* head : heads)
-      while (head) {
-        void* next = *static_cast<void**>(head);
-        std::free(head);
-        head = next;
-      }
-  }
+  ~BlockCache();
 };
+// Set when this thread's cache is destroyed: a tensor freed later (a global, whose
+// destructor runs after the main thread's thread-locals) goes straight back to malloc.
+inline thread_local bool block_cache_gone = false;
+inline BlockCache::~BlockCache() {
+  block_cache_gone = true;
+  for (void*& head : heads)
+    while (head) {
+      void* next = *static_cast<void**>(head);
+      std::free(head);
+      head = next;
+    }
+}
 inline thread_local BlockCache block_cache;
 
 inline void* allocate_block(std::size_t bytes) {
 #ifndef TAPEGRAD_NO_BLOCK_CACHE
-  if (bytes <= BlockCache::class_bytes * BlockCache::classes) {
+  if (bytes <= BlockCache::class_bytes * BlockCache::classes && !block_cache_gone) {
     const std::size_t c = (bytes - 1) / BlockCache::class_bytes;
     BlockCache& cache = block_cache;
     if (void* block = cache.heads[c]) {
@@ -130,10 +139,10 @@ inline void* allocate_block(std::size_t bytes) {
 
 inline void free_block(void* block, std::size_t bytes) noexcept {
 #ifndef TAPEGRAD_NO_BLOCK_CACHE
-  if (bytes <= BlockCache::class_bytes * BlockCache::classes) {
+  if (bytes <= BlockCache::class_bytes * BlockCache::classes && !block_cache_gone) {
     const std::size_t c = (bytes - 1) / BlockCache::class_bytes;
     BlockCache& cache = block_cache;
-    if (cache.counts[c] < BlockCache::max_blocks_per_class) {
+    if (cache.counts[c] < BlockCache::max_bytes_per_class / ((c + 1) * BlockCache::class_bytes)) {
       *static_cast<void**>(block) = cache.heads[c];
       cache.heads[c] = block;
       ++cache.counts[c];
@@ -152,30 +161,33 @@ inline std::size_t block_bytes(const TensorImpl* impl) {
              : impl_header_bytes + static_cast<std::size_t>(impl->size) * dtype_size(impl->dtype);
 }
 
+/// The bytes a tensor of `shape` needs; throws value_error when the count overflows.
+inline std::size_t checked_block_bytes(DType dtype, const Shape& shape) {
+  std::uint64_t elements = 1;
+  for (std::int64_t d : shape)
+    if (__builtin_mul_overflow(elements, static_cast<std::uint64_t>(d), &elements))
+      throw value_error("Tensor: shape " + shape.str() + " has more elements than memory can hold");
+  std::uint64_t bytes = 0;
+  if (__builtin_mul_overflow(elements, std::uint64_t{dtype_size(dtype)}, &bytes) ||
+      bytes > (std::uint64_t{1} << 62))
+    throw value_error("Tensor: shape " + shape.str() + " needs more bytes than memory can hold");
+  return impl_header_bytes + static_cast<std::size_t>(bytes);
+}
+
 /// A new tensor of `shape` with uninitialised elements.
 inline TensorImpl* allocate_impl(DType dtype, const Shape& shape) {
+  const std::size_t bytes = checked_block_bytes(dtype, shape);
   const std::int64_t size = shape.size();
-  void* block =
-      allocate_block(impl_header_bytes + static_cast<std::size_t>(size) * dtype_size(dtype));
-  auto* impl = new (block) TensorImpl();
-  impl->dtype = dtype;
-  impl->shape = shape;
-  impl->size = size;
-  impl->data = static_cast<char*>(block) + impl_header_bytes;
-  return impl;
+  void* block = allocate_block(bytes);
+  return new (block)
+      TensorImpl(dtype, shape, size, static_cast<char*>(block) + impl_header_bytes, nullptr);
 }
 
 /// A header that shows `base`'s elements under `shape` (same element count) without copying.
 inline TensorImpl* allocate_alias(TensorImpl* base, const Shape& shape) {
   void* block = allocate_block(sizeof(TensorImpl));
-  auto* impl = new (block) TensorImpl();
-  impl->dtype = base->dtype;
-  impl->shape = shape;
-  impl->size = base->size;
-  impl->data = base->data;
   base->refs.fetch_add(1, std::memory_order_relaxed);
-  impl->base = base;
-  return impl;
+  return new (block) TensorImpl(base->dtype, shape, base->size, base->data, base);
 }
 
 inline void release_impl(TensorImpl* impl) noexcept {

@@ -41,7 +41,7 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a, bool 
   if (k != kb)
     throw shape_error("matmul: inner dimensions differ: " + sa.str() + (transpose_a ? "^T" : "") +
                       " x " + sb.str() + (transpose_b ? "^T" : ""));
-  Tensor<T> y(Shape{m, n});
+  Tensor<T> y(uninitialized, Shape{m, n});
   using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   const Eigen::Map<const Matrix> A(a.data(), sa[0], sa[1]);
   const Eigen::Map<const Matrix> B(b.data(), sb[0], sb[1]);

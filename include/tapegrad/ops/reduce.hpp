@@ -37,7 +37,7 @@ template <class T>
 Tensor<T> sum(const Tensor<T>& x, int axis, bool keepdims) {
   Tensor<T> y;
   if (axis < 0) {
-    y = Tensor<T>(Shape{});
+    y = Tensor<T>(uninitialized, Shape{});
     y.mutable_data()[0] = x.array().sum();
   } else {
     y = sum_to_kernel(x, keepdims_shape(x.shape(), axis));

@@ -116,7 +116,7 @@ template <class T>
 Tensor<T> take(const Tensor<T>& x, int axis, std::int64_t index) {
   const Shape& s = x.shape();
   const std::int64_t n = s[axis], outer = elements_before(s, axis), inner = elements_after(s, axis);
-  Tensor<T> y(remove_axis(s, axis));
+  Tensor<T> y(uninitialized, remove_axis(s, axis));
   for (std::int64_t o = 0; o < outer; ++o)
     std::copy_n(x.data() + (o * n + index) * inner, inner, y.mutable_data() + o * inner);
   if (any_tape_recording()) {
@@ -166,7 +166,7 @@ Tensor<T> stack(const std::vector<Tensor<T>>& xs, int axis) {
   const auto n = static_cast<std::int64_t>(xs.size());
   const Shape shape = insert_axis(s, axis, n);
   const std::int64_t outer = elements_before(shape, axis), inner = elements_after(shape, axis);
-  Tensor<T> y(shape);
+  Tensor<T> y(uninitialized, shape);
   for (std::int64_t o = 0; o < outer; ++o)
     for (std::int64_t k = 0; k < n; ++k)
       std::copy_n(xs[static_cast<std::size_t>(k)].data() + o * inner, inner,
