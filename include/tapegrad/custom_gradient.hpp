@@ -71,13 +71,13 @@ struct CustomGradientClosure {
 };
 
 template <class T, class Grad>
-void custom_gradient_backward(const Entry& e, const ImplRef& g, const bool* needs,
+void custom_gradient_backward(const Entry& e, ImplRef&& g, const bool* needs,
                               ImplRef* input_grads) {
   const auto& closure = *static_cast<const CustomGradientClosure<T, Grad>*>(e.extra->closure.get());
   const std::size_t n_inputs = closure.input_shapes.size();
   const std::size_t n_vars = closure.variables.size();
   std::vector<Tensor<T>> grads;
-  const Tensor<T> upstream(g);
+  const Tensor<T> upstream(std::move(g));
   if constexpr (std::is_invocable_v<const Grad&, const Tensor<T>&,
                                     const std::vector<Variable<T>>&>) {
     auto [input_part, variable_part] = closure.grad(upstream, closure.variables);

@@ -82,7 +82,7 @@ inline std::vector<ImplRef> reverse_sweep(TapeState& tape, const std::vector<Nod
     }
     ImplRef grad = is_source[e.output] ? grads[e.output] : std::move(grads[e.output]);
     if (!any) continue;
-    e.backward(e, grad, needs, input_grads);
+    e.backward(e, std::move(grad), needs, input_grads);
     for (std::uint32_t k = 0; k < e.n_inputs; ++k) {
       if (!needs[k] || !input_grads[k]) continue;
       ImplRef& slot = grads[e.input(k)];

@@ -61,7 +61,8 @@ TAPEGRAD_NOINLINE inline void record(const ImplRef& output, const char* op, Back
       entry.n_inputs = static_cast<std::uint32_t>(n_inputs);
       for (std::size_t k = 0; k < n_inputs && k < max_op_inputs; ++k) entry.inputs[k] = nodes[k];
       if (!paused) {
-        for (std::size_t k = 0; k < n_saved && k < max_op_inputs; ++k) entry.saved[k] = *saved[k];
+        for (std::size_t k = 0; k < n_saved && k < max_op_inputs; ++k)
+          entry.saved[k].set(*saved[k]);
         entry.attrs = attrs;
         entry.extra = std::move(extra);
       } else if (n_inputs > max_op_inputs) {

@@ -171,6 +171,8 @@ class Tensor {
       : impl_(detail::ImplRef::adopt(detail::allocate_impl(dtype(), shape))) {}
   explicit Tensor(detail::ImplRef impl) : impl_(std::move(impl)) {}
   const detail::ImplRef& impl() const noexcept { return impl_; }
+  /// Moves the handle out, leaving this tensor without a value (no reference-count traffic).
+  detail::ImplRef take_impl() && noexcept { return std::move(impl_); }
   /// Writable elements of a tensor this code has just created and nobody else has seen yet.
   T* mutable_data() { return static_cast<T*>(impl_->data); }
   Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> mutable_array() {

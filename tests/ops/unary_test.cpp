@@ -140,3 +140,42 @@ TEST_CASE("relu: gradient 0 at 0, and its second derivative is 0", "[ops][kinks]
   CHECK(g.to_vector() == std::vector<double>{0.0, 0.0, 4.0});
   CHECK(outer.gradient(g, x).to_vector() == std::vector<double>{0.0, 0.0, 2.0});
 }
+
+TEMPLATE_TEST_CASE("Fused first-order gradients equal the composed ones", "[ops][fused]", float,
+                   double) {
+  // With an outer tape recording, the backward pass runs the composed (differentiable) form;
+  // without one, the fused form. Both must give the same numbers.
+  using T = TestType;
+  const std::vector<std::function<Tensor<T>(const Tensor<T>&)>> ops = {
+      [](const Tensor<T>& x) { return -x; },
+      [](const Tensor<T>& x) { return tapegrad::sin(x); },
+      [](const Tensor<T>& x) { return tapegrad::cos(x); },
+      [](const Tensor<T>& x) { return tapegrad::exp(x); },
+      [](const Tensor<T>& x) { return tapegrad::log(x); },
+      [](const Tensor<T>& x) { return tapegrad::tanh(x); },
+      [](const Tensor<T>& x) { return tapegrad::square(x); },
+      [](const Tensor<T>& x) { return tapegrad::sqrt(x); },
+      [](const Tensor<T>& x) { return tapegrad::relu(x - T(1)); },
+      [](const Tensor<T>& x) { return T(2) - x; },
+      [](const Tensor<T>& x) { return x * T(3); },
+      [](const Tensor<T>& x) { return x / T(3); },
+      [](const Tensor<T>& x) { return T(3) / x; },
+  };
+  const Tensor<T> x({T(0.25), T(0.5), T(1.5), T(2.5)});
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    INFO("op " << i);
+    Tensor<T> fused, composed;
+    {
+      GradientTape tape;
+      tape.watch(x);
+      fused = tape.gradient(ops[i](x) * Tensor<T>({T(1), T(-2), T(3), T(0)}), x);
+    }
+    {
+      GradientTape outer;  // recording: the inner backward takes the composed path
+      GradientTape tape;
+      tape.watch(x);
+      composed = tape.gradient(ops[i](x) * Tensor<T>({T(1), T(-2), T(3), T(0)}), x);
+    }
+    CHECK(fused.to_vector() == composed.to_vector());
+  }
+}

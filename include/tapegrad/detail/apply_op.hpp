@@ -65,9 +65,32 @@ Tensor<T> arg(const Variable<T>& x, const char*) {
 
 // ---- unary ops: y = Op::forward(x), dx = Op::gradient(x, y, g) ----
 
+// NOTE [ Fused first-order gradients ]
+// Every gradient is written with tapegrad's ops so that an outer tape can differentiate it.
+// When no tape on this thread records the backward pass (the common first-order case), that
+// generality buys nothing, and an op may also give its gradient as one Eigen expression
+// (`fused`, beside `gradient` in its struct): one allocation and one pass instead of a
+// chain of temporaries. Both forms are tested: gradchecks run the fused form, second
+// derivatives the composed one.
+template <class Op, class = void>
+inline constexpr bool has_fused_gradient_v = false;
+template <class Op>
+inline constexpr bool has_fused_gradient_v<Op, std::void_t<decltype(Op::fused_gradient)>> = true;
+
 template <class Op, class T>
-void unary_backward(const Entry& e, const ImplRef& g, const bool*, ImplRef* dx) {
-  dx[0] = Op::gradient(Tensor<T>(e.saved[0]), Tensor<T>(e.saved[1]), Tensor<T>(g)).impl();
+void unary_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
+  const Tensor<T>& x = e.saved[0].get<T>();
+  const Tensor<T>& y = e.saved[1].get<T>();
+  const Tensor<T> grad(std::move(g));
+  if constexpr (has_fused_gradient_v<Op>) {
+    if (!any_tape_recording()) {
+      Tensor<T> out(uninitialized, x.shape());
+      out.mutable_array() = Op::fused(x.array(), y.array(), grad.array());
+      dx[0] = std::move(out).take_impl();
+      return;
+    }
+  }
+  dx[0] = Op::gradient(x, y, grad).take_impl();
 }
 
 template <class Op, class T>
@@ -81,10 +104,20 @@ Tensor<T> apply_unary(const Tensor<T>& x) {
 // ---- tensor-scalar ops: y = Op::forward(x, s), dx = Op::gradient(x, y, g, s) ----
 
 template <class Op, class T>
-void scalar_backward(const Entry& e, const ImplRef& g, const bool*, ImplRef* dx) {
-  dx[0] = Op::gradient(Tensor<T>(e.saved[0]), Tensor<T>(e.saved[1]), Tensor<T>(g),
-                       static_cast<T>(e.attrs.scalar))
-              .impl();
+void scalar_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
+  const Tensor<T>& x = e.saved[0].get<T>();
+  const Tensor<T>& y = e.saved[1].get<T>();
+  const Tensor<T> grad(std::move(g));
+  const auto s = static_cast<T>(e.attrs.scalar);
+  if constexpr (has_fused_gradient_v<Op>) {
+    if (!any_tape_recording()) {  // NOTE [ Fused first-order gradients ]
+      Tensor<T> out(uninitialized, x.shape());
+      out.mutable_array() = Op::fused(x.array(), y.array(), grad.array(), s);
+      dx[0] = std::move(out).take_impl();
+      return;
+    }
+  }
+  dx[0] = Op::gradient(x, y, grad, s).take_impl();
 }
 
 template <class Op, class T>
@@ -105,13 +138,14 @@ template <class T>
 Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape);
 
 template <class Op, class T>
-void binary_backward(const Entry& e, const ImplRef& g, const bool* needs, ImplRef* grads) {
-  const Tensor<T> a(e.saved[0]), b(e.saved[1]);
+void binary_backward(const Entry& e, ImplRef&& g, const bool* needs, ImplRef* grads) {
+  const Tensor<T>& a = e.saved[0].get<T>();
+  const Tensor<T>& b = e.saved[1].get<T>();
   Tensor<T> da, db;
   const unsigned mask = (needs[0] ? 1u : 0u) | (needs[1] ? 2u : 0u);
-  Op::gradient(a, b, Tensor<T>(e.saved[2]), Tensor<T>(g), mask, da, db);
-  if (needs[0] && da.has_value()) grads[0] = sum_to(da, a.shape()).impl();
-  if (needs[1] && db.has_value()) grads[1] = sum_to(db, b.shape()).impl();
+  Op::gradient(a, b, e.saved[2].get<T>(), Tensor<T>(std::move(g)), mask, da, db);
+  if (needs[0] && da.has_value()) grads[0] = sum_to(da, a.shape()).take_impl();
+  if (needs[1] && db.has_value()) grads[1] = sum_to(db, b.shape()).take_impl();
 }
 
 template <class Op, class T>

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <new>
 #include <vector>
 
 namespace tapegrad::detail {
@@ -25,7 +26,9 @@ class ChunkedVector {
   }
   /// Resets the last element to a default-constructed one and drops it.
   void pop_back() {
-    (*this)[size_ - 1] = T();
+    T& last = (*this)[size_ - 1];
+    last.~T();
+    new (&last) T();
     --size_;
   }
   /// Drops elements from the end until `n` remain.

@@ -11,6 +11,7 @@
 #include "tapegrad/detail/chunked_vector.hpp"
 #include "tapegrad/detail/tensor_impl.hpp"
 #include "tapegrad/dtype.hpp"
+#include "tapegrad/tensor.hpp"
 
 namespace tapegrad::detail {
 
@@ -33,8 +34,96 @@ struct Entry;
 /// it is kept so that explain() can name it. needs[k] asks for input k;
 /// the result goes to input_grads[k] (left empty when that input gets none). Both arrays
 /// have entry.n_inputs elements.
-using BackwardFn = void (*)(const Entry& entry, const ImplRef& grad, const bool* needs,
+using BackwardFn = void (*)(const Entry& entry, ImplRef&& grad, const bool* needs,
                             ImplRef* input_grads);
+
+// NOTE [ Saved tensors are stored typed ]
+// A backward reads its saved tensors as `const Tensor<T>&`. Storing them as the Tensor<T>
+// they are (in a union tagged with the element type) lets it do so without copying a handle,
+// which would cost an atomic increment and decrement per tensor per op.
+class SavedTensor {
+ public:
+  SavedTensor() noexcept {}  // NOLINT: the union stays inactive until set()
+  SavedTensor(const SavedTensor&) = delete;
+  SavedTensor& operator=(const SavedTensor&) = delete;
+  ~SavedTensor() { reset(); }
+
+  void set(const ImplRef& tensor) {
+    reset();
+    if (!tensor) return;
+    switch (tensor->dtype) {
+      case DType::float32:
+        new (&f_) Tensor<float>(tensor);
+        break;
+      case DType::float64:
+        new (&d_) Tensor<double>(tensor);
+        break;
+      case DType::int32:
+        new (&i_) Tensor<std::int32_t>(tensor);
+        break;
+      case DType::int64:
+        new (&l_) Tensor<std::int64_t>(tensor);
+        break;
+    }
+    dtype_ = tensor->dtype;
+    active_ = true;
+  }
+  void reset() noexcept {
+    if (!active_) return;
+    switch (dtype_) {
+      case DType::float32:
+        f_.~Tensor();
+        break;
+      case DType::float64:
+        d_.~Tensor();
+        break;
+      case DType::int32:
+        i_.~Tensor();
+        break;
+      case DType::int64:
+        l_.~Tensor();
+        break;
+    }
+    active_ = false;
+  }
+  template <class T>
+  const Tensor<T>& get() const {
+    TAPEGRAD_ASSERT(active_ && dtype_ == dtype_of<T>());
+    if constexpr (std::is_same_v<T, float>)
+      return f_;
+    else if constexpr (std::is_same_v<T, double>)
+      return d_;
+    else if constexpr (std::is_same_v<T, std::int32_t>)
+      return i_;
+    else
+      return l_;
+  }
+  const TensorImpl* impl() const {
+    if (!active_) return nullptr;
+    switch (dtype_) {
+      case DType::float32:
+        return f_.impl().get();
+      case DType::float64:
+        return d_.impl().get();
+      case DType::int32:
+        return i_.impl().get();
+      case DType::int64:
+        return l_.impl().get();
+    }
+    return nullptr;
+  }
+  const TensorImpl* operator->() const { return impl(); }
+
+ private:
+  union {
+    Tensor<float> f_;
+    Tensor<double> d_;
+    Tensor<std::int32_t> i_;
+    Tensor<std::int64_t> l_;
+  };
+  DType dtype_ = DType::float32;
+  bool active_ = false;
+};
 
 /// What an op with more than max_op_inputs inputs, or with a closure (a custom gradient),
 /// records beyond what fits in an Entry.
@@ -51,15 +140,12 @@ struct Entry {
   NodeId output = no_node;
   std::uint32_t n_inputs = 0;
   NodeId inputs[max_op_inputs] = {no_node, no_node, no_node};
-  ImplRef saved[max_op_inputs];
+  SavedTensor saved[max_op_inputs];
   OpAttrs attrs;
   std::unique_ptr<EntryExtra> extra;
 
   NodeId input(std::uint32_t k) const {
     return k < max_op_inputs ? inputs[k] : extra->inputs[k - max_op_inputs];
-  }
-  const ImplRef& saved_tensor(std::size_t k) const {
-    return k < max_op_inputs ? saved[k] : extra->saved[k - max_op_inputs];
   }
 };
 

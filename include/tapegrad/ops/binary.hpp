@@ -21,6 +21,11 @@ struct Neg {
   static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>&, const Tensor<T>& g) {
     return -g;
   }
+  static constexpr bool fused_gradient = true;  // NOTE [ Fused first-order gradients ]
+  template <class X, class Y, class G>
+  static auto fused(const X&, const Y&, const G& g) {
+    return -g;
+  }
 };
 
 struct Add {
@@ -102,6 +107,11 @@ struct SubFromScalar {
   static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>&, const Tensor<T>& g, T) {
     return -g;
   }
+  static constexpr bool fused_gradient = true;  // NOTE [ Fused first-order gradients ]
+  template <class X, class Y, class G, class S>
+  static auto fused(const X&, const Y&, const G& g, S) {
+    return -g;
+  }
 };
 
 struct MulScalar {
@@ -112,6 +122,11 @@ struct MulScalar {
   }
   template <class T>
   static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>&, const Tensor<T>& g, T s) {
+    return g * s;
+  }
+  static constexpr bool fused_gradient = true;  // NOTE [ Fused first-order gradients ]
+  template <class X, class Y, class G, class S>
+  static auto fused(const X&, const Y&, const G& g, S s) {
     return g * s;
   }
 };
@@ -127,6 +142,11 @@ struct DivByScalar {
   static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>&, const Tensor<T>& g, T s) {
     return g / s;
   }
+  static constexpr bool fused_gradient = true;  // NOTE [ Fused first-order gradients ]
+  template <class X, class Y, class G, class S>
+  static auto fused(const X&, const Y&, const G& g, S s) {
+    return g / s;
+  }
 };
 
 /// s / x
@@ -138,6 +158,11 @@ struct DivScalarBy {
   }
   template <class T>
   static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g, T s) {
+    return g * (-s / (x * x));
+  }
+  static constexpr bool fused_gradient = true;  // NOTE [ Fused first-order gradients ]
+  template <class X, class Y, class G, class S>
+  static auto fused(const X& x, const Y&, const G& g, S s) {
     return g * (-s / (x * x));
   }
 };

@@ -15,17 +15,19 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a, bool 
 // attrs.ints[0]: transpose_a, attrs.ints[1]: transpose_b. The gradients are products again,
 // with the transposes folded into GEMM's arguments instead of materialised.
 template <class T>
-void matmul_backward(const Entry& e, const ImplRef& grad, const bool* needs, ImplRef* d) {
-  const Tensor<T> a(e.saved[0]), b(e.saved[1]), g(grad);
+void matmul_backward(const Entry& e, ImplRef&& grad, const bool* needs, ImplRef* d) {
+  const Tensor<T>& a = e.saved[0].get<T>();
+  const Tensor<T>& b = e.saved[1].get<T>();
+  const Tensor<T> g(std::move(grad));
   const bool ta = e.attrs.ints[0] != 0, tb = e.attrs.ints[1] != 0;
   if (needs[0])
     d[0] = (ta ? (tb ? matmul(b, g, true, true) : matmul(b, g, false, true))
                : (tb ? matmul(g, b, false, false) : matmul(g, b, false, true)))
-               .impl();
+               .take_impl();
   if (needs[1])
     d[1] = (tb ? (ta ? matmul(g, a, true, true) : matmul(g, a, true, false))
                : (ta ? matmul(a, g, false, false) : matmul(a, g, true, false)))
-               .impl();
+               .take_impl();
 }
 
 template <class T>

@@ -25,12 +25,12 @@ inline Shape dropped_axis_shape(const Shape& shape, int axis) {
 
 // attrs.ints[0]: the axis, or -1 for all elements; attrs.ints[1]: keepdims.
 template <class T>
-void sum_backward(const Entry& e, const ImplRef& g, const bool*, ImplRef* dx) {
+void sum_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
   const Shape& input_shape = e.saved[0]->shape;
-  Tensor<T> grad(g);
+  Tensor<T> grad(std::move(g));
   const auto axis = static_cast<int>(e.attrs.ints[0]);
   if (axis >= 0 && !e.attrs.ints[1]) grad = reshape(grad, keepdims_shape(input_shape, axis));
-  dx[0] = broadcast_to(grad, input_shape).impl();
+  dx[0] = broadcast_to(grad, input_shape).take_impl();
 }
 
 template <class T>

@@ -19,16 +19,16 @@ template <class T>
 Tensor<T> reshape(const Tensor<T>& x, const Shape& shape);
 
 template <class T>
-void sum_to_backward(const Entry& e, const ImplRef& g, const bool*, ImplRef* dx) {
-  dx[0] = broadcast_to(Tensor<T>(g), e.saved[0]->shape).impl();
+void sum_to_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
+  dx[0] = broadcast_to(Tensor<T>(std::move(g)), e.saved[0]->shape).take_impl();
 }
 template <class T>
-void broadcast_to_backward(const Entry& e, const ImplRef& g, const bool*, ImplRef* dx) {
-  dx[0] = sum_to(Tensor<T>(g), e.saved[0]->shape).impl();
+void broadcast_to_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
+  dx[0] = sum_to(Tensor<T>(std::move(g)), e.saved[0]->shape).take_impl();
 }
 template <class T>
-void reshape_backward(const Entry& e, const ImplRef& g, const bool*, ImplRef* dx) {
-  dx[0] = reshape(Tensor<T>(g), e.saved[0]->shape).impl();
+void reshape_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
+  dx[0] = reshape(Tensor<T>(std::move(g)), e.saved[0]->shape).take_impl();
 }
 
 /// The sum of x over the axes along which `shape` broadcasts to x's shape, with result
@@ -101,14 +101,15 @@ Tensor<T> embed(const Tensor<T>& x, int axis, std::int64_t index, std::int64_t n
 
 // attrs.ints[0]: axis, attrs.ints[1]: index, attrs.scalar: the length n of the axis.
 template <class T>
-void take_backward(const Entry& e, const ImplRef& g, const bool*, ImplRef* dx) {
-  dx[0] = embed(Tensor<T>(g), static_cast<int>(e.attrs.ints[0]), e.attrs.ints[1],
+void take_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
+  dx[0] = embed(Tensor<T>(std::move(g)), static_cast<int>(e.attrs.ints[0]), e.attrs.ints[1],
                 static_cast<std::int64_t>(e.attrs.scalar))
-              .impl();
+              .take_impl();
 }
 template <class T>
-void embed_backward(const Entry& e, const ImplRef& g, const bool*, ImplRef* dx) {
-  dx[0] = take(Tensor<T>(g), static_cast<int>(e.attrs.ints[0]), e.attrs.ints[1]).impl();
+void embed_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
+  dx[0] =
+      take(Tensor<T>(std::move(g)), static_cast<int>(e.attrs.ints[0]), e.attrs.ints[1]).take_impl();
 }
 
 /// The slice of x at `index` along `axis`, with that axis removed.
@@ -148,10 +149,10 @@ Tensor<T> embed(const Tensor<T>& x, int axis, std::int64_t index, std::int64_t n
 
 // attrs.ints[0]: axis.
 template <class T>
-void stack_backward(const Entry& e, const ImplRef& g, const bool* needs, ImplRef* dx) {
-  const Tensor<T> grad(g);
+void stack_backward(const Entry& e, ImplRef&& g, const bool* needs, ImplRef* dx) {
+  const Tensor<T> grad(std::move(g));
   for (std::uint32_t k = 0; k < e.n_inputs; ++k)
-    if (needs[k]) dx[k] = take(grad, static_cast<int>(e.attrs.ints[0]), k).impl();
+    if (needs[k]) dx[k] = take(grad, static_cast<int>(e.attrs.ints[0]), k).take_impl();
 }
 
 template <class T>

@@ -24,6 +24,13 @@ struct Sin {
   static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
     return g * cos(x);
   }
+  // The same gradient as one Eigen expression, used when no tape records the backward pass
+  // (see NOTE [ Fused first-order gradients ]).
+  static constexpr bool fused_gradient = true;
+  template <class X, class Y, class G>
+  static auto fused(const X& x, const Y&, const G& g) {
+    return g * x.cos();
+  }
 };
 
 struct Cos {
@@ -36,6 +43,13 @@ struct Cos {
   static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
     return -(g * sin(x));
   }
+  // The same gradient as one Eigen expression, used when no tape records the backward pass
+  // (see NOTE [ Fused first-order gradients ]).
+  static constexpr bool fused_gradient = true;
+  template <class X, class Y, class G>
+  static auto fused(const X& x, const Y&, const G& g) {
+    return -(g * x.sin());
+  }
 };
 
 struct Exp {
@@ -46,6 +60,13 @@ struct Exp {
   }
   template <class T>
   static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>& y, const Tensor<T>& g) {
+    return g * y;
+  }
+  // The same gradient as one Eigen expression, used when no tape records the backward pass
+  // (see NOTE [ Fused first-order gradients ]).
+  static constexpr bool fused_gradient = true;
+  template <class X, class Y, class G>
+  static auto fused(const X&, const Y& y, const G& g) {
     return g * y;
   }
 };
@@ -60,6 +81,13 @@ struct Log {
   static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
     return g / x;
   }
+  // The same gradient as one Eigen expression, used when no tape records the backward pass
+  // (see NOTE [ Fused first-order gradients ]).
+  static constexpr bool fused_gradient = true;
+  template <class X, class Y, class G>
+  static auto fused(const X& x, const Y&, const G& g) {
+    return g / x;
+  }
 };
 
 struct Tanh {
@@ -72,6 +100,13 @@ struct Tanh {
   static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>& y, const Tensor<T>& g) {
     return g * (T(1) - square(y));
   }
+  // The same gradient as one Eigen expression, used when no tape records the backward pass
+  // (see NOTE [ Fused first-order gradients ]).
+  static constexpr bool fused_gradient = true;
+  template <class X, class Y, class G>
+  static auto fused(const X&, const Y& y, const G& g) {
+    return g * (scalar_of<Y>(1) - y.square());
+  }
 };
 
 struct Square {
@@ -83,6 +118,13 @@ struct Square {
   template <class T>
   static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
     return g * (x * T(2));
+  }
+  // The same gradient as one Eigen expression, used when no tape records the backward pass
+  // (see NOTE [ Fused first-order gradients ]).
+  static constexpr bool fused_gradient = true;
+  template <class X, class Y, class G>
+  static auto fused(const X& x, const Y&, const G& g) {
+    return g * (x * scalar_of<X>(2));
   }
 };
 
@@ -113,6 +155,13 @@ struct Sqrt {
   static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>& y, const Tensor<T>& g) {
     return apply_binary<SqrtGrad>(y, g);
   }
+  // The same gradient as one Eigen expression, used when no tape records the backward pass
+  // (see NOTE [ Fused first-order gradients ]).
+  static constexpr bool fused_gradient = true;
+  template <class X, class Y, class G>
+  static auto fused(const X&, const Y& y, const G& g) {
+    return (g == scalar_of<G>(0)).select(scalar_of<G>(0), scalar_of<G>(0.5) * g / y);
+  }
 };
 
 /// g where x > 0, else 0: the gradient of relu. relu'(0) = 0, as in TensorFlow.
@@ -141,6 +190,13 @@ struct Relu {
   template <class T>
   static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
     return apply_binary<ReluGrad>(x, g);
+  }
+  // The same gradient as one Eigen expression, used when no tape records the backward pass
+  // (see NOTE [ Fused first-order gradients ]).
+  static constexpr bool fused_gradient = true;
+  template <class X, class Y, class G>
+  static auto fused(const X& x, const Y&, const G& g) {
+    return (x > scalar_of<X>(0)).select(g, scalar_of<G>(0));
   }
 };
 
