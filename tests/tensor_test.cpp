@@ -86,3 +86,23 @@ TEST_CASE("Tensor misuse throws with a clear message", "[tensor][errors]") {
   CHECK_THROWS_WITH(Tensor<float>::zeros({1, 2, 3}).matrix(),
                     "Tensor::matrix: needs rank <= 2, got shape [1,2,3]");
 }
+
+TEST_CASE("Reused blocks of every size class hold exactly their own values", "[tensor][memory]") {
+  // Sizes straddle the small classes, the large classes (four per power of two) and the
+  // limit beyond which blocks are not cached; blocks are freed and reused many times.
+  const std::vector<std::int64_t> sizes = {1, 15, 16, 17, 100, 127, 128, 129, 1000, 4096,
+                                           5000, 65536, 70000, 300000, 70000000};
+  for (int round = 0; round < 3; ++round) {
+    std::vector<Tensor<float>> live;
+    for (std::int64_t n : sizes) {
+      std::vector<float> v(static_cast<std::size_t>(n));
+      for (std::int64_t i = 0; i < n; i += 997) v[static_cast<std::size_t>(i)] = float(i + round);
+      live.emplace_back(Shape{n}, v);
+    }
+    for (std::size_t k = 0; k < sizes.size(); ++k) {
+      const std::int64_t n = sizes[k];
+      REQUIRE(live[k].size() == n);
+      for (std::int64_t i = 0; i < n; i += 997) REQUIRE(live[k].data()[i] == float(i + round));
+    }
+  }
+}

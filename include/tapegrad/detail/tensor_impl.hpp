@@ -88,48 +88,82 @@ constexpr std::size_t impl_header_bytes = (sizeof(TensorImpl) + 15) / 16 * 16;
 #endif
 
 // NOTE [ Block cache ]
-// Recording a graph allocates one block per tensor and frees them all when the tape goes;
-// small blocks (up to 512 bytes) are larger than glibc's fast bins, so each thread keeps
-// its own free lists of them in 64-byte size classes, each capped at 4 MiB so that a freed
-// graph cannot pin more than 32 MiB per thread. A block may be freed on another thread than the one
-// that allocated it; it then joins that thread's lists. Under sanitizers the cache is off, so that
-// every use after free is still caught.
+// Recording a graph allocates one block per tensor and frees them all when the tape goes,
+// and a training step allocates the same large blocks every time. glibc serves both badly:
+// small blocks (up to 512 bytes) are larger than its fast bins, and large ones (weights'
+// gradients) go back to the kernel on free and come back as fresh pages, page-faulting on
+// every step (that alone doubled the MLP step). So each thread keeps free lists: small
+// blocks in 64-byte classes, capped at 4 MiB a class; blocks up to 256 MiB in classes of
+// four per power of two (at most 25% rounding), capped at 64 MiB in all. A block freed on
+// another thread joins that thread's lists. Under sanitizers the cache is off, so that every
+// use after free is still caught.
 struct BlockCache {
   static constexpr std::size_t class_bytes = 64;
   static constexpr std::size_t classes = 8;
+  static constexpr std::size_t small_limit = class_bytes * classes;
   static constexpr std::size_t max_bytes_per_class = std::size_t{4} << 20;
+  static constexpr int large_classes = 4 * (28 - 9 + 1);  // 512 B < size <= 256 MiB
+  static constexpr std::size_t max_large_bytes = std::size_t{64} << 20;
   void* heads[classes] = {};
   std::uint32_t counts[classes] = {};
+  void* large_heads[large_classes] = {};
+  std::size_t large_bytes = 0;
   BlockCache() = default;
   BlockCache(const BlockCache&) = delete;
   BlockCache& operator=(const BlockCache&) = delete;
   ~BlockCache();
+
+  /// The class of a large block and the size that class allocates; -1 when too large.
+  static int large_class(std::size_t bytes, std::size_t& rounded) {
+    const int power = 63 - __builtin_clzll(static_cast<unsigned long long>(bytes - 1));
+    if (power > 27) return -1;
+    const std::size_t base = std::size_t{1} << power, step = base / 4;
+    const std::size_t k = (bytes - base + step - 1) / step;  // 1..4
+    rounded = base + k * step;
+    return (power - 9) * 4 + static_cast<int>(k) - 1;
+  }
 };
 // Set when this thread's cache is destroyed: a tensor freed later (a global, whose
 // destructor runs after the main thread's thread-locals) goes straight back to malloc.
 inline thread_local bool block_cache_gone = false;
 inline BlockCache::~BlockCache() {
   block_cache_gone = true;
-  for (void*& head : heads)
+  auto drain = [](void*& head) {
     while (head) {
       void* next = *static_cast<void**>(head);
       std::free(head);
       head = next;
     }
+  };
+  for (void*& head : heads) drain(head);
+  for (void*& head : large_heads) drain(head);
 }
 inline thread_local BlockCache block_cache;
 
 inline void* allocate_block(std::size_t bytes) {
 #ifndef TAPEGRAD_NO_BLOCK_CACHE
-  if (bytes <= BlockCache::class_bytes * BlockCache::classes && !block_cache_gone) {
-    const std::size_t c = (bytes - 1) / BlockCache::class_bytes;
+  if (!block_cache_gone) {
     BlockCache& cache = block_cache;
-    if (void* block = cache.heads[c]) {
-      cache.heads[c] = *static_cast<void**>(block);
-      --cache.counts[c];
-      return block;
+    if (bytes <= BlockCache::small_limit) {
+      const std::size_t c = (bytes - 1) / BlockCache::class_bytes;
+      if (void* block = cache.heads[c]) {
+        cache.heads[c] = *static_cast<void**>(block);
+        --cache.counts[c];
+        return block;
+      }
+      bytes = (c + 1) * BlockCache::class_bytes;
+    } else {
+      std::size_t rounded = bytes;
+      const int c = BlockCache::large_class(bytes, rounded);
+      if (c >= 0) {
+        if (void* block = cache.large_heads[c]) {
+          cache.large_heads[c] = *static_cast<void**>(block);
+          cache.large_bytes -= rounded;
+          return block;
+        }
+        bytes = rounded;
+      }
     }
-    bytes = (c + 1) * BlockCache::class_bytes;
   }
 #endif
   void* block = std::malloc(bytes);
@@ -139,14 +173,25 @@ inline void* allocate_block(std::size_t bytes) {
 
 inline void free_block(void* block, std::size_t bytes) noexcept {
 #ifndef TAPEGRAD_NO_BLOCK_CACHE
-  if (bytes <= BlockCache::class_bytes * BlockCache::classes && !block_cache_gone) {
-    const std::size_t c = (bytes - 1) / BlockCache::class_bytes;
+  if (!block_cache_gone) {
     BlockCache& cache = block_cache;
-    if (cache.counts[c] < BlockCache::max_bytes_per_class / ((c + 1) * BlockCache::class_bytes)) {
-      *static_cast<void**>(block) = cache.heads[c];
-      cache.heads[c] = block;
-      ++cache.counts[c];
-      return;
+    if (bytes <= BlockCache::small_limit) {
+      const std::size_t c = (bytes - 1) / BlockCache::class_bytes;
+      if (cache.counts[c] < BlockCache::max_bytes_per_class / ((c + 1) * BlockCache::class_bytes)) {
+        *static_cast<void**>(block) = cache.heads[c];
+        cache.heads[c] = block;
+        ++cache.counts[c];
+        return;
+      }
+    } else {
+      std::size_t rounded = bytes;
+      const int c = BlockCache::large_class(bytes, rounded);
+      if (c >= 0 && cache.large_bytes + rounded <= BlockCache::max_large_bytes) {
+        *static_cast<void**>(block) = cache.large_heads[c];
+        cache.large_heads[c] = block;
+        cache.large_bytes += rounded;
+        return;
+      }
     }
   }
 #else
