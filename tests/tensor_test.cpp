@@ -90,8 +90,8 @@ TEST_CASE("Tensor misuse throws with a clear message", "[tensor][errors]") {
 TEST_CASE("Reused blocks of every size class hold exactly their own values", "[tensor][memory]") {
   // Sizes straddle the small classes, the large classes (four per power of two) and the
   // limit beyond which blocks are not cached; blocks are freed and reused many times.
-  const std::vector<std::int64_t> sizes = {1, 15, 16, 17, 100, 127, 128, 129, 1000, 4096,
-                                           5000, 65536, 70000, 300000, 70000000};
+  const std::vector<std::int64_t> sizes = {1,    15,   16,   17,    100,   127,    128,     129,
+                                           1000, 4096, 5000, 65536, 70000, 300000, 70000000};
   for (int round = 0; round < 3; ++round) {
     std::vector<Tensor<float>> live;
     for (std::int64_t n : sizes) {
