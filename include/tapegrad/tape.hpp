@@ -295,14 +295,7 @@ class GradientTape {
     const Tensor<detail::element_t<X>> t = target_tensor(target);
     const Source<T> src(source);
     const Shape target_shape = t.shape(), source_shape = src.shape();
-    const auto n = static_cast<std::size_t>(t.size());
-    std::vector<detail::ImplRef> refs;
-    std::vector<std::shared_ptr<detail::VariableState>> vars;
-    add_source(src, refs, vars);
-    auto grads =
-        compute({t.impl()}, one_hot_seeds(t, 1), refs, vars, UnconnectedGradients::none, n);
-    std::vector<Tensor<T>> rows;
-    for (auto& g : grads) rows.emplace_back(std::move(g[0]));
+    auto rows = jacobian_rows(t, src, 1);
     return assemble(rows, source_shape, concat(target_shape, source_shape), 0, unconnected);
   }
 
@@ -322,14 +315,7 @@ class GradientTape {
       throw shape_error("Need first dimension of target shape " + tf_shape(target_shape) +
                         " and source shape " + tf_shape(source_shape) + " to match.");
     const std::int64_t batch = target_shape[0];
-    const auto inner = static_cast<std::size_t>(batch ? t.size() / batch : 0);
-    std::vector<detail::ImplRef> refs;
-    std::vector<std::shared_ptr<detail::VariableState>> vars;
-    add_source(src, refs, vars);
-    auto grads =
-        compute({t.impl()}, one_hot_seeds(t, batch), refs, vars, UnconnectedGradients::none, inner);
-    std::vector<Tensor<T>> rows;
-    for (auto& g : grads) rows.emplace_back(std::move(g[0]));
+    auto rows = jacobian_rows(t, src, batch);
     Shape batch_shape{batch};
     for (int i = 1; i < target_shape.rank(); ++i) batch_shape.push_back(target_shape[i]);
     for (int i = 1; i < source_shape.rank(); ++i) batch_shape.push_back(source_shape[i]);
@@ -372,6 +358,22 @@ class GradientTape {
   static std::tuple<Tensor<detail::element_t<S>>...> as_tuple(std::vector<detail::ImplRef>& g,
                                                               std::index_sequence<I...>) {
     return {Tensor<detail::element_t<S>>(std::move(g[I]))...};
+  }
+
+  /// One reverse sweep per element of a row of `target` (its `batch` rows seeded together):
+  /// the gradients of the source, no value where it is unconnected.
+  template <class TargetT, class T>
+  std::vector<Tensor<T>> jacobian_rows(const Tensor<TargetT>& target, const Source<T>& source,
+                                       std::int64_t batch) {
+    std::vector<detail::ImplRef> refs;
+    std::vector<std::shared_ptr<detail::VariableState>> vars;
+    add_source(source, refs, vars);
+    const auto sweeps = static_cast<std::size_t>(batch ? target.size() / batch : 0);
+    auto grads = compute({target.impl()}, one_hot_seeds(target, batch), refs, vars,
+                         UnconnectedGradients::none, sweeps);
+    std::vector<Tensor<T>> rows;
+    for (auto& g : grads) rows.emplace_back(std::move(g[0]));
+    return rows;
   }
 
   /// For each of `count` sweeps, a seed that is one at the k-th element of every one of the

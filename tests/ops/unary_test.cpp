@@ -47,6 +47,49 @@ std::vector<UnaryCase> unary_cases() {
        2},
       {"relu", [](const auto& x) { return tapegrad::relu(x); },
        [](double v) { return v > 0 ? v : 0.0; }, -2, 2},
+      {"abs", [](const auto& x) { return tapegrad::abs(x); }, [](double v) { return std::abs(v); },
+       -2, 2},
+      {"sign", [](const auto& x) { return tapegrad::sign(x); },
+       [](double v) { return double((v > 0) - (v < 0)); }, -2, 2},
+      {"floor", [](const auto& x) { return tapegrad::floor(x); },
+       [](double v) { return std::floor(v); }, -2, 2},
+      {"ceil", [](const auto& x) { return tapegrad::ceil(x); },
+       [](double v) { return std::ceil(v); }, -2, 2},
+      {"round", [](const auto& x) { return tapegrad::round(x); },
+       [](double v) { return std::nearbyint(v); }, -2, 2},
+      {"expm1", [](const auto& x) { return tapegrad::expm1(x); },
+       [](double v) { return std::expm1(v); }, -2, 2},
+      {"log1p", [](const auto& x) { return tapegrad::log1p(x); },
+       [](double v) { return std::log1p(v); }, -0.5, 2},
+      {"tan", [](const auto& x) { return tapegrad::tan(x); }, [](double v) { return std::tan(v); },
+       -1.2, 1.2},
+      {"asin", [](const auto& x) { return tapegrad::asin(x); },
+       [](double v) { return std::asin(v); }, -0.9, 0.9},
+      {"acos", [](const auto& x) { return tapegrad::acos(x); },
+       [](double v) { return std::acos(v); }, -0.9, 0.9},
+      {"atan", [](const auto& x) { return tapegrad::atan(x); },
+       [](double v) { return std::atan(v); }, -3, 3},
+      {"sinh", [](const auto& x) { return tapegrad::sinh(x); },
+       [](double v) { return std::sinh(v); }, -2, 2},
+      {"cosh", [](const auto& x) { return tapegrad::cosh(x); },
+       [](double v) { return std::cosh(v); }, -2, 2},
+      {"sigmoid", [](const auto& x) { return tapegrad::sigmoid(x); },
+       [](double v) { return 1 / (1 + std::exp(-v)); }, -4, 4},
+      {"softplus", [](const auto& x) { return tapegrad::softplus(x); },
+       [](double v) { return std::log1p(std::exp(v)); }, -4, 4},
+      {"erf", [](const auto& x) { return tapegrad::erf(x); }, [](double v) { return std::erf(v); },
+       -2, 2},
+      {"leaky_relu", [](const auto& x) { return tapegrad::leaky_relu(x, 0.3); },
+       [](double v) { return v > 0 ? v : 0.3 * v; }, -2, 2},
+      {"elu", [](const auto& x) { return tapegrad::elu(x); },
+       [](double v) { return v > 0 ? v : std::expm1(v); }, -2, 2},
+      {"selu", [](const auto& x) { return tapegrad::selu(x); },
+       [](double v) {
+         return 1.0507009873554805 * (v > 0 ? v : 1.6732632423543772 * std::expm1(v));
+       },
+       -2, 2},
+      {"gelu", [](const auto& x) { return tapegrad::gelu(x); },
+       [](double v) { return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0))); }, -3, 3},
       {"pow 0", [](const auto& x) { return tapegrad::pow(x, 0); }, [](double) { return 1.0; }, -2,
        2},
   };
@@ -160,6 +203,20 @@ TEMPLATE_TEST_CASE("Fused first-order gradients equal the composed ones", "[ops]
       [](const Tensor<T>& x) { return x * T(3); },
       [](const Tensor<T>& x) { return x / T(3); },
       [](const Tensor<T>& x) { return T(3) / x; },
+      [](const Tensor<T>& x) { return tapegrad::abs(x - T(1)); },
+      [](const Tensor<T>& x) { return tapegrad::expm1(x); },
+      [](const Tensor<T>& x) { return tapegrad::log1p(x); },
+      [](const Tensor<T>& x) { return tapegrad::tan(x * T(0.5)); },
+      [](const Tensor<T>& x) { return tapegrad::asin(x * T(0.3)); },
+      [](const Tensor<T>& x) { return tapegrad::acos(x * T(0.3)); },
+      [](const Tensor<T>& x) { return tapegrad::atan(x); },
+      [](const Tensor<T>& x) { return tapegrad::sinh(x); },
+      [](const Tensor<T>& x) { return tapegrad::cosh(x); },
+      [](const Tensor<T>& x) { return tapegrad::sigmoid(x); },
+      [](const Tensor<T>& x) { return tapegrad::softplus(x); },
+      [](const Tensor<T>& x) { return tapegrad::erf(x); },
+      [](const Tensor<T>& x) { return tapegrad::leaky_relu(x - T(1), 0.2); },
+      [](const Tensor<T>& x) { return tapegrad::elu(x - T(1)); },
   };
   const Tensor<T> x({T(0.25), T(0.5), T(1.5), T(2.5)});
   for (std::size_t i = 0; i < ops.size(); ++i) {
@@ -178,4 +235,33 @@ TEMPLATE_TEST_CASE("Fused first-order gradients equal the composed ones", "[ops]
     }
     CHECK(fused.to_vector() == composed.to_vector());
   }
+}
+
+TEST_CASE("Conventions at kinks: abs, leaky_relu, elu; round halves to even", "[ops][kinks]") {
+  Tensor<double> zero({0.0});
+  auto grad_at_zero = [&](auto f) {
+    GradientTape tape;
+    tape.watch(zero);
+    return tape.gradient(f(zero), zero).item();
+  };
+  CHECK(grad_at_zero([](const Tensor<double>& x) { return tapegrad::abs(x); }) == 0.0);
+  CHECK(grad_at_zero([](const Tensor<double>& x) { return tapegrad::leaky_relu(x, 0.2); }) == 0.2);
+  CHECK(grad_at_zero([](const Tensor<double>& x) { return tapegrad::elu(x); }) == 1.0);
+  CHECK(grad_at_zero([](const Tensor<double>& x) { return tapegrad::selu(x); }) ==
+        Approx(1.0507009873554805 * 1.6732632423543772));
+  CHECK(tapegrad::round(Tensor<double>({0.5, 1.5, 2.5, -0.5, -1.5})).to_vector() ==
+        std::vector<double>{0.0, 2.0, 2.0, -0.0, -2.0});
+}
+
+TEST_CASE("softplus neither overflows nor loses small values", "[ops]") {
+  Tensor<double> x({1000.0, -1000.0, -40.0});
+  auto y = tapegrad::softplus(x).to_vector();
+  CHECK(y[0] == 1000.0);
+  CHECK(y[1] == 0.0);
+  CHECK(y[2] == Approx(std::exp(-40.0)).epsilon(1e-12));
+  GradientTape tape;
+  tape.watch(x);
+  auto g = tape.gradient(tapegrad::softplus(x), x).to_vector();
+  CHECK(g[0] == 1.0);
+  CHECK(g[1] == Approx(0.0).margin(1e-300));
 }

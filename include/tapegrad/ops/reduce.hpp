@@ -16,12 +16,6 @@ inline Shape keepdims_shape(const Shape& shape, int axis) {
   out[axis] = 1;
   return out;
 }
-inline Shape dropped_axis_shape(const Shape& shape, int axis) {
-  Shape out;
-  for (int i = 0; i < shape.rank(); ++i)
-    if (i != axis) out.push_back(shape[i]);
-  return out;
-}
 
 // attrs.ints[0]: the axis, or -1 for all elements; attrs.ints[1]: keepdims.
 template <class T>
@@ -42,7 +36,7 @@ Tensor<T> sum(const Tensor<T>& x, int axis, bool keepdims) {
   } else {
     y = sum_to_kernel(x, keepdims_shape(x.shape(), axis));
     // Nobody has seen y yet, so dropping the size-1 axis is just a relabelling.
-    if (!keepdims) y.impl()->shape = dropped_axis_shape(x.shape(), axis);
+    if (!keepdims) y.impl()->shape = remove_axis(x.shape(), axis);
   }
   if (any_tape_recording()) {
     OpAttrs attrs;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cmath>
 #include <type_traits>
 
 #include "tapegrad/detail/apply_op.hpp"
@@ -200,6 +201,260 @@ struct Relu {
   }
 };
 
+// ---- more elementwise functions (the op-coverage table) ----
+
+#define TAPEGRAD_FUSED_GRADIENT(expr)                                                       \
+  static constexpr bool fused_gradient = true;                                              \
+  template <class X, class Y, class G>                                                      \
+  static auto fused([[maybe_unused]] const X& x, [[maybe_unused]] const Y& y, const G& g) { \
+    using S = scalar_of<X>;                                                                 \
+    (void)sizeof(S);                                                                        \
+    return expr;                                                                            \
+  }
+
+/// |x|; abs'(0) = sign(0) = 0, as in TensorFlow.
+struct Abs {
+  static constexpr const char* name = "abs";
+  template <class A>
+  static auto forward(const A& x) {
+    return x.abs();
+  }
+  template <class T>
+  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
+    return g * sign(x);
+  }
+  TAPEGRAD_FUSED_GRADIENT(g* x.sign())
+};
+
+/// Piecewise-constant functions: their gradient is 0 wherever it exists (TensorFlow's choice).
+template <class Derived>
+struct ZeroGradient {
+  template <class T>
+  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>&) {
+    return Tensor<T>::zeros(x.shape());
+  }
+};
+struct Sign : ZeroGradient<Sign> {
+  static constexpr const char* name = "sign";
+  template <class A>
+  static auto forward(const A& x) {
+    return x.sign();
+  }
+};
+struct Floor : ZeroGradient<Floor> {
+  static constexpr const char* name = "floor";
+  template <class A>
+  static auto forward(const A& x) {
+    return x.floor();
+  }
+};
+struct Ceil : ZeroGradient<Ceil> {
+  static constexpr const char* name = "ceil";
+  template <class A>
+  static auto forward(const A& x) {
+    return x.ceil();
+  }
+};
+/// Rounds half to even, as tf.math.round does.
+struct Round : ZeroGradient<Round> {
+  static constexpr const char* name = "round";
+  template <class A>
+  static auto forward(const A& x) {
+    return x.rint();
+  }
+};
+
+struct Expm1 {
+  static constexpr const char* name = "expm1";
+  template <class A>
+  static auto forward(const A& x) {
+    return x.expm1();
+  }
+  template <class T>
+  static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>& y, const Tensor<T>& g) {
+    return g * (y + T(1));
+  }
+  TAPEGRAD_FUSED_GRADIENT(g*(y + S(1)))
+};
+
+struct Log1p {
+  static constexpr const char* name = "log1p";
+  template <class A>
+  static auto forward(const A& x) {
+    return x.log1p();
+  }
+  template <class T>
+  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
+    return g / (x + T(1));
+  }
+  TAPEGRAD_FUSED_GRADIENT(g / (x + S(1)))
+};
+
+struct Tan {
+  static constexpr const char* name = "tan";
+  template <class A>
+  static auto forward(const A& x) {
+    return x.tan();
+  }
+  template <class T>
+  static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>& y, const Tensor<T>& g) {
+    return g * (square(y) + T(1));
+  }
+  TAPEGRAD_FUSED_GRADIENT(g*(y.square() + S(1)))
+};
+
+struct Asin {
+  static constexpr const char* name = "asin";
+  template <class A>
+  static auto forward(const A& x) {
+    return x.asin();
+  }
+  template <class T>
+  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
+    return g / sqrt(T(1) - square(x));
+  }
+  TAPEGRAD_FUSED_GRADIENT(g / (S(1) - x.square()).sqrt())
+};
+
+struct Acos {
+  static constexpr const char* name = "acos";
+  template <class A>
+  static auto forward(const A& x) {
+    return x.acos();
+  }
+  template <class T>
+  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
+    return -(g / sqrt(T(1) - square(x)));
+  }
+  TAPEGRAD_FUSED_GRADIENT(-(g / (S(1) - x.square()).sqrt()))
+};
+
+struct Atan {
+  static constexpr const char* name = "atan";
+  template <class A>
+  static auto forward(const A& x) {
+    return x.atan();
+  }
+  template <class T>
+  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
+    return g / (square(x) + T(1));
+  }
+  TAPEGRAD_FUSED_GRADIENT(g / (x.square() + S(1)))
+};
+
+struct Sinh {
+  static constexpr const char* name = "sinh";
+  template <class A>
+  static auto forward(const A& x) {
+    return x.sinh();
+  }
+  template <class T>
+  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
+    return g * cosh(x);
+  }
+  TAPEGRAD_FUSED_GRADIENT(g* x.cosh())
+};
+
+struct Cosh {
+  static constexpr const char* name = "cosh";
+  template <class A>
+  static auto forward(const A& x) {
+    return x.cosh();
+  }
+  template <class T>
+  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
+    return g * sinh(x);
+  }
+  TAPEGRAD_FUSED_GRADIENT(g* x.sinh())
+};
+
+/// 1 / (1 + e^-x).
+struct Sigmoid {
+  static constexpr const char* name = "sigmoid";
+  template <class A>
+  static auto forward(const A& x) {
+    return x.logistic();
+  }
+  template <class T>
+  static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>& y, const Tensor<T>& g) {
+    return g * (y * (T(1) - y));
+  }
+  TAPEGRAD_FUSED_GRADIENT(g*(y*(S(1) - y)))
+};
+
+/// log(1 + e^x), computed as max(x, 0) + log1p(e^-|x|) so that it neither overflows nor
+/// loses the small values; its derivative is sigmoid(x).
+struct Softplus {
+  static constexpr const char* name = "softplus";
+  template <class A>
+  static auto forward(const A& x) {
+    using S = scalar_of<A>;
+    return x.max(S(0)) + (-x.abs()).exp().log1p();
+  }
+  template <class T>
+  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
+    return g * sigmoid(x);
+  }
+  TAPEGRAD_FUSED_GRADIENT(g* x.logistic())
+};
+
+/// The error function; d/dx = 2/sqrt(pi) e^(-x^2).
+struct Erf {
+  static constexpr const char* name = "erf";
+  template <class A>
+  static auto forward(const A& x) {
+    using S = scalar_of<A>;
+    return x.unaryExpr([](S v) { return std::erf(v); });
+  }
+  template <class T>
+  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
+    return g * (exp(-square(x)) * T(1.1283791670955126));
+  }
+  TAPEGRAD_FUSED_GRADIENT(g*((-x.square()).exp() * S(1.1283791670955126)))
+};
+
+/// x where x > 0, s x elsewhere; the gradient is s at 0 (TensorFlow's convention).
+struct LeakyRelu {
+  static constexpr const char* name = "leaky_relu";
+  template <class A, class S>
+  static auto forward(const A& x, S s) {
+    return (x > S(0)).select(x, x * s);
+  }
+  template <class T>
+  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g, T s) {
+    const Tensor<T> positive = apply_binary<ReluGrad>(x, g);  // g where x > 0
+    return positive + (g - positive) * s;
+  }
+  static constexpr bool fused_gradient = true;  // NOTE [ Fused first-order gradients ]
+  template <class X, class Y, class G, class S>
+  static auto fused(const X& x, const Y&, const G& g, S s) {
+    return (x > S(0)).select(g, g * s);
+  }
+};
+
+/// x where x > 0, e^x - 1 elsewhere; the gradient is 1 at 0, where both sides agree.
+struct Elu {
+  static constexpr const char* name = "elu";
+  template <class A>
+  static auto forward(const A& x) {
+    using S = scalar_of<A>;
+    return (x > S(0)).select(x, x.expm1());
+  }
+  template <class T>
+  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>& y, const Tensor<T>& g) {
+    const Tensor<T> positive = apply_binary<ReluGrad>(x, g);
+    return positive + (g - positive) * (y + T(1));
+  }
+  static constexpr bool fused_gradient = true;  // NOTE [ Fused first-order gradients ]
+  template <class X, class Y, class G>
+  static auto fused(const X& x, const Y& y, const G& g) {
+    using S = scalar_of<X>;
+    return (x > S(0)).select(g, g * (y + S(1)));
+  }
+};
+
+#undef TAPEGRAD_FUSED_GRADIENT
+
 /// x^p for a constant exponent p. d/dx = p x^(p-1); for p = 0 the derivative is 0 everywhere
 /// (not 0 * x^-1, which would be NaN at x = 0).
 struct PowScalar {
@@ -264,6 +519,116 @@ template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
 Tensor<detail::element_t<X>> pow(const X& x, S p) {
   using T = detail::element_t<X>;
   return detail::apply_scalar<detail::PowScalar>(detail::arg(x, "pow"), static_cast<T>(p));
+}
+
+/// |x| elementwise; abs'(0) = 0.   auto y = tapegrad::abs(x);
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> abs(const X& x) {
+  return detail::apply_unary<detail::Abs>(detail::arg(x, "abs"));
+}
+/// -1, 0 or 1 elementwise; gradient 0.   auto y = tapegrad::sign(x);
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> sign(const X& x) {
+  return detail::apply_unary<detail::Sign>(detail::arg(x, "sign"));
+}
+/// Largest integer <= x elementwise; gradient 0.   auto y = tapegrad::floor(x);
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> floor(const X& x) {
+  return detail::apply_unary<detail::Floor>(detail::arg(x, "floor"));
+}
+/// Smallest integer >= x elementwise; gradient 0.   auto y = tapegrad::ceil(x);
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> ceil(const X& x) {
+  return detail::apply_unary<detail::Ceil>(detail::arg(x, "ceil"));
+}
+/// Nearest integer, halves to even (tf.math.round); gradient 0.   auto y = tapegrad::round(x);
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> round(const X& x) {
+  return detail::apply_unary<detail::Round>(detail::arg(x, "round"));
+}
+/// e^x - 1, accurate near 0.   auto y = tapegrad::expm1(x);
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> expm1(const X& x) {
+  return detail::apply_unary<detail::Expm1>(detail::arg(x, "expm1"));
+}
+/// log(1 + x), accurate near 0.   auto y = tapegrad::log1p(x);
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> log1p(const X& x) {
+  return detail::apply_unary<detail::Log1p>(detail::arg(x, "log1p"));
+}
+/// tan(x) elementwise.   auto y = tapegrad::tan(x);
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> tan(const X& x) {
+  return detail::apply_unary<detail::Tan>(detail::arg(x, "tan"));
+}
+/// arcsin(x) elementwise.   auto y = tapegrad::asin(x);
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> asin(const X& x) {
+  return detail::apply_unary<detail::Asin>(detail::arg(x, "asin"));
+}
+/// arccos(x) elementwise.   auto y = tapegrad::acos(x);
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> acos(const X& x) {
+  return detail::apply_unary<detail::Acos>(detail::arg(x, "acos"));
+}
+/// arctan(x) elementwise.   auto y = tapegrad::atan(x);
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> atan(const X& x) {
+  return detail::apply_unary<detail::Atan>(detail::arg(x, "atan"));
+}
+/// sinh(x) elementwise.   auto y = tapegrad::sinh(x);
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> sinh(const X& x) {
+  return detail::apply_unary<detail::Sinh>(detail::arg(x, "sinh"));
+}
+/// cosh(x) elementwise.   auto y = tapegrad::cosh(x);
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> cosh(const X& x) {
+  return detail::apply_unary<detail::Cosh>(detail::arg(x, "cosh"));
+}
+/// 1 / (1 + e^-x) elementwise.   auto y = tapegrad::sigmoid(x);
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> sigmoid(const X& x) {
+  return detail::apply_unary<detail::Sigmoid>(detail::arg(x, "sigmoid"));
+}
+/// log(1 + e^x) elementwise, without overflow.   auto y = tapegrad::softplus(x);
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> softplus(const X& x) {
+  return detail::apply_unary<detail::Softplus>(detail::arg(x, "softplus"));
+}
+/// The error function elementwise.   auto y = tapegrad::erf(x);
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> erf(const X& x) {
+  return detail::apply_unary<detail::Erf>(detail::arg(x, "erf"));
+}
+/// x where x > 0, alpha x elsewhere (TensorFlow's default alpha is 0.2); its gradient is
+/// alpha at 0, as in TensorFlow.   auto y = tapegrad::leaky_relu(x, 0.2);
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> leaky_relu(const X& x, double alpha = 0.2) {
+  using T = detail::element_t<X>;
+  return detail::apply_scalar<detail::LeakyRelu>(detail::arg(x, "leaky_relu"),
+                                                 static_cast<T>(alpha));
+}
+/// x where x > 0, e^x - 1 elsewhere; its gradient at 0 is 1.   auto y = tapegrad::elu(x);
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> elu(const X& x) {
+  return detail::apply_unary<detail::Elu>(detail::arg(x, "elu"));
+}
+/// scale * (x where x > 0, alpha (e^x - 1) elsewhere) with the self-normalising constants of
+/// Klambauer et al., as tf.nn.selu.   auto y = tapegrad::selu(x);
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> selu(const X& x) {
+  const auto& t = detail::arg(x, "selu");
+  constexpr double alpha = 1.6732632423543772848170429916717;
+  constexpr double scale = 1.0507009873554804934193349852946;
+  return (relu(t) + (elu(t) - relu(t)) * alpha) * scale;
+}
+/// x Phi(x) with the exact normal CDF (tf.nn.gelu with approximate=False).
+///   auto y = tapegrad::gelu(x);
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> gelu(const X& x) {
+  const auto& t = detail::arg(x, "gelu");
+  return t * (erf(t * 0.70710678118654752440) + 1.0) * 0.5;
 }
 
 }  // namespace tapegrad
