@@ -1,7 +1,9 @@
 #include "test_util.hpp"
 
+#include <cmath>
 #include <vector>
 
+using tapegrad::GradientTape;
 using tapegrad::Shape;
 using tapegrad::Tensor;
 using Inputs = std::vector<Tensor<double>>;
@@ -73,4 +75,48 @@ TEMPLATE_TEST_CASE("Broadcast gradients are summed back to each input's shape", 
   CHECK(g[0].to_vector() == std::vector<T>{9, 12, 15});  // sum_i m[i,j] col[i]
   CHECK(g[1].shape() == Shape{2, 1});
   CHECK(g[1].to_vector() == std::vector<T>{6, 15});  // sum_j m[i,j] row[j]
+}
+
+TEST_CASE("maximum, minimum, atan2, pow, squared_difference gradients on broadcast shapes",
+          "[ops][gradcheck]") {
+  for (const auto& [sa, sb] : shape_pairs) {
+    INFO("shapes " << sa.str() << " and " << sb.str());
+    const Inputs xs{sample(sa, -1.5, 1.5, 1), sample(sb, -1.4, 1.6, 2)};
+    CHECK_GRADIENTS([](const Inputs& x) { return tapegrad::maximum(x[0], x[1]); }, xs);
+    CHECK_GRADIENTS([](const Inputs& x) { return tapegrad::minimum(x[0], x[1]); }, xs);
+    CHECK_GRADIENTS([](const Inputs& x) { return tapegrad::atan2(x[0], x[1]); }, xs);
+    CHECK_GRADIENTS([](const Inputs& x) { return tapegrad::squared_difference(x[0], x[1]); }, xs);
+    const Inputs positive{sample(sa, 0.5, 2.0, 1), sample(sb, -1.5, 1.5, 2)};
+    CHECK_GRADIENTS([](const Inputs& x) { return tapegrad::pow(x[0], x[1]); }, positive);
+  }
+  CHECK_GRADIENTS([](const Inputs& x) { return tapegrad::pow(2.0, x[0]); }, Inputs{sample({3})});
+  CHECK_GRADIENTS([](const Inputs& x) { return tapegrad::clip_by_value(x[0], -0.5, 0.7); },
+                  Inputs{sample({2, 3})});
+}
+
+TEST_CASE("Kinks of maximum, minimum, clip_by_value and pow", "[ops][kinks]") {
+  Tensor<double> a({1.0, 2.0, 3.0}), b({1.0, 5.0, 0.0});
+  GradientTape tape(tapegrad::persistent);
+  tape.watch(a);
+  tape.watch(b);
+  auto mx = tape.gradient(tapegrad::maximum(a, b), {a, b});
+  CHECK(mx[0].to_vector() == std::vector<double>{1, 0, 1});  // the tie goes to a
+  CHECK(mx[1].to_vector() == std::vector<double>{0, 1, 0});
+  auto mn = tape.gradient(tapegrad::minimum(a, b), {a, b});
+  CHECK(mn[0].to_vector() == std::vector<double>{1, 1, 0});
+  CHECK(mn[1].to_vector() == std::vector<double>{0, 0, 1});
+  // clip passes the gradient at the bounds.
+  Tensor<double> x({-1.0, 0.0, 1.0, 2.0});
+  tape.watch(x);
+  CHECK(tape.gradient(tapegrad::clip_by_value(x, 0.0, 1.0), x).to_vector() ==
+        std::vector<double>{0, 1, 1, 0});
+  CHECK(tapegrad::clip_by_value(x, 0.0, 1.0).to_vector() == std::vector<double>{0, 0, 1, 1});
+  CHECK_THROWS_AS(tapegrad::clip_by_value(x, 1.0, 0.0), tapegrad::value_error);
+  // The exponent's gradient is 0 where the base is <= 0, never NaN.
+  Tensor<double> base({-2.0, 0.0, 2.0}), exponent({2.0, 2.0, 2.0});
+  tape.watch(base);
+  tape.watch(exponent);
+  auto pg = tape.gradient(tapegrad::pow(base, exponent), {base, exponent});
+  CHECK(pg[0].to_vector() == std::vector<double>{-4.0, 0.0, 4.0});
+  CHECK(pg[1].to_vector() == std::vector<double>{0.0, 0.0, 4.0 * std::log(2.0)});
 }

@@ -226,7 +226,9 @@ struct Abs {
   TAPEGRAD_FUSED_GRADIENT(g* x.sign())
 };
 
-/// Piecewise-constant functions: their gradient is 0 wherever it exists (TensorFlow's choice).
+/// Piecewise-constant functions: their gradient is 0 wherever it exists. (TensorFlow gives
+/// zeros for sign and None for floor, ceil and round; zeros compose better and are what the
+/// mathematics says away from the jumps.)
 template <class Derived>
 struct ZeroGradient {
   template <class T>
@@ -413,6 +415,23 @@ struct Erf {
   TAPEGRAD_FUSED_GRADIENT(g*((-x.square()).exp() * S(1.1283791670955126)))
 };
 
+/// g where x <= 0, else 0: the other half of ReluGrad, selected (never multiplied, so an
+/// inf or NaN in the unselected half does not leak).
+struct NonPositiveSelect {
+  static constexpr const char* name = "non_positive_select";
+  template <class A, class B>
+  static auto forward(const A& x, const B& g) {
+    using T = scalar_of<A>;
+    return (x > T(0)).select(T(0), g);
+  }
+  template <class T>
+  static void gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>&, const Tensor<T>& gz,
+                       unsigned needs, Tensor<T>& dx, Tensor<T>& dg) {
+    if (needs & 1u) dx = Tensor<T>::zeros(x.shape());
+    if (needs & 2u) dg = apply_binary<NonPositiveSelect>(x, gz);
+  }
+};
+
 /// x where x > 0, s x elsewhere; the gradient is s at 0 (TensorFlow's convention).
 struct LeakyRelu {
   static constexpr const char* name = "leaky_relu";
@@ -422,8 +441,7 @@ struct LeakyRelu {
   }
   template <class T>
   static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g, T s) {
-    const Tensor<T> positive = apply_binary<ReluGrad>(x, g);  // g where x > 0
-    return positive + (g - positive) * s;
+    return apply_binary<ReluGrad>(x, g) + apply_binary<NonPositiveSelect>(x, g * s);
   }
   static constexpr bool fused_gradient = true;  // NOTE [ Fused first-order gradients ]
   template <class X, class Y, class G, class S>
@@ -442,8 +460,7 @@ struct Elu {
   }
   template <class T>
   static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>& y, const Tensor<T>& g) {
-    const Tensor<T> positive = apply_binary<ReluGrad>(x, g);
-    return positive + (g - positive) * (y + T(1));
+    return apply_binary<ReluGrad>(x, g) + apply_binary<NonPositiveSelect>(x, g * (y + T(1)));
   }
   static constexpr bool fused_gradient = true;  // NOTE [ Fused first-order gradients ]
   template <class X, class Y, class G>
@@ -614,21 +631,4 @@ template <class X, detail::if_differentiable<X> = 0>
 Tensor<detail::element_t<X>> elu(const X& x) {
   return detail::apply_unary<detail::Elu>(detail::arg(x, "elu"));
 }
-/// scale * (x where x > 0, alpha (e^x - 1) elsewhere) with the self-normalising constants of
-/// Klambauer et al., as tf.nn.selu.   auto y = tapegrad::selu(x);
-template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> selu(const X& x) {
-  const auto& t = detail::arg(x, "selu");
-  constexpr double alpha = 1.6732632423543772848170429916717;
-  constexpr double scale = 1.0507009873554804934193349852946;
-  return (relu(t) + (elu(t) - relu(t)) * alpha) * scale;
-}
-/// x Phi(x) with the exact normal CDF (tf.nn.gelu with approximate=False).
-///   auto y = tapegrad::gelu(x);
-template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> gelu(const X& x) {
-  const auto& t = detail::arg(x, "gelu");
-  return t * (erf(t * 0.70710678118654752440) + 1.0) * 0.5;
-}
-
 }  // namespace tapegrad
