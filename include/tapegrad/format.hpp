@@ -127,7 +127,9 @@ std::string format_float(T v, const FloatLayout& layout) {
 /// NumPy's str() of a scalar: "12.0", "0.1", "1e-05".
 template <class T>
 std::string format_scalar(T v) {
-  if constexpr (std::is_integral_v<T>) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return v ? "True" : "False";
+  } else if constexpr (std::is_integral_v<T>) {
     return std::to_string(v);
   } else {
     if (std::isnan(v)) return "nan";
@@ -152,6 +154,8 @@ class ArrayPrinter {
     collect(0, 0, shown);
     if constexpr (std::is_floating_point_v<T>) {
       layout_ = float_layout(shown);
+    } else if constexpr (std::is_same_v<T, bool>) {
+      int_width_ = 5;  // NumPy right-aligns True and False in five columns: [ True False]
     } else {
       for (T v : shown) int_width_ = std::max(int_width_, std::to_string(v).size());
     }
@@ -195,7 +199,7 @@ class ArrayPrinter {
     if constexpr (std::is_floating_point_v<T>) {
       return format_float(v, layout_);
     } else {
-      std::string s = std::to_string(v);
+      std::string s = format_scalar(v);
       return std::string(int_width_ - s.size(), ' ') + s;
     }
   }

@@ -9,6 +9,7 @@
 #include "tapegrad/gradient.hpp"
 #include "tapegrad/ops/binary.hpp"
 #include "tapegrad/ops/binary_functions.hpp"
+#include "tapegrad/ops/compare.hpp"
 #include "tapegrad/ops/linalg.hpp"
 #include "tapegrad/ops/nn.hpp"
 #include "tapegrad/ops/reduce.hpp"

@@ -36,7 +36,7 @@ template <class T>
 using MatrixMap =
     Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
 
-/// An immutable n-d array of T (float, double; int32/int64 as plain data), row-major and
+/// An immutable n-d array of T (float, double; int32/int64/bool as plain data), row-major and
 /// contiguous. Copies share storage and no op changes an existing tensor, as with
 /// TensorFlow's eager tensors. A default-constructed Tensor is "no value": what
 /// GradientTape::gradient returns for a source the target does not depend on.
@@ -44,7 +44,7 @@ using MatrixMap =
 template <class T>
 class Tensor {
   static_assert(is_supported_element_v<T>,
-                "tapegrad: Tensor<T> holds float, double, std::int32_t or std::int64_t");
+                "tapegrad: Tensor<T> holds float, double, std::int32_t, std::int64_t or bool");
 
  public:
   using value_type = T;

@@ -2,6 +2,7 @@
 
 #include <Eigen/Core>
 #include <cstdint>
+#include <type_traits>
 
 #include "tapegrad/dtype.hpp"
 #include "tapegrad/errors.hpp"
@@ -73,19 +74,20 @@ Tensor<T> map_unary(const Tensor<T>& x, F f) {
   return y;
 }
 
-/// y = f(a, b) elementwise with NumPy broadcasting. f must accept any mix of Eigen array
-/// maps and constant arrays (a generic lambda over operators does).
-template <class T, class F>
-Tensor<T> map_binary(const Tensor<T>& a, const Tensor<T>& b, const char* op, F f) {
+/// y = f(a, b) elementwise with NumPy broadcasting, with elements of type R (T unless given;
+/// bool for comparisons). f must accept any mix of Eigen array maps and constant arrays (a
+/// generic lambda over operators does).
+template <class R = void, class T, class F, class Out = std::conditional_t<std::is_void_v<R>, T, R>>
+Tensor<Out> map_binary(const Tensor<T>& a, const Tensor<T>& b, const char* op, F f) {
   const Shape& sa = a.shape();
   const Shape& sb = b.shape();
   if (sa == sb) {
-    Tensor<T> y(uninitialized, sa);
+    Tensor<Out> y(uninitialized, sa);
     y.mutable_array() = f(a.array(), b.array());
     return y;
   }
   const Shape shape = broadcast_shapes(sa, sb, op);
-  Tensor<T> y(uninitialized, shape);
+  Tensor<Out> y(uninitialized, shape);
   const auto n = static_cast<Eigen::Index>(y.size());
   if (sa.size() == 1 && sb == shape) {
     y.mutable_array() = f(Eigen::Array<T, Eigen::Dynamic, 1>::Constant(n, a.data()[0]), b.array());
@@ -102,12 +104,12 @@ Tensor<T> map_binary(const Tensor<T>& a, const Tensor<T>& b, const char* op, F f
   const bool b_row = shape.rank() > 0 && b_strides[shape.rank() - 1] != 0;
   const T* pa = a.data();
   const T* pb = b.data();
-  T* py = y.mutable_data();
+  Out* py = y.mutable_data();
   using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
   for_each_row(shape, a_strides, b_strides,
                [&](std::int64_t out, std::int64_t ia, std::int64_t ib, std::int64_t length) {
                  const auto len = static_cast<Eigen::Index>(length);
-                 MutableArrayMap<T> dst(py + out, len);
+                 MutableArrayMap<Out> dst(py + out, len);
                  if (a_row && b_row)
                    dst = f(ArrayMap<T>(pa + ia, len), ArrayMap<T>(pb + ib, len));
                  else if (a_row)

@@ -64,6 +64,9 @@ class SavedTensor {
       case DType::int64:
         new (&l_) Tensor<std::int64_t>(tensor);
         break;
+      case DType::boolean:
+        new (&b_) Tensor<bool>(tensor);
+        break;
     }
     dtype_ = tensor->dtype;
     active_ = true;
@@ -83,6 +86,9 @@ class SavedTensor {
       case DType::int64:
         l_.~Tensor();
         break;
+      case DType::boolean:
+        b_.~Tensor();
+        break;
     }
     active_ = false;
   }
@@ -95,8 +101,10 @@ class SavedTensor {
       return d_;
     else if constexpr (std::is_same_v<T, std::int32_t>)
       return i_;
-    else
+    else if constexpr (std::is_same_v<T, std::int64_t>)
       return l_;
+    else
+      return b_;
   }
   const TensorImpl* impl() const {
     if (!active_) return nullptr;
@@ -109,6 +117,8 @@ class SavedTensor {
         return i_.impl().get();
       case DType::int64:
         return l_.impl().get();
+      case DType::boolean:
+        return b_.impl().get();
     }
     return nullptr;
   }
@@ -120,6 +130,7 @@ class SavedTensor {
     Tensor<double> d_;
     Tensor<std::int32_t> i_;
     Tensor<std::int64_t> l_;
+    Tensor<bool> b_;
   };
   DType dtype_ = DType::float32;
   bool active_ = false;

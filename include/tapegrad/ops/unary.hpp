@@ -166,6 +166,60 @@ struct Sqrt {
 };
 
 /// g where x > 0, else 0: the gradient of relu. relu'(0) = 0, as in TensorFlow.
+// rsqrt and reciprocal follow sqrt: the derivative is infinite at 0, but a zero incoming
+// gradient gives 0 (TensorFlow's RsqrtGrad and ReciprocalGrad), so masked-out zeros stay clean.
+struct RsqrtGrad {
+  static constexpr const char* name = "rsqrt_grad";
+  template <class A, class B>
+  static auto forward(const A& y, const B& g) {
+    using T = scalar_of<A>;
+    return (g == T(0)).select(T(0), T(-0.5) * g * y * y * y);
+  }
+  template <class T>
+  static void gradient(const Tensor<T>& y, const Tensor<T>& g, const Tensor<T>&,
+                       const Tensor<T>& gz, unsigned needs, Tensor<T>& dy, Tensor<T>& dg) {
+    if (needs & 1u) dy = gz * g * square(y) * T(-1.5);
+    if (needs & 2u) dg = detail::apply_binary<RsqrtGrad>(y, gz);
+  }
+};
+struct Rsqrt {
+  static constexpr const char* name = "rsqrt";
+  template <class A>
+  static auto forward(const A& x) {
+    return x.rsqrt();
+  }
+  template <class T>
+  static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>& y, const Tensor<T>& g) {
+    return apply_binary<RsqrtGrad>(y, g);
+  }
+};
+
+struct ReciprocalGrad {
+  static constexpr const char* name = "reciprocal_grad";
+  template <class A, class B>
+  static auto forward(const A& y, const B& g) {
+    using T = scalar_of<A>;
+    return (g == T(0)).select(T(0), -(g * y * y));
+  }
+  template <class T>
+  static void gradient(const Tensor<T>& y, const Tensor<T>& g, const Tensor<T>&,
+                       const Tensor<T>& gz, unsigned needs, Tensor<T>& dy, Tensor<T>& dg) {
+    if (needs & 1u) dy = gz * g * y * T(-2);
+    if (needs & 2u) dg = detail::apply_binary<ReciprocalGrad>(y, gz);
+  }
+};
+struct Reciprocal {
+  static constexpr const char* name = "reciprocal";
+  template <class A>
+  static auto forward(const A& x) {
+    return x.inverse();
+  }
+  template <class T>
+  static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>& y, const Tensor<T>& g) {
+    return apply_binary<ReciprocalGrad>(y, g);
+  }
+};
+
 struct ReluGrad {
   static constexpr const char* name = "relu_grad";
   template <class A, class B>
@@ -524,6 +578,18 @@ Tensor<detail::element_t<X>> square(const X& x) {
 template <class X, detail::if_differentiable<X> = 0>
 Tensor<detail::element_t<X>> sqrt(const X& x) {
   return detail::apply_unary<detail::Sqrt>(detail::arg(x, "sqrt"));
+}
+/// 1 / sqrt(x) elementwise; like sqrt, a zero incoming gradient gives 0 even at x = 0.
+///   auto inv_std = tapegrad::rsqrt(variance + 1e-5);
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> rsqrt(const X& x) {
+  return detail::apply_unary<detail::Rsqrt>(detail::arg(x, "rsqrt"));
+}
+/// 1 / x elementwise; like sqrt, a zero incoming gradient gives 0 even at x = 0.
+///   auto inv = tapegrad::reciprocal(x);
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> reciprocal(const X& x) {
+  return detail::apply_unary<detail::Reciprocal>(detail::arg(x, "reciprocal"));
 }
 /// max(x, 0) elementwise; its gradient at 0 is 0, as in TensorFlow.
 ///   auto h = tapegrad::relu(tapegrad::matmul(x, w) + b);

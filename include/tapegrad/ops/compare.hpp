@@ -1,0 +1,243 @@
+#pragma once
+
+#include <string>
+#include <type_traits>
+
+#include "tapegrad/detail/apply_op.hpp"
+#include "tapegrad/ops/shape.hpp"
+
+// Comparisons giving boolean masks, logic on masks, where(cond, a, b) and casts. A mask is a
+// constant to every tape (comparisons have no gradient), so `where` differentiates only
+// through the branch each element takes: where(x > 0, sqrt(x), 0) has gradient 0, not NaN,
+// for x < 0, because the untaken branch receives an incoming gradient of exactly 0.
+namespace tapegrad {
+namespace detail {
+
+template <class X, class Y>
+using if_comparable = std::enable_if_t<
+    is_tensor_like_v<X> && is_tensor_like_v<Y> && std::is_same_v<element_t<X>, element_t<Y>>, int>;
+template <class X, class S>
+using if_comparable_scalar = std::enable_if_t<
+    is_tensor_like_v<X> && std::is_arithmetic_v<S> && !std::is_same_v<element_t<X>, bool>, int>;
+
+template <class T, class F>
+Tensor<bool> compare(const Tensor<T>& a, const Tensor<T>& b, const char* op, F f) {
+  return map_binary<bool>(a, b, op, f);
+}
+
+template <class T>
+Tensor<T> where(const Tensor<bool>& cond, const Tensor<T>& a, const Tensor<T>& b);
+
+// The incoming gradient goes to the branch each element took; the other gets exactly 0.
+template <class T>
+void where_backward(const Entry& e, ImplRef&& g, const bool* needs, ImplRef* grads) {
+  const Tensor<bool>& cond = e.saved[0].get<bool>();
+  const Tensor<T> grad(std::move(g));
+  const Tensor<T> zero(T(0));
+  if (needs[0]) grads[0] = sum_to(where(cond, grad, zero), e.saved[1]->shape).take_impl();
+  if (needs[1]) grads[1] = sum_to(where(cond, zero, grad), e.saved[2]->shape).take_impl();
+}
+
+template <class T>
+Tensor<T> where(const Tensor<bool>& cond, const Tensor<T>& a, const Tensor<T>& b) {
+  const Shape shape =
+      broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
+  const Tensor<bool> c = cond.shape() == shape ? cond : broadcast_kernel(cond, shape);
+  const Tensor<T> x = a.shape() == shape ? a : broadcast_kernel(a, shape);
+  const Tensor<T> z = b.shape() == shape ? b : broadcast_kernel(b, shape);
+  Tensor<T> y(uninitialized, shape);
+  y.mutable_array() = c.array().select(x.array(), z.array());
+  if (any_tape_recording())
+    record(y.impl(), "where", &where_backward<T>, {&a.impl(), &b.impl()},
+           {&cond.impl(), &a.impl(), &b.impl()});
+  return y;
+}
+
+template <class U, class T>
+Tensor<U> cast(const Tensor<T>& x);
+
+template <class From, class To>
+void cast_backward(const Entry&, ImplRef&& g, const bool*, ImplRef* dx) {
+  dx[0] = cast<From>(Tensor<To>(std::move(g))).take_impl();
+}
+
+template <class U, class T>
+Tensor<U> cast(const Tensor<T>& x) {
+  if constexpr (std::is_same_v<U, T>) {
+    return x;
+  } else {
+    Tensor<U> y(uninitialized, x.shape());
+    if constexpr (std::is_same_v<U, bool>)
+      y.mutable_array() = x.array() != T(0);
+    else
+      y.mutable_array() = x.array().template cast<U>();
+    // Only float <-> double carries a gradient; through an integer or a mask it stops, as
+    // in TensorFlow.
+    if constexpr (is_differentiable_v<T> && is_differentiable_v<U>) {
+      if (any_tape_recording()) record(y.impl(), "cast", &cast_backward<T, U>, {&x.impl()}, {});
+    }
+    return y;
+  }
+}
+
+}  // namespace detail
+
+/// Elementwise comparisons with broadcasting, giving a Tensor<bool> mask (no gradient).
+///   Tensor<bool> positive = x > 0.0;   auto same = tapegrad::equal(labels, predictions);
+#define TAPEGRAD_COMPARISON(function, expression)                                            \
+  template <class X, class Y, detail::if_comparable<X, Y> = 0>                               \
+  Tensor<bool> function(const X& a, const Y& b) {                                            \
+    const auto& ta = detail::arg(a, #function);                                              \
+    return detail::compare(ta, detail::arg(b, #function), #function,                         \
+                           [](const auto& l, const auto& r) { return expression; });         \
+  }                                                                                          \
+  template <class X, class S, detail::if_comparable_scalar<X, S> = 0>                        \
+  Tensor<bool> function(const X& a, S s) {                                                   \
+    const auto& ta = detail::arg(a, #function);                                              \
+    return function(ta, Tensor<detail::element_t<X>>(static_cast<detail::element_t<X>>(s))); \
+  }                                                                                          \
+  template <class X, class S, detail::if_comparable_scalar<X, S> = 0>                        \
+  Tensor<bool> function(S s, const X& a) {                                                   \
+    const auto& ta = detail::arg(a, #function);                                              \
+    return function(Tensor<detail::element_t<X>>(static_cast<detail::element_t<X>>(s)), ta); \
+  }
+
+TAPEGRAD_COMPARISON(equal, l == r)
+TAPEGRAD_COMPARISON(not_equal, l != r)
+TAPEGRAD_COMPARISON(less, l < r)
+TAPEGRAD_COMPARISON(less_equal, l <= r)
+TAPEGRAD_COMPARISON(greater, l > r)
+TAPEGRAD_COMPARISON(greater_equal, l >= r)
+#undef TAPEGRAD_COMPARISON
+
+// The ordering operators, as TensorFlow overloads them. == and != stay unoverloaded, so that
+// they cannot be mistaken for a test of whether two tensors are equal as wholes.
+template <class X, class Y, detail::if_comparable<X, Y> = 0>
+Tensor<bool> operator<(const X& a, const Y& b) {
+  return less(a, b);
+}
+template <class X, class S, detail::if_comparable_scalar<X, S> = 0>
+Tensor<bool> operator<(const X& a, S s) {
+  return less(a, s);
+}
+template <class X, class S, detail::if_comparable_scalar<X, S> = 0>
+Tensor<bool> operator<(S s, const X& a) {
+  return less(s, a);
+}
+template <class X, class Y, detail::if_comparable<X, Y> = 0>
+Tensor<bool> operator<=(const X& a, const Y& b) {
+  return less_equal(a, b);
+}
+template <class X, class S, detail::if_comparable_scalar<X, S> = 0>
+Tensor<bool> operator<=(const X& a, S s) {
+  return less_equal(a, s);
+}
+template <class X, class S, detail::if_comparable_scalar<X, S> = 0>
+Tensor<bool> operator<=(S s, const X& a) {
+  return less_equal(s, a);
+}
+template <class X, class Y, detail::if_comparable<X, Y> = 0>
+Tensor<bool> operator>(const X& a, const Y& b) {
+  return greater(a, b);
+}
+template <class X, class S, detail::if_comparable_scalar<X, S> = 0>
+Tensor<bool> operator>(const X& a, S s) {
+  return greater(a, s);
+}
+template <class X, class S, detail::if_comparable_scalar<X, S> = 0>
+Tensor<bool> operator>(S s, const X& a) {
+  return greater(s, a);
+}
+template <class X, class Y, detail::if_comparable<X, Y> = 0>
+Tensor<bool> operator>=(const X& a, const Y& b) {
+  return greater_equal(a, b);
+}
+template <class X, class S, detail::if_comparable_scalar<X, S> = 0>
+Tensor<bool> operator>=(const X& a, S s) {
+  return greater_equal(a, s);
+}
+template <class X, class S, detail::if_comparable_scalar<X, S> = 0>
+Tensor<bool> operator>=(S s, const X& a) {
+  return greater_equal(s, a);
+}
+
+/// Elementwise logic on masks, with broadcasting.   auto inside = (x > 0.0) & (x < 1.0);
+inline Tensor<bool> logical_and(const Tensor<bool>& a, const Tensor<bool>& b) {
+  return detail::compare(detail::arg(a, "logical_and"), detail::arg(b, "logical_and"),
+                         "logical_and", [](const auto& l, const auto& r) { return l && r; });
+}
+inline Tensor<bool> logical_or(const Tensor<bool>& a, const Tensor<bool>& b) {
+  return detail::compare(detail::arg(a, "logical_or"), detail::arg(b, "logical_or"), "logical_or",
+                         [](const auto& l, const auto& r) { return l || r; });
+}
+inline Tensor<bool> logical_not(const Tensor<bool>& a) {
+  Tensor<bool> y(detail::uninitialized, detail::arg(a, "logical_not").shape());
+  y.mutable_array() = !a.array();
+  return y;
+}
+inline Tensor<bool> operator&(const Tensor<bool>& a, const Tensor<bool>& b) {
+  return logical_and(a, b);
+}
+inline Tensor<bool> operator|(const Tensor<bool>& a, const Tensor<bool>& b) {
+  return logical_or(a, b);
+}
+inline Tensor<bool> operator!(const Tensor<bool>& a) {
+  return logical_not(a);
+}
+
+/// True if any (all) elements of a mask are true, as a 0-d tensor; any of none is false,
+/// all of none is true.   if (tapegrad::any(tapegrad::is_nan(x)).item()) ...
+inline Tensor<bool> any(const Tensor<bool>& mask) {
+  return Tensor<bool>(detail::arg(mask, "any").array().any());
+}
+inline Tensor<bool> all(const Tensor<bool>& mask) {
+  return Tensor<bool>(detail::arg(mask, "all").array().all());
+}
+
+/// Masks of NaN and of finite elements.   auto bad = tapegrad::is_nan(x);
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<bool> is_nan(const X& x) {
+  const auto& t = detail::arg(x, "is_nan");
+  Tensor<bool> y(detail::uninitialized, t.shape());
+  y.mutable_array() = t.array().isNaN();
+  return y;
+}
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<bool> is_finite(const X& x) {
+  const auto& t = detail::arg(x, "is_finite");
+  Tensor<bool> y(detail::uninitialized, t.shape());
+  y.mutable_array() = t.array().isFinite();
+  return y;
+}
+
+/// a where cond is true, b elsewhere, all three broadcast together (tf.where). The gradient
+/// flows only into the branch taken: where(x > 0, sqrt(x), 0) has gradient 0 for x < 0.
+///   auto y = tapegrad::where(x > 0.0, tapegrad::sqrt(x), 0.0);
+template <class X, class Y, detail::if_both_differentiable<X, Y> = 0>
+Tensor<detail::element_t<X>> where(const Tensor<bool>& cond, const X& a, const Y& b) {
+  const auto& c = detail::arg(cond, "where");
+  const auto& ta = detail::arg(a, "where");
+  return detail::where(c, ta, detail::arg(b, "where"));
+}
+template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
+Tensor<detail::element_t<X>> where(const Tensor<bool>& cond, const X& a, S b) {
+  using T = detail::element_t<X>;
+  const auto& c = detail::arg(cond, "where");
+  return detail::where(c, detail::arg(a, "where"), Tensor<T>(static_cast<T>(b)));
+}
+template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
+Tensor<detail::element_t<X>> where(const Tensor<bool>& cond, S a, const X& b) {
+  using T = detail::element_t<X>;
+  const auto& c = detail::arg(cond, "where");
+  return detail::where(c, Tensor<T>(static_cast<T>(a)), detail::arg(b, "where"));
+}
+
+/// The elements converted to U (tf.cast). float <-> double keeps the gradient; a cast to or
+/// from an integer type or bool is a constant to every tape, as in TensorFlow.
+///   auto x64 = tapegrad::cast<double>(x32);   auto as_float = tapegrad::cast<float>(mask);
+template <class U, class X, std::enable_if_t<detail::is_tensor_like_v<X>, int> = 0>
+Tensor<U> cast(const X& x) {
+  return detail::cast<U>(detail::arg(x, "cast"));
+}
+
+}  // namespace tapegrad
