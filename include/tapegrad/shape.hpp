@@ -96,7 +96,7 @@ inline bool broadcasts_to(const Shape& from, const Shape& to) {
 /// Maps a possibly negative axis into [0, rank); throws value_error naming `op` if out of range.
 inline int normalize_axis(int axis, int rank, const char* op) {
   if (axis < -rank || axis >= rank)
-    throw value_error(std::string(op) + ": axis " + std::to_string(axis) +
+    throw index_error(std::string(op) + ": axis " + std::to_string(axis) +
                       " is out of range for a tensor of rank " + std::to_string(rank) +
                       " (expected -" + std::to_string(rank) + " <= axis < " + std::to_string(rank) +
                       ")");

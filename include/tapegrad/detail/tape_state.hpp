@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -290,6 +291,16 @@ inline thread_local ThreadTapes thread_tapes;
 /// The one check an op makes when no tape is active.
 inline bool any_tape_recording() noexcept {
   return thread_tapes.recording != 0;
+}
+
+/// Whether a recording tape on this thread knows one of these tensors, i.e. whether an op
+/// reading them now would be recorded.
+inline bool any_tape_tracks(std::initializer_list<const TensorImpl*> tensors) {
+  for (TapeState* tape = thread_tapes.top; tape; tape = tape->below)
+    if (tape->recording())
+      for (const TensorImpl* t : tensors)
+        if (tape->find(t) != no_node) return true;
+  return false;
 }
 
 inline void push_tape(TapeState& tape) {

@@ -1,65 +1,160 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <algorithm>
+#include <cstdint>
 #include <string>
 
 #include "tapegrad/detail/apply_op.hpp"
+#include "tapegrad/ops/binary.hpp"
+#include "tapegrad/ops/reduce.hpp"
+#include "tapegrad/ops/shape.hpp"
 
-// Matrix products on Eigen's GEMM.
+// Matrix products on Eigen's GEMM, batched with NumPy broadcasting of the batch dimensions,
+// and the diagonal family (diag, diag_part, trace).
 namespace tapegrad {
 namespace detail {
 
+/// The sizes of a matrix product y[batch..., m, n] = a[..., m, k] b[..., k, n].
+struct MatmulDims {
+  Shape batch;  // the broadcast batch dimensions
+  std::int64_t m = 0, k = 0, n = 0;
+};
+
+inline std::string matmul_operand(const Shape& s, bool transposed) {
+  return s.str() + (transposed && s.rank() >= 2 ? "^T" : "");
+}
+
+/// The batch dimensions of a matmul operand: all but its last two.
+inline Shape matmul_batch(const Shape& s) {
+  return s.rank() <= 2 ? Shape{} : Shape(s.begin(), s.end() - 2);
+}
+
+/// Checks matmul's operands (see NOTE [ matmul with vectors ] for 1-D ones) and gives the
+/// sizes of the product. The messages name the shapes as the user passed them.
+inline MatmulDims matmul_dims(const Shape& sa, const Shape& sb, bool ta, bool tb) {
+  const int ra = sa.rank(), rb = sb.rank();
+  const std::string shapes = matmul_operand(sa, ta) + " x " + matmul_operand(sb, tb);
+  if (ra == 0 || rb == 0) throw shape_error("matmul: expected tensors of rank >= 1, got " + shapes);
+  MatmulDims d;
+  d.m = ra == 1 ? 1 : sa[ta ? ra - 1 : ra - 2];
+  d.k = ra == 1 ? sa[0] : sa[ta ? ra - 2 : ra - 1];
+  const std::int64_t kb = rb == 1 ? sb[0] : sb[tb ? rb - 1 : rb - 2];
+  d.n = rb == 1 ? 1 : sb[tb ? rb - 2 : rb - 1];
+  if (d.k != kb) throw shape_error("matmul: inner dimensions differ: " + shapes);
+  const Shape batch_a = matmul_batch(sa), batch_b = matmul_batch(sb);
+  try {
+    d.batch = broadcast_shapes(batch_a, batch_b, "matmul");
+  } catch (const shape_error&) {
+    throw shape_error("matmul: batch dimensions " + batch_a.str() + " and " + batch_b.str() +
+                      " do not broadcast: " + shapes);
+  }
+  return d;
+}
+
 template <class T>
-Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a, bool transpose_b);
+Tensor<T> batch_matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a, bool transpose_b);
+
+// NOTE [ One GEMM for a shared right operand ]
+// When every slice of the batch multiplies the same b (b has no batch, or a batch of one)
+// and a is neither broadcast nor transposed, a's slices are consecutive rows of one
+// [batch * m, k] matrix: the whole product is one GEMM, and b's gradient, a sum over the
+// batch, is one GEMM as well (a^T g over those rows), with no [batch, k, n] temporary.
+inline bool shares_right_operand(const Shape& sa, const Shape& sb, const Shape& batch,
+                                 bool transpose_a) {
+  return !transpose_a && matmul_batch(sb).size() == 1 && matmul_batch(sa).size() == batch.size();
+}
 
 // attrs.ints[0]: transpose_a, attrs.ints[1]: transpose_b. The gradients are products again,
-// with the transposes folded into GEMM's arguments instead of materialised.
+// with the transposes folded into GEMM's arguments instead of materialised, summed back
+// over the batch dimensions an operand was broadcast along.
 template <class T>
 void matmul_backward(const Entry& e, ImplRef&& grad, const bool* needs, ImplRef* d) {
   const Tensor<T>& a = e.saved[0].get<T>();
   const Tensor<T>& b = e.saved[1].get<T>();
   const Tensor<T> g(std::move(grad));
   const bool ta = e.attrs.ints[0] != 0, tb = e.attrs.ints[1] != 0;
-  if (needs[0])
-    d[0] = (ta ? (tb ? matmul(b, g, true, true) : matmul(b, g, false, true))
-               : (tb ? matmul(g, b, false, false) : matmul(g, b, false, true)))
-               .take_impl();
-  if (needs[1])
-    d[1] = (tb ? (ta ? matmul(g, a, true, true) : matmul(g, a, true, false))
-               : (ta ? matmul(a, g, false, false) : matmul(a, g, true, false)))
-               .take_impl();
+  if (needs[0]) {
+    const Tensor<T> da =
+        ta ? (tb ? batch_matmul(b, g, true, true) : batch_matmul(b, g, false, true))
+           : (tb ? batch_matmul(g, b, false, false) : batch_matmul(g, b, false, true));
+    d[0] = sum_to(da, a.shape()).take_impl();
+  }
+  if (needs[1]) {
+    if (a.rank() > 2 && shares_right_operand(a.shape(), b.shape(), matmul_batch(g.shape()), ta)) {
+      // NOTE [ One GEMM for a shared right operand ]
+      const std::int64_t rows = elements_before(a.shape(), a.rank() - 1);
+      const Tensor<T> a_rows = reshape(a, Shape{rows, a.shape()[a.rank() - 1]});
+      const Tensor<T> g_rows = reshape(g, Shape{rows, g.shape()[g.rank() - 1]});
+      const Tensor<T> db = tb ? batch_matmul(g_rows, a_rows, true, false)
+                              : batch_matmul(a_rows, g_rows, true, false);
+      d[1] = reshape(db, b.shape()).take_impl();
+    } else {
+      const Tensor<T> db =
+          tb ? (ta ? batch_matmul(g, a, true, true) : batch_matmul(g, a, true, false))
+             : (ta ? batch_matmul(a, g, false, false) : batch_matmul(a, g, true, false));
+      d[1] = sum_to(db, b.shape()).take_impl();
+    }
+  }
 }
 
+/// The product of two tensors of rank >= 2 (batches of matrices), recorded as "matmul".
 template <class T>
-Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a, bool transpose_b) {
+Tensor<T> batch_matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a, bool transpose_b) {
   const Shape& sa = a.shape();
   const Shape& sb = b.shape();
-  if (sa.rank() != 2 || sb.rank() != 2)
-    throw shape_error("matmul: expected two 2-D tensors, got " + sa.str() + " x " + sb.str());
-  const std::int64_t m = transpose_a ? sa[1] : sa[0];
-  const std::int64_t k = transpose_a ? sa[0] : sa[1];
-  const std::int64_t kb = transpose_b ? sb[1] : sb[0];
-  const std::int64_t n = transpose_b ? sb[0] : sb[1];
-  if (k != kb)
-    throw shape_error("matmul: inner dimensions differ: " + sa.str() + (transpose_a ? "^T" : "") +
-                      " x " + sb.str() + (transpose_b ? "^T" : ""));
-  Tensor<T> y(uninitialized, Shape{m, n});
+  TAPEGRAD_ASSERT(sa.rank() >= 2 && sb.rank() >= 2);
+  const MatmulDims d = matmul_dims(sa, sb, transpose_a, transpose_b);
+  Shape shape = d.batch;
+  shape.push_back(d.m);
+  shape.push_back(d.n);
+  Tensor<T> y(uninitialized, shape);
+
   using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  const Eigen::Map<const Matrix> A(a.data(), sa[0], sa[1]);
-  const Eigen::Map<const Matrix> B(b.data(), sb[0], sb[1]);
-  Eigen::Map<Matrix> Y(y.mutable_data(), m, n);
-  if (k == 0) {
-    Y.setZero();
-  } else if (transpose_a) {
-    if (transpose_b)
-      Y.noalias() = A.transpose() * B.transpose();
-    else
-      Y.noalias() = A.transpose() * B;
+  const auto a_rows = static_cast<Eigen::Index>(sa[sa.rank() - 2]);
+  const auto a_cols = static_cast<Eigen::Index>(sa[sa.rank() - 1]);
+  const auto b_rows = static_cast<Eigen::Index>(sb[sb.rank() - 2]);
+  const auto b_cols = static_cast<Eigen::Index>(sb[sb.rank() - 1]);
+  // y's slices [slices * m, n] from a's [slices * a_rows, a_cols] and one b slice.
+  auto gemm = [&](const T* pa, const T* pb, T* py, Eigen::Index slices) {
+    const Eigen::Map<const Matrix> A(pa, slices * a_rows, a_cols);
+    const Eigen::Map<const Matrix> B(pb, b_rows, b_cols);
+    Eigen::Map<Matrix> Y(py, slices * static_cast<Eigen::Index>(d.m),
+                         static_cast<Eigen::Index>(d.n));
+    if (d.k == 0) {
+      Y.setZero();
+    } else if (transpose_a) {
+      if (transpose_b)
+        Y.noalias() = A.transpose() * B.transpose();
+      else
+        Y.noalias() = A.transpose() * B;
+    } else {
+      if (transpose_b)
+        Y.noalias() = A * B.transpose();
+      else
+        Y.noalias() = A * B;
+    }
+  };
+  const std::int64_t slices = d.batch.size();
+  if (y.size() == 0) {
+    // nothing to compute
+  } else if (shares_right_operand(sa, sb, d.batch, transpose_a)) {
+    gemm(a.data(), b.data(), y.mutable_data(), static_cast<Eigen::Index>(slices));
   } else {
-    if (transpose_b)
-      Y.noalias() = A * B.transpose();
-    else
-      Y.noalias() = A * B;
+    std::int64_t a_strides[Shape::max_rank], b_strides[Shape::max_rank];
+    broadcast_strides(matmul_batch(sa), d.batch, a_strides);
+    broadcast_strides(matmul_batch(sb), d.batch, b_strides);
+    const std::int64_t a_slice = a_rows * a_cols, b_slice = b_rows * b_cols, y_slice = d.m * d.n;
+    for (std::int64_t s = 0; s < slices; ++s) {
+      std::int64_t ia = 0, ib = 0, rest = s;
+      for (int axis = d.batch.rank() - 1; axis >= 0; --axis) {
+        const std::int64_t at = rest % d.batch[axis];
+        rest /= d.batch[axis];
+        ia += at * a_strides[axis];
+        ib += at * b_strides[axis];
+      }
+      gemm(a.data() + ia * a_slice, b.data() + ib * b_slice, y.mutable_data() + s * y_slice, 1);
+    }
   }
   if (any_tape_recording()) {
     OpAttrs attrs;
@@ -71,16 +166,146 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a, bool 
   return y;
 }
 
+// NOTE [ matmul with vectors ]
+// As in NumPy, a 1-D a of shape [k] is the row [1, k] and a 1-D b the column [k, 1]; the
+// added axis is dropped from the result ([k] x [..., k, n] -> [..., n], [..., m, k] x [k] ->
+// [..., m], [k] x [k] -> []). A vector is its own transpose, so transpose flags leave a 1-D
+// operand alone. The reshapes are recorded, so its gradient comes back 1-D.
+template <class T>
+Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a, bool transpose_b) {
+  const Shape& sa = a.shape();
+  const Shape& sb = b.shape();
+  if (sa.rank() >= 2 && sb.rank() >= 2) return batch_matmul(a, b, transpose_a, transpose_b);
+  const MatmulDims d = matmul_dims(sa, sb, transpose_a, transpose_b);
+  Shape shape = d.batch;
+  if (sa.rank() >= 2) shape.push_back(d.m);
+  if (sb.rank() >= 2) shape.push_back(d.n);
+  const Tensor<T> a2 = sa.rank() == 1 ? reshape(a, Shape{1, d.k}) : a;
+  const Tensor<T> b2 = sb.rank() == 1 ? reshape(b, Shape{d.k, 1}) : b;
+  return reshape(batch_matmul(a2, b2, transpose_a && sa.rank() >= 2, transpose_b && sb.rank() >= 2),
+                 shape);
+}
+
+template <class T>
+Tensor<T> diag(const Tensor<T>& v, std::int64_t rows, std::int64_t cols);
+template <class T>
+Tensor<T> diag_part(const Tensor<T>& x);
+
+// diag and diag_part are each other's adjoint.
+template <class T>
+void diag_backward(const Entry&, ImplRef&& g, const bool*, ImplRef* dx) {
+  dx[0] = diag_part(Tensor<T>(std::move(g))).take_impl();
+}
+// attrs.ints[0], attrs.ints[1]: the rows and columns of the input's matrices.
+template <class T>
+void diag_part_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
+  dx[0] = diag(Tensor<T>(std::move(g)), e.attrs.ints[0], e.attrs.ints[1]).take_impl();
+}
+
+/// [..., min(rows, cols)] -> [..., rows, cols]: zero matrices holding v on the main diagonal.
+template <class T>
+Tensor<T> diag(const Tensor<T>& v, std::int64_t rows, std::int64_t cols) {
+  const Shape& s = v.shape();
+  const std::int64_t p = std::min(rows, cols);
+  TAPEGRAD_ASSERT(s.rank() >= 1 && s[s.rank() - 1] == p);
+  Shape shape = remove_axis(s, s.rank() - 1);
+  shape.push_back(rows);
+  shape.push_back(cols);
+  Tensor<T> y(shape, T(0));
+  const std::int64_t matrices = elements_before(s, s.rank() - 1);
+  const T* pv = v.data();
+  T* py = y.mutable_data();
+  for (std::int64_t b = 0; b < matrices; ++b)
+    for (std::int64_t i = 0; i < p; ++i) py[b * rows * cols + i * (cols + 1)] = pv[b * p + i];
+  if (any_tape_recording()) record(y.impl(), "diag", &diag_backward<T>, {&v.impl()}, {});
+  return y;
+}
+
+/// [..., rows, cols] -> [..., min(rows, cols)]: the main diagonal of each matrix.
+template <class T>
+Tensor<T> diag_part(const Tensor<T>& x) {
+  const Shape& s = x.shape();
+  TAPEGRAD_ASSERT(s.rank() >= 2);
+  const std::int64_t rows = s[s.rank() - 2], cols = s[s.rank() - 1], p = std::min(rows, cols);
+  Shape shape = remove_axis(s, s.rank() - 1);
+  shape[s.rank() - 2] = p;
+  Tensor<T> y(uninitialized, shape);
+  const std::int64_t matrices = elements_before(s, s.rank() - 2);
+  const T* px = x.data();
+  T* py = y.mutable_data();
+  for (std::int64_t b = 0; b < matrices; ++b)
+    for (std::int64_t i = 0; i < p; ++i) py[b * p + i] = px[b * rows * cols + i * (cols + 1)];
+  if (any_tape_recording()) {
+    OpAttrs attrs;
+    attrs.ints[0] = rows;
+    attrs.ints[1] = cols;
+    record(y.impl(), "diag_part", &diag_part_backward<T>, {&x.impl()}, {}, attrs);
+  }
+  return y;
+}
+
+inline void check_matrix_rank(const Shape& s, const char* op) {
+  if (s.rank() < 2)
+    throw shape_error(std::string(op) + ": expected a tensor of rank >= 2 (matrices), got " +
+                      s.str());
+}
+
 }  // namespace detail
 
-/// The matrix product of two 2-D tensors, optionally transposing either operand first.
-///   auto y = tapegrad::matmul(x, w);          // [b, k] x [k, n] -> [b, n]
-///   auto z = tapegrad::matmul(x, w, false, true);  // x * w^T
+/// The matrix product, as tf.linalg.matmul and NumPy's matmul: [..., m, k] x [..., k, n] ->
+/// [..., m, n], the batch dimensions (all but the last two) broadcast NumPy style; either
+/// operand may be transposed first (its last two axes), and a 1-D operand is a vector
+/// (NOTE [ matmul with vectors ]).
+///   auto y = tapegrad::matmul(x, w);                 // [b, k] x [k, n] -> [b, n]
+///   auto z = tapegrad::matmul(q, k, false, true);    // [h, s, d] x [h, t, d]^T -> [h, s, t]
+///   auto v = tapegrad::matmul(m, x);                 // [m, k] x [k] -> [m]
 template <class X, class Y, detail::if_both_differentiable<X, Y> = 0>
 Tensor<detail::element_t<X>> matmul(const X& a, const Y& b, bool transpose_a = false,
                                     bool transpose_b = false) {
   const auto& ta = detail::arg(a, "matmul");  // read a before b, as written
   return detail::matmul(ta, detail::arg(b, "matmul"), transpose_a, transpose_b);
+}
+
+/// The outer product of two vectors: [m] and [n] -> [m, n] with y[i, j] = a[i] * b[j].
+///   auto m = tapegrad::outer(u, v);
+template <class X, class Y, detail::if_both_differentiable<X, Y> = 0>
+Tensor<detail::element_t<X>> outer(const X& a, const Y& b) {
+  const auto& ta = detail::arg(a, "outer");
+  const auto& tb = detail::arg(b, "outer");
+  if (ta.rank() != 1 || tb.rank() != 1)
+    throw shape_error("outer: expected two 1-D tensors, got " + ta.shape().str() + " and " +
+                      tb.shape().str());
+  return detail::reshape(ta, Shape{ta.size(), 1}) * detail::reshape(tb, Shape{1, tb.size()});
+}
+
+/// Diagonal matrices from their diagonals, as tf.linalg.diag: [..., n] -> [..., n, n].
+///   auto d = tapegrad::diag(v);   // [3] -> [3, 3]
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> diag(const X& v) {
+  const auto& t = detail::arg(v, "diag");
+  if (t.rank() == 0)
+    throw shape_error("diag: expected a tensor of rank >= 1 (the diagonal), got " +
+                      t.shape().str());
+  const std::int64_t n = t.shape()[t.rank() - 1];
+  return detail::diag(t, n, n);
+}
+
+/// The main diagonal of each matrix, as tf.linalg.diag_part: [..., m, n] -> [..., min(m, n)].
+///   auto d = tapegrad::diag_part(m);   // [2, 3, 3] -> [2, 3]
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> diag_part(const X& x) {
+  const auto& t = detail::arg(x, "diag_part");
+  detail::check_matrix_rank(t.shape(), "diag_part");
+  return detail::diag_part(t);
+}
+
+/// The sum of each matrix's main diagonal, as tf.linalg.trace: [..., m, n] -> [...].
+///   auto t = tapegrad::trace(m);   // [3, 3] -> []
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> trace(const X& x) {
+  const auto& t = detail::arg(x, "trace");
+  detail::check_matrix_rank(t.shape(), "trace");
+  return detail::sum(detail::diag_part(t), t.rank() - 2, false);
 }
 
 }  // namespace tapegrad

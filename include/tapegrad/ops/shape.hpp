@@ -248,3 +248,153 @@ Tensor<detail::element_t<X>> sum_to(const X& x, const Shape& shape) {
 }
 
 }  // namespace tapegrad
+
+namespace tapegrad {
+namespace detail {
+
+// A permutation of up to 8 axes, packed four bits per axis into one OpAttrs integer.
+inline std::int64_t pack_permutation(const int* perm, int rank) {
+  std::int64_t packed = 0;
+  for (int i = 0; i < rank; ++i) packed |= static_cast<std::int64_t>(perm[i]) << (4 * i);
+  return packed;
+}
+inline void unpack_permutation(std::int64_t packed, int rank, int* perm) {
+  for (int i = 0; i < rank; ++i) perm[i] = static_cast<int>((packed >> (4 * i)) & 0xF);
+}
+
+template <class T>
+Tensor<T> transpose(const Tensor<T>& x, const int* perm);
+
+template <class T>
+void transpose_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
+  const int rank = static_cast<int>(e.attrs.ints[1]);
+  int perm[Shape::max_rank], inverse[Shape::max_rank];
+  unpack_permutation(e.attrs.ints[0], rank, perm);
+  for (int i = 0; i < rank; ++i) inverse[perm[i]] = i;
+  dx[0] = transpose(Tensor<T>(std::move(g)), inverse).take_impl();
+}
+
+/// y[i0, ..., ik] = x[...] with y's axis i being x's axis perm[i]; perm is valid.
+template <class T>
+Tensor<T> transpose(const Tensor<T>& x, const int* perm) {
+  const Shape& s = x.shape();
+  const int rank = s.rank();
+  std::int64_t x_strides[Shape::max_rank] = {}, read_strides[Shape::max_rank] = {},
+      unused[Shape::max_rank] = {};
+  Shape shape;
+  std::int64_t stride = 1;
+  for (int i = rank - 1; i >= 0; --i) {
+    x_strides[i] = stride;
+    stride *= s[i];
+  }
+  for (int i = 0; i < rank; ++i) {
+    shape.push_back(s[perm[i]]);
+    read_strides[i] = x_strides[perm[i]];
+  }
+  Tensor<T> y(uninitialized, shape);
+  const T* px = x.data();
+  T* py = y.mutable_data();
+  const std::int64_t step = rank ? read_strides[rank - 1] : 1;
+  for_each_row(shape, read_strides, unused,
+               [&](std::int64_t out, std::int64_t in, std::int64_t, std::int64_t length) {
+                 for (std::int64_t k = 0; k < length; ++k) py[out + k] = px[in + k * step];
+               });
+  if (any_tape_recording()) {
+    OpAttrs attrs;
+    attrs.ints[0] = pack_permutation(perm, rank);
+    attrs.ints[1] = rank;
+    record(y.impl(), "transpose", &transpose_backward<T>, {&x.impl()}, {}, attrs);
+  }
+  return y;
+}
+
+}  // namespace detail
+
+/// The axes of x reordered: axis i of the result is axis perm[i] of x (tf.transpose); with
+/// no perm, the axes reversed.   auto t = tapegrad::transpose(m);   // [r, c] -> [c, r]
+///   auto nchw = tapegrad::transpose(nhwc, {0, 3, 1, 2});
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> transpose(const X& x, const std::vector<int>& perm = {}) {
+  const auto& t = detail::arg(x, "transpose");
+  const int rank = t.rank();
+  int p[Shape::max_rank];
+  if (perm.empty()) {
+    for (int i = 0; i < rank; ++i) p[i] = rank - 1 - i;
+  } else {
+    if (static_cast<int>(perm.size()) != rank)
+      throw shape_error("transpose: a permutation of " + std::to_string(perm.size()) +
+                        " axes for a tensor of shape " + t.shape().str() + " (rank " +
+                        std::to_string(rank) + ")");
+    bool seen[Shape::max_rank] = {};
+    for (int i = 0; i < rank; ++i) {
+      p[i] = normalize_axis(perm[static_cast<std::size_t>(i)], rank, "transpose");
+      if (seen[p[i]])
+        throw shape_error("transpose: axis " + std::to_string(p[i]) +
+                          " appears twice in the permutation");
+      seen[p[i]] = true;
+    }
+  }
+  return detail::transpose(t, p);
+}
+
+/// x with a new axis of size 1 inserted at `axis` (-1 appends; no copy).
+///   auto column = tapegrad::expand_dims(v, 1);   // [n] -> [n, 1]
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> expand_dims(const X& x, int axis) {
+  const auto& t = detail::arg(x, "expand_dims");
+  const int a = normalize_axis(axis, t.rank() + 1, "expand_dims");
+  return detail::reshape(t, detail::insert_axis(t.shape(), a, 1));
+}
+
+/// x without its size-1 axes, or without the given ones, which must have size 1 (no copy).
+///   auto v = tapegrad::squeeze(column);           // [n, 1] -> [n]
+///   auto w = tapegrad::squeeze(x, {0});           // [1, 3, 1] -> [3, 1]
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> squeeze(const X& x, const std::vector<int>& axes = {}) {
+  const auto& t = detail::arg(x, "squeeze");
+  const Shape& s = t.shape();
+  bool drop[Shape::max_rank] = {};
+  for (int axis : axes) {
+    const int a = normalize_axis(axis, s.rank(), "squeeze");
+    if (s[a] != 1)
+      throw shape_error("squeeze: cannot squeeze axis " + std::to_string(a) + " of shape " +
+                        s.str() + ": its size is " + std::to_string(s[a]) + ", expected 1");
+    drop[a] = true;
+  }
+  Shape out;
+  for (int i = 0; i < s.rank(); ++i)
+    if (!(axes.empty() ? s[i] == 1 : drop[i])) out.push_back(s[i]);
+  return detail::reshape(t, out);
+}
+
+/// x repeated multiples[i] times along each axis i (tf.tile); the gradient sums the copies.
+///   auto t = tapegrad::tile(m, {2, 3});   // [r, c] -> [2r, 3c]
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> tile(const X& x, const std::vector<std::int64_t>& multiples) {
+  auto t = detail::arg(x, "tile");
+  const int rank = t.rank();
+  if (static_cast<int>(multiples.size()) != rank)
+    throw shape_error("tile: " + std::to_string(multiples.size()) +
+                      " multiples for a tensor of shape " + t.shape().str() +
+                      ", expected one per axis");
+  for (int a = 0; a < rank; ++a) {
+    const std::int64_t m = multiples[static_cast<std::size_t>(a)];
+    if (m < 0)
+      throw shape_error("tile: multiple " + std::to_string(m) + " for axis " + std::to_string(a) +
+                        " is negative");
+    if (m == 1) continue;
+    // One axis at a time: [.., d, ..] -> [.., 1, d, ..] -> broadcast [.., m, d, ..] -> [.., m d,
+    // ..].
+    if (rank == Shape::max_rank)
+      throw shape_error("tile: a tensor of rank " + std::to_string(rank) +
+                        " can only be tiled with multiples of 1 (needs one spare axis)");
+    const Shape s = t.shape();
+    Shape widened = detail::insert_axis(s, a, m), tiled = s;
+    tiled[a] = m * s[a];
+    t = detail::reshape(
+        detail::broadcast_to(detail::reshape(t, detail::insert_axis(s, a, 1)), widened), tiled);
+  }
+  return t;
+}
+
+}  // namespace tapegrad

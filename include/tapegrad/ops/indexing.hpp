@@ -1,0 +1,456 @@
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "tapegrad/detail/apply_op.hpp"
+#include "tapegrad/ops/shape.hpp"
+
+// Reading parts of a tensor and writing tensors into larger ones: strided slices and their
+// adjoint (placing a tensor into zeros), pad, concat, split, and gather along an axis with
+// its adjoint, scatter_add. Each pair are each other's gradients, so every order works.
+namespace tapegrad {
+namespace detail {
+
+// NOTE [ Windows ]
+// A strided window of a larger tensor: element i of the window is element
+// begin + i * stride (per axis, stride may be negative) of the larger one. slice copies a
+// window out; place writes a window into a fresh tensor filled with a constant. The one
+// description serves both directions, so the gradient of each is the other.
+struct Window {
+  Shape outer;  // the larger tensor
+  Shape inner;  // the window
+  std::int64_t begin[Shape::max_rank] = {};
+  std::int64_t stride[Shape::max_rank] = {};
+};
+
+/// Calls copy(outer_offset, inner_offset, length, outer_step) for each innermost row.
+template <class F>
+void for_each_window_row(const Window& w, F copy) {
+  const int rank = w.inner.rank();
+  std::int64_t outer_strides[Shape::max_rank] = {}, steps[Shape::max_rank] = {}, unused[Shape::max_rank] = {};
+  std::int64_t stride = 1, base = 0;
+  for (int i = rank - 1; i >= 0; --i) {
+    outer_strides[i] = stride;
+    stride *= w.outer[i];
+  }
+  for (int i = 0; i < rank; ++i) {
+    steps[i] = w.stride[i] * outer_strides[i];
+    base += w.begin[i] * outer_strides[i];
+  }
+  const std::int64_t step = rank ? steps[rank - 1] : 1;
+  for_each_row(w.inner, steps, unused,
+               [&](std::int64_t inner, std::int64_t outer, std::int64_t, std::int64_t length) {
+                 copy(base + outer, inner, length, step);
+               });
+}
+
+template <class T>
+Tensor<T> slice_window(const Tensor<T>& x, const std::shared_ptr<const Window>& w);
+template <class T>
+Tensor<T> place_window(const Tensor<T>& x, const std::shared_ptr<const Window>& w, T fill);
+
+template <class T>
+const std::shared_ptr<const Window>& window_of(const Entry& e) {
+  return *static_cast<const std::shared_ptr<const Window>*>(e.extra->closure.get());
+}
+
+template <class T>
+void slice_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
+  dx[0] = place_window(Tensor<T>(std::move(g)), window_of<T>(e), T(0)).take_impl();
+}
+template <class T>
+void place_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
+  dx[0] = slice_window(Tensor<T>(std::move(g)), window_of<T>(e)).take_impl();
+}
+
+template <class T>
+void record_window(const Tensor<T>& y, const Tensor<T>& x, const char* op, BackwardFn backward,
+                   const std::shared_ptr<const Window>& w) {
+  const ImplRef* inputs[] = {&x.impl()};
+  // The closure holds a shared_ptr to the window, so that a backward can hand it on.
+  record(y.impl(), op, backward, inputs, 1, nullptr, 0, OpAttrs{},
+         std::make_shared<const std::shared_ptr<const Window>>(w));
+}
+
+template <class T>
+Tensor<T> slice_window(const Tensor<T>& x, const std::shared_ptr<const Window>& w) {
+  Tensor<T> y(uninitialized, w->inner);
+  const T* px = x.data();
+  T* py = y.mutable_data();
+  for_each_window_row(
+      *w, [&](std::int64_t outer, std::int64_t inner, std::int64_t length, std::int64_t step) {
+        if (step == 1)
+          std::copy_n(px + outer, length, py + inner);
+        else
+          for (std::int64_t k = 0; k < length; ++k) py[inner + k] = px[outer + k * step];
+      });
+  if (any_tape_recording()) record_window(y, x, "slice", &slice_backward<T>, w);
+  return y;
+}
+
+template <class T>
+Tensor<T> place_window(const Tensor<T>& x, const std::shared_ptr<const Window>& w, T fill) {
+  Tensor<T> y(w->outer, fill);
+  const T* px = x.data();
+  T* py = y.mutable_data();
+  for_each_window_row(
+      *w, [&](std::int64_t outer, std::int64_t inner, std::int64_t length, std::int64_t step) {
+        if (step == 1)
+          std::copy_n(px + inner, length, py + outer);
+        else
+          for (std::int64_t k = 0; k < length; ++k) py[outer + k * step] = px[inner + k];
+      });
+  if (any_tape_recording()) record_window(y, x, "pad", &place_backward<T>, w);
+  return y;
+}
+
+/// The contiguous window [begin, begin + size) of `shape` along every axis.
+inline std::shared_ptr<Window> box(const Shape& shape, const Shape& size,
+                                   const std::vector<std::int64_t>& begin) {
+  auto w = std::make_shared<Window>();
+  w->outer = shape;
+  w->inner = size;
+  for (int i = 0; i < shape.rank(); ++i) {
+    w->begin[i] = begin[static_cast<std::size_t>(i)];
+    w->stride[i] = 1;
+  }
+  return w;
+}
+
+// attrs.ints[0]: axis, attrs.scalar: the size of that axis in params.
+template <class T, class I>
+Tensor<T> gather(const Tensor<T>& params, const Tensor<I>& indices, int axis);
+template <class T, class I>
+Tensor<T> scatter_add(const Tensor<T>& updates, const Tensor<I>& indices, int axis, std::int64_t n);
+
+template <class T, class I>
+void gather_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
+  dx[0] = detail::scatter_add(Tensor<T>(std::move(g)), e.saved[0].get<I>(),
+                              static_cast<int>(e.attrs.ints[0]),
+                              static_cast<std::int64_t>(e.attrs.scalar))
+              .take_impl();
+}
+template <class T, class I>
+void scatter_add_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
+  dx[0] = detail::gather(Tensor<T>(std::move(g)), e.saved[0].get<I>(),
+                         static_cast<int>(e.attrs.ints[0]))
+              .take_impl();
+}
+
+template <class I>
+void check_indices(const Tensor<I>& indices, std::int64_t n, int axis, const char* op) {
+  const I* p = indices.data();
+  for (std::int64_t j = 0; j < indices.size(); ++j)
+    if (p[j] < 0 || p[j] >= n)
+      throw index_error(std::string(op) + ": index " + std::to_string(p[j]) + " (at position " +
+                        std::to_string(j) + ") is out of range for axis " + std::to_string(axis) +
+                        " of size " + std::to_string(n));
+}
+
+/// params.shape[:axis] + indices.shape + params.shape[axis+1:]
+inline Shape gather_shape(const Shape& params, const Shape& indices, int axis) {
+  Shape out;
+  for (int i = 0; i < axis; ++i) out.push_back(params[i]);
+  for (int i = 0; i < indices.rank(); ++i) out.push_back(indices[i]);
+  for (int i = axis + 1; i < params.rank(); ++i) out.push_back(params[i]);
+  return out;
+}
+
+template <class T, class I>
+Tensor<T> gather(const Tensor<T>& params, const Tensor<I>& indices, int axis) {
+  const Shape& s = params.shape();
+  const std::int64_t n = s[axis], outer = elements_before(s, axis), inner = elements_after(s, axis),
+                     count = indices.size();
+  Tensor<T> y(uninitialized, gather_shape(s, indices.shape(), axis));
+  const T* px = params.data();
+  const I* pi = indices.data();
+  T* py = y.mutable_data();
+  for (std::int64_t o = 0; o < outer; ++o)
+    for (std::int64_t j = 0; j < count; ++j)
+      std::copy_n(px + (o * n + pi[j]) * inner, inner, py + (o * count + j) * inner);
+  if (any_tape_recording()) {
+    OpAttrs attrs;
+    attrs.ints[0] = axis;
+    attrs.scalar = static_cast<double>(n);
+    record(y.impl(), "gather", &gather_backward<T, I>, {&params.impl()}, {&indices.impl()}, attrs);
+  }
+  return y;
+}
+
+/// Zeros of params' shape (axis of size n) with each slice of `updates` added at its index;
+/// duplicate indices accumulate. The adjoint of gather.
+template <class T, class I>
+Tensor<T> scatter_add(const Tensor<T>& updates, const Tensor<I>& indices, int axis,
+                      std::int64_t n) {
+  const Shape& su = updates.shape();
+  const std::int64_t outer = elements_before(su, axis), count = indices.size();
+  Shape shape;
+  for (int i = 0; i < axis; ++i) shape.push_back(su[i]);
+  shape.push_back(n);
+  for (int i = axis + indices.rank(); i < su.rank(); ++i) shape.push_back(su[i]);
+  const std::int64_t inner = elements_after(shape, axis);
+  Tensor<T> y(shape, T(0));
+  const T* pu = updates.data();
+  const I* pi = indices.data();
+  T* py = y.mutable_data();
+  for (std::int64_t o = 0; o < outer; ++o)
+    for (std::int64_t j = 0; j < count; ++j) {
+      T* dst = py + (o * n + pi[j]) * inner;
+      const T* src = pu + (o * count + j) * inner;
+      for (std::int64_t k = 0; k < inner; ++k) dst[k] += src[k];
+    }
+  if (any_tape_recording()) {
+    OpAttrs attrs;
+    attrs.ints[0] = axis;
+    record(y.impl(), "scatter_add", &scatter_add_backward<T, I>, {&updates.impl()},
+           {&indices.impl()}, attrs);
+  }
+  return y;
+}
+
+// concat: attrs.ints[0] is the axis; the closure holds each input's extent along it.
+template <class T>
+void concat_backward(const Entry& e, ImplRef&& g, const bool* needs, ImplRef* dx) {
+  const Tensor<T> grad(std::move(g));
+  const auto& sizes = *static_cast<const std::vector<std::int64_t>*>(e.extra->closure.get());
+  const int axis = static_cast<int>(e.attrs.ints[0]);
+  std::vector<std::int64_t> begin(static_cast<std::size_t>(grad.rank()), 0);
+  for (std::size_t k = 0; k < sizes.size(); ++k) {
+    if (needs[k]) {
+      Shape size = grad.shape();
+      size[axis] = sizes[k];
+      dx[k] = slice_window(grad, box(grad.shape(), size, begin)).take_impl();
+    }
+    begin[static_cast<std::size_t>(axis)] += sizes[k];
+  }
+}
+
+template <class T>
+Tensor<T> concat(const std::vector<Tensor<T>>& xs, int axis) {
+  if (xs.empty()) throw value_error("concat: needs at least one tensor");
+  const Shape& first = xs[0].shape();
+  if (first.rank() == 0) throw shape_error("concat: cannot concatenate 0-d tensors; use stack");
+  axis = normalize_axis(axis, first.rank(), "concat");
+  Shape shape = first;
+  shape[axis] = 0;
+  auto sizes = std::make_shared<std::vector<std::int64_t>>();
+  for (std::size_t k = 0; k < xs.size(); ++k) {
+    const Shape& s = xs[k].shape();
+    bool fits = s.rank() == first.rank();
+    for (int i = 0; fits && i < s.rank(); ++i) fits = i == axis || s[i] == first[i];
+    if (!fits)
+      throw shape_error("concat: tensor " + std::to_string(k) + " has shape " + s.str() +
+                        ", which does not match " + first.str() + " outside axis " +
+                        std::to_string(axis));
+    sizes->push_back(s[axis]);
+    shape[axis] += s[axis];
+  }
+  Tensor<T> y(uninitialized, shape);
+  const std::int64_t outer = elements_before(shape, axis), inner = elements_after(shape, axis);
+  T* py = y.mutable_data();
+  for (std::int64_t o = 0; o < outer; ++o)
+    for (std::size_t k = 0; k < xs.size(); ++k) {
+      const std::int64_t row = (*sizes)[k] * inner;
+      py = std::copy_n(xs[k].data() + o * row, row, py);
+    }
+  if (any_tape_recording()) {
+    std::vector<const ImplRef*> inputs;
+    for (const auto& x : xs) inputs.push_back(&x.impl());
+    OpAttrs attrs;
+    attrs.ints[0] = axis;
+    record(y.impl(), "concat", &concat_backward<T>, inputs.data(), inputs.size(), nullptr, 0, attrs,
+           std::shared_ptr<const void>(sizes));
+  }
+  return y;
+}
+
+}  // namespace detail
+
+/// Python's None in a slice: as begin, where the walk starts (0, or the last element for a
+/// negative stride); as end, past where it stops.
+inline constexpr std::int64_t none = std::numeric_limits<std::int64_t>::max();
+
+/// The block of `size` elements from `begin` along each axis (tf.slice); a size of -1 runs
+/// to the end of the axis.   auto corner = tapegrad::slice(m, {0, 1}, {2, -1});
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> slice(const X& x, const std::vector<std::int64_t>& begin,
+                                   const std::vector<std::int64_t>& size) {
+  const auto& t = detail::arg(x, "slice");
+  const Shape& s = t.shape();
+  if (static_cast<int>(begin.size()) != s.rank() || static_cast<int>(size.size()) != s.rank())
+    throw shape_error("slice: begin and size need one entry per axis of " + s.str() + ", got " +
+                      std::to_string(begin.size()) + " and " + std::to_string(size.size()));
+  Shape out;
+  for (int i = 0; i < s.rank(); ++i) {
+    const std::int64_t b = begin[static_cast<std::size_t>(i)];
+    std::int64_t n = size[static_cast<std::size_t>(i)];
+    if (n == -1) n = s[i] - b;
+    if (b < 0 || n < 0 || b + n > s[i])
+      throw index_error("slice: begin " + std::to_string(b) + " and size " +
+                        std::to_string(size[static_cast<std::size_t>(i)]) +
+                        " are out of range for axis " + std::to_string(i) + " of shape " + s.str());
+    out.push_back(n);
+  }
+  return detail::slice_window(t, detail::box(s, out, begin));
+}
+
+/// Python's x[b0:e0:s0, b1:e1:s1, ...]: negative begin and end count from the end, both are
+/// clamped to the axis, strides may be negative (but not 0), and axes not given are taken
+/// whole; tapegrad::none stands for an omitted begin or end.
+///   auto odd = tapegrad::strided_slice(v, {1}, {tapegrad::none}, {2});   // v[1::2]
+///   auto reversed = tapegrad::strided_slice(v, {tapegrad::none}, {tapegrad::none}, {-1});
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> strided_slice(const X& x, const std::vector<std::int64_t>& begin,
+                                           const std::vector<std::int64_t>& end,
+                                           const std::vector<std::int64_t>& strides) {
+  const auto& t = detail::arg(x, "strided_slice");
+  const Shape& s = t.shape();
+  if (begin.size() != end.size() || begin.size() != strides.size() ||
+      static_cast<int>(begin.size()) > s.rank())
+    throw shape_error("strided_slice: begin, end and strides need the same length, at most " +
+                      std::to_string(s.rank()) + " for shape " + s.str() + ", got " +
+                      std::to_string(begin.size()) + ", " + std::to_string(end.size()) + " and " +
+                      std::to_string(strides.size()));
+  auto w = std::make_shared<detail::Window>();
+  w->outer = s;
+  for (int i = 0; i < s.rank(); ++i) {
+    const auto k = static_cast<std::size_t>(i);
+    const std::int64_t n = s[i];
+    if (k >= begin.size()) {
+      w->inner.push_back(n);
+      w->stride[i] = 1;
+      continue;
+    }
+    const std::int64_t step = strides[k];
+    if (step == 0)
+      throw value_error("strided_slice: stride of axis " + std::to_string(i) + " is 0");
+    // Python's rule: count negatives from the end, then clamp to [0, n] (or [-1, n-1] when
+    // walking backwards).
+    auto resolve = [&](std::int64_t v, bool is_begin) {
+      if (v == none) return step > 0 ? (is_begin ? 0 : n) : (is_begin ? n - 1 : -1);
+      if (v < 0) v += n;
+      return step > 0 ? std::clamp<std::int64_t>(v, 0, n) : std::clamp<std::int64_t>(v, -1, n - 1);
+    };
+    const std::int64_t b = resolve(begin[k], true), e = resolve(end[k], false);
+    const std::int64_t length = step > 0 ? (e > b ? (e - b + step - 1) / step : 0)
+                                         : (b > e ? (b - e - step - 1) / -step : 0);
+    w->inner.push_back(length);
+    w->begin[i] = length ? b : 0;
+    w->stride[i] = step;
+  }
+  return detail::slice_window(t, std::shared_ptr<const detail::Window>(std::move(w)));
+}
+
+/// x surrounded by `paddings[i].first` elements before and `.second` after along each axis,
+/// all equal to `value` (tf.pad, constant mode).
+///   auto padded = tapegrad::pad(image, {{0, 0}, {1, 1}, {1, 1}, {0, 0}});
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> pad(const X& x,
+                                 const std::vector<std::pair<std::int64_t, std::int64_t>>& paddings,
+                                 double value = 0) {
+  using T = detail::element_t<X>;
+  const auto& t = detail::arg(x, "pad");
+  const Shape& s = t.shape();
+  if (static_cast<int>(paddings.size()) != s.rank())
+    throw shape_error("pad: " + std::to_string(paddings.size()) + " paddings for shape " + s.str() +
+                      ", expected one pair per axis");
+  Shape outer;
+  std::vector<std::int64_t> begin;
+  for (int i = 0; i < s.rank(); ++i) {
+    const auto [before, after] = paddings[static_cast<std::size_t>(i)];
+    if (before < 0 || after < 0)
+      throw shape_error("pad: paddings must be non-negative, got (" + std::to_string(before) +
+                        ", " + std::to_string(after) + ") for axis " + std::to_string(i));
+    outer.push_back(before + s[i] + after);
+    begin.push_back(before);
+  }
+  return detail::place_window(t, detail::box(outer, s, begin), static_cast<T>(value));
+}
+
+/// Joins tensors along an existing axis; they must agree on every other axis (tf.concat).
+///   auto both = tapegrad::concat({a, b}, 1);   // [n, 2] and [n, 3] -> [n, 5]
+template <class T>
+Tensor<T> concat(const std::vector<Tensor<T>>& xs, int axis = 0) {
+  static_assert(is_differentiable_v<T>, "concat: needs float or double tensors");
+  for (const auto& x : xs) detail::arg(x, "concat");
+  return detail::concat(xs, axis);
+}
+template <class T>
+Tensor<T> concat(std::initializer_list<Tensor<T>> xs, int axis = 0) {
+  return concat(std::vector<Tensor<T>>(xs), axis);
+}
+
+/// x cut along `axis` into pieces of the given sizes, which must add up to the axis (one may
+/// be -1: the rest) (tf.split).   auto parts = tapegrad::split(x, {2, 3}, 1);
+template <class X, detail::if_differentiable<X> = 0>
+std::vector<Tensor<detail::element_t<X>>> split(const X& x, std::vector<std::int64_t> sizes,
+                                                int axis = 0) {
+  const auto& t = detail::arg(x, "split");
+  if (t.rank() == 0) throw shape_error("split: cannot split a 0-d tensor");
+  const int a = normalize_axis(axis, t.rank(), "split");
+  const Shape& s = t.shape();
+  std::int64_t total = 0, unknown = -1;
+  for (std::size_t k = 0; k < sizes.size(); ++k) {
+    if (sizes[k] == -1 && unknown < 0)
+      unknown = static_cast<std::int64_t>(k);
+    else if (sizes[k] < 0)
+      throw shape_error("split: size " + std::to_string(sizes[k]) +
+                        " is negative (only one -1 is allowed)");
+    else
+      total += sizes[k];
+  }
+  if (unknown >= 0 && total <= s[a])
+    sizes[static_cast<std::size_t>(unknown)] = s[a] - total;
+  else if (total != s[a])
+    throw shape_error("split: sizes add up to " + std::to_string(total) + " but axis " +
+                      std::to_string(a) + " of " + s.str() + " has " + std::to_string(s[a]));
+  std::vector<Tensor<detail::element_t<X>>> parts;
+  std::vector<std::int64_t> begin(static_cast<std::size_t>(s.rank()), 0);
+  for (std::int64_t n : sizes) {
+    Shape size = s;
+    size[a] = n;
+    parts.push_back(detail::slice_window(t, detail::box(s, size, begin)));
+    begin[static_cast<std::size_t>(a)] += n;
+  }
+  return parts;
+}
+/// x cut into `pieces` equal parts along `axis`, which must divide evenly.
+///   auto [left, right] = ... tapegrad::split(x, 2, 1) ...
+template <class X, detail::if_differentiable<X> = 0>
+std::vector<Tensor<detail::element_t<X>>> split(const X& x, int pieces, int axis) {
+  const auto& t = detail::arg(x, "split");
+  if (t.rank() == 0) throw shape_error("split: cannot split a 0-d tensor");
+  const std::int64_t n = t.shape()[normalize_axis(axis, t.rank(), "split")];
+  if (pieces <= 0 || n % pieces != 0)
+    throw shape_error("split: axis " + std::to_string(axis) + " of " + t.shape().str() +
+                      " cannot be split into " + std::to_string(pieces) + " equal parts");
+  return split(t, std::vector<std::int64_t>(static_cast<std::size_t>(pieces), n / pieces), axis);
+}
+
+/// The slices of params at the given integer indices along `axis` (tf.gather): the result
+/// has shape params.shape[:axis] + indices.shape + params.shape[axis+1:]. The gradient adds
+/// into the gathered rows; an index taken twice gets both contributions.
+///   auto rows = tapegrad::gather(embeddings, token_ids);   // [v, d] and [n] -> [n, d]
+template <class X, class I, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> gather(const X& params, const Tensor<I>& indices, int axis = 0) {
+  static_assert(std::is_same_v<I, std::int32_t> || std::is_same_v<I, std::int64_t>,
+                "gather: indices must be a Tensor<std::int32_t> or Tensor<std::int64_t>");
+  const auto& p = detail::arg(params, "gather");
+  detail::arg(indices, "gather");
+  if (p.rank() == 0) throw shape_error("gather: params must have rank >= 1, got shape []");
+  const int a = normalize_axis(axis, p.rank(), "gather");
+  if (p.rank() + indices.rank() - 1 > Shape::max_rank)
+    throw shape_error("gather: the result would have rank above " +
+                      std::to_string(Shape::max_rank));
+  detail::check_indices(indices, p.shape()[a], a, "gather");
+  return detail::gather(p, indices, a);
+}
+
+}  // namespace tapegrad

@@ -1,0 +1,131 @@
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+#include "tapegrad/detail/apply_op.hpp"
+#include "tapegrad/ops/binary.hpp"
+#include "tapegrad/ops/binary_functions.hpp"
+#include "tapegrad/ops/reduce.hpp"
+#include "tapegrad/ops/unary.hpp"
+
+// Losses beyond those in ops/nn.hpp, and one_hot. Every loss is a composition of existing ops,
+// so its gradient and second derivative come from theirs.
+namespace tapegrad {
+namespace detail {
+
+template <class I>
+inline constexpr bool is_index_v =
+    std::is_same_v<I, std::int32_t> || std::is_same_v<I, std::int64_t>;
+
+// NOTE [ Selecting instead of multiplying by a mask ]
+// ReluGrad(mask, v) is v where mask > 0 and 0 elsewhere, and its gradient in v is the same
+// selection of the incoming gradient (in mask, zeros). Used with a constant 0/1 mask it
+// picks elements the way tf.where does: an inf or NaN in an unpicked element gives 0, where
+// mask * v would give 0 * inf = NaN (a masked -inf logit, an overflowed activation).
+template <class T>
+Tensor<T> select_where(const Tensor<T>& mask, const Tensor<T>& v) {
+  return apply_binary<ReluGrad>(mask, v);
+}
+
+}  // namespace detail
+
+/// A tensor of shape indices.shape() + [depth] that is `on` at each index and `off`
+/// elsewhere (tf.one_hot). An index outside [0, depth) gives a row of `off`, as in
+/// TensorFlow. The element type is the template argument (float unless given), not deduced
+/// from on/off. The result is a constant: nothing flows back to the indices.
+///   auto labels = tapegrad::one_hot<double>(Tensor<std::int32_t>({2, 0}), 3);  // [2,3]
+template <class T = float, class I,
+          std::enable_if_t<is_differentiable_v<T> && detail::is_index_v<I>, int> = 0>
+Tensor<T> one_hot(const Tensor<I>& indices, std::int64_t depth, detail::identity_t<T> on = T(1),
+                  detail::identity_t<T> off = T(0)) {
+  const Tensor<I>& idx = detail::arg(indices, "one_hot");
+  if (depth < 0)
+    throw value_error("one_hot: depth must be non-negative, got " + std::to_string(depth));
+  if (idx.rank() == Shape::max_rank)
+    throw shape_error("one_hot: indices of shape " + idx.shape().str() + " have rank " +
+                      std::to_string(idx.rank()) + "; the result would exceed the maximum rank " +
+                      std::to_string(Shape::max_rank));
+  Shape shape = idx.shape();
+  shape.push_back(depth);
+  Tensor<T> y(shape, off);
+  T* out = y.mutable_data();
+  const I* in = idx.data();
+  for (std::int64_t i = 0; i < idx.size(); ++i)
+    if (in[i] >= 0 && static_cast<std::int64_t>(in[i]) < depth) out[i * depth + in[i]] = on;
+  return y;
+}
+
+/// Cross-entropy between integer class labels [batch...] and unnormalised logits
+/// [batch..., classes], one value per example (tf.nn.sparse_softmax_cross_entropy_with_logits).
+/// A label outside [0, classes) throws std::out_of_range, as TensorFlow raises.
+///   auto loss = tapegrad::mean(tapegrad::sparse_softmax_cross_entropy(labels, logits));
+template <class I, class X, std::enable_if_t<detail::is_index_v<I>, int> = 0,
+          detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> sparse_softmax_cross_entropy(const Tensor<I>& labels,
+                                                          const X& logits) {
+  using T = detail::element_t<X>;
+  const auto& y = detail::arg(labels, "sparse_softmax_cross_entropy");
+  const auto& z = detail::arg(logits, "sparse_softmax_cross_entropy");
+  if (z.rank() == 0)
+    throw shape_error("sparse_softmax_cross_entropy: logits must have a class axis, got shape " +
+                      z.shape().str());
+  const Shape batch(z.shape().begin(), z.shape().end() - 1);
+  if (y.shape() != batch)
+    throw shape_error("sparse_softmax_cross_entropy: labels have shape " + y.shape().str() +
+                      " but logits have shape " + z.shape().str() +
+                      "; labels must have the shape of logits without the class axis, " +
+                      batch.str());
+  const std::int64_t classes = z.shape()[z.rank() - 1];
+  for (std::int64_t i = 0; i < y.size(); ++i) {
+    const auto label = static_cast<std::int64_t>(y.data()[i]);
+    if (label < 0 || label >= classes)
+      throw std::out_of_range("sparse_softmax_cross_entropy: received a label value of " +
+                              std::to_string(label) + " which is outside the valid range of [0, " +
+                              std::to_string(classes) + ") for " + std::to_string(classes) +
+                              " classes");
+  }
+  // logsumexp(z) - z[label] rather than -sum(one_hot * log_softmax(z)): a -inf logit off
+  // the label leaves the loss finite, as in TensorFlow (see NOTE [ Selecting instead of
+  // multiplying by a mask ]). The gradient is softmax(z) - one_hot.
+  const Tensor<T> picked = detail::select_where(one_hot<T>(y, classes), z);
+  return logsumexp(z, -1) - sum(picked, -1);
+}
+
+/// Logistic loss of logits x against labels z in [0, 1], elementwise
+/// (tf.nn.sigmoid_cross_entropy_with_logits): max(x, 0) - x z + log(1 + e^-|x|), stable for
+/// any |x|. Its gradient in x is sigmoid(x) - z everywhere, x = 0 included; in z it is -x.
+///   auto loss = tapegrad::mean(tapegrad::sigmoid_cross_entropy(targets, logits));
+template <class L, class X, detail::if_both_differentiable<L, X> = 0>
+Tensor<detail::element_t<X>> sigmoid_cross_entropy(const L& labels, const X& logits) {
+  const auto& z = detail::arg(labels, "sigmoid_cross_entropy");
+  const auto& x = detail::arg(logits, "sigmoid_cross_entropy");
+  if (z.shape() != x.shape())
+    throw shape_error("sigmoid_cross_entropy: labels have shape " + z.shape().str() +
+                      " but logits have shape " + x.shape().str() + "; they must match");
+  // softplus computes max(x, 0) + log1p(e^-|x|) and differentiates to sigmoid(x). Writing
+  // the three terms out with relu and abs would give the slope -z at x = 0 instead of
+  // 0.5 - z, since relu'(0) = abs'(0) = 0.
+  return softplus(x) - x * z;
+}
+
+/// Huber loss of d = a - b elementwise: d^2 / 2 where |d| <= delta, delta (|d| - delta / 2)
+/// elsewhere; delta must be positive. Not averaged: tf.keras.losses.Huber(delta)(b, a) is
+/// mean(huber(a, b, delta)). The gradient is d clipped to [-delta, delta].
+///   auto loss = tapegrad::mean(tapegrad::huber(prediction, target, 1.0));
+template <class A, class B, detail::if_both_differentiable<A, B> = 0>
+Tensor<detail::element_t<A>> huber(const A& a, const B& b, double delta = 1.0) {
+  using T = detail::element_t<A>;
+  if (!(delta > 0) || !std::isfinite(delta))
+    throw value_error("huber: delta must be positive and finite, got " + std::to_string(delta));
+  const Tensor<T> d = abs(detail::arg(a, "huber") - detail::arg(b, "huber"));
+  // q = min(|d|, delta): the quadratic part, and |d| - q the linear part. At |d| = delta
+  // minimum's tie goes to |d|, so the slope there is delta sign(d), the same from both sides.
+  const Tensor<T> q = minimum(d, Tensor<T>(static_cast<T>(delta)));
+  return square(q) * 0.5 + (d - q) * delta;
+}
+
+}  // namespace tapegrad
