@@ -10,6 +10,7 @@
 #include "tapegrad/ops/binary.hpp"
 #include "tapegrad/ops/binary_functions.hpp"
 #include "tapegrad/ops/compare.hpp"
+#include "tapegrad/ops/conv.hpp"
 #include "tapegrad/ops/indexing.hpp"
 #include "tapegrad/ops/linalg.hpp"
 #include "tapegrad/ops/losses.hpp"

@@ -93,9 +93,15 @@ void unary_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
   dx[0] = Op::gradient(x, y, grad).take_impl();
 }
 
+template <class Op, class = void>
+inline constexpr bool has_repair_v = false;
+template <class Op>
+inline constexpr bool has_repair_v<Op, std::void_t<decltype(&Op::template repair<float>)>> = true;
+
 template <class Op, class T>
 Tensor<T> apply_unary(const Tensor<T>& x) {
   Tensor<T> y = map_unary(x, [](const auto& a) { return Op::forward(a); });
+  if constexpr (has_repair_v<Op>) Op::repair(x.data(), y.mutable_data(), x.size());
   if (any_tape_recording())
     record(y.impl(), Op::name, &unary_backward<Op, T>, {&x.impl()}, {&x.impl(), &y.impl()});
   return y;

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <type_traits>
 
 #include "tapegrad/detail/apply_op.hpp"
@@ -58,6 +60,15 @@ struct Exp {
   template <class A>
   static auto forward(const A& x) {
     return x.exp();
+  }
+  // Eigen 3.4.0's SSE exp for double clamps its argument at -709.78, so that exp(-inf) and
+  // every result that should be subnormal or 0 come out as 5.6e-309. The few elements below
+  // the normal range are recomputed with std::exp.
+  template <class T>
+  static void repair(const T* x, T* y, std::int64_t n) {
+    const T lowest_normal_exponent = std::log(std::numeric_limits<T>::min());
+    for (std::int64_t i = 0; i < n; ++i)
+      if (x[i] < lowest_normal_exponent) y[i] = std::exp(x[i]);
   }
   template <class T>
   static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>& y, const Tensor<T>& g) {

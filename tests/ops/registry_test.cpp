@@ -1,0 +1,110 @@
+#include "op_registry.hpp"
+#include "test_util.hpp"
+
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#ifndef TAPEGRAD_INCLUDE_DIR
+#error "TAPEGRAD_INCLUDE_DIR must name the directory that holds tapegrad/"
+#endif
+
+using tapegrad::Tensor;
+using tapegrad_test::op_registry;
+using tapegrad_test::OpRow;
+
+namespace {
+
+std::string row_name(const OpRow& row) {
+  return row.variant.empty() ? row.op : row.op + " (" + row.variant + ")";
+}
+
+/// The functions declared at namespace scope in tapegrad's op headers, outside `detail`.
+std::set<std::string> public_ops() {
+  std::set<std::string> names;
+  const std::regex declaration(
+      R"(^(?:inline\s+)?(?:std::vector<)?Tensor<.*?>>?\s+(operator\S+?|\w+)\()");
+  for (const char* header : {"binary.hpp", "binary_functions.hpp", "compare.hpp", "conv.hpp",
+                             "indexing.hpp", "linalg.hpp", "losses.hpp", "nn.hpp", "random.hpp",
+                             "reduce.hpp", "shape.hpp", "unary.hpp"}) {
+    std::ifstream in(std::string(TAPEGRAD_INCLUDE_DIR) + "/tapegrad/ops/" + header);
+    if (!in) continue;
+    int detail_depth = 0;
+    std::string line;
+    std::smatch m;
+    while (std::getline(in, line)) {
+      if (line.rfind("namespace detail {", 0) == 0)
+        ++detail_depth;
+      else if (line.rfind("}  // namespace detail", 0) == 0)
+        --detail_depth;
+      else if (detail_depth == 0 && std::regex_search(line, m, declaration))
+        names.insert(m[1]);
+    }
+  }
+  return names;
+}
+
+}  // namespace
+
+TEST_CASE("Every public op has a registry row with at least eight samples", "[ops][registry]") {
+  const auto rows = op_registry();
+  std::set<std::string> covered;
+  for (const auto& row : rows) covered.insert(row.op);
+  for (const auto& [name, reason] : tapegrad_test::ops_without_rows()) covered.insert(name);
+  const std::set<std::string> ops = public_ops();
+  CHECK(ops.size() > 60);  // the header scan found the ops
+  std::string missing;
+  for (const auto& op : ops)
+    if (!covered.count(op)) missing += " " + op;
+  INFO("public ops without a registry row:" << missing);
+  CHECK(missing.empty());
+  for (const auto& row : rows) {
+    INFO(row_name(row));
+    CHECK(row.samples.size() >= 8);
+  }
+}
+
+TEST_CASE("Every registry row passes gradcheck", "[ops][registry][gradcheck]") {
+  int checked = 0;
+  for (const auto& row : op_registry())
+    for (const auto& sample : row.samples) {
+      INFO(row_name(row) << ", " << sample.label);
+      const auto r = tapegrad::testing::gradcheck(row.f, sample.inputs, row.options);
+      INFO(r.report);
+      CHECK(r.ok);
+      ++checked;
+    }
+  CHECK(checked > 1000);
+}
+
+TEST_CASE("Every registry row passes gradgradcheck", "[ops][registry][gradcheck]") {
+  for (const auto& row : op_registry())
+    for (const auto& sample : row.samples) {
+      INFO(row_name(row) << ", " << sample.label);
+      const auto r = tapegrad::testing::gradgradcheck(row.f, sample.inputs, row.options);
+      INFO(r.report);
+      CHECK(r.ok);
+    }
+}
+
+TEST_CASE("Elementwise ops propagate 0, -0, +-inf and NaN as the float math does",
+          "[ops][registry]") {
+  const double inf = std::numeric_limits<double>::infinity();
+  const std::vector<double> special{0.0, -0.0, inf, -inf, std::nan(""), 1e-300, 1e300};
+  for (const auto& row : op_registry()) {
+    if (!row.reference) continue;
+    INFO(row_name(row));
+    const auto y = row.f({Tensor<double>(tapegrad::Shape{7}, special)}).to_vector();
+    for (std::size_t i = 0; i < special.size(); ++i) {
+      const double expected = row.reference(special[i]);
+      INFO("at " << special[i] << ": got " << y[i] << ", expected " << expected);
+      if (std::isnan(expected))
+        CHECK(std::isnan(y[i]));
+      else if (expected == 0 || std::isinf(expected))
+        CHECK(y[i] == expected);
+      else
+        CHECK(y[i] == Approx(expected).epsilon(1e-12));
+    }
+  }
+}
