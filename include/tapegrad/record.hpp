@@ -39,7 +39,7 @@ TAPEGRAD_NOINLINE inline void record(const ImplRef& output, const char* op, Back
       }
       if (!any) continue;
       std::unique_ptr<EntryExtra> extra;
-      if (needs_extra) {
+      if (TAPEGRAD_UNLIKELY(needs_extra)) {
         extra = std::make_unique<EntryExtra>();
         if (n_inputs > max_op_inputs) extra->inputs.assign(nodes + max_op_inputs, nodes + n_inputs);
         for (std::size_t k = max_op_inputs; k < n_saved; ++k) extra->saved.push_back(*saved[k]);
@@ -64,7 +64,7 @@ TAPEGRAD_NOINLINE inline void record(const ImplRef& output, const char* op, Back
         for (std::size_t k = 0; k < n_saved && k < max_op_inputs; ++k)
           entry.saved[k].set(*saved[k]);
         entry.attrs = attrs;
-        entry.extra = std::move(extra);
+        if (TAPEGRAD_UNLIKELY(extra != nullptr)) entry.extra = std::move(extra);
       } else if (n_inputs > max_op_inputs) {
         extra->saved.clear();
         extra->closure.reset();

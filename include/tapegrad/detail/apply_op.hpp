@@ -77,11 +77,37 @@ inline constexpr bool has_fused_gradient_v = false;
 template <class Op>
 inline constexpr bool has_fused_gradient_v<Op, std::void_t<decltype(Op::fused_gradient)>> = true;
 
+// NOTE [ Saving only what a gradient reads ]
+// An op's struct may say which of x and y its gradient reads (`reads`, default both); only
+// those are saved on the tape. Fewer saved tensors mean fewer reference counts and fewer
+// tensors kept alive until the tape goes, which is most of what recording costs for small
+// tensors. The one not saved is passed to the gradient as g, which has the same shape.
+enum : unsigned { reads_x = 1, reads_y = 2 };
+template <class Op, class = void>
+inline constexpr unsigned reads_v = reads_x | reads_y;
+template <class Op>
+inline constexpr unsigned reads_v<Op, std::void_t<decltype(Op::reads)>> = Op::reads;
+
+inline const ImplRef no_saved_tensor{};
+
+template <class Op>
+const ImplRef& saved_x(const ImplRef& x) {
+  return (reads_v<Op> & reads_x) ? x : no_saved_tensor;
+}
+template <class Op>
+const ImplRef& saved_y(const ImplRef& y) {
+  return (reads_v<Op> & reads_y) ? y : no_saved_tensor;
+}
+template <class Op, class T>
+const Tensor<T>& saved_or(const Entry& e, int k, unsigned which, const Tensor<T>& grad) {
+  return (reads_v<Op> & which) ? e.saved[k].get<T>() : grad;
+}
+
 template <class Op, class T>
 void unary_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  const Tensor<T>& x = e.saved[0].get<T>();
-  const Tensor<T>& y = e.saved[1].get<T>();
   const Tensor<T> grad(std::move(g));
+  const Tensor<T>& x = saved_or<Op>(e, 0, reads_x, grad);
+  const Tensor<T>& y = saved_or<Op>(e, 1, reads_y, grad);
   if constexpr (has_fused_gradient_v<Op>) {
     if (!any_tape_recording()) {
       Tensor<T> out(uninitialized, x.shape());
@@ -103,7 +129,8 @@ Tensor<T> apply_unary(const Tensor<T>& x) {
   Tensor<T> y = map_unary(x, [](const auto& a) { return Op::forward(a); });
   if constexpr (has_repair_v<Op>) Op::repair(x.data(), y.mutable_data(), x.size());
   if (any_tape_recording())
-    record(y.impl(), Op::name, &unary_backward<Op, T>, {&x.impl()}, {&x.impl(), &y.impl()});
+    record(y.impl(), Op::name, &unary_backward<Op, T>, {&x.impl()},
+           {&saved_x<Op>(x.impl()), &saved_y<Op>(y.impl())});
   return y;
 }
 
@@ -111,9 +138,9 @@ Tensor<T> apply_unary(const Tensor<T>& x) {
 
 template <class Op, class T>
 void scalar_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  const Tensor<T>& x = e.saved[0].get<T>();
-  const Tensor<T>& y = e.saved[1].get<T>();
   const Tensor<T> grad(std::move(g));
+  const Tensor<T>& x = saved_or<Op>(e, 0, reads_x, grad);
+  const Tensor<T>& y = saved_or<Op>(e, 1, reads_y, grad);
   const auto s = static_cast<T>(e.attrs.scalar);
   if constexpr (has_fused_gradient_v<Op>) {
     if (!any_tape_recording()) {  // NOTE [ Fused first-order gradients ]
@@ -132,7 +159,8 @@ Tensor<T> apply_scalar(const Tensor<T>& x, T s) {
   if (any_tape_recording()) {
     OpAttrs attrs;
     attrs.scalar = static_cast<double>(s);
-    record(y.impl(), Op::name, &scalar_backward<Op, T>, {&x.impl()}, {&x.impl(), &y.impl()}, attrs);
+    record(y.impl(), Op::name, &scalar_backward<Op, T>, {&x.impl()},
+           {&saved_x<Op>(x.impl()), &saved_y<Op>(y.impl())}, attrs);
   }
   return y;
 }

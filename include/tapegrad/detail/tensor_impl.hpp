@@ -97,6 +97,9 @@ constexpr std::size_t impl_header_bytes = (sizeof(TensorImpl) + 15) / 16 * 16;
 // four per power of two (at most 25% rounding), capped at 64 MiB in all. A block freed on
 // another thread joins that thread's lists. Under sanitizers the cache is off, so that every
 // use after free is still caught.
+// The cache is plain data, constant-initialised, so that reaching it is one TLS load with no
+// initialisation guard; a separate thread-local with a destructor, touched once when the
+// first block is cached, empties it when the thread exits.
 struct BlockCache {
   static constexpr std::size_t class_bytes = 64;
   static constexpr std::size_t classes = 8;
@@ -104,15 +107,11 @@ struct BlockCache {
   static constexpr std::size_t max_bytes_per_class = std::size_t{4} << 20;
   static constexpr int large_classes = 4 * (28 - 9 + 1);  // 512 B < size <= 256 MiB
   static constexpr std::size_t max_large_bytes = std::size_t{64} << 20;
-  void* heads[classes] = {};
-  std::uint32_t counts[classes] = {};
-  void* large_heads[large_classes] = {};
-  std::size_t large_bytes = 0;
-  BlockCache() = default;
-  BlockCache(const BlockCache&) = delete;
-  BlockCache& operator=(const BlockCache&) = delete;
-  ~BlockCache();
+  enum State : std::uint8_t { fresh, active, gone };
 
+  static constexpr std::uint32_t max_blocks(std::size_t c) {
+    return static_cast<std::uint32_t>(max_bytes_per_class / ((c + 1) * class_bytes));
+  }
   /// The class of a large block and the size that class allocates; -1 when too large.
   static int large_class(std::size_t bytes, std::size_t& rounded) {
     const int power = 63 - __builtin_clzll(static_cast<unsigned long long>(bytes - 1));
@@ -122,28 +121,50 @@ struct BlockCache {
     rounded = base + k * step;
     return (power - 9) * 4 + static_cast<int>(k) - 1;
   }
+
+  void* heads[classes] = {};
+  std::uint32_t counts[classes] = {};
+  void* large_heads[large_classes] = {};
+  std::size_t large_bytes = 0;
+  // gone: this thread's cache has been emptied at exit; a tensor freed later (a global,
+  // whose destructor runs after the main thread's thread-locals) goes straight to malloc.
+  State state = fresh;
 };
-// Set when this thread's cache is destroyed: a tensor freed later (a global, whose
-// destructor runs after the main thread's thread-locals) goes straight back to malloc.
-inline thread_local bool block_cache_gone = false;
-inline BlockCache::~BlockCache() {
-  block_cache_gone = true;
-  auto drain = [](void*& head) {
-    while (head) {
-      void* next = *static_cast<void**>(head);
-      std::free(head);
-      head = next;
-    }
-  };
-  for (void*& head : heads) drain(head);
-  for (void*& head : large_heads) drain(head);
-}
 inline thread_local BlockCache block_cache;
+
+struct BlockCacheDrain {
+  BlockCacheDrain() = default;
+  BlockCacheDrain(const BlockCacheDrain&) = delete;
+  BlockCacheDrain& operator=(const BlockCacheDrain&) = delete;
+  ~BlockCacheDrain() {
+    BlockCache& cache = block_cache;
+    cache.state = BlockCache::gone;
+    auto drain = [](void*& head) {
+      while (head) {
+        void* next = *static_cast<void**>(head);
+        std::free(head);
+        head = next;
+      }
+    };
+    for (void*& head : cache.heads) drain(head);
+    for (void*& head : cache.large_heads) drain(head);
+  }
+};
+inline thread_local BlockCacheDrain block_cache_drain;
+
+/// Whether freed blocks may go to this thread's cache (arranging its draining at exit).
+inline bool block_cache_usable(BlockCache& cache) {
+  if (TAPEGRAD_LIKELY(cache.state == BlockCache::active)) return true;
+  if (cache.state == BlockCache::gone) return false;
+  static_cast<void>(&block_cache_drain);  // registers the drain for this thread's exit
+  cache.state = BlockCache::active;
+  return true;
+}
 
 inline void* allocate_block(std::size_t bytes) {
 #ifndef TAPEGRAD_NO_BLOCK_CACHE
-  if (!block_cache_gone) {
-    BlockCache& cache = block_cache;
+  BlockCache& cache = block_cache;
+  if (cache.state != BlockCache::gone) {
     if (bytes <= BlockCache::small_limit) {
       const std::size_t c = (bytes - 1) / BlockCache::class_bytes;
       if (void* block = cache.heads[c]) {
@@ -173,11 +194,11 @@ inline void* allocate_block(std::size_t bytes) {
 
 inline void free_block(void* block, std::size_t bytes) noexcept {
 #ifndef TAPEGRAD_NO_BLOCK_CACHE
-  if (!block_cache_gone) {
-    BlockCache& cache = block_cache;
+  BlockCache& cache = block_cache;
+  if (block_cache_usable(cache)) {
     if (bytes <= BlockCache::small_limit) {
       const std::size_t c = (bytes - 1) / BlockCache::class_bytes;
-      if (cache.counts[c] < BlockCache::max_bytes_per_class / ((c + 1) * BlockCache::class_bytes)) {
+      if (cache.counts[c] < BlockCache::max_blocks(c)) {
         *static_cast<void**>(block) = cache.heads[c];
         cache.heads[c] = block;
         ++cache.counts[c];
@@ -207,22 +228,28 @@ inline std::size_t block_bytes(const TensorImpl* impl) {
 }
 
 /// The bytes a tensor of `shape` needs; throws value_error when the count overflows.
-inline std::size_t checked_block_bytes(DType dtype, const Shape& shape) {
-  std::uint64_t elements = 1;
+[[noreturn]] TAPEGRAD_NOINLINE inline void throw_too_large(const Shape& shape) {
+  throw value_error("Tensor: shape " + shape.str() + " needs more bytes than memory can hold");
+}
+
+/// The bytes of a block for `shape`'s elements and their count, or a value_error when they
+/// would not fit in memory (the count or the byte size overflowing 64 bits, or above 2^62).
+inline std::size_t checked_block_bytes(DType dtype, const Shape& shape, std::int64_t& elements) {
+  std::uint64_t n = 1;
+  bool overflow = false;
   for (std::int64_t d : shape)
-    if (__builtin_mul_overflow(elements, static_cast<std::uint64_t>(d), &elements))
-      throw value_error("Tensor: shape " + shape.str() + " has more elements than memory can hold");
+    overflow |= __builtin_mul_overflow(n, static_cast<std::uint64_t>(d), &n);
   std::uint64_t bytes = 0;
-  if (__builtin_mul_overflow(elements, std::uint64_t{dtype_size(dtype)}, &bytes) ||
-      bytes > (std::uint64_t{1} << 62))
-    throw value_error("Tensor: shape " + shape.str() + " needs more bytes than memory can hold");
+  overflow |= __builtin_mul_overflow(n, std::uint64_t{dtype_size(dtype)}, &bytes);
+  if (TAPEGRAD_UNLIKELY(overflow || bytes > (std::uint64_t{1} << 62))) throw_too_large(shape);
+  elements = static_cast<std::int64_t>(n);
   return impl_header_bytes + static_cast<std::size_t>(bytes);
 }
 
 /// A new tensor of `shape` with uninitialised elements.
 inline TensorImpl* allocate_impl(DType dtype, const Shape& shape) {
-  const std::size_t bytes = checked_block_bytes(dtype, shape);
-  const std::int64_t size = shape.size();
+  std::int64_t size = 0;
+  const std::size_t bytes = checked_block_bytes(dtype, shape, size);
   void* block = allocate_block(bytes);
   return new (block)
       TensorImpl(dtype, shape, size, static_cast<char*>(block) + impl_header_bytes, nullptr);
@@ -236,7 +263,10 @@ inline TensorImpl* allocate_alias(TensorImpl* base, const Shape& shape) {
 }
 
 inline void release_impl(TensorImpl* impl) noexcept {
-  while (impl && impl->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+  // The last owner can skip the atomic decrement: holding the only reference, it races with
+  // nobody (a new reference is only ever copied from an existing one).
+  while (impl && (impl->refs.load(std::memory_order_acquire) == 1 ||
+                  impl->refs.fetch_sub(1, std::memory_order_acq_rel) == 1)) {
     TensorImpl* base = impl->base;
     const std::size_t bytes = block_bytes(impl);
     delete impl->more_marks;

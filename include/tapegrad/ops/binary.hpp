@@ -13,6 +13,7 @@ namespace detail {
 
 struct Neg {
   static constexpr const char* name = "neg";
+  static constexpr unsigned reads = 0;
   template <class A>
   static auto forward(const A& x) {
     return -x;
@@ -86,6 +87,7 @@ struct Div {
 
 struct AddScalar {
   static constexpr const char* name = "add";
+  static constexpr unsigned reads = 0;
   template <class A, class S>
   static auto forward(const A& x, S s) {
     return x + s;
@@ -99,6 +101,7 @@ struct AddScalar {
 /// s - x
 struct SubFromScalar {
   static constexpr const char* name = "sub";
+  static constexpr unsigned reads = 0;
   template <class A, class S>
   static auto forward(const A& x, S s) {
     return s - x;
@@ -116,6 +119,7 @@ struct SubFromScalar {
 
 struct MulScalar {
   static constexpr const char* name = "mul";
+  static constexpr unsigned reads = 0;
   template <class A, class S>
   static auto forward(const A& x, S s) {
     return x * s;
@@ -134,6 +138,7 @@ struct MulScalar {
 /// x / s
 struct DivByScalar {
   static constexpr const char* name = "div";
+  static constexpr unsigned reads = 0;
   template <class A, class S>
   static auto forward(const A& x, S s) {
     return x / s;
@@ -152,6 +157,7 @@ struct DivByScalar {
 /// s / x
 struct DivScalarBy {
   static constexpr const char* name = "div";
+  static constexpr unsigned reads = reads_x;
   template <class A, class S>
   static auto forward(const A& x, S s) {
     return s / x;

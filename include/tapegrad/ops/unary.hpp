@@ -19,6 +19,7 @@ using scalar_of = typename std::decay_t<A>::Scalar;
 
 struct Sin {
   static constexpr const char* name = "sin";
+  static constexpr unsigned reads = reads_x;
   template <class A>
   static auto forward(const A& x) {
     return x.sin();
@@ -38,6 +39,7 @@ struct Sin {
 
 struct Cos {
   static constexpr const char* name = "cos";
+  static constexpr unsigned reads = reads_x;
   template <class A>
   static auto forward(const A& x) {
     return x.cos();
@@ -57,6 +59,7 @@ struct Cos {
 
 struct Exp {
   static constexpr const char* name = "exp";
+  static constexpr unsigned reads = reads_y;
   template <class A>
   static auto forward(const A& x) {
     return x.exp();
@@ -85,6 +88,7 @@ struct Exp {
 
 struct Log {
   static constexpr const char* name = "log";
+  static constexpr unsigned reads = reads_x;
   template <class A>
   static auto forward(const A& x) {
     return x.log();
@@ -104,6 +108,7 @@ struct Log {
 
 struct Tanh {
   static constexpr const char* name = "tanh";
+  static constexpr unsigned reads = reads_y;
   template <class A>
   static auto forward(const A& x) {
     return x.tanh();
@@ -123,6 +128,7 @@ struct Tanh {
 
 struct Square {
   static constexpr const char* name = "square";
+  static constexpr unsigned reads = reads_x;
   template <class A>
   static auto forward(const A& x) {
     return x.square();
@@ -159,6 +165,7 @@ struct SqrtGrad {
 
 struct Sqrt {
   static constexpr const char* name = "sqrt";
+  static constexpr unsigned reads = reads_y;
   template <class A>
   static auto forward(const A& x) {
     return x.sqrt();
@@ -195,6 +202,7 @@ struct RsqrtGrad {
 };
 struct Rsqrt {
   static constexpr const char* name = "rsqrt";
+  static constexpr unsigned reads = reads_y;
   template <class A>
   static auto forward(const A& x) {
     return x.rsqrt();
@@ -221,6 +229,7 @@ struct ReciprocalGrad {
 };
 struct Reciprocal {
   static constexpr const char* name = "reciprocal";
+  static constexpr unsigned reads = reads_y;
   template <class A>
   static auto forward(const A& x) {
     return x.inverse();
@@ -249,6 +258,7 @@ struct ReluGrad {
 
 struct Relu {
   static constexpr const char* name = "relu";
+  static constexpr unsigned reads = reads_x;
   template <class A>
   static auto forward(const A& x) {
     return x.max(scalar_of<A>(0));
@@ -280,6 +290,7 @@ struct Relu {
 /// |x|; abs'(0) = sign(0) = 0, as in TensorFlow.
 struct Abs {
   static constexpr const char* name = "abs";
+  static constexpr unsigned reads = reads_x;
   template <class A>
   static auto forward(const A& x) {
     return x.abs();
@@ -333,6 +344,7 @@ struct Round : ZeroGradient<Round> {
 
 struct Expm1 {
   static constexpr const char* name = "expm1";
+  static constexpr unsigned reads = reads_y;
   template <class A>
   static auto forward(const A& x) {
     return x.expm1();
@@ -346,6 +358,7 @@ struct Expm1 {
 
 struct Log1p {
   static constexpr const char* name = "log1p";
+  static constexpr unsigned reads = reads_x;
   template <class A>
   static auto forward(const A& x) {
     return x.log1p();
@@ -359,6 +372,7 @@ struct Log1p {
 
 struct Tan {
   static constexpr const char* name = "tan";
+  static constexpr unsigned reads = reads_y;
   template <class A>
   static auto forward(const A& x) {
     return x.tan();
@@ -372,6 +386,7 @@ struct Tan {
 
 struct Asin {
   static constexpr const char* name = "asin";
+  static constexpr unsigned reads = reads_x;
   template <class A>
   static auto forward(const A& x) {
     return x.asin();
@@ -385,6 +400,7 @@ struct Asin {
 
 struct Acos {
   static constexpr const char* name = "acos";
+  static constexpr unsigned reads = reads_x;
   template <class A>
   static auto forward(const A& x) {
     return x.acos();
@@ -398,6 +414,7 @@ struct Acos {
 
 struct Atan {
   static constexpr const char* name = "atan";
+  static constexpr unsigned reads = reads_x;
   template <class A>
   static auto forward(const A& x) {
     return x.atan();
@@ -411,6 +428,7 @@ struct Atan {
 
 struct Sinh {
   static constexpr const char* name = "sinh";
+  static constexpr unsigned reads = reads_x;
   template <class A>
   static auto forward(const A& x) {
     return x.sinh();
@@ -424,6 +442,7 @@ struct Sinh {
 
 struct Cosh {
   static constexpr const char* name = "cosh";
+  static constexpr unsigned reads = reads_x;
   template <class A>
   static auto forward(const A& x) {
     return x.cosh();
@@ -438,6 +457,7 @@ struct Cosh {
 /// 1 / (1 + e^-x).
 struct Sigmoid {
   static constexpr const char* name = "sigmoid";
+  static constexpr unsigned reads = reads_y;
   template <class A>
   static auto forward(const A& x) {
     return x.logistic();
@@ -453,6 +473,7 @@ struct Sigmoid {
 /// loses the small values; its derivative is sigmoid(x).
 struct Softplus {
   static constexpr const char* name = "softplus";
+  static constexpr unsigned reads = reads_x;
   template <class A>
   static auto forward(const A& x) {
     using S = scalar_of<A>;
@@ -468,6 +489,7 @@ struct Softplus {
 /// The error function; d/dx = 2/sqrt(pi) e^(-x^2).
 struct Erf {
   static constexpr const char* name = "erf";
+  static constexpr unsigned reads = reads_x;
   template <class A>
   static auto forward(const A& x) {
     using S = scalar_of<A>;
@@ -500,6 +522,7 @@ struct NonPositiveSelect {
 /// x where x > 0, s x elsewhere; the gradient is s at 0 (TensorFlow's convention).
 struct LeakyRelu {
   static constexpr const char* name = "leaky_relu";
+  static constexpr unsigned reads = reads_x;
   template <class A, class S>
   static auto forward(const A& x, S s) {
     return (x > S(0)).select(x, x * s);
@@ -518,6 +541,7 @@ struct LeakyRelu {
 /// x where x > 0, e^x - 1 elsewhere; the gradient is 1 at 0, where both sides agree.
 struct Elu {
   static constexpr const char* name = "elu";
+  static constexpr unsigned reads = reads_x | reads_y;
   template <class A>
   static auto forward(const A& x) {
     using S = scalar_of<A>;
@@ -541,6 +565,7 @@ struct Elu {
 /// (not 0 * x^-1, which would be NaN at x = 0).
 struct PowScalar {
   static constexpr const char* name = "pow";
+  static constexpr unsigned reads = reads_x;
   template <class A, class S>
   static auto forward(const A& x, S p) {
     return x.pow(p);
