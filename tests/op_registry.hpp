@@ -279,6 +279,17 @@ inline std::vector<OpRow> op_registry() {
       "operator*", "", [](const auto& a, const auto& b) { return a * b; }, everywhere, everywhere);
   binary("operator/", "", [](const auto& a, const auto& b) { return a / b; }, everywhere,
          {{0.5, 2}, {1e-2, 2e-2}, {1e2, 1e3}});
+  binary(
+      "add", "", [](const auto& a, const auto& b) { return tg::add(a, b); }, everywhere,
+      everywhere);
+  binary(
+      "subtract", "", [](const auto& a, const auto& b) { return tg::subtract(a, b); }, everywhere,
+      everywhere);
+  binary(
+      "multiply", "", [](const auto& a, const auto& b) { return tg::multiply(a, b); }, everywhere,
+      everywhere);
+  binary("divide", "", [](const auto& a, const auto& b) { return tg::divide(a, b); }, everywhere,
+         {{0.5, 2}, {1e-2, 2e-2}, {1e2, 1e3}});
   binary("pow", "tensor ^ tensor", [](const auto& a, const auto& b) { return tg::pow(a, b); },
          {{0.5, 2}, {1e-2, 2e-2}, {10, 20}}, {{-2, 2}, {-1e-3, 1e-3}, {2, 4}});
   rows.push_back({"pow", "scalar ^ tensor", [](const Inputs& x) { return tg::pow(2.0, x[0]); },

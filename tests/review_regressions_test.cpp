@@ -2,6 +2,9 @@
 #include "test_util.hpp"
 
 #include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <type_traits>
 #include <utility>
 
 using tapegrad::GradientTape;
@@ -130,4 +133,95 @@ TEST_CASE("A tape opened inside a custom gradient's forward does not leak ops to
         "The gradient flows from the source to the target through 1 recorded op: source -> "
         "custom_gradient -> target.");
   CHECK(tape.gradient(y, x).item() == 8.0);
+}
+
+// ---- second review: the op-coverage headers ----
+
+TEST_CASE(
+    "Overflowing paddings, slices, strides, tiles and splits throw instead of "
+    "corrupting memory",
+    "[review][errors]") {
+  constexpr std::int64_t big = std::numeric_limits<std::int64_t>::max();
+  const Tensor<double> v({1.0, 2.0, 3.0, 4.0, 5.0});
+  CHECK_THROWS_AS(tapegrad::pad(v, {{big, big - 1}}), tapegrad::shape_error);
+  CHECK_THROWS_AS(tapegrad::slice(Tensor<double>(Shape{2, 1000}, 1.0), {big, 0}, {1, 1000}),
+                  std::out_of_range);
+  CHECK_THROWS_AS(tapegrad::slice(v, {tapegrad::none}, {1}), std::out_of_range);
+  // A stride longer than the axis takes one element, as Python's v[0:5:big] does.
+  CHECK(tapegrad::strided_slice(v, {0}, {5}, {big}).to_vector() == std::vector<double>{1.0});
+  CHECK(
+      tapegrad::strided_slice(v, {4}, {tapegrad::none}, {std::numeric_limits<std::int64_t>::min()})
+          .to_vector() == std::vector<double>{5.0});
+  CHECK_THROWS_AS(tapegrad::tile(Tensor<double>(Shape{0, 3}), {1, std::int64_t{1} << 62}),
+                  tapegrad::shape_error);
+  CHECK_THROWS_AS(tapegrad::concat({Tensor<double>(Shape{0, std::int64_t{1} << 62}),
+                                    Tensor<double>(Shape{0, std::int64_t{1} << 62})},
+                                   1),
+                  tapegrad::shape_error);
+  CHECK_THROWS_AS(tapegrad::split(Tensor<double>(Shape{1, 0}),
+                                  {std::int64_t{1} << 62, std::int64_t{1} << 62,
+                                   std::int64_t{1} << 62, (std::int64_t{1} << 62) + 1},
+                                  0),
+                  tapegrad::shape_error);
+}
+
+TEST_CASE("Masks cannot be used as C++ bools, and integer comparisons do not truncate",
+          "[review][compare]") {
+  STATIC_REQUIRE_FALSE(std::is_constructible_v<bool, Tensor<bool>>);
+  STATIC_REQUIRE(std::is_constructible_v<bool, Tensor<double>>);  // has_value()
+  const Tensor<std::int32_t> x({0, 1});
+  CHECK((x >= 0.5).to_vector() == std::vector<bool>{false, true});
+  CHECK((x < 3e9).to_vector() == std::vector<bool>{true, true});
+  CHECK((0.5 < x).to_vector() == std::vector<bool>{false, true});
+}
+
+TEST_CASE("Braced lists choose the list overloads", "[review]") {
+  const Tensor<double> x({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}});
+  CHECK(tapegrad::split(x, {3}, 1).size() == 1);
+  CHECK(tapegrad::sum(x, {}).shape() == x.shape());
+  CHECK(tapegrad::sum(x, {0, 1}).item() == 21.0);
+  CHECK(tapegrad::max(x, {1}).to_vector() == std::vector<double>{3.0, 6.0});
+}
+
+TEST_CASE("prod's gradient is exact where the product under- or overflows", "[review]") {
+  const Tensor<float> x({1e-30f, 1e-30f, 1e30f});
+  GradientTape tape;
+  tape.watch(x);
+  const auto g = tape.gradient(tapegrad::prod(x), x).to_vector();
+  CHECK(g[0] == Approx(1.0f));
+  CHECK(g[1] == Approx(1.0f));
+  CHECK(g[2] == 0.0f);
+}
+
+TEST_CASE("gradcheck treats a tensor passed twice as two inputs", "[review][gradcheck]") {
+  const Tensor<double> x({0.5, 1.5});
+  const auto r = tapegrad::testing::gradcheck(
+      [](const std::vector<Tensor<double>>& v) { return v[0] * v[1]; }, {x, x});
+  INFO(r.report);
+  CHECK(r.ok);
+}
+
+TEST_CASE("Errors name the op: rank limits, labels, variance's axis, float bounds",
+          "[review][errors]") {
+  const Tensor<double> r8(Shape{1, 1, 1, 1, 1, 1, 1, 1});
+  CHECK_THROWS_WITH(tapegrad::expand_dims(r8, 0), Catch::StartsWith("expand_dims: "));
+  CHECK_THROWS_WITH(tapegrad::stack({r8, r8}), Catch::StartsWith("stack: "));
+  CHECK_THROWS_AS(tapegrad::sparse_softmax_cross_entropy(Tensor<std::int32_t>({3}),
+                                                         Tensor<double>({{1.0, 2.0}})),
+                  tapegrad::index_error);
+  CHECK_THROWS_WITH(tapegrad::variance(Tensor<double>({1.0}), 5), Catch::StartsWith("variance: "));
+  tapegrad::Generator gen(1);
+  CHECK_THROWS_AS(tapegrad::random_uniform<float>({4}, -1e300, 1e300, gen), tapegrad::value_error);
+}
+
+TEST_CASE("conv2d with huge strides or dilations gives TensorFlow's shapes or throws",
+          "[review][errors]") {
+  constexpr std::int64_t big = std::numeric_limits<std::int64_t>::max();
+  const Tensor<double> x(Shape{1, 4, 4, 1}, 1.0);
+  CHECK(
+      tapegrad::conv2d(x, Tensor<double>(Shape{1, 1, 1, 1}, 1.0), {big, 1}, tapegrad::Padding::same)
+          .shape() == Shape{1, 1, 4, 1});
+  CHECK_THROWS_AS(tapegrad::conv2d(x, Tensor<double>(Shape{3, 1, 1, 1}, 1.0), 1,
+                                   tapegrad::Padding::valid, {big, 1}),
+                  tapegrad::shape_error);
 }

@@ -46,7 +46,7 @@ class ForwardScope {
         saved_recording_(thread_tapes.recording),
         saved_watcher_(variable_watcher) {
     thread_tapes.top = nullptr;
-    thread_tapes.recording = 0;
+    thread_tapes.recording = thread_tapes.anomaly;  // anomaly mode still checks the forward
     variable_watcher = watched;
   }
   ForwardScope(const ForwardScope&) = delete;

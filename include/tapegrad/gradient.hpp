@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "tapegrad/anomaly.hpp"
 #include "tapegrad/detail/kernels.hpp"
 #include "tapegrad/detail/tape_state.hpp"
 #include "tapegrad/ops/binary.hpp"
@@ -82,7 +83,20 @@ inline std::vector<ImplRef> reverse_sweep(TapeState& tape, const std::vector<Nod
     }
     ImplRef grad = is_source[e.output] ? grads[e.output] : std::move(grads[e.output]);
     if (!any) continue;
-    e.backward(e, std::move(grad), needs, input_grads);
+    if (TAPEGRAD_LIKELY(thread_tapes.anomaly == 0)) {
+      e.backward(e, std::move(grad), needs, input_grads);
+    } else {
+      static const std::string unknown;
+      const std::string& site = static_cast<std::size_t>(i) < tape.anomaly_sites.size()
+                                    ? tape.anomaly_sites[static_cast<std::size_t>(i)]
+                                    : unknown;
+      {
+        const BackwardScope scope(e.op, site);
+        e.backward(e, std::move(grad), needs, input_grads);
+      }
+      for (std::uint32_t k = 0; k < e.n_inputs; ++k)
+        if (needs[k] && input_grads[k]) check_backward_anomaly(input_grads[k], e.op, k, site);
+    }
     for (std::uint32_t k = 0; k < e.n_inputs; ++k) {
       if (!needs[k] || !input_grads[k]) continue;
       ImplRef& slot = grads[e.input(k)];

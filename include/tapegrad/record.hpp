@@ -4,6 +4,7 @@
 #include <memory>
 #include <mutex>
 
+#include "tapegrad/anomaly.hpp"
 #include "tapegrad/config.hpp"
 #include "tapegrad/detail/tape_state.hpp"
 #include "tapegrad/tensor.hpp"
@@ -22,6 +23,12 @@ TAPEGRAD_NOINLINE inline void record(const ImplRef& output, const char* op, Back
                                      const ImplRef* const* saved, std::size_t n_saved,
                                      const OpAttrs& attrs,
                                      const std::shared_ptr<const void>& closure = nullptr) {
+  const bool anomaly = TAPEGRAD_UNLIKELY(thread_tapes.anomaly != 0);
+  std::string site;
+  if (anomaly) {
+    check_forward_anomaly(output, op, inputs, n_inputs);
+    site = "inputs " + input_shapes(inputs, n_inputs) + ", " + location_text(thread_tapes.location);
+  }
   TapeState* done[max_nested_tapes];
   int n_done = 0;
   const bool needs_extra = n_inputs > max_op_inputs || n_saved > max_op_inputs || closure;
@@ -45,13 +52,20 @@ TAPEGRAD_NOINLINE inline void record(const ImplRef& output, const char* op, Back
         for (std::size_t k = max_op_inputs; k < n_saved; ++k) extra->saved.push_back(*saved[k]);
         extra->closure = closure;
       }
+      if (anomaly) {
+        if (tape->anomaly_sites.size() < tape->entries.size() + 1)
+          tape->anomaly_sites.resize(tape->entries.size() + 1);
+        tape->anomaly_sites[tape->entries.size()] = site;
+      }
       Entry& entry = tape->entries.emplace_back();
+      TAPEGRAD_COUNT(entries, 1);
       try {
         entry.output = tape->new_node(static_cast<std::int32_t>(tape->entries.size() - 1));
         output->add_mark(TapeMark{tape->id, entry.output});
       } catch (...) {
         if (entry.output != no_node) tape->producer.pop_back();
         tape->entries.pop_back();
+        TAPEGRAD_COUNT(entries, -1);
         throw;
       }
       // A paused tape keeps only a barrier: no backward, nothing saved, but the op's name.
@@ -75,6 +89,7 @@ TAPEGRAD_NOINLINE inline void record(const ImplRef& output, const char* op, Back
   } catch (...) {
     for (int k = 0; k < n_done; ++k) {
       done[k]->entries.pop_back();
+      TAPEGRAD_COUNT(entries, -1);
       done[k]->producer.pop_back();
       output->remove_mark(done[k]->id);
     }

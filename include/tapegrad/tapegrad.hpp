@@ -2,6 +2,7 @@
 // The one header users include.
 #pragma once
 
+#include "tapegrad/anomaly.hpp"
 #include "tapegrad/config.hpp"
 #include "tapegrad/custom_gradient.hpp"
 #include "tapegrad/errors.hpp"
@@ -20,6 +21,7 @@
 #include "tapegrad/ops/shape.hpp"
 #include "tapegrad/ops/unary.hpp"
 #include "tapegrad/shape.hpp"
+#include "tapegrad/source_location.hpp"
 #include "tapegrad/tape.hpp"
 #include "tapegrad/tensor.hpp"
 #include "tapegrad/variable.hpp"

@@ -119,7 +119,14 @@ class Tensor {
 
   /// False for "no value" (a gradient TensorFlow would return as None).
   bool has_value() const noexcept { return static_cast<bool>(impl_); }
-  explicit operator bool() const noexcept { return has_value(); }
+  /// has_value(), for if (g) { ... }. Not for a mask: `if (x > 0.0)` would silently test
+  /// whether the mask exists, so on Tensor<bool> it does not compile (use any/all/item).
+  template <class U = T, std::enable_if_t<!std::is_same_v<U, bool>, int> = 0>
+  explicit operator bool() const noexcept {
+    return has_value();
+  }
+  template <class U = T, std::enable_if_t<std::is_same_v<U, bool>, int> = 0>
+  explicit operator bool() const = delete;
 
   const Shape& shape() const { return checked()->shape; }
   int rank() const { return shape().rank(); }

@@ -78,13 +78,13 @@ TEST_CASE("prod: values, and gradients also where inputs are 0", "[ops][reduce]"
 
 TEST_CASE("argmax and argmin: first on ties, NaN wins, integer results", "[ops][reduce]") {
   Tensor<double> m({{1.0, 5.0, 5.0}, {4.0, 2.0, -1.0}});
-  CHECK(tapegrad::argmax(m).to_vector() == std::vector<std::int64_t>{1, 0});
+  CHECK(tapegrad::argmax(m, -1).to_vector() == std::vector<std::int64_t>{1, 0});
   CHECK(tapegrad::argmin(m, 0).to_vector() == std::vector<std::int64_t>{0, 1, 1});
-  CHECK(tapegrad::argmax(Tensor<double>({1.0, std::nan(""), 3.0})).item() == 1);
-  CHECK(tapegrad::argmax(Tensor<std::int32_t>({3, 9, 2})).item() == 1);
-  CHECK_THROWS_WITH(tapegrad::argmax(Tensor<double>::zeros({2, 0})),
+  CHECK(tapegrad::argmax(Tensor<double>({1.0, std::nan(""), 3.0}), 0).item() == 1);
+  CHECK(tapegrad::argmax(Tensor<std::int32_t>({3, 9, 2}), 0).item() == 1);
+  CHECK_THROWS_WITH(tapegrad::argmax(Tensor<double>::zeros({2, 0}), -1),
                     "argmax: cannot reduce an empty axis ([2,0])");
-  CHECK_THROWS_WITH(tapegrad::argmin(Tensor<double>(1.0)),
+  CHECK_THROWS_WITH(tapegrad::argmin(Tensor<double>(1.0), 0),
                     "argmin: needs a tensor of rank >= 1, got shape []");
 }
 

@@ -12,6 +12,7 @@
 #include "tapegrad/detail/chunked_vector.hpp"
 #include "tapegrad/detail/tensor_impl.hpp"
 #include "tapegrad/dtype.hpp"
+#include "tapegrad/source_location.hpp"
 #include "tapegrad/tensor.hpp"
 
 namespace tapegrad::detail {
@@ -198,7 +199,15 @@ class TapeState {
   TapeState(bool persistent, bool watch_accessed_variables)
       : id(next_tape_id()),
         persistent(persistent),
-        watch_accessed_variables(watch_accessed_variables) {}
+        watch_accessed_variables(watch_accessed_variables) {
+    TAPEGRAD_COUNT(tapes, 1);
+  }
+  ~TapeState() {
+    TAPEGRAD_COUNT(tapes, -1);
+    TAPEGRAD_COUNT(entries, -static_cast<std::int64_t>(entries.size()));
+  }
+  TapeState(const TapeState&) = delete;
+  TapeState& operator=(const TapeState&) = delete;
 
   std::uint64_t id;
   std::vector<std::uint64_t> retired_ids;  // ids before the latest reset()s, newest last
@@ -216,6 +225,8 @@ class TapeState {
   std::vector<ImplRef> watched_tensor_refs;  // keeps watched tensors (and so their addresses) alive
   std::unordered_map<const VariableState*, NodeId> variable_nodes;
   std::vector<std::shared_ptr<VariableState>> watched_variables;  // in order of watching
+  // In anomaly mode: for each entry, where its op was called and its input shapes.
+  std::vector<std::string> anomaly_sites;
 
   bool recording() const { return on_stack && !paused; }
 
@@ -268,12 +279,14 @@ class TapeState {
   void clear() {
     if (retired_ids.size() == 16) retired_ids.erase(retired_ids.begin());
     retired_ids.push_back(id);
+    TAPEGRAD_COUNT(entries, -static_cast<std::int64_t>(entries.size()));
     entries.clear();
     producer.clear();
     watched_tensors.clear();
     watched_tensor_refs.clear();
     variable_nodes.clear();
     watched_variables.clear();
+    anomaly_sites.clear();
     id = next_tape_id();
   }
 };
@@ -283,6 +296,14 @@ class TapeState {
 struct ThreadTapes {
   TapeState* top = nullptr;
   int recording = 0;
+  // Anomaly mode (anomaly.hpp): how many DetectAnomaly guards are alive, each of which also
+  // counts in `recording` so that every op reaches record(), and the location of the
+  // outermost named op running now.
+  int anomaly = 0;
+  const SourceLocation* location = nullptr;
+  // In anomaly mode, while a backward runs: its op and where that op was called.
+  const char* backward_op = nullptr;
+  const std::string* backward_site = nullptr;
 };
 
 // Constant-initialised and trivially destructible, so reading it is a plain TLS load.
@@ -302,6 +323,28 @@ inline bool any_tape_tracks(std::initializer_list<const TensorImpl*> tensors) {
         if (tape->find(t) != no_node) return true;
   return false;
 }
+
+/// Makes the location of a named op's call known to anomaly mode while the op runs; the
+/// outermost op wins, so an op built from others reports the user's line. Costs one
+/// thread-local test when anomaly mode is off.
+class OpScope {
+ public:
+  explicit OpScope(const SourceLocation& where) noexcept {
+    ThreadTapes& tapes = thread_tapes;
+    if (TAPEGRAD_UNLIKELY(tapes.anomaly != 0) && tapes.location == nullptr) {
+      tapes.location = &where;
+      owner_ = &tapes;
+    }
+  }
+  ~OpScope() {
+    if (owner_) owner_->location = nullptr;
+  }
+  OpScope(const OpScope&) = delete;
+  OpScope& operator=(const OpScope&) = delete;
+
+ private:
+  ThreadTapes* owner_ = nullptr;
+};
 
 inline void push_tape(TapeState& tape) {
   ThreadTapes& tapes = thread_tapes;
@@ -347,8 +390,11 @@ class TapeStackSnapshot {
   }
   void restore() noexcept {
     for (const Sizes& s : sizes_) {
+      TAPEGRAD_COUNT(entries, static_cast<std::int64_t>(s.entries) -
+                                  static_cast<std::int64_t>(s.tape->entries.size()));
       s.tape->entries.truncate(s.entries);
       s.tape->producer.resize(s.nodes);
+      if (s.tape->anomaly_sites.size() > s.entries) s.tape->anomaly_sites.resize(s.entries);
     }
   }
 

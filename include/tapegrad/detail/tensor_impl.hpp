@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tapegrad/config.hpp"
+#include "tapegrad/detail/live_counters.hpp"
 #include "tapegrad/dtype.hpp"
 #include "tapegrad/errors.hpp"
 #include "tapegrad/shape.hpp"
@@ -251,6 +252,8 @@ inline TensorImpl* allocate_impl(DType dtype, const Shape& shape) {
   std::int64_t size = 0;
   const std::size_t bytes = checked_block_bytes(dtype, shape, size);
   void* block = allocate_block(bytes);
+  TAPEGRAD_COUNT(tensors, 1);
+  TAPEGRAD_COUNT(bytes, bytes);
   return new (block)
       TensorImpl(dtype, shape, size, static_cast<char*>(block) + impl_header_bytes, nullptr);
 }
@@ -258,6 +261,8 @@ inline TensorImpl* allocate_impl(DType dtype, const Shape& shape) {
 /// A header that shows `base`'s elements under `shape` (same element count) without copying.
 inline TensorImpl* allocate_alias(TensorImpl* base, const Shape& shape) {
   void* block = allocate_block(sizeof(TensorImpl));
+  TAPEGRAD_COUNT(tensors, 1);
+  TAPEGRAD_COUNT(bytes, sizeof(TensorImpl));
   base->refs.fetch_add(1, std::memory_order_relaxed);
   return new (block) TensorImpl(base->dtype, shape, base->size, base->data, base);
 }
@@ -269,6 +274,8 @@ inline void release_impl(TensorImpl* impl) noexcept {
                   impl->refs.fetch_sub(1, std::memory_order_acq_rel) == 1)) {
     TensorImpl* base = impl->base;
     const std::size_t bytes = block_bytes(impl);
+    TAPEGRAD_COUNT(tensors, -1);
+    TAPEGRAD_COUNT(bytes, -static_cast<std::int64_t>(bytes));
     delete impl->more_marks;
     impl->~TensorImpl();
     free_block(impl, bytes);

@@ -182,7 +182,8 @@ Tensor<detail::element_t<X>> operator-(const X& x) {
 }
 /// -x elementwise.   auto y = tapegrad::neg(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> neg(const X& x) {
+Tensor<detail::element_t<X>> neg(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Neg>(detail::arg(x, "neg"));
 }
 /// Elementwise sum with broadcasting.   auto z = x + y;  auto w = x + 1.0;
@@ -250,6 +251,38 @@ template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
 Tensor<detail::element_t<X>> operator/(S s, const X& x) {
   using T = detail::element_t<X>;
   return detail::apply_scalar<detail::DivScalarBy>(detail::arg(x, "div"), static_cast<T>(s));
+}
+
+}  // namespace tapegrad
+
+namespace tapegrad {
+
+/// a + b, a - b, a * b, a / b as named functions (tf.add, tf.subtract, tf.multiply,
+/// tf.divide): the same ops as the operators, but anomaly mode can name their line.
+///   auto q = tapegrad::divide(num, den);
+template <class X, class Y, detail::if_both_differentiable<X, Y> = 0>
+Tensor<detail::element_t<X>> add(const X& a, const Y& b,
+                                 SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
+  return a + b;
+}
+template <class X, class Y, detail::if_both_differentiable<X, Y> = 0>
+Tensor<detail::element_t<X>> subtract(const X& a, const Y& b,
+                                      SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
+  return a - b;
+}
+template <class X, class Y, detail::if_both_differentiable<X, Y> = 0>
+Tensor<detail::element_t<X>> multiply(const X& a, const Y& b,
+                                      SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
+  return a * b;
+}
+template <class X, class Y, detail::if_both_differentiable<X, Y> = 0>
+Tensor<detail::element_t<X>> divide(const X& a, const Y& b,
+                                    SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
+  return a / b;
 }
 
 }  // namespace tapegrad

@@ -91,44 +91,58 @@ struct Pow {
 /// The larger of a and b elementwise, with broadcasting; on ties the gradient goes to a.
 ///   auto y = tapegrad::maximum(x, Tensor<float>(0.f));
 template <class X, class Y, detail::if_both_differentiable<X, Y> = 0>
-Tensor<detail::element_t<X>> maximum(const X& a, const Y& b) {
+Tensor<detail::element_t<X>> maximum(const X& a, const Y& b,
+                                     SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& ta = detail::arg(a, "maximum");
   return detail::apply_binary<detail::Extremum<true>>(ta, detail::arg(b, "maximum"));
 }
 /// The smaller of a and b elementwise, with broadcasting; on ties the gradient goes to a.
 template <class X, class Y, detail::if_both_differentiable<X, Y> = 0>
-Tensor<detail::element_t<X>> minimum(const X& a, const Y& b) {
+Tensor<detail::element_t<X>> minimum(const X& a, const Y& b,
+                                     SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& ta = detail::arg(a, "minimum");
   return detail::apply_binary<detail::Extremum<false>>(ta, detail::arg(b, "minimum"));
 }
 /// The angle of (x, y) elementwise, in (-pi, pi].   auto angle = tapegrad::atan2(y, x);
 template <class X, class Y, detail::if_both_differentiable<X, Y> = 0>
-Tensor<detail::element_t<X>> atan2(const X& y, const Y& x) {
+Tensor<detail::element_t<X>> atan2(const X& y, const Y& x,
+                                   SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& ty = detail::arg(y, "atan2");
   return detail::apply_binary<detail::Atan2>(ty, detail::arg(x, "atan2"));
 }
 /// a^b elementwise with broadcasting (tensor^tensor); see also pow(x, scalar).
 ///   auto y = tapegrad::pow(base, exponent);
 template <class X, class Y, detail::if_both_differentiable<X, Y> = 0>
-Tensor<detail::element_t<X>> pow(const X& a, const Y& b) {
+Tensor<detail::element_t<X>> pow(const X& a, const Y& b,
+                                 SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& ta = detail::arg(a, "pow");
   return detail::apply_binary<detail::Pow>(ta, detail::arg(b, "pow"));
 }
 /// s^x elementwise for a scalar base.   auto y = tapegrad::pow(2.0, x);
 template <class S, class X, detail::if_tensor_and_scalar<X, S> = 0>
-Tensor<detail::element_t<X>> pow(S base, const X& x) {
+Tensor<detail::element_t<X>> pow(S base, const X& x,
+                                 SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   using T = detail::element_t<X>;
   return pow(Tensor<T>(static_cast<T>(base)), detail::arg(x, "pow"));
 }
 /// (a - b)^2 elementwise.   auto d = tapegrad::squared_difference(a, b);
 template <class X, class Y, detail::if_both_differentiable<X, Y> = 0>
-Tensor<detail::element_t<X>> squared_difference(const X& a, const Y& b) {
+Tensor<detail::element_t<X>> squared_difference(const X& a, const Y& b,
+                                                SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return square(a - b);
 }
 /// x limited to [lo, hi]; the gradient passes where lo <= x <= hi, bounds included (as in
 /// TensorFlow).   auto y = tapegrad::clip_by_value(x, -1.0, 1.0);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> clip_by_value(const X& x, double lo, double hi) {
+Tensor<detail::element_t<X>> clip_by_value(const X& x, double lo, double hi,
+                                           SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   using T = detail::element_t<X>;
   if (!(lo <= hi))
     throw value_error("clip_by_value: the lower bound " + std::to_string(lo) +

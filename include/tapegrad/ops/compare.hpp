@@ -20,6 +20,12 @@ template <class X, class S>
 using if_comparable_scalar = std::enable_if_t<
     is_tensor_like_v<X> && std::is_arithmetic_v<S> && !std::is_same_v<element_t<X>, bool>, int>;
 
+/// An integer tensor meets a floating or wider scalar: compare in double, as NumPy does,
+/// instead of truncating the scalar (x >= 0.5 on integers means x >= 1, not x >= 0).
+template <class T, class S>
+inline constexpr bool compare_in_double_v = std::is_integral_v<T> && (std::is_floating_point_v<S> ||
+                                                                      (sizeof(S) > sizeof(T)));
+
 template <class T, class F>
 Tensor<bool> compare(const Tensor<T>& a, const Tensor<T>& b, const char* op, F f) {
   return map_binary<bool>(a, b, op, f);
@@ -84,22 +90,30 @@ Tensor<U> cast(const Tensor<T>& x) {
 
 /// Elementwise comparisons with broadcasting, giving a Tensor<bool> mask (no gradient).
 ///   Tensor<bool> positive = x > 0.0;   auto same = tapegrad::equal(labels, predictions);
-#define TAPEGRAD_COMPARISON(function, expression)                                            \
-  template <class X, class Y, detail::if_comparable<X, Y> = 0>                               \
-  Tensor<bool> function(const X& a, const Y& b) {                                            \
-    const auto& ta = detail::arg(a, #function);                                              \
-    return detail::compare(ta, detail::arg(b, #function), #function,                         \
-                           [](const auto& l, const auto& r) { return expression; });         \
-  }                                                                                          \
-  template <class X, class S, detail::if_comparable_scalar<X, S> = 0>                        \
-  Tensor<bool> function(const X& a, S s) {                                                   \
-    const auto& ta = detail::arg(a, #function);                                              \
-    return function(ta, Tensor<detail::element_t<X>>(static_cast<detail::element_t<X>>(s))); \
-  }                                                                                          \
-  template <class X, class S, detail::if_comparable_scalar<X, S> = 0>                        \
-  Tensor<bool> function(S s, const X& a) {                                                   \
-    const auto& ta = detail::arg(a, #function);                                              \
-    return function(Tensor<detail::element_t<X>>(static_cast<detail::element_t<X>>(s)), ta); \
+#define TAPEGRAD_COMPARISON(function, expression)                                        \
+  template <class X, class Y, detail::if_comparable<X, Y> = 0>                           \
+  Tensor<bool> function(const X& a, const Y& b) {                                        \
+    const auto& ta = detail::arg(a, #function);                                          \
+    return detail::compare(ta, detail::arg(b, #function), #function,                     \
+                           [](const auto& l, const auto& r) { return expression; });     \
+  }                                                                                      \
+  template <class X, class S, detail::if_comparable_scalar<X, S> = 0>                    \
+  Tensor<bool> function(const X& a, S s) {                                               \
+    using T = detail::element_t<X>;                                                      \
+    const auto& ta = detail::arg(a, #function);                                          \
+    if constexpr (detail::compare_in_double_v<T, S>)                                     \
+      return function(detail::cast<double>(ta), Tensor<double>(static_cast<double>(s))); \
+    else                                                                                 \
+      return function(ta, Tensor<T>(static_cast<T>(s)));                                 \
+  }                                                                                      \
+  template <class X, class S, detail::if_comparable_scalar<X, S> = 0>                    \
+  Tensor<bool> function(S s, const X& a) {                                               \
+    using T = detail::element_t<X>;                                                      \
+    const auto& ta = detail::arg(a, #function);                                          \
+    if constexpr (detail::compare_in_double_v<T, S>)                                     \
+      return function(Tensor<double>(static_cast<double>(s)), detail::cast<double>(ta)); \
+    else                                                                                 \
+      return function(Tensor<T>(static_cast<T>(s)), ta);                                 \
   }
 
 TAPEGRAD_COMPARISON(equal, l == r)
@@ -162,15 +176,21 @@ Tensor<bool> operator>=(S s, const X& a) {
 }
 
 /// Elementwise logic on masks, with broadcasting.   auto inside = (x > 0.0) & (x < 1.0);
-inline Tensor<bool> logical_and(const Tensor<bool>& a, const Tensor<bool>& b) {
+inline Tensor<bool> logical_and(const Tensor<bool>& a, const Tensor<bool>& b,
+                                SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::compare(detail::arg(a, "logical_and"), detail::arg(b, "logical_and"),
                          "logical_and", [](const auto& l, const auto& r) { return l && r; });
 }
-inline Tensor<bool> logical_or(const Tensor<bool>& a, const Tensor<bool>& b) {
+inline Tensor<bool> logical_or(const Tensor<bool>& a, const Tensor<bool>& b,
+                               SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::compare(detail::arg(a, "logical_or"), detail::arg(b, "logical_or"), "logical_or",
                          [](const auto& l, const auto& r) { return l || r; });
 }
-inline Tensor<bool> logical_not(const Tensor<bool>& a) {
+inline Tensor<bool> logical_not(const Tensor<bool>& a,
+                                SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   Tensor<bool> y(detail::uninitialized, detail::arg(a, "logical_not").shape());
   y.mutable_array() = !a.array();
   return y;
@@ -185,25 +205,40 @@ inline Tensor<bool> operator!(const Tensor<bool>& a) {
   return logical_not(a);
 }
 
+// && and || would convert each tensor to bool (whether it has a value) and give one plain
+// bool, never an elementwise result; TensorFlow and NumPy refuse the same. Use & and |.
+template <class X, class Y,
+          std::enable_if_t<detail::is_tensor_like_v<X> || detail::is_tensor_like_v<Y>, int> = 0>
+void operator&&(const X&, const Y&) = delete;
+template <class X, class Y,
+          std::enable_if_t<detail::is_tensor_like_v<X> || detail::is_tensor_like_v<Y>, int> = 0>
+void operator||(const X&, const Y&) = delete;
+
 /// True if any (all) elements of a mask are true, as a 0-d tensor; any of none is false,
 /// all of none is true.   if (tapegrad::any(tapegrad::is_nan(x)).item()) ...
-inline Tensor<bool> any(const Tensor<bool>& mask) {
+inline Tensor<bool> any(const Tensor<bool>& mask,
+                        SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return Tensor<bool>(detail::arg(mask, "any").array().any());
 }
-inline Tensor<bool> all(const Tensor<bool>& mask) {
+inline Tensor<bool> all(const Tensor<bool>& mask,
+                        SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return Tensor<bool>(detail::arg(mask, "all").array().all());
 }
 
 /// Masks of NaN and of finite elements.   auto bad = tapegrad::is_nan(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<bool> is_nan(const X& x) {
+Tensor<bool> is_nan(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "is_nan");
   Tensor<bool> y(detail::uninitialized, t.shape());
   y.mutable_array() = t.array().isNaN();
   return y;
 }
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<bool> is_finite(const X& x) {
+Tensor<bool> is_finite(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "is_finite");
   Tensor<bool> y(detail::uninitialized, t.shape());
   y.mutable_array() = t.array().isFinite();
@@ -214,19 +249,25 @@ Tensor<bool> is_finite(const X& x) {
 /// flows only into the branch taken: where(x > 0, sqrt(x), 0) has gradient 0 for x < 0.
 ///   auto y = tapegrad::where(x > 0.0, tapegrad::sqrt(x), 0.0);
 template <class X, class Y, detail::if_both_differentiable<X, Y> = 0>
-Tensor<detail::element_t<X>> where(const Tensor<bool>& cond, const X& a, const Y& b) {
+Tensor<detail::element_t<X>> where(const Tensor<bool>& cond, const X& a, const Y& b,
+                                   SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& c = detail::arg(cond, "where");
   const auto& ta = detail::arg(a, "where");
   return detail::where(c, ta, detail::arg(b, "where"));
 }
 template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
-Tensor<detail::element_t<X>> where(const Tensor<bool>& cond, const X& a, S b) {
+Tensor<detail::element_t<X>> where(const Tensor<bool>& cond, const X& a, S b,
+                                   SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   using T = detail::element_t<X>;
   const auto& c = detail::arg(cond, "where");
   return detail::where(c, detail::arg(a, "where"), Tensor<T>(static_cast<T>(b)));
 }
 template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
-Tensor<detail::element_t<X>> where(const Tensor<bool>& cond, S a, const X& b) {
+Tensor<detail::element_t<X>> where(const Tensor<bool>& cond, S a, const X& b,
+                                   SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   using T = detail::element_t<X>;
   const auto& c = detail::arg(cond, "where");
   return detail::where(c, Tensor<T>(static_cast<T>(a)), detail::arg(b, "where"));
@@ -236,7 +277,8 @@ Tensor<detail::element_t<X>> where(const Tensor<bool>& cond, S a, const X& b) {
 /// from an integer type or bool is a constant to every tape, as in TensorFlow.
 ///   auto x64 = tapegrad::cast<double>(x32);   auto as_float = tapegrad::cast<float>(mask);
 template <class U, class X, std::enable_if_t<detail::is_tensor_like_v<X>, int> = 0>
-Tensor<U> cast(const X& x) {
+Tensor<U> cast(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::cast<U>(detail::arg(x, "cast"));
 }
 

@@ -81,15 +81,23 @@ inline void check_positive(const char* op, const char* what, const HeightWidth& 
 
 /// Output size and padding before the first window along one axis, TensorFlow's
 /// GetWindowedOutputSize. The caller has checked that a VALID window fits.
-inline void window_axis(std::int64_t in, std::int64_t k, std::int64_t stride, std::int64_t dilation,
-                        Padding padding, std::int64_t& out, std::int64_t& pad_before) {
-  const std::int64_t span = (k - 1) * dilation + 1;
+/// (k - 1) * dilation + 1, or the error `op` throws when that passes 2^63.
+inline std::int64_t window_span(const char* op, std::int64_t k, std::int64_t dilation) {
+  std::int64_t span = 0;
+  if (__builtin_mul_overflow(k - 1, dilation, &span) || __builtin_add_overflow(span, 1, &span))
+    throw shape_error(std::string(op) + ": a window of " + std::to_string(k) + " with dilation " +
+                      std::to_string(dilation) + " spans more than 2^63");
+  return span;
+}
+
+inline void window_axis(std::int64_t in, std::int64_t span, std::int64_t stride, Padding padding,
+                        std::int64_t& out, std::int64_t& pad_before) {
   if (padding == Padding::valid) {
     out = (in - span) / stride + 1;
     pad_before = 0;
   } else {
-    out = (in + stride - 1) / stride;
-    pad_before = std::max<std::int64_t>((out - 1) * stride + span - in, 0) / 2;
+    out = in / stride + (in % stride != 0);  // ceil(in / stride) without overflow
+    pad_before = std::max<std::int64_t>(((out - 1) * stride - in) + span, 0) / 2;
   }
 }
 
@@ -113,14 +121,15 @@ inline WindowGeometry make_geometry(const char* op, const Shape& input, std::int
   g.stride_w = strides.w;
   g.dilation_h = dilations.h;
   g.dilation_w = dilations.w;
-  const std::int64_t span_h = (k_h - 1) * dilations.h + 1, span_w = (k_w - 1) * dilations.w + 1;
+  const std::int64_t span_h = window_span(op, k_h, dilations.h);
+  const std::int64_t span_w = window_span(op, k_w, dilations.w);
   if (padding == Padding::valid && (span_h > g.in_h || span_w > g.in_w))
     throw shape_error(std::string(op) + ": the window " + std::to_string(span_h) + "x" +
                       std::to_string(span_w) + window_note + " is larger than the input " +
                       std::to_string(g.in_h) + "x" + std::to_string(g.in_w) +
                       " with VALID padding (input " + input.str() + shapes_note + ")");
-  window_axis(g.in_h, k_h, strides.h, dilations.h, padding, g.out_h, g.pad_top);
-  window_axis(g.in_w, k_w, strides.w, dilations.w, padding, g.out_w, g.pad_left);
+  window_axis(g.in_h, span_h, strides.h, padding, g.out_h, g.pad_top);
+  window_axis(g.in_w, span_w, strides.w, padding, g.out_w, g.pad_left);
   return g;
 }
 
@@ -547,7 +556,9 @@ Tensor<T> avg_pool2d_grad(const Tensor<T>& grad, const GeometryRef& g) {
 template <class X, class F, detail::if_both_differentiable<X, F> = 0>
 Tensor<detail::element_t<X>> conv2d(const X& input, const F& filter, HeightWidth strides = {1, 1},
                                     Padding padding = Padding::valid,
-                                    HeightWidth dilations = {1, 1}) {
+                                    HeightWidth dilations = {1, 1},
+                                    SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& x = detail::arg(input, "conv2d");  // read input before filter, as written
   const auto& w = detail::arg(filter, "conv2d");
   return detail::conv2d(x, w,
@@ -559,11 +570,11 @@ Tensor<detail::element_t<X>> conv2d(const X& input, const F& filter, HeightWidth
 /// (tf.nn.conv2d_backprop_input; a transposed convolution). `grad` is shaped like conv2d's
 /// result.   auto dx = tapegrad::conv2d_backprop_input(g, filter, x.shape(), {2, 2});
 template <class G, class F, detail::if_both_differentiable<G, F> = 0>
-Tensor<detail::element_t<G>> conv2d_backprop_input(const G& grad, const F& filter,
-                                                   const Shape& input_shape,
-                                                   HeightWidth strides = {1, 1},
-                                                   Padding padding = Padding::valid,
-                                                   HeightWidth dilations = {1, 1}) {
+Tensor<detail::element_t<G>> conv2d_backprop_input(
+    const G& grad, const F& filter, const Shape& input_shape, HeightWidth strides = {1, 1},
+    Padding padding = Padding::valid, HeightWidth dilations = {1, 1},
+    SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   constexpr const char* op = "conv2d_backprop_input";
   const auto& g = detail::arg(grad, op);
   const auto& w = detail::arg(filter, op);
@@ -581,11 +592,11 @@ Tensor<detail::element_t<G>> conv2d_backprop_input(const G& grad, const F& filte
 /// (tf.nn.conv2d_backprop_filter). `grad` is shaped like conv2d's result.
 ///   auto dw = tapegrad::conv2d_backprop_filter(x, g, w.shape(), 1, tapegrad::Padding::same);
 template <class X, class G, detail::if_both_differentiable<X, G> = 0>
-Tensor<detail::element_t<X>> conv2d_backprop_filter(const X& input, const G& grad,
-                                                    const Shape& filter_shape,
-                                                    HeightWidth strides = {1, 1},
-                                                    Padding padding = Padding::valid,
-                                                    HeightWidth dilations = {1, 1}) {
+Tensor<detail::element_t<X>> conv2d_backprop_filter(
+    const X& input, const G& grad, const Shape& filter_shape, HeightWidth strides = {1, 1},
+    Padding padding = Padding::valid, HeightWidth dilations = {1, 1},
+    SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   constexpr const char* op = "conv2d_backprop_filter";
   const auto& x = detail::arg(input, op);
   const auto& g = detail::arg(grad, op);
@@ -605,7 +616,9 @@ Tensor<detail::element_t<X>> conv2d_backprop_filter(const X& input, const G& gra
 ///   auto y = tapegrad::max_pool2d(x, {2, 2}, {2, 2}, tapegrad::Padding::same);
 template <class X, detail::if_differentiable<X> = 0>
 Tensor<detail::element_t<X>> max_pool2d(const X& input, HeightWidth ksize, HeightWidth strides,
-                                        Padding padding = Padding::valid) {
+                                        Padding padding = Padding::valid,
+                                        SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& x = detail::arg(input, "max_pool2d");
   return detail::max_pool2d(
       x, detail::pool_geometry("max_pool2d", x.shape(), ksize, strides, padding));
@@ -616,7 +629,9 @@ Tensor<detail::element_t<X>> max_pool2d(const X& input, HeightWidth ksize, Heigh
 ///   auto y = tapegrad::avg_pool2d(x, 3, 1, tapegrad::Padding::same);
 template <class X, detail::if_differentiable<X> = 0>
 Tensor<detail::element_t<X>> avg_pool2d(const X& input, HeightWidth ksize, HeightWidth strides,
-                                        Padding padding = Padding::valid) {
+                                        Padding padding = Padding::valid,
+                                        SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& x = detail::arg(input, "avg_pool2d");
   return detail::avg_pool2d(x, std::make_shared<const detail::WindowGeometry>(detail::pool_geometry(
                                    "avg_pool2d", x.shape(), ksize, strides, padding)));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
 #include <memory>
 #include <string>
@@ -34,7 +35,8 @@ struct Window {
 template <class F>
 void for_each_window_row(const Window& w, F copy) {
   const int rank = w.inner.rank();
-  std::int64_t outer_strides[Shape::max_rank] = {}, steps[Shape::max_rank] = {}, unused[Shape::max_rank] = {};
+  std::int64_t outer_strides[Shape::max_rank] = {}, steps[Shape::max_rank] = {},
+               unused[Shape::max_rank] = {};
   std::int64_t stride = 1, base = 0;
   for (int i = rank - 1; i >= 0; --i) {
     outer_strides[i] = stride;
@@ -250,7 +252,9 @@ Tensor<T> concat(const std::vector<Tensor<T>>& xs, int axis) {
                         ", which does not match " + first.str() + " outside axis " +
                         std::to_string(axis));
     sizes->push_back(s[axis]);
-    shape[axis] += s[axis];
+    if (__builtin_add_overflow(shape[axis], s[axis], &shape[axis]))
+      throw shape_error("concat: the joined axis " + std::to_string(axis) +
+                        " would be longer than 2^63");
   }
   Tensor<T> y(uninitialized, shape);
   const std::int64_t outer = elements_before(shape, axis), inner = elements_after(shape, axis);
@@ -281,7 +285,9 @@ inline constexpr std::int64_t none = std::numeric_limits<std::int64_t>::max();
 /// to the end of the axis.   auto corner = tapegrad::slice(m, {0, 1}, {2, -1});
 template <class X, detail::if_differentiable<X> = 0>
 Tensor<detail::element_t<X>> slice(const X& x, const std::vector<std::int64_t>& begin,
-                                   const std::vector<std::int64_t>& size) {
+                                   const std::vector<std::int64_t>& size,
+                                   SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "slice");
   const Shape& s = t.shape();
   if (static_cast<int>(begin.size()) != s.rank() || static_cast<int>(size.size()) != s.rank())
@@ -292,7 +298,7 @@ Tensor<detail::element_t<X>> slice(const X& x, const std::vector<std::int64_t>& 
     const std::int64_t b = begin[static_cast<std::size_t>(i)];
     std::int64_t n = size[static_cast<std::size_t>(i)];
     if (n == -1) n = s[i] - b;
-    if (b < 0 || n < 0 || b + n > s[i])
+    if (b < 0 || n < 0 || b > s[i] || n > s[i] - b)
       throw index_error("slice: begin " + std::to_string(b) + " and size " +
                         std::to_string(size[static_cast<std::size_t>(i)]) +
                         " are out of range for axis " + std::to_string(i) + " of shape " + s.str());
@@ -309,7 +315,9 @@ Tensor<detail::element_t<X>> slice(const X& x, const std::vector<std::int64_t>& 
 template <class X, detail::if_differentiable<X> = 0>
 Tensor<detail::element_t<X>> strided_slice(const X& x, const std::vector<std::int64_t>& begin,
                                            const std::vector<std::int64_t>& end,
-                                           const std::vector<std::int64_t>& strides) {
+                                           const std::vector<std::int64_t>& strides,
+                                           SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "strided_slice");
   const Shape& s = t.shape();
   if (begin.size() != end.size() || begin.size() != strides.size() ||
@@ -328,9 +336,13 @@ Tensor<detail::element_t<X>> strided_slice(const X& x, const std::vector<std::in
       w->stride[i] = 1;
       continue;
     }
-    const std::int64_t step = strides[k];
-    if (step == 0)
+    if (strides[k] == 0)
       throw value_error("strided_slice: stride of axis " + std::to_string(i) + " is 0");
+    // A step at least as long as the axis takes at most one element, so its magnitude is
+    // clamped to the axis length (at least 1): same result, and no overflow below.
+    const std::int64_t limit = std::max<std::int64_t>(n, 1);
+    const std::int64_t step =
+        strides[k] > 0 ? std::min(strides[k], limit) : (strides[k] < -limit ? -limit : strides[k]);
     // Python's rule: count negatives from the end, then clamp to [0, n] (or [-1, n-1] when
     // walking backwards).
     auto resolve = [&](std::int64_t v, bool is_begin) {
@@ -354,7 +366,9 @@ Tensor<detail::element_t<X>> strided_slice(const X& x, const std::vector<std::in
 template <class X, detail::if_differentiable<X> = 0>
 Tensor<detail::element_t<X>> pad(const X& x,
                                  const std::vector<std::pair<std::int64_t, std::int64_t>>& paddings,
-                                 double value = 0) {
+                                 double value = 0,
+                                 SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   using T = detail::element_t<X>;
   const auto& t = detail::arg(x, "pad");
   const Shape& s = t.shape();
@@ -368,7 +382,13 @@ Tensor<detail::element_t<X>> pad(const X& x,
     if (before < 0 || after < 0)
       throw shape_error("pad: paddings must be non-negative, got (" + std::to_string(before) +
                         ", " + std::to_string(after) + ") for axis " + std::to_string(i));
-    outer.push_back(before + s[i] + after);
+    std::int64_t padded = 0;
+    if (__builtin_add_overflow(before, s[i], &padded) ||
+        __builtin_add_overflow(padded, after, &padded))
+      throw shape_error("pad: paddings (" + std::to_string(before) + ", " + std::to_string(after) +
+                        ") for axis " + std::to_string(i) + " of " + s.str() +
+                        " give a dimension beyond 2^63");
+    outer.push_back(padded);
     begin.push_back(before);
   }
   return detail::place_window(t, detail::box(outer, s, begin), static_cast<T>(value));
@@ -377,13 +397,17 @@ Tensor<detail::element_t<X>> pad(const X& x,
 /// Joins tensors along an existing axis; they must agree on every other axis (tf.concat).
 ///   auto both = tapegrad::concat({a, b}, 1);   // [n, 2] and [n, 3] -> [n, 5]
 template <class T>
-Tensor<T> concat(const std::vector<Tensor<T>>& xs, int axis = 0) {
+Tensor<T> concat(const std::vector<Tensor<T>>& xs, int axis = 0,
+                 SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   static_assert(is_differentiable_v<T>, "concat: needs float or double tensors");
   for (const auto& x : xs) detail::arg(x, "concat");
   return detail::concat(xs, axis);
 }
 template <class T>
-Tensor<T> concat(std::initializer_list<Tensor<T>> xs, int axis = 0) {
+Tensor<T> concat(std::initializer_list<Tensor<T>> xs, int axis = 0,
+                 SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return concat(std::vector<Tensor<T>>(xs), axis);
 }
 
@@ -391,7 +415,9 @@ Tensor<T> concat(std::initializer_list<Tensor<T>> xs, int axis = 0) {
 /// be -1: the rest) (tf.split).   auto parts = tapegrad::split(x, {2, 3}, 1);
 template <class X, detail::if_differentiable<X> = 0>
 std::vector<Tensor<detail::element_t<X>>> split(const X& x, std::vector<std::int64_t> sizes,
-                                                int axis = 0) {
+                                                int axis = 0,
+                                                SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "split");
   if (t.rank() == 0) throw shape_error("split: cannot split a 0-d tensor");
   const int a = normalize_axis(axis, t.rank(), "split");
@@ -403,8 +429,8 @@ std::vector<Tensor<detail::element_t<X>>> split(const X& x, std::vector<std::int
     else if (sizes[k] < 0)
       throw shape_error("split: size " + std::to_string(sizes[k]) +
                         " is negative (only one -1 is allowed)");
-    else
-      total += sizes[k];
+    else if (__builtin_add_overflow(total, sizes[k], &total))
+      throw shape_error("split: sizes add up to more than 2^63");
   }
   if (unknown >= 0 && total <= s[a])
     sizes[static_cast<std::size_t>(unknown)] = s[a] - total;
@@ -421,10 +447,20 @@ std::vector<Tensor<detail::element_t<X>>> split(const X& x, std::vector<std::int
   }
   return parts;
 }
+/// split with a braced list of sizes: split(x, {3}, 1) is one piece of 3, not three pieces.
+template <class X, detail::if_differentiable<X> = 0>
+std::vector<Tensor<detail::element_t<X>>> split(const X& x,
+                                                std::initializer_list<std::int64_t> sizes,
+                                                int axis = 0,
+                                                SourceLocation where = SourceLocation::current()) {
+  return split(x, std::vector<std::int64_t>(sizes), axis, where);
+}
 /// x cut into `pieces` equal parts along `axis`, which must divide evenly.
 ///   auto [left, right] = ... tapegrad::split(x, 2, 1) ...
 template <class X, detail::if_differentiable<X> = 0>
-std::vector<Tensor<detail::element_t<X>>> split(const X& x, int pieces, int axis) {
+std::vector<Tensor<detail::element_t<X>>> split(const X& x, int pieces, int axis,
+                                                SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "split");
   if (t.rank() == 0) throw shape_error("split: cannot split a 0-d tensor");
   const std::int64_t n = t.shape()[normalize_axis(axis, t.rank(), "split")];
@@ -439,7 +475,9 @@ std::vector<Tensor<detail::element_t<X>>> split(const X& x, int pieces, int axis
 /// into the gathered rows; an index taken twice gets both contributions.
 ///   auto rows = tapegrad::gather(embeddings, token_ids);   // [v, d] and [n] -> [n, d]
 template <class X, class I, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> gather(const X& params, const Tensor<I>& indices, int axis = 0) {
+Tensor<detail::element_t<X>> gather(const X& params, const Tensor<I>& indices, int axis = 0,
+                                    SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   static_assert(std::is_same_v<I, std::int32_t> || std::is_same_v<I, std::int64_t>,
                 "gather: indices must be a Tensor<std::int32_t> or Tensor<std::int64_t>");
   const auto& p = detail::arg(params, "gather");

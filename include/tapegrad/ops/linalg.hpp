@@ -261,7 +261,9 @@ inline void check_matrix_rank(const Shape& s, const char* op) {
 ///   auto v = tapegrad::matmul(m, x);                 // [m, k] x [k] -> [m]
 template <class X, class Y, detail::if_both_differentiable<X, Y> = 0>
 Tensor<detail::element_t<X>> matmul(const X& a, const Y& b, bool transpose_a = false,
-                                    bool transpose_b = false) {
+                                    bool transpose_b = false,
+                                    SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& ta = detail::arg(a, "matmul");  // read a before b, as written
   return detail::matmul(ta, detail::arg(b, "matmul"), transpose_a, transpose_b);
 }
@@ -269,7 +271,9 @@ Tensor<detail::element_t<X>> matmul(const X& a, const Y& b, bool transpose_a = f
 /// The outer product of two vectors: [m] and [n] -> [m, n] with y[i, j] = a[i] * b[j].
 ///   auto m = tapegrad::outer(u, v);
 template <class X, class Y, detail::if_both_differentiable<X, Y> = 0>
-Tensor<detail::element_t<X>> outer(const X& a, const Y& b) {
+Tensor<detail::element_t<X>> outer(const X& a, const Y& b,
+                                   SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& ta = detail::arg(a, "outer");
   const auto& tb = detail::arg(b, "outer");
   if (ta.rank() != 1 || tb.rank() != 1)
@@ -281,7 +285,8 @@ Tensor<detail::element_t<X>> outer(const X& a, const Y& b) {
 /// Diagonal matrices from their diagonals, as tf.linalg.diag: [..., n] -> [..., n, n].
 ///   auto d = tapegrad::diag(v);   // [3] -> [3, 3]
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> diag(const X& v) {
+Tensor<detail::element_t<X>> diag(const X& v, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(v, "diag");
   if (t.rank() == 0)
     throw shape_error("diag: expected a tensor of rank >= 1 (the diagonal), got " +
@@ -293,7 +298,9 @@ Tensor<detail::element_t<X>> diag(const X& v) {
 /// The main diagonal of each matrix, as tf.linalg.diag_part: [..., m, n] -> [..., min(m, n)].
 ///   auto d = tapegrad::diag_part(m);   // [2, 3, 3] -> [2, 3]
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> diag_part(const X& x) {
+Tensor<detail::element_t<X>> diag_part(const X& x,
+                                       SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "diag_part");
   detail::check_matrix_rank(t.shape(), "diag_part");
   return detail::diag_part(t);
@@ -302,7 +309,8 @@ Tensor<detail::element_t<X>> diag_part(const X& x) {
 /// The sum of each matrix's main diagonal, as tf.linalg.trace: [..., m, n] -> [...].
 ///   auto t = tapegrad::trace(m);   // [3, 3] -> []
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> trace(const X& x) {
+Tensor<detail::element_t<X>> trace(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "trace");
   detail::check_matrix_rank(t.shape(), "trace");
   return detail::sum(detail::diag_part(t), t.rank() - 2, false);

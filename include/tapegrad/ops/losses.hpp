@@ -41,7 +41,9 @@ Tensor<T> select_where(const Tensor<T>& mask, const Tensor<T>& v) {
 template <class T = float, class I,
           std::enable_if_t<is_differentiable_v<T> && detail::is_index_v<I>, int> = 0>
 Tensor<T> one_hot(const Tensor<I>& indices, std::int64_t depth, detail::identity_t<T> on = T(1),
-                  detail::identity_t<T> off = T(0)) {
+                  detail::identity_t<T> off = T(0),
+                  SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const Tensor<I>& idx = detail::arg(indices, "one_hot");
   if (depth < 0)
     throw value_error("one_hot: depth must be non-negative, got " + std::to_string(depth));
@@ -61,12 +63,13 @@ Tensor<T> one_hot(const Tensor<I>& indices, std::int64_t depth, detail::identity
 
 /// Cross-entropy between integer class labels [batch...] and unnormalised logits
 /// [batch..., classes], one value per example (tf.nn.sparse_softmax_cross_entropy_with_logits).
-/// A label outside [0, classes) throws std::out_of_range, as TensorFlow raises.
+/// A label outside [0, classes) throws index_error (a std::out_of_range), as TensorFlow raises.
 ///   auto loss = tapegrad::mean(tapegrad::sparse_softmax_cross_entropy(labels, logits));
 template <class I, class X, std::enable_if_t<detail::is_index_v<I>, int> = 0,
           detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> sparse_softmax_cross_entropy(const Tensor<I>& labels,
-                                                          const X& logits) {
+Tensor<detail::element_t<X>> sparse_softmax_cross_entropy(
+    const Tensor<I>& labels, const X& logits, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   using T = detail::element_t<X>;
   const auto& y = detail::arg(labels, "sparse_softmax_cross_entropy");
   const auto& z = detail::arg(logits, "sparse_softmax_cross_entropy");
@@ -83,10 +86,9 @@ Tensor<detail::element_t<X>> sparse_softmax_cross_entropy(const Tensor<I>& label
   for (std::int64_t i = 0; i < y.size(); ++i) {
     const auto label = static_cast<std::int64_t>(y.data()[i]);
     if (label < 0 || label >= classes)
-      throw std::out_of_range("sparse_softmax_cross_entropy: received a label value of " +
-                              std::to_string(label) + " which is outside the valid range of [0, " +
-                              std::to_string(classes) + ") for " + std::to_string(classes) +
-                              " classes");
+      throw index_error("sparse_softmax_cross_entropy: received a label value of " +
+                        std::to_string(label) + " which is outside the valid range of [0, " +
+                        std::to_string(classes) + ") for " + std::to_string(classes) + " classes");
   }
   // logsumexp(z) - z[label] rather than -sum(one_hot * log_softmax(z)): a -inf logit off
   // the label leaves the loss finite, as in TensorFlow (see NOTE [ Selecting instead of
@@ -100,7 +102,9 @@ Tensor<detail::element_t<X>> sparse_softmax_cross_entropy(const Tensor<I>& label
 /// any |x|. Its gradient in x is sigmoid(x) - z everywhere, x = 0 included; in z it is -x.
 ///   auto loss = tapegrad::mean(tapegrad::sigmoid_cross_entropy(targets, logits));
 template <class L, class X, detail::if_both_differentiable<L, X> = 0>
-Tensor<detail::element_t<X>> sigmoid_cross_entropy(const L& labels, const X& logits) {
+Tensor<detail::element_t<X>> sigmoid_cross_entropy(
+    const L& labels, const X& logits, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& z = detail::arg(labels, "sigmoid_cross_entropy");
   const auto& x = detail::arg(logits, "sigmoid_cross_entropy");
   if (z.shape() != x.shape())
@@ -117,7 +121,9 @@ Tensor<detail::element_t<X>> sigmoid_cross_entropy(const L& labels, const X& log
 /// mean(huber(a, b, delta)). The gradient is d clipped to [-delta, delta].
 ///   auto loss = tapegrad::mean(tapegrad::huber(prediction, target, 1.0));
 template <class A, class B, detail::if_both_differentiable<A, B> = 0>
-Tensor<detail::element_t<A>> huber(const A& a, const B& b, double delta = 1.0) {
+Tensor<detail::element_t<A>> huber(const A& a, const B& b, double delta = 1.0,
+                                   SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   using T = detail::element_t<A>;
   if (!(delta > 0) || !std::isfinite(delta))
     throw value_error("huber: delta must be positive and finite, got " + std::to_string(delta));

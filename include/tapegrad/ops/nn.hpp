@@ -15,7 +15,8 @@ namespace tapegrad {
 /// scale * (x where x > 0, alpha (e^x - 1) elsewhere) with the self-normalising constants of
 /// Klambauer et al., as tf.nn.selu.   auto y = tapegrad::selu(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> selu(const X& x) {
+Tensor<detail::element_t<X>> selu(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "selu");
   constexpr double alpha = 1.6732632423543772848170429916717;
   constexpr double scale = 1.0507009873554804934193349852946;
@@ -27,7 +28,8 @@ Tensor<detail::element_t<X>> selu(const X& x) {
 /// x Phi(x) with the exact normal CDF (tf.nn.gelu with approximate=False).
 ///   auto y = tapegrad::gelu(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> gelu(const X& x) {
+Tensor<detail::element_t<X>> gelu(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "gelu");
   return t * (erf(t * 0.70710678118654752440) + 1.0) * 0.5;
 }
@@ -35,7 +37,9 @@ Tensor<detail::element_t<X>> gelu(const X& x) {
 /// exp(x) / sum(exp(x)) along `axis` (the last by default), computed after subtracting the
 /// maximum.   auto p = tapegrad::softmax(logits);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> softmax(const X& x, int axis = -1) {
+Tensor<detail::element_t<X>> softmax(const X& x, int axis = -1,
+                                     SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "softmax");
   return detail::softmax(t, normalize_axis(axis, t.rank(), "softmax"));
 }
@@ -43,7 +47,9 @@ Tensor<detail::element_t<X>> softmax(const X& x, int axis = -1) {
 /// x - logsumexp(x) along `axis`: the log of softmax without its underflow.
 ///   auto log_p = tapegrad::log_softmax(logits);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> log_softmax(const X& x, int axis = -1) {
+Tensor<detail::element_t<X>> log_softmax(const X& x, int axis = -1,
+                                         SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "log_softmax");
   return t - logsumexp(t, axis, true);
 }
@@ -52,8 +58,10 @@ Tensor<detail::element_t<X>> log_softmax(const X& x, int axis = -1) {
 /// per example (tf.nn.softmax_cross_entropy_with_logits); labels are constants.
 ///   auto loss = tapegrad::mean(tapegrad::softmax_cross_entropy(one_hot, logits));
 template <class L, class X, detail::if_both_differentiable<L, X> = 0>
-Tensor<detail::element_t<X>> softmax_cross_entropy(const L& labels, const X& logits,
-                                                   int axis = -1) {
+Tensor<detail::element_t<X>> softmax_cross_entropy(
+    const L& labels, const X& logits, int axis = -1,
+    SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& y = detail::arg(labels, "softmax_cross_entropy");
   const auto& z = detail::arg(logits, "softmax_cross_entropy");
   if (y.shape() != z.shape())
@@ -64,7 +72,9 @@ Tensor<detail::element_t<X>> softmax_cross_entropy(const L& labels, const X& log
 
 /// The mean of (a - b)^2 over all elements.   auto loss = tapegrad::mse(prediction, target);
 template <class A, class B, detail::if_both_differentiable<A, B> = 0>
-Tensor<detail::element_t<A>> mse(const A& a, const B& b) {
+Tensor<detail::element_t<A>> mse(const A& a, const B& b,
+                                 SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return mean(square(a - b));
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <string>
 #include <utility>
@@ -60,6 +61,10 @@ inline void check_finite_param(double v, const char* op, const char* what) {
 inline void check_stddev(double mean, double stddev, const char* op) {
   check_finite_param(mean, op, "mean");
   check_finite_param(stddev, op, "stddev");
+  // Samples reach mean +- several stddev, which must stay finite in float too.
+  if (std::abs(mean) + 40 * stddev > static_cast<double>(std::numeric_limits<float>::max()))
+    throw value_error(std::string(op) + ": mean " + std::to_string(mean) + " and stddev " +
+                      std::to_string(stddev) + " give samples beyond float's range");
   if (stddev < 0)
     throw value_error(std::string(op) + ": stddev must be non-negative, got " +
                       std::to_string(stddev));
@@ -105,11 +110,15 @@ inline constexpr double truncated_normal_stddev = 0.87962566103423978;
 /// Uniform values in [lo, hi) (tf.random.uniform); needs finite lo < hi.
 ///   auto b = tapegrad::random_uniform<float>({10}, -0.1, 0.1, gen);
 template <class T = float>
-Tensor<T> random_uniform(const Shape& shape, double lo, double hi, Generator& gen) {
+Tensor<T> random_uniform(const Shape& shape, double lo, double hi, Generator& gen,
+                         SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   static_assert(is_differentiable_v<T>, "tapegrad: random_uniform makes float or double tensors");
-  if (!(lo < hi) || !std::isfinite(hi - lo))
-    throw value_error("random_uniform: needs finite bounds with lo < hi, got lo = " +
-                      std::to_string(lo) + ", hi = " + std::to_string(hi));
+  if (!(lo < hi) || !std::isfinite(hi - lo) ||
+      !std::isfinite(static_cast<T>(hi) - static_cast<T>(lo)))
+    throw value_error("random_uniform: needs bounds with lo < hi whose difference is finite in " +
+                      std::string(dtype_name(dtype_of<T>())) + ", got lo = " + std::to_string(lo) +
+                      ", hi = " + std::to_string(hi));
   Tensor<T> y(detail::uninitialized, shape);
   T* out = y.mutable_data();
   const T lo_t = static_cast<T>(lo), hi_t = static_cast<T>(hi);
@@ -125,7 +134,9 @@ Tensor<T> random_uniform(const Shape& shape, double lo, double hi, Generator& ge
 /// Normally distributed values (tf.random.normal).
 ///   auto noise = tapegrad::random_normal<double>({3, 4}, 0.0, 0.1, gen);
 template <class T = float>
-Tensor<T> random_normal(const Shape& shape, double mean, double stddev, Generator& gen) {
+Tensor<T> random_normal(const Shape& shape, double mean, double stddev, Generator& gen,
+                        SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   static_assert(is_differentiable_v<T>, "tapegrad: random_normal makes float or double tensors");
   detail::check_stddev(mean, stddev, "random_normal");
   return detail::normal_tensor<T>(shape, mean, stddev, false, gen);
@@ -135,7 +146,9 @@ Tensor<T> random_normal(const Shape& shape, double mean, double stddev, Generato
 /// (tf.random.truncated_normal). The result's stddev is about 0.88 stddev.
 ///   auto w = tapegrad::truncated_normal<float>({4, 4}, 0.0, 0.05, gen);
 template <class T = float>
-Tensor<T> truncated_normal(const Shape& shape, double mean, double stddev, Generator& gen) {
+Tensor<T> truncated_normal(const Shape& shape, double mean, double stddev, Generator& gen,
+                           SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   static_assert(is_differentiable_v<T>, "tapegrad: truncated_normal makes float or double tensors");
   detail::check_stddev(mean, stddev, "truncated_normal");
   return detail::normal_tensor<T>(shape, mean, stddev, true, gen);
@@ -145,7 +158,9 @@ Tensor<T> truncated_normal(const Shape& shape, double mean, double stddev, Gener
 /// sqrt(6 / (fan_in + fan_out)), fans as Keras computes them (see detail::keras_fans).
 ///   tapegrad::Variable<float> w(tapegrad::glorot_uniform<float>({784, 128}, gen));
 template <class T = float>
-Tensor<T> glorot_uniform(const Shape& shape, Generator& gen) {
+Tensor<T> glorot_uniform(const Shape& shape, Generator& gen,
+                         SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto [in, out] = detail::keras_fans(shape);
   const double scale = 1.0 / std::max(1.0, (in + out) / 2);
   const double limit = std::sqrt(3.0 * scale);
@@ -156,7 +171,9 @@ Tensor<T> glorot_uniform(const Shape& shape, Generator& gen) {
 /// sqrt(2 / (fan_in + fan_out)) / 0.8796 (tf.keras.initializers.GlorotNormal).
 ///   auto w = tapegrad::glorot_normal<float>({3, 3, 16, 32}, gen);
 template <class T = float>
-Tensor<T> glorot_normal(const Shape& shape, Generator& gen) {
+Tensor<T> glorot_normal(const Shape& shape, Generator& gen,
+                        SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto [in, out] = detail::keras_fans(shape);
   const double scale = 1.0 / std::max(1.0, (in + out) / 2);
   const double stddev = std::sqrt(scale) / detail::truncated_normal_stddev;
@@ -166,7 +183,9 @@ Tensor<T> glorot_normal(const Shape& shape, Generator& gen) {
 /// He uniform initialiser: uniform in [-limit, limit), limit = sqrt(6 / fan_in).
 ///   auto w = tapegrad::he_uniform<float>({256, 128}, gen);
 template <class T = float>
-Tensor<T> he_uniform(const Shape& shape, Generator& gen) {
+Tensor<T> he_uniform(const Shape& shape, Generator& gen,
+                     SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const double scale = 2.0 / std::max(1.0, detail::keras_fans(shape).first);
   const double limit = std::sqrt(3.0 * scale);
   return random_uniform<T>(shape, -limit, limit, gen);
@@ -175,7 +194,9 @@ Tensor<T> he_uniform(const Shape& shape, Generator& gen) {
 /// He normal initialiser: truncated normal with stddev sqrt(2 / fan_in) / 0.8796
 /// (tf.keras.initializers.HeNormal).   auto w = tapegrad::he_normal<float>({256, 128}, gen);
 template <class T = float>
-Tensor<T> he_normal(const Shape& shape, Generator& gen) {
+Tensor<T> he_normal(const Shape& shape, Generator& gen,
+                    SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const double scale = 2.0 / std::max(1.0, detail::keras_fans(shape).first);
   const double stddev = std::sqrt(scale) / detail::truncated_normal_stddev;
   return truncated_normal<T>(shape, 0.0, stddev, gen);
@@ -186,8 +207,9 @@ Tensor<T> he_normal(const Shape& shape, Generator& gen) {
 /// dropped inf or NaN gives 0, as in TensorFlow. With training = false it returns x and
 /// draws nothing.   auto h = tapegrad::dropout(tapegrad::relu(z), 0.5, gen, training);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> dropout(const X& x, double rate, Generator& gen,
-                                     bool training = true) {
+Tensor<detail::element_t<X>> dropout(const X& x, double rate, Generator& gen, bool training = true,
+                                     SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   using T = detail::element_t<X>;
   const auto& t = detail::arg(x, "dropout");
   if (!(rate >= 0 && rate < 1))

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <limits>
 #include <string>
 #include <vector>
@@ -216,27 +217,33 @@ Tensor<T> logsumexp(const Tensor<T>& x, int axis, bool keepdims) {
 
 /// The sum of all elements, as a 0-d tensor.   auto total = tapegrad::sum(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> sum(const X& x) {
+Tensor<detail::element_t<X>> sum(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::sum(detail::arg(x, "sum"), -1, false);
 }
 /// The sum over one axis (negative counts from the end); keepdims keeps it with size 1.
 ///   auto row_sums = tapegrad::sum(m, 1);   // [r, c] -> [r]
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> sum(const X& x, int axis, bool keepdims = false) {
+Tensor<detail::element_t<X>> sum(const X& x, int axis, bool keepdims = false,
+                                 SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "sum");
   return detail::sum(t, normalize_axis(axis, t.rank(), "sum"), keepdims);
 }
 
 /// The mean of all elements, as a 0-d tensor.   auto m = tapegrad::mean(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> mean(const X& x) {
+Tensor<detail::element_t<X>> mean(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "mean");
   return detail::sum(t, -1, false) / static_cast<detail::element_t<X>>(t.size());
 }
 /// The mean over one axis; keepdims keeps it with size 1.
 ///   auto col_means = tapegrad::mean(m, 0);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> mean(const X& x, int axis, bool keepdims = false) {
+Tensor<detail::element_t<X>> mean(const X& x, int axis, bool keepdims = false,
+                                  SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "mean");
   const int a = normalize_axis(axis, t.rank(), "mean");
   return detail::sum(t, a, keepdims) / static_cast<detail::element_t<X>>(t.shape()[a]);
@@ -249,11 +256,14 @@ namespace tapegrad {
 /// The largest element (as a 0-d tensor), or the largest along one axis; ties share the
 /// gradient evenly; NaN propagates.   auto m = tapegrad::max(x, 1);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> max(const X& x) {
+Tensor<detail::element_t<X>> max(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::extreme<detail::element_t<X>, true>(detail::arg(x, "max"), -1, false);
 }
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> max(const X& x, int axis, bool keepdims = false) {
+Tensor<detail::element_t<X>> max(const X& x, int axis, bool keepdims = false,
+                                 SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "max");
   return detail::extreme<detail::element_t<X>, true>(t, normalize_axis(axis, t.rank(), "max"),
                                                      keepdims);
@@ -261,11 +271,14 @@ Tensor<detail::element_t<X>> max(const X& x, int axis, bool keepdims = false) {
 /// The smallest element, or the smallest along one axis; ties share the gradient evenly.
 ///   auto m = tapegrad::min(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> min(const X& x) {
+Tensor<detail::element_t<X>> min(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::extreme<detail::element_t<X>, false>(detail::arg(x, "min"), -1, false);
 }
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> min(const X& x, int axis, bool keepdims = false) {
+Tensor<detail::element_t<X>> min(const X& x, int axis, bool keepdims = false,
+                                 SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "min");
   return detail::extreme<detail::element_t<X>, false>(t, normalize_axis(axis, t.rank(), "min"),
                                                       keepdims);
@@ -276,11 +289,15 @@ Tensor<detail::element_t<X>> min(const X& x, int axis, bool keepdims = false) {
 /// gradient [0.5, 0.5], and all -inf inputs give -inf with a finite (uniform) gradient.
 ///   auto lse = tapegrad::logsumexp(logits, -1);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> logsumexp(const X& x) {
+Tensor<detail::element_t<X>> logsumexp(const X& x,
+                                       SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::logsumexp(detail::arg(x, "logsumexp"), -1, false);
 }
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> logsumexp(const X& x, int axis, bool keepdims = false) {
+Tensor<detail::element_t<X>> logsumexp(const X& x, int axis, bool keepdims = false,
+                                       SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "logsumexp");
   return detail::logsumexp(t, normalize_axis(axis, t.rank(), "logsumexp"), keepdims);
 }
@@ -346,10 +363,11 @@ template <class T>
 Tensor<T> prod(const Tensor<T>& x, int axis, bool keepdims);
 
 // attrs.ints[0]: axis (-1 for all), attrs.ints[1]: keepdims.
-// d prod / dx_i is the product of the other elements. Where no element is 0 that is
-// prod / x_i, an expression of recorded ops, so an outer tape differentiates it. With a 0
-// present, the products of the others are formed directly (prefix times suffix), and an
-// outer tape that tries to differentiate them gets a tape_error instead of a wrong answer.
+// d prod / dx_i is the product of the other elements. Where no element is 0 (and no product
+// under- or overflowed) that is prod / x_i, an expression of recorded ops, so an outer tape
+// differentiates it. Otherwise the products of the others are formed directly (prefix times
+// suffix), and an outer tape that tries to differentiate them gets a tape_error instead of
+// a wrong answer.
 template <class T>
 void prod_others_backward(const Entry&, ImplRef&&, const bool*, ImplRef*) {
   throw tape_error(
@@ -364,7 +382,11 @@ void prod_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
   const int axis = static_cast<int>(e.attrs.ints[0]);
   const ReductionLayout l = reduction_layout(x.shape(), axis);
   const Tensor<T> grad = detail::reshape(Tensor<T>(std::move(g)), l.keep);
-  if (!(x.array() == T(0)).any()) {
+  // y / x is exact enough only where no product under- or overflowed.
+  const bool quotient_ok = !(x.array() == T(0)).any() &&
+                           (y.array().abs() >= std::numeric_limits<T>::min()).all() &&
+                           y.array().isFinite().all();
+  if (quotient_ok) {
     dx[0] = (grad * (detail::reshape(y, l.keep) / x)).take_impl();
     return;
   }
@@ -498,7 +520,9 @@ Tensor<T> euclidean_norm(const Tensor<T>& x, int axis, bool keepdims) {
 /// Sums over several axes (duplicates ignored, an empty list reduces nothing).
 ///   auto per_channel = tapegrad::sum(images, {0, 1, 2});   // NHWC -> [C]
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> sum(const X& x, const std::vector<int>& axes, bool keepdims = false) {
+Tensor<detail::element_t<X>> sum(const X& x, const std::vector<int>& axes, bool keepdims = false,
+                                 SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   using T = detail::element_t<X>;
   const auto& t = detail::arg(x, "sum");
   return detail::reduce_axes(t, axes, keepdims, "sum", [](const Tensor<T>& v, int a, bool k) {
@@ -507,7 +531,9 @@ Tensor<detail::element_t<X>> sum(const X& x, const std::vector<int>& axes, bool 
 }
 /// Means over several axes.   auto m = tapegrad::mean(images, {1, 2}, true);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> mean(const X& x, const std::vector<int>& axes, bool keepdims = false) {
+Tensor<detail::element_t<X>> mean(const X& x, const std::vector<int>& axes, bool keepdims = false,
+                                  SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   using T = detail::element_t<X>;
   const auto& t = detail::arg(x, "mean");
   std::int64_t count = 1;
@@ -517,14 +543,18 @@ Tensor<detail::element_t<X>> mean(const X& x, const std::vector<int>& axes, bool
 /// The largest (smallest) elements over several axes; ties share the gradient evenly.
 ///   auto m = tapegrad::max(x, {1, 2});
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> max(const X& x, const std::vector<int>& axes, bool keepdims = false) {
+Tensor<detail::element_t<X>> max(const X& x, const std::vector<int>& axes, bool keepdims = false,
+                                 SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   using T = detail::element_t<X>;
   return detail::reduce_axes(
       detail::arg(x, "max"), axes, keepdims, "max",
       [](const Tensor<T>& v, int a, bool k) { return detail::extreme<T, true>(v, a, k); });
 }
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> min(const X& x, const std::vector<int>& axes, bool keepdims = false) {
+Tensor<detail::element_t<X>> min(const X& x, const std::vector<int>& axes, bool keepdims = false,
+                                 SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   using T = detail::element_t<X>;
   return detail::reduce_axes(
       detail::arg(x, "min"), axes, keepdims, "min",
@@ -533,7 +563,9 @@ Tensor<detail::element_t<X>> min(const X& x, const std::vector<int>& axes, bool 
 /// logsumexp over several axes.   auto lse = tapegrad::logsumexp(x, {1, 2});
 template <class X, detail::if_differentiable<X> = 0>
 Tensor<detail::element_t<X>> logsumexp(const X& x, const std::vector<int>& axes,
-                                       bool keepdims = false) {
+                                       bool keepdims = false,
+                                       SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   using T = detail::element_t<X>;
   return detail::reduce_axes(
       detail::arg(x, "logsumexp"), axes, keepdims, "logsumexp",
@@ -546,16 +578,21 @@ Tensor<detail::element_t<X>> logsumexp(const X& x, const std::vector<int>& axes,
 /// product of the other elements, exact also where inputs are 0; a second derivative there
 /// throws tape_error.   auto p = tapegrad::prod(x, 1);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> prod(const X& x) {
+Tensor<detail::element_t<X>> prod(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::prod(detail::arg(x, "prod"), -1, false);
 }
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> prod(const X& x, int axis, bool keepdims = false) {
+Tensor<detail::element_t<X>> prod(const X& x, int axis, bool keepdims = false,
+                                  SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "prod");
   return detail::prod(t, normalize_axis(axis, t.rank(), "prod"), keepdims);
 }
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> prod(const X& x, const std::vector<int>& axes, bool keepdims = false) {
+Tensor<detail::element_t<X>> prod(const X& x, const std::vector<int>& axes, bool keepdims = false,
+                                  SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   using T = detail::element_t<X>;
   return detail::reduce_axes(
       detail::arg(x, "prod"), axes, keepdims, "prod",
@@ -565,16 +602,22 @@ Tensor<detail::element_t<X>> prod(const X& x, const std::vector<int>& axes, bool
 // ---- argmax / argmin ----
 
 /// The index of the largest (smallest) element along `axis`, the first on ties, a NaN if any
-/// (as NumPy); not differentiable.   auto predicted = tapegrad::argmax(logits, -1);
+/// (as NumPy); not differentiable. The axis is required: TensorFlow's default is 0, NumPy's
+/// and PyTorch's flatten, and a silent guess would be wrong for someone.
+///   auto predicted = tapegrad::argmax(logits, -1);
 template <class X, std::enable_if_t<detail::is_tensor_like_v<X>, int> = 0>
-Tensor<std::int64_t> argmax(const X& x, int axis = -1) {
+Tensor<std::int64_t> argmax(const X& x, int axis,
+                            SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "argmax");
   if (t.rank() == 0) throw shape_error("argmax: needs a tensor of rank >= 1, got shape []");
   return detail::arg_extreme<detail::element_t<X>, true>(t,
                                                          normalize_axis(axis, t.rank(), "argmax"));
 }
 template <class X, std::enable_if_t<detail::is_tensor_like_v<X>, int> = 0>
-Tensor<std::int64_t> argmin(const X& x, int axis = -1) {
+Tensor<std::int64_t> argmin(const X& x, int axis,
+                            SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "argmin");
   if (t.rank() == 0) throw shape_error("argmin: needs a tensor of rank >= 1, got shape []");
   return detail::arg_extreme<detail::element_t<X>, false>(t,
@@ -596,12 +639,16 @@ Tensor<T> vector_norm(const Tensor<T>& x, double ord, int axis, bool keepdims) {
 /// The vector norm of all elements (ord 1, 2 or inf) as a 0-d tensor; its gradient at 0 is
 /// 0 (abs'(0) = 0, and x/|x| taken as 0 at x = 0).   auto penalty = tapegrad::norm(w);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> norm(const X& x, double ord = 2) {
+Tensor<detail::element_t<X>> norm(const X& x, double ord = 2,
+                                  SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::vector_norm(detail::arg(x, "norm"), ord, -1, false);
 }
 /// The vector norm along one axis.   auto lengths = tapegrad::norm(vectors, 2, -1);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> norm(const X& x, double ord, int axis, bool keepdims = false) {
+Tensor<detail::element_t<X>> norm(const X& x, double ord, int axis, bool keepdims = false,
+                                  SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "norm");
   return detail::vector_norm(t, ord, normalize_axis(axis, t.rank(), "norm"), keepdims);
 }
@@ -609,14 +656,54 @@ Tensor<detail::element_t<X>> norm(const X& x, double ord, int axis, bool keepdim
 /// The (biased, divide-by-n) variance of all elements, or along one axis, computed in two
 /// passes about the mean.   auto v = tapegrad::variance(x, 0);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> variance(const X& x) {
+Tensor<detail::element_t<X>> variance(const X& x,
+                                      SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "variance");
   return mean(square(t - mean(t)));
 }
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> variance(const X& x, int axis, bool keepdims = false) {
+Tensor<detail::element_t<X>> variance(const X& x, int axis, bool keepdims = false,
+                                      SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "variance");
-  return mean(square(t - mean(t, axis, true)), axis, keepdims);
+  const int a = normalize_axis(axis, t.rank(), "variance");
+  return mean(square(t - mean(t, a, true)), a, keepdims);
+}
+
+// Braced axis lists pick these: sum(x, {0, 2}), and sum(x, {}) reduces nothing.
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> sum(const X& x, std::initializer_list<int> axes, bool keepdims = false,
+                                 SourceLocation where = SourceLocation::current()) {
+  return sum(x, std::vector<int>(axes), keepdims, where);
+}
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> mean(const X& x, std::initializer_list<int> axes,
+                                  bool keepdims = false,
+                                  SourceLocation where = SourceLocation::current()) {
+  return mean(x, std::vector<int>(axes), keepdims, where);
+}
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> max(const X& x, std::initializer_list<int> axes, bool keepdims = false,
+                                 SourceLocation where = SourceLocation::current()) {
+  return max(x, std::vector<int>(axes), keepdims, where);
+}
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> min(const X& x, std::initializer_list<int> axes, bool keepdims = false,
+                                 SourceLocation where = SourceLocation::current()) {
+  return min(x, std::vector<int>(axes), keepdims, where);
+}
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> logsumexp(const X& x, std::initializer_list<int> axes,
+                                       bool keepdims = false,
+                                       SourceLocation where = SourceLocation::current()) {
+  return logsumexp(x, std::vector<int>(axes), keepdims, where);
+}
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> prod(const X& x, std::initializer_list<int> axes,
+                                  bool keepdims = false,
+                                  SourceLocation where = SourceLocation::current()) {
+  return prod(x, std::vector<int>(axes), keepdims, where);
 }
 
 }  // namespace tapegrad

@@ -163,6 +163,9 @@ Tensor<T> stack(const std::vector<Tensor<T>>& xs, int axis) {
     if (xs[k].shape() != s)
       throw shape_error("stack: all tensors must have the same shape, got " + s.str() + " and " +
                         xs[k].shape().str() + " (tensor " + std::to_string(k) + ")");
+  if (s.rank() == Shape::max_rank)
+    throw shape_error("stack: " + s.str() + " already has the maximum rank " +
+                      std::to_string(Shape::max_rank));
   axis = normalize_axis(axis, s.rank() + 1, "stack");
   const auto n = static_cast<std::int64_t>(xs.size());
   const Shape shape = insert_axis(s, axis, n);
@@ -214,7 +217,9 @@ inline Shape resolve_shape(const std::vector<std::int64_t>& dims, std::int64_t s
 /// The same elements under another shape (no copy); one dimension may be -1.
 ///   auto m = tapegrad::reshape(x, {2, -1});
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> reshape(const X& x, const std::vector<std::int64_t>& dims) {
+Tensor<detail::element_t<X>> reshape(const X& x, const std::vector<std::int64_t>& dims,
+                                     SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "reshape");
   return detail::reshape(t, detail::resolve_shape(dims, t.size(), t.shape()));
 }
@@ -222,28 +227,36 @@ Tensor<detail::element_t<X>> reshape(const X& x, const std::vector<std::int64_t>
 /// x repeated along size-1 (or missing leading) axes to fill `shape`, NumPy style.
 ///   auto m = tapegrad::broadcast_to(row, {4, 3});
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> broadcast_to(const X& x, const Shape& shape) {
+Tensor<detail::element_t<X>> broadcast_to(const X& x, const Shape& shape,
+                                          SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::broadcast_to(detail::arg(x, "broadcast_to"), shape);
 }
 
 /// Joins tensors of one shape along a new axis.
 ///   auto m = tapegrad::stack({a, b, c}, 0);   // three [n] tensors -> [3, n]
 template <class T>
-Tensor<T> stack(const std::vector<Tensor<T>>& xs, int axis = 0) {
+Tensor<T> stack(const std::vector<Tensor<T>>& xs, int axis = 0,
+                SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   static_assert(is_differentiable_v<T>, "stack: needs float or double tensors");
   for (const auto& x : xs) detail::arg(x, "stack");
   return detail::stack(xs, axis);
 }
 
 template <class T>
-Tensor<T> stack(std::initializer_list<Tensor<T>> xs, int axis = 0) {
+Tensor<T> stack(std::initializer_list<Tensor<T>> xs, int axis = 0,
+                SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return stack(std::vector<Tensor<T>>(xs), axis);
 }
 
 /// Sums x down to `shape`, which must broadcast to x's shape: the adjoint of broadcast_to.
 ///   auto col = tapegrad::sum_to(m, {4, 1});
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> sum_to(const X& x, const Shape& shape) {
+Tensor<detail::element_t<X>> sum_to(const X& x, const Shape& shape,
+                                    SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::sum_to(detail::arg(x, "sum_to"), shape);
 }
 
@@ -280,7 +293,7 @@ Tensor<T> transpose(const Tensor<T>& x, const int* perm) {
   const Shape& s = x.shape();
   const int rank = s.rank();
   std::int64_t x_strides[Shape::max_rank] = {}, read_strides[Shape::max_rank] = {},
-      unused[Shape::max_rank] = {};
+               unused[Shape::max_rank] = {};
   Shape shape;
   std::int64_t stride = 1;
   for (int i = rank - 1; i >= 0; --i) {
@@ -314,7 +327,9 @@ Tensor<T> transpose(const Tensor<T>& x, const int* perm) {
 /// no perm, the axes reversed.   auto t = tapegrad::transpose(m);   // [r, c] -> [c, r]
 ///   auto nchw = tapegrad::transpose(nhwc, {0, 3, 1, 2});
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> transpose(const X& x, const std::vector<int>& perm = {}) {
+Tensor<detail::element_t<X>> transpose(const X& x, const std::vector<int>& perm = {},
+                                       SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "transpose");
   const int rank = t.rank();
   int p[Shape::max_rank];
@@ -340,8 +355,13 @@ Tensor<detail::element_t<X>> transpose(const X& x, const std::vector<int>& perm 
 /// x with a new axis of size 1 inserted at `axis` (-1 appends; no copy).
 ///   auto column = tapegrad::expand_dims(v, 1);   // [n] -> [n, 1]
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> expand_dims(const X& x, int axis) {
+Tensor<detail::element_t<X>> expand_dims(const X& x, int axis,
+                                         SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "expand_dims");
+  if (t.rank() == Shape::max_rank)
+    throw shape_error("expand_dims: " + t.shape().str() + " already has the maximum rank " +
+                      std::to_string(Shape::max_rank));
   const int a = normalize_axis(axis, t.rank() + 1, "expand_dims");
   return detail::reshape(t, detail::insert_axis(t.shape(), a, 1));
 }
@@ -350,7 +370,9 @@ Tensor<detail::element_t<X>> expand_dims(const X& x, int axis) {
 ///   auto v = tapegrad::squeeze(column);           // [n, 1] -> [n]
 ///   auto w = tapegrad::squeeze(x, {0});           // [1, 3, 1] -> [3, 1]
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> squeeze(const X& x, const std::vector<int>& axes = {}) {
+Tensor<detail::element_t<X>> squeeze(const X& x, const std::vector<int>& axes = {},
+                                     SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "squeeze");
   const Shape& s = t.shape();
   bool drop[Shape::max_rank] = {};
@@ -370,7 +392,9 @@ Tensor<detail::element_t<X>> squeeze(const X& x, const std::vector<int>& axes = 
 /// x repeated multiples[i] times along each axis i (tf.tile); the gradient sums the copies.
 ///   auto t = tapegrad::tile(m, {2, 3});   // [r, c] -> [2r, 3c]
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> tile(const X& x, const std::vector<std::int64_t>& multiples) {
+Tensor<detail::element_t<X>> tile(const X& x, const std::vector<std::int64_t>& multiples,
+                                  SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   auto t = detail::arg(x, "tile");
   const int rank = t.rank();
   if (static_cast<int>(multiples.size()) != rank)
@@ -390,7 +414,9 @@ Tensor<detail::element_t<X>> tile(const X& x, const std::vector<std::int64_t>& m
                         " can only be tiled with multiples of 1 (needs one spare axis)");
     const Shape s = t.shape();
     Shape widened = detail::insert_axis(s, a, m), tiled = s;
-    tiled[a] = m * s[a];
+    if (__builtin_mul_overflow(m, s[a], &tiled[a]))
+      throw shape_error("tile: multiple " + std::to_string(m) + " of axis " + std::to_string(a) +
+                        " of " + s.str() + " gives a dimension beyond 2^63");
     t = detail::reshape(
         detail::broadcast_to(detail::reshape(t, detail::insert_axis(s, a, 1)), widened), tiled);
   }

@@ -581,156 +581,189 @@ struct PowScalar {
 
 /// sin(x) elementwise.   auto y = tapegrad::sin(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> sin(const X& x) {
+Tensor<detail::element_t<X>> sin(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Sin>(detail::arg(x, "sin"));
 }
 /// cos(x) elementwise.   auto y = tapegrad::cos(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> cos(const X& x) {
+Tensor<detail::element_t<X>> cos(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Cos>(detail::arg(x, "cos"));
 }
 /// e^x elementwise.   auto y = tapegrad::exp(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> exp(const X& x) {
+Tensor<detail::element_t<X>> exp(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Exp>(detail::arg(x, "exp"));
 }
 /// Natural logarithm elementwise.   auto y = tapegrad::log(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> log(const X& x) {
+Tensor<detail::element_t<X>> log(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Log>(detail::arg(x, "log"));
 }
 /// tanh(x) elementwise.   auto y = tapegrad::tanh(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> tanh(const X& x) {
+Tensor<detail::element_t<X>> tanh(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Tanh>(detail::arg(x, "tanh"));
 }
 /// x * x elementwise.   auto y = tapegrad::square(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> square(const X& x) {
+Tensor<detail::element_t<X>> square(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Square>(detail::arg(x, "square"));
 }
 /// Square root elementwise; its gradient at 0 is inf, or 0 where the incoming gradient is 0.
 ///   auto y = tapegrad::sqrt(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> sqrt(const X& x) {
+Tensor<detail::element_t<X>> sqrt(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Sqrt>(detail::arg(x, "sqrt"));
 }
 /// 1 / sqrt(x) elementwise; like sqrt, a zero incoming gradient gives 0 even at x = 0.
 ///   auto inv_std = tapegrad::rsqrt(variance + 1e-5);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> rsqrt(const X& x) {
+Tensor<detail::element_t<X>> rsqrt(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Rsqrt>(detail::arg(x, "rsqrt"));
 }
 /// 1 / x elementwise; like sqrt, a zero incoming gradient gives 0 even at x = 0.
 ///   auto inv = tapegrad::reciprocal(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> reciprocal(const X& x) {
+Tensor<detail::element_t<X>> reciprocal(const X& x,
+                                        SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Reciprocal>(detail::arg(x, "reciprocal"));
 }
 /// max(x, 0) elementwise; its gradient at 0 is 0, as in TensorFlow.
 ///   auto h = tapegrad::relu(tapegrad::matmul(x, w) + b);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> relu(const X& x) {
+Tensor<detail::element_t<X>> relu(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Relu>(detail::arg(x, "relu"));
 }
 /// x raised to a constant power elementwise.   auto y = tapegrad::pow(x, 3.0);
 template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
-Tensor<detail::element_t<X>> pow(const X& x, S p) {
+Tensor<detail::element_t<X>> pow(const X& x, S p,
+                                 SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   using T = detail::element_t<X>;
   return detail::apply_scalar<detail::PowScalar>(detail::arg(x, "pow"), static_cast<T>(p));
 }
 
 /// |x| elementwise; abs'(0) = 0.   auto y = tapegrad::abs(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> abs(const X& x) {
+Tensor<detail::element_t<X>> abs(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Abs>(detail::arg(x, "abs"));
 }
 /// -1, 0 or 1 elementwise; gradient 0.   auto y = tapegrad::sign(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> sign(const X& x) {
+Tensor<detail::element_t<X>> sign(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Sign>(detail::arg(x, "sign"));
 }
 /// Largest integer <= x elementwise; gradient 0.   auto y = tapegrad::floor(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> floor(const X& x) {
+Tensor<detail::element_t<X>> floor(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Floor>(detail::arg(x, "floor"));
 }
 /// Smallest integer >= x elementwise; gradient 0.   auto y = tapegrad::ceil(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> ceil(const X& x) {
+Tensor<detail::element_t<X>> ceil(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Ceil>(detail::arg(x, "ceil"));
 }
 /// Nearest integer, halves to even (tf.math.round); gradient 0.   auto y = tapegrad::round(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> round(const X& x) {
+Tensor<detail::element_t<X>> round(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Round>(detail::arg(x, "round"));
 }
 /// e^x - 1, accurate near 0.   auto y = tapegrad::expm1(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> expm1(const X& x) {
+Tensor<detail::element_t<X>> expm1(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Expm1>(detail::arg(x, "expm1"));
 }
 /// log(1 + x), accurate near 0.   auto y = tapegrad::log1p(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> log1p(const X& x) {
+Tensor<detail::element_t<X>> log1p(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Log1p>(detail::arg(x, "log1p"));
 }
 /// tan(x) elementwise.   auto y = tapegrad::tan(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> tan(const X& x) {
+Tensor<detail::element_t<X>> tan(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Tan>(detail::arg(x, "tan"));
 }
 /// arcsin(x) elementwise.   auto y = tapegrad::asin(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> asin(const X& x) {
+Tensor<detail::element_t<X>> asin(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Asin>(detail::arg(x, "asin"));
 }
 /// arccos(x) elementwise.   auto y = tapegrad::acos(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> acos(const X& x) {
+Tensor<detail::element_t<X>> acos(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Acos>(detail::arg(x, "acos"));
 }
 /// arctan(x) elementwise.   auto y = tapegrad::atan(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> atan(const X& x) {
+Tensor<detail::element_t<X>> atan(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Atan>(detail::arg(x, "atan"));
 }
 /// sinh(x) elementwise.   auto y = tapegrad::sinh(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> sinh(const X& x) {
+Tensor<detail::element_t<X>> sinh(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Sinh>(detail::arg(x, "sinh"));
 }
 /// cosh(x) elementwise.   auto y = tapegrad::cosh(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> cosh(const X& x) {
+Tensor<detail::element_t<X>> cosh(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Cosh>(detail::arg(x, "cosh"));
 }
 /// 1 / (1 + e^-x) elementwise.   auto y = tapegrad::sigmoid(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> sigmoid(const X& x) {
+Tensor<detail::element_t<X>> sigmoid(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Sigmoid>(detail::arg(x, "sigmoid"));
 }
 /// log(1 + e^x) elementwise, without overflow.   auto y = tapegrad::softplus(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> softplus(const X& x) {
+Tensor<detail::element_t<X>> softplus(const X& x,
+                                      SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Softplus>(detail::arg(x, "softplus"));
 }
 /// The error function elementwise.   auto y = tapegrad::erf(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> erf(const X& x) {
+Tensor<detail::element_t<X>> erf(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Erf>(detail::arg(x, "erf"));
 }
 /// x where x > 0, alpha x elsewhere (TensorFlow's default alpha is 0.2); its gradient is
 /// alpha at 0, as in TensorFlow.   auto y = tapegrad::leaky_relu(x, 0.2);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> leaky_relu(const X& x, double alpha = 0.2) {
+Tensor<detail::element_t<X>> leaky_relu(const X& x, double alpha = 0.2,
+                                        SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   using T = detail::element_t<X>;
   return detail::apply_scalar<detail::LeakyRelu>(detail::arg(x, "leaky_relu"),
                                                  static_cast<T>(alpha));
 }
 /// x where x > 0, e^x - 1 elsewhere; its gradient at 0 is 1.   auto y = tapegrad::elu(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> elu(const X& x) {
+Tensor<detail::element_t<X>> elu(const X& x, SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
   return detail::apply_unary<detail::Elu>(detail::arg(x, "elu"));
 }
 }  // namespace tapegrad

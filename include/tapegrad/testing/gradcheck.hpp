@@ -54,6 +54,14 @@ inline Tensor<double> random_weights(const Shape& shape, std::uint32_t seed) {
   return Tensor<double>(shape, w);
 }
 
+/// Each input as a tensor of its own, so that one passed twice ({x, x}) is two independent
+/// inputs to the tape, as it is to the finite differences.
+inline Inputs independent_copies(const Inputs& inputs) {
+  Inputs out;
+  for (const auto& x : inputs) out.emplace_back(x.shape(), x.to_vector());
+  return out;
+}
+
 inline bool bitwise_equal(const Tensor<double>& a, const Tensor<double>& b) {
   if (a.has_value() != b.has_value()) return false;
   if (!a.has_value()) return true;
@@ -172,9 +180,10 @@ inline Inputs first_gradients(const GradcheckFunction& f, const Inputs& x,
 ///       {Tensor<double>({1.0, 2.0}), Tensor<double>(0.5)});
 ///   REQUIRE(r.ok);   // r.report names the worst element and every one that differs
 inline GradcheckResult gradcheck(const GradcheckFunction& f,
-                                 const std::vector<Tensor<double>>& inputs,
+                                 const std::vector<Tensor<double>>& inputs_in,
                                  const GradcheckOptions& options = {}) {
   GradcheckResult result;
+  const std::vector<Tensor<double>> inputs = detail::independent_copies(inputs_in);
   const Tensor<double> weights = detail::random_weights(f(inputs).shape(), options.seed);
   detail::compare(
       [&](const detail::Inputs& x) { return sum(f(x) * weights).item(); },
@@ -191,9 +200,10 @@ inline GradcheckResult gradcheck(const GradcheckFunction& f,
 ///       [](const std::vector<Tensor<double>>& x) { return tapegrad::tanh(x[0]); },
 ///       {Tensor<double>({0.5, -1.0})});
 inline GradcheckResult gradgradcheck(const GradcheckFunction& f,
-                                     const std::vector<Tensor<double>>& inputs,
+                                     const std::vector<Tensor<double>>& inputs_in,
                                      const GradcheckOptions& options = {}) {
   GradcheckResult result;
+  const std::vector<Tensor<double>> inputs = detail::independent_copies(inputs_in);
   const Tensor<double> weights = detail::random_weights(f(inputs).shape(), options.seed);
   std::vector<Tensor<double>> v;
   for (std::size_t i = 0; i < inputs.size(); ++i)
