@@ -1,6 +1,6 @@
 // How a user tests the gradients of their own function: a Catch2 (v2) test that compares the
 // tape's first and second derivatives with central finite differences.
-#define CATCH_CONFIG_MAIN
+// Catch2's main() is compiled once in its own file (tests/catch_main.cpp), as usual.
 #include <catch2/catch.hpp>
 #include <tapegrad/tapegrad.hpp>
 #include <tapegrad/testing/catch2.hpp>

@@ -25,3 +25,8 @@
 #include "tapegrad/tape.hpp"
 #include "tapegrad/tensor.hpp"
 #include "tapegrad/variable.hpp"
+#include "tapegrad/train/checkpoint.hpp"
+#include "tapegrad/train/clipping.hpp"
+#include "tapegrad/train/layers.hpp"
+#include "tapegrad/train/optimizers.hpp"
+#include "tapegrad/train/schedules.hpp"

@@ -2,7 +2,6 @@
 #include "test_util.hpp"
 
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -20,11 +19,29 @@ std::string row_name(const OpRow& row) {
   return row.variant.empty() ? row.op : row.op + " (" + row.variant + ")";
 }
 
+/// The name of a function declared on this line, if it starts with a return type of
+/// Tensor<...> or std::vector<Tensor<...>>, as tapegrad's public op declarations do.
+std::string declared_op(const std::string& line) {
+  std::string rest = line;
+  if (rest.rfind("inline ", 0) == 0) rest = rest.substr(7);
+  if (rest.rfind("std::vector<Tensor<", 0) != 0 && rest.rfind("Tensor<", 0) != 0) return "";
+  // Skip the return type: up to the space after its last closing '>'.
+  int depth = 0;
+  std::size_t i = 0;
+  for (; i < rest.size(); ++i) {
+    if (rest[i] == '<') ++depth;
+    if (rest[i] == '>' && --depth == 0 && i + 1 < rest.size() && rest[i + 1] == ' ') break;
+  }
+  if (i + 2 >= rest.size()) return "";
+  const std::size_t start = i + 2, paren = rest.find('(', start);
+  if (paren == std::string::npos) return "";
+  const std::string name = rest.substr(start, paren - start);
+  return name.find(' ') == std::string::npos ? name : "";
+}
+
 /// The functions declared at namespace scope in tapegrad's op headers, outside `detail`.
 std::set<std::string> public_ops() {
   std::set<std::string> names;
-  const std::regex declaration(
-      R"(^(?:inline\s+)?(?:std::vector<)?Tensor<.*?>>?\s+(operator\S+?|\w+)\()");
   for (const char* header : {"binary.hpp", "binary_functions.hpp", "compare.hpp", "conv.hpp",
                              "indexing.hpp", "linalg.hpp", "losses.hpp", "nn.hpp", "random.hpp",
                              "reduce.hpp", "shape.hpp", "unary.hpp"}) {
@@ -32,14 +49,13 @@ std::set<std::string> public_ops() {
     if (!in) continue;
     int detail_depth = 0;
     std::string line;
-    std::smatch m;
     while (std::getline(in, line)) {
       if (line.rfind("namespace detail {", 0) == 0)
         ++detail_depth;
       else if (line.rfind("}  // namespace detail", 0) == 0)
         --detail_depth;
-      else if (detail_depth == 0 && std::regex_search(line, m, declaration))
-        names.insert(m[1]);
+      else if (detail_depth == 0 && !declared_op(line).empty())
+        names.insert(declared_op(line));
     }
   }
   return names;

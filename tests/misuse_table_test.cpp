@@ -1,0 +1,140 @@
+// Every misuse in README's table, with its exact message: each row is run here, and the test
+// fails if README.md no longer quotes the message the library throws.
+#include "test_util.hpp"
+
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#ifndef TAPEGRAD_README
+#define TAPEGRAD_README TAPEGRAD_INCLUDE_DIR "/../README.md"
+#endif
+
+using tapegrad::GradientTape;
+using tapegrad::Shape;
+using tapegrad::Tensor;
+using tapegrad::Variable;
+
+namespace {
+
+struct Misuse {
+  const char* what;
+  std::function<void()> run;
+  std::string expected;
+};
+
+std::string message_of(const std::function<void()>& run) {
+  try {
+    run();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "(nothing thrown)";
+}
+
+std::vector<Misuse> misuses() {
+  const Tensor<float> m23(Shape{2, 3}, 1.f), m45(Shape{4, 5}, 1.f), v4(Shape{4}, 1.f);
+  return {
+      {"operands that do not broadcast", [=] { (void)(m23 + v4); },
+       "add: incompatible shapes for broadcasting: [2,3] vs. [4]"},
+      {"matmul with mismatched inner dimensions", [=] { (void)tapegrad::matmul(m23, m45); },
+       "matmul: inner dimensions differ: [2,3] x [4,5]"},
+      {"an axis out of range", [=] { (void)tapegrad::sum(m23, 2); },
+       "sum: axis 2 is out of range for a tensor of rank 2 (expected -2 <= axis < 2)"},
+      {"a gather index out of range",
+       [=] {
+         (void)tapegrad::gather(m23, Tensor<std::int32_t>({0, 2}));
+       },
+       "gather: index 2 (at position 1) is out of range for axis 0 of size 2"},
+      {"a class label out of range",
+       [=] {
+         (void)tapegrad::sparse_softmax_cross_entropy(Tensor<std::int32_t>({0, 3}), m23);
+       },
+       "sparse_softmax_cross_entropy: received a label value of 3 which is outside the valid "
+       "range of [0, 3) for 3 classes"},
+      {"reshape to a different element count",
+       [=] {
+         (void)tapegrad::reshape(m23, {4, 2});
+       },
+       "reshape: cannot reshape [2,3] (6 elements) to [4,2] (8 elements)"},
+      {"a convolution whose channels differ",
+       [] {
+         (void)tapegrad::conv2d(Tensor<float>(Shape{1, 5, 5, 3}), Tensor<float>(Shape{3, 3, 4, 8}));
+       },
+       "conv2d: input has 3 channels but filter expects 4 (input [1,5,5,3], filter [3,3,4,8])"},
+      {"a second gradient() on a non-persistent tape",
+       [] {
+         Tensor<float> x(2.f);
+         GradientTape tape;
+         tape.watch(x);
+         const auto y = x * x;
+         (void)tape.gradient(y, x);
+         (void)tape.gradient(y, x);
+       },
+       "A non-persistent GradientTape can only be used to compute one set of gradients (or "
+       "jacobians)"},
+      {"reset() on a tape that is not recording",
+       [] {
+         GradientTape tape;
+         tape.stop();
+         tape.reset();
+       },
+       "Tape is not recording."},
+      {"stop_recording() on a tape that is not recording",
+       [] {
+         GradientTape tape;
+         tape.stop();
+         auto pause = tape.stop_recording();
+       },
+       "Trying to stop recording a tape which is not recording."},
+      {"a gradient that does not exist used as a tensor",
+       [] {
+         Tensor<float> none;
+         (void)(none + 1.f);
+       },
+       "add: an input has no value (a gradient that does not exist, TensorFlow's None)"},
+      {"assign with another shape",
+       [] {
+         Variable<float> w({1.f, 2.f}, "w");
+         w.assign(Tensor<float>({1.f, 2.f, 3.f}));
+       },
+       "Variable::assign: shape [3] does not match the variable's shape [2]"},
+      {"output_gradients of the wrong shape",
+       [] {
+         Tensor<float> x({1.f, 2.f});
+         GradientTape tape;
+         tape.watch(x);
+         const auto y = x * x;
+         (void)tape.gradient({y}, {x}, {Tensor<float>({1.f})});
+       },
+       "GradientTape::gradient: output_gradients[0] has shape [1] but its target has shape [2]"},
+      {"a shape too large for memory",
+       [] {
+         (void)Tensor<float>(Shape{std::int64_t{1} << 40, std::int64_t{1} << 30});
+       },
+       "Tensor: shape [1099511627776,1073741824] needs more bytes than memory can hold"},
+      {"a NaN under anomaly mode",
+       [] {
+         tapegrad::DetectAnomaly anomaly;
+         (void)tapegrad::log(Tensor<float>({-1.f}), tapegrad::SourceLocation{"model.cpp", 42});
+       },
+       "anomaly: log produced NaN (element 0 of [1]) from finite inputs [1], called at "
+       "model.cpp:42"},
+  };
+}
+
+}  // namespace
+
+TEST_CASE("Each misuse throws its exact message, and README's table quotes it", "[errors]") {
+  std::ifstream in(TAPEGRAD_README);
+  REQUIRE(in);
+  std::stringstream readme;
+  readme << in.rdbuf();
+  for (const auto& m : misuses()) {
+    INFO(m.what);
+    CHECK(message_of(m.run) == m.expected);
+    CHECK_THAT(readme.str(), Catch::Contains("`" + m.expected + "`"));
+  }
+}
