@@ -2,10 +2,13 @@
 // fails if README.md no longer quotes the message the library throws.
 #include "test_util.hpp"
 
+#include <cmath>
+#include <cstdint>
 #include <fstream>
 #include <functional>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #ifndef TAPEGRAD_README
@@ -112,9 +115,36 @@ std::vector<Misuse> misuses() {
        "GradientTape::gradient: output_gradients[0] has shape [1] but its target has shape [2]"},
       {"a shape too large for memory",
        [] {
-         (void)Tensor<float>(Shape{std::int64_t{1} << 40, std::int64_t{1} << 30});
+         (void)Tensor<float>(Shape{std::int64_t{1} << 40, std::int64_t{1} << 21});
        },
-       "Tensor: shape [1099511627776,1073741824] needs more bytes than memory can hold"},
+       "Tensor: shape [1099511627776,2097152] needs more bytes than memory can hold"},
+      {"a shape of more than 2^63 - 1 elements",
+       [] {
+         (void)Shape{std::int64_t{1} << 40, std::int64_t{1} << 30};
+       },
+       "Shape: adding dimension 1073741824 to [1099511627776] makes its dimensions multiply past "
+       "2^63 - 1"},
+      {"a float-to-integer cast of NaN",
+       [] {
+         (void)tapegrad::cast<std::int32_t>(Tensor<float>({1.f, NAN}));
+       },
+       "cast: element 1 of a float32 tensor of shape [2] is nan, which int32 cannot hold (it "
+       "needs a finite value in [-2147483648, 2147483647] after truncation toward zero)"},
+      {"reset() from a custom gradient function during the tape's own gradient()",
+       [] {
+         const Tensor<float> x(1.f);
+         GradientTape tape(tapegrad::persistent);
+         tape.watch(x);
+         const auto op = tapegrad::custom_gradient([&](const Tensor<float>& a) {
+           return std::make_pair(a * 2.f, [&](const Tensor<float>& g) {
+             tape.reset();
+             return g;
+           });
+         });
+         (void)tape.gradient(op(x), x);
+       },
+       "GradientTape::reset: called while this tape's gradient() runs (from a custom gradient "
+       "function)"},
       {"a NaN under anomaly mode",
        [] {
          tapegrad::DetectAnomaly anomaly;

@@ -37,29 +37,24 @@ Tensor<detail::element_t<X>> stop_gradient(const X& x) {
 
 namespace detail {
 
-/// While alive, this thread's tapes are set aside (a tape opened inside starts a stack of
-/// its own), so nothing is recorded on them, and variable reads are collected.
+/// While alive, this thread's tapes do not record (a barrier on the stack, NOTE [ Barriers
+/// on the tape stack ]; tapes opened inside record), and variable reads are collected.
 class ForwardScope {
  public:
   explicit ForwardScope(std::vector<std::shared_ptr<VariableState>>* watched)
-      : saved_top_(thread_tapes.top),
-        saved_recording_(thread_tapes.recording),
-        saved_watcher_(variable_watcher) {
-    thread_tapes.top = nullptr;
-    thread_tapes.recording = thread_tapes.anomaly;  // anomaly mode still checks the forward
+      : barrier_(TapeState::BarrierTag{}), saved_watcher_(variable_watcher) {
+    push_barrier(barrier_);
     variable_watcher = watched;
   }
   ForwardScope(const ForwardScope&) = delete;
   ForwardScope& operator=(const ForwardScope&) = delete;
   ~ForwardScope() {
-    thread_tapes.top = saved_top_;
-    thread_tapes.recording = saved_recording_;
+    pop_barrier(barrier_);
     variable_watcher = saved_watcher_;
   }
 
  private:
-  TapeState* saved_top_;
-  int saved_recording_;
+  TapeState barrier_;
   std::vector<std::shared_ptr<VariableState>>* saved_watcher_;
 };
 

@@ -257,6 +257,9 @@ template <class T>
 std::string to_string(const Tensor<T>& t) {
   if (!t.has_value()) return "None";
   if (t.rank() == 0) return detail::format_scalar(t.data()[0]);
+  // Any tensor without elements prints as "[]", as NumPy's and TensorFlow's do (and without
+  // walking the other dimensions, which may be huge).
+  if (t.size() == 0) return "[]";
   return detail::ArrayPrinter<T>(t).str();
 }
 

@@ -37,7 +37,7 @@ TAPEGRAD_NOINLINE inline void record(const ImplRef& output, const char* op, Back
   if (n_inputs > max_op_inputs) large_nodes.resize(n_inputs);
   NodeId* nodes = n_inputs > max_op_inputs ? large_nodes.data() : small_nodes;
   try {
-    for (TapeState* tape = thread_tapes.top; tape; tape = tape->below) {
+    for (TapeState* tape = thread_tapes.top; tape && !tape->barrier; tape = tape->below) {
       if (!tape->on_stack) continue;
       bool any = false;
       for (std::size_t k = 0; k < n_inputs; ++k) {
@@ -120,7 +120,7 @@ inline ImplRef read_variable(const std::shared_ptr<VariableState>& variable) {
   }
   if (TAPEGRAD_LIKELY(!any_tape_recording())) return value;
   ImplRef alias;
-  for (TapeState* tape = thread_tapes.top; tape; tape = tape->below) {
+  for (TapeState* tape = thread_tapes.top; tape && !tape->barrier; tape = tape->below) {
     if (!tape->recording()) continue;
     NodeId node = tape->find(variable.get());
     if (node == no_node && tape->watch_accessed_variables && variable->trainable)

@@ -25,21 +25,34 @@ class Shape {
   }
 
   int rank() const { return rank_; }
-  /// Number of elements: the product of the dimensions (1 for rank 0).
+  /// Number of elements: the product of the dimensions (1 for rank 0). It cannot overflow:
+  /// the dimensions other than 0 multiply to at most 2^63 - 1 (push_back and set refuse
+  /// more), so neither can any product of some of them, in any order.
   std::int64_t size() const {
     std::int64_t n = 1;
     for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<std::size_t>(i)];
     return n;
   }
   std::int64_t operator[](int axis) const { return dims_[static_cast<std::size_t>(axis)]; }
-  std::int64_t& operator[](int axis) { return dims_[static_cast<std::size_t>(axis)]; }
+  /// Changes one dimension, with push_back's checks.
+  void set(int axis, std::int64_t dim) {
+    const std::int64_t old = dims_[static_cast<std::size_t>(axis)];
+    dims_[static_cast<std::size_t>(axis)] = 1;
+    try {
+      check(dim);
+    } catch (...) {
+      dims_[static_cast<std::size_t>(axis)] = old;
+      throw;
+    }
+    dims_[static_cast<std::size_t>(axis)] = dim;
+  }
   const std::int64_t* begin() const { return dims_.data(); }
   const std::int64_t* end() const { return dims_.data() + rank_; }
 
   void push_back(std::int64_t dim) {
     if (rank_ == max_rank)
       throw shape_error("Shape: rank above the maximum of " + std::to_string(max_rank));
-    if (dim < 0) throw shape_error("Shape: negative dimension " + std::to_string(dim));
+    check(dim);
     dims_[static_cast<std::size_t>(rank_++)] = dim;
   }
 
@@ -62,6 +75,23 @@ class Shape {
   }
 
  private:
+  /// Refuses a negative dimension, and one that would make the dimensions other than 0
+  /// multiply past 2^63 - 1 (a shape with a 0 in it has no elements, but its strides and
+  /// partial sizes are still products of the others).
+  void check(std::int64_t dim) const {
+    if (dim < 0) throw shape_error("Shape: negative dimension " + std::to_string(dim));
+    if (dim <= 1) return;
+    std::int64_t span = dim;
+    for (int i = 0; i < rank_; ++i) {
+      const std::int64_t d = dims_[static_cast<std::size_t>(i)];
+      if (d > 1 && __builtin_mul_overflow(span, d, &span)) throw_too_large(dim);
+    }
+  }
+  [[noreturn]] void throw_too_large(std::int64_t dim) const {
+    throw shape_error("Shape: adding dimension " + std::to_string(dim) + " to " + str() +
+                      " makes its dimensions multiply past 2^63 - 1");
+  }
+
   std::array<std::int64_t, max_rank> dims_{};
   int rank_ = 0;
 };

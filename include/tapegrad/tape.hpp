@@ -126,10 +126,17 @@ class GradientTape {
   }
 
   /// Stops recording for good, as leaving Python's `with` block does; gradient() still works.
-  void stop() noexcept { detail::pop_tape(*state_); }
+  void stop() noexcept {
+    ++state_->stops;
+    detail::pop_tape(*state_);
+  }
   /// Records again after stop(), adding to what is recorded (re-entering the `with` block).
   /// A non-persistent tape whose gradient() has run starts empty.
   void start() {
+    if (state_->sweeps > 0)
+      throw tape_error(
+          "GradientTape::start: called while this tape's gradient() runs (from a "
+          "custom gradient function)");
     if (state_->on_stack)
       throw tape_error(
           "Tape is still recording, This can happen if you try to re-enter an already-active "
@@ -149,6 +156,10 @@ class GradientTape {
   /// Forgets everything recorded and watched, as if the tape were closed and a new one opened.
   void reset() {
     if (!state_->on_stack) throw tape_error("Tape is not recording.");
+    if (state_->sweeps > 0)
+      throw tape_error(
+          "GradientTape::reset: called while this tape's gradient() runs (from a "
+          "custom gradient function)");
     state_->clear();
     state_->used = false;
   }
@@ -295,8 +306,11 @@ class GradientTape {
     const Tensor<detail::element_t<X>> t = target_tensor(target);
     const Source<T> src(source);
     const Shape target_shape = t.shape(), source_shape = src.shape();
+    check_jacobian_rank("jacobian", target_shape, source_shape,
+                        target_shape.rank() + source_shape.rank());
+    const Shape shape = concat(target_shape, source_shape);
     auto rows = jacobian_rows(t, src, 1);
-    return assemble(rows, source_shape, concat(target_shape, source_shape), 0, unconnected);
+    return assemble(rows, source_shape, shape, 0, unconnected);
   }
 
   /// For target [B, ...] and source [B, ...] whose batch entries do not interact, the
@@ -315,17 +329,19 @@ class GradientTape {
       throw shape_error("Need first dimension of target shape " + tf_shape(target_shape) +
                         " and source shape " + tf_shape(source_shape) + " to match.");
     const std::int64_t batch = target_shape[0];
-    auto rows = jacobian_rows(t, src, batch);
+    check_jacobian_rank("batch_jacobian", target_shape, source_shape,
+                        target_shape.rank() + source_shape.rank() - 1);
     Shape batch_shape{batch};
     for (int i = 1; i < target_shape.rank(); ++i) batch_shape.push_back(target_shape[i]);
     for (int i = 1; i < source_shape.rank(); ++i) batch_shape.push_back(source_shape[i]);
+    auto rows = jacobian_rows(t, src, batch);
     return assemble(rows, source_shape, batch_shape, 1, unconnected);
   }
 
  private:
   void push() {
     int depth = 0;
-    for (auto* t = detail::thread_tapes.top; t; t = t->below) ++depth;
+    for (auto* t = detail::thread_tapes.top; t; t = t->below) depth += t->barrier ? 0 : 1;
     if (depth >= detail::max_nested_tapes)
       throw tape_error("GradientTape: more than " + std::to_string(detail::max_nested_tapes) +
                        " tapes nested on one thread");
@@ -390,6 +406,16 @@ class GradientTape {
     return seeds;
   }
 
+  /// Refuses, before any sweep spends the tape, a Jacobian whose rank Shape cannot hold.
+  static void check_jacobian_rank(const char* op, const Shape& target, const Shape& source,
+                                  int rank) {
+    if (rank > Shape::max_rank)
+      throw shape_error("GradientTape::" + std::string(op) +
+                        ": the Jacobian of a target of shape " + target.str() +
+                        " with respect to a source of shape " + source.str() + " would have rank " +
+                        std::to_string(rank) + ", above the maximum of " +
+                        std::to_string(Shape::max_rank));
+  }
   static Shape concat(const Shape& a, const Shape& b) {
     Shape out = a;
     for (std::int64_t d : b) out.push_back(d);
@@ -412,10 +438,9 @@ class GradientTape {
     if (!any && unconnected == UnconnectedGradients::none) return Tensor<T>();
     for (auto& r : rows)
       if (!r.has_value()) r = Tensor<T>::zeros(source_shape);
-    if (axis == 1) {
-      const std::int64_t batch = source_shape[0];
-      for (auto& r : rows) r = detail::reshape(r, Shape{batch, batch ? r.size() / batch : 0});
-    }
+    // Flattened first, so that a source of the largest rank still stacks.
+    const std::int64_t batch = axis == 1 ? source_shape[0] : 1;
+    for (auto& r : rows) r = detail::reshape(r, Shape{batch, batch ? r.size() / batch : 0});
     return detail::reshape(detail::stack(rows, axis), shape);
   }
 
@@ -429,7 +454,10 @@ class GradientTape {
       const std::vector<std::shared_ptr<detail::VariableState>>& variables,
       UnconnectedGradients unconnected, std::size_t sweeps) {
     detail::TapeState& tape = *state_;
-    if (tape.used)
+    // A second gradient() of a non-persistent tape from inside its first (a custom gradient
+    // function calling back) is refused like one after it: it would free the record the first
+    // is reading.
+    if (tape.used || (tape.sweeps > 0 && !tape.persistent))
       throw tape_error(
           "A non-persistent GradientTape can only be used to compute one set of gradients (or "
           "jacobians)");
@@ -441,9 +469,14 @@ class GradientTape {
 
     detail::TapeStackSnapshot snapshot;
     const bool was_on_stack = tape.on_stack;
+    const std::uint64_t stops = tape.stops;
     detail::TapeState* const below = tape.below;
     if (!tape.persistent) detail::pop_tape(tape);
     std::vector<std::vector<detail::ImplRef>> out;
+    struct Sweeping {
+      int& count;
+      ~Sweeping() { --count; }
+    } sweeping{++tape.sweeps};
     try {
       for (std::size_t k = 0; k < sweeps; ++k) {
         std::vector<detail::ImplRef> sweep_seeds;
@@ -463,7 +496,8 @@ class GradientTape {
       }
     } catch (...) {
       snapshot.restore();
-      if (was_on_stack && !tape.on_stack) detail::reinsert_tape(tape, below);
+      // Back where it was, unless a custom gradient function stopped it meanwhile.
+      if (was_on_stack && !tape.on_stack && tape.stops == stops) detail::reinsert_tape(tape, below);
       throw;
     }
     if (!tape.persistent) {

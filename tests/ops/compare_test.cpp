@@ -65,7 +65,11 @@ TEST_CASE("cast between float and double keeps the gradient; to integers it stop
   CHECK(g.to_vector() == std::vector<float>{1.0f, 4.0f});
   const Tensor<std::int32_t> i = tapegrad::cast<std::int32_t>(x);
   CHECK(i.to_vector() == std::vector<std::int32_t>{0, 2});
-  CHECK(tapegrad::cast<float>(x).impl().get() == x.impl().get());  // same type: the same tensor
+  // Same type: a new tensor on the same elements (NOTE [ Ops that leave their input unchanged ]).
+  const Tensor<float> same = tapegrad::cast<float>(x);
+  CHECK(same.impl().get() != x.impl().get());
+  CHECK(same.data() == x.data());
+  CHECK(tape.gradient(same * 3.0f, x).to_vector() == std::vector<float>{3.0f, 3.0f});
   CHECK_GRADIENTS(
       [](const Inputs& v) {
         return tapegrad::cast<double>(tapegrad::cast<float>(v[0]) * tapegrad::cast<float>(v[0]));

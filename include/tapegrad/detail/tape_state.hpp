@@ -202,7 +202,14 @@ class TapeState {
         watch_accessed_variables(watch_accessed_variables) {
     TAPEGRAD_COUNT(tapes, 1);
   }
+  /// A barrier (NOTE [ Barriers on the tape stack ]): never records, and is not a tape.
+  struct BarrierTag {};
+  explicit TapeState(BarrierTag)
+      : id(next_tape_id()), persistent(false), watch_accessed_variables(false), barrier(true) {
+    paused = true;
+  }
   ~TapeState() {
+    if (barrier) return;
     TAPEGRAD_COUNT(tapes, -1);
     TAPEGRAD_COUNT(entries, -static_cast<std::int64_t>(entries.size()));
   }
@@ -216,6 +223,11 @@ class TapeState {
   bool on_stack = false;  // pushed on its thread's stack and not stopped yet
   bool paused = false;    // inside a stop_recording() scope
   bool used = false;      // a non-persistent tape whose gradient() has run
+  const bool barrier = false;
+  int sweeps = 0;           // this tape's gradient() calls running now (a custom gradient
+                            // function can call back into the tape)
+  std::uint64_t stops = 0;  // stop() calls so far
+  int listeners_below = 0;  // a barrier's: the listeners of the stack segment beneath it
   TapeState* below = nullptr;
   ThreadTapes* owner = nullptr;
 
@@ -317,7 +329,7 @@ inline bool any_tape_recording() noexcept {
 /// Whether a recording tape on this thread knows one of these tensors, i.e. whether an op
 /// reading them now would be recorded.
 inline bool any_tape_tracks(std::initializer_list<const TensorImpl*> tensors) {
-  for (TapeState* tape = thread_tapes.top; tape; tape = tape->below)
+  for (TapeState* tape = thread_tapes.top; tape && !tape->barrier; tape = tape->below)
     if (tape->recording())
       for (const TensorImpl* t : tensors)
         if (tape->find(t) != no_node) return true;
@@ -346,6 +358,25 @@ class OpScope {
   ThreadTapes* owner_ = nullptr;
 };
 
+// NOTE [ Barriers on the tape stack ]
+// A custom gradient's forward must not be recorded by the tapes already open, but the user's
+// code in it may open tapes of its own, or stop, start, reset or destroy the outer ones. So
+// the forward pushes a barrier instead of hiding the stack: a pseudo-tape that never records,
+// where every walk that records (record(), read_variable(), any_tape_tracks()) stops. The
+// listener count `recording` counts the segment above the innermost barrier (plus anomaly
+// guards), so ops inside the forward stay on the fast path; each barrier keeps the count of
+// the segment beneath it. Popping or reinserting a tape adjusts the count of its own segment,
+// and removing a barrier merges the segments, so tapes opened in the forward and still alive
+// after it simply become the top of the stack.
+
+/// The barrier nearest above where a walk from the top meets `stop` (nullptr: none).
+inline TapeState* barrier_above(ThreadTapes& tapes, const TapeState* stop) noexcept {
+  TapeState* barrier = nullptr;
+  for (TapeState* t = tapes.top; t && t != stop; t = t->below)
+    if (t->barrier) barrier = t;
+  return barrier;
+}
+
 inline void push_tape(TapeState& tape) {
   ThreadTapes& tapes = thread_tapes;
   tape.below = tapes.top;
@@ -358,12 +389,16 @@ inline void push_tape(TapeState& tape) {
 inline void pop_tape(TapeState& tape) noexcept {
   if (!tape.on_stack) return;
   ThreadTapes& tapes = *tape.owner;
+  TapeState* const barrier = barrier_above(tapes, &tape);
   for (TapeState** link = &tapes.top; *link; link = &(*link)->below)
     if (*link == &tape) {
       *link = tape.below;
       break;
     }
-  --tapes.recording;
+  if (barrier)
+    --barrier->listeners_below;
+  else
+    --tapes.recording;
   tape.on_stack = false;
   tape.below = nullptr;
 }
@@ -372,35 +407,69 @@ inline void pop_tape(TapeState& tape) noexcept {
 /// is no longer there): where it was before pop_tape().
 inline void reinsert_tape(TapeState& tape, TapeState* below) noexcept {
   ThreadTapes& tapes = *tape.owner;
+  TapeState* const barrier = barrier_above(tapes, below);
   TapeState** link = &tapes.top;
   while (*link && *link != below) link = &(*link)->below;
   tape.below = *link;
   *link = &tape;
   tape.on_stack = true;
-  ++tapes.recording;
+  if (barrier)
+    ++barrier->listeners_below;
+  else
+    ++tapes.recording;
+}
+
+/// Pushes a barrier: the tapes beneath it stop listening until pop_barrier().
+inline void push_barrier(TapeState& barrier) noexcept {
+  ThreadTapes& tapes = thread_tapes;
+  barrier.listeners_below = tapes.recording - tapes.anomaly;
+  tapes.recording = tapes.anomaly;
+  barrier.below = tapes.top;
+  barrier.owner = &tapes;
+  tapes.top = &barrier;
+  barrier.on_stack = true;
+}
+
+/// Removes a barrier; the segments above and beneath it become one.
+inline void pop_barrier(TapeState& barrier) noexcept {
+  ThreadTapes& tapes = *barrier.owner;
+  // Barriers nest as the forwards that push them do, so none lies above this one.
+  for (TapeState** link = &tapes.top; *link; link = &(*link)->below)
+    if (*link == &barrier) {
+      *link = barrier.below;
+      break;
+    }
+  tapes.recording += barrier.listeners_below;
+  barrier.on_stack = false;
+  barrier.below = nullptr;
 }
 
 /// What every tape on this thread holds, so that a failed gradient() can undo what it
-/// recorded (strong exception guarantee).
+/// recorded (strong exception guarantee). A custom gradient function may destroy or reset a
+/// tape before the failure, so restore() only touches tapes still on the stack under the id
+/// they had.
 class TapeStackSnapshot {
  public:
   TapeStackSnapshot() {
     for (TapeState* t = thread_tapes.top; t; t = t->below)
-      sizes_.push_back({t, t->entries.size(), t->producer.size()});
+      if (!t->barrier) sizes_.push_back({t, t->id, t->entries.size(), t->producer.size()});
   }
   void restore() noexcept {
-    for (const Sizes& s : sizes_) {
-      TAPEGRAD_COUNT(entries, static_cast<std::int64_t>(s.entries) -
-                                  static_cast<std::int64_t>(s.tape->entries.size()));
-      s.tape->entries.truncate(s.entries);
-      s.tape->producer.resize(s.nodes);
-      if (s.tape->anomaly_sites.size() > s.entries) s.tape->anomaly_sites.resize(s.entries);
-    }
+    for (TapeState* t = thread_tapes.top; t; t = t->below)
+      for (const Sizes& s : sizes_)
+        if (s.tape == t && s.id == t->id && t->entries.size() >= s.entries) {
+          TAPEGRAD_COUNT(entries, static_cast<std::int64_t>(s.entries) -
+                                      static_cast<std::int64_t>(t->entries.size()));
+          t->entries.truncate(s.entries);
+          t->producer.resize(s.nodes);
+          if (t->anomaly_sites.size() > s.entries) t->anomaly_sites.resize(s.entries);
+        }
   }
 
  private:
   struct Sizes {
     TapeState* tape;
+    std::uint64_t id;
     std::size_t entries, nodes;
   };
   std::vector<Sizes> sizes_;

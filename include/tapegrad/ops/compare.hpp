@@ -1,5 +1,8 @@
 #pragma once
 
+#include <cstdint>
+#include <limits>
+#include <sstream>
 #include <string>
 #include <type_traits>
 
@@ -67,11 +70,34 @@ void cast_backward(const Entry&, ImplRef&& g, const bool*, ImplRef* dx) {
   dx[0] = cast<From>(Tensor<To>(std::move(g))).take_impl();
 }
 
+/// Refuses a float-to-integer cast of an element the integer type cannot hold after
+/// truncation toward zero (NaN, an infinity, out of range): C++ leaves that conversion
+/// undefined, and TensorFlow and NumPy return whatever the hardware gives.
+template <class U, class T>
+void check_integer_cast(const Tensor<T>& x) {
+  const T low = static_cast<T>(std::numeric_limits<U>::min());  // -2^(bits-1), exact
+  const T* p = x.data();
+  for (std::int64_t i = 0; i < x.size(); ++i) {
+    const T v = p[i];
+    if ((v >= low || v > low - T(1)) && v < -low) continue;
+    std::ostringstream value;
+    value << v;
+    throw value_error("cast: element " + std::to_string(i) + " of a " + dtype_name(dtype_of<T>()) +
+                      " tensor of shape " + x.shape().str() + " is " + value.str() + ", which " +
+                      dtype_name(dtype_of<U>()) + " cannot hold (it needs a finite value in [" +
+                      std::to_string(std::numeric_limits<U>::min()) + ", " +
+                      std::to_string(std::numeric_limits<U>::max()) +
+                      "] after truncation toward zero)");
+  }
+}
+
 template <class U, class T>
 Tensor<U> cast(const Tensor<T>& x) {
   if constexpr (std::is_same_v<U, T>) {
     return x;
   } else {
+    if constexpr (std::is_floating_point_v<T> && std::is_integral_v<U> && !std::is_same_v<U, bool>)
+      check_integer_cast<U>(x);
     Tensor<U> y(uninitialized, x.shape());
     if constexpr (std::is_same_v<U, bool>)
       y.mutable_array() = x.array() != T(0);
@@ -279,7 +305,11 @@ Tensor<detail::element_t<X>> where(const Tensor<bool>& cond, S a, const X& b,
 template <class U, class X, std::enable_if_t<detail::is_tensor_like_v<X>, int> = 0>
 Tensor<U> cast(const X& x, SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
-  return detail::cast<U>(detail::arg(x, "cast"));
+  const auto& t = detail::arg(x, "cast");
+  if constexpr (std::is_same_v<U, detail::element_t<X>>)
+    return detail::unchanged(t, "cast");
+  else
+    return detail::cast<U>(t);
 }
 
 }  // namespace tapegrad

@@ -227,7 +227,7 @@ void concat_backward(const Entry& e, ImplRef&& g, const bool* needs, ImplRef* dx
   for (std::size_t k = 0; k < sizes.size(); ++k) {
     if (needs[k]) {
       Shape size = grad.shape();
-      size[axis] = sizes[k];
+      size.set(axis, sizes[k]);
       dx[k] = slice_window(grad, box(grad.shape(), size, begin)).take_impl();
     }
     begin[static_cast<std::size_t>(axis)] += sizes[k];
@@ -241,7 +241,7 @@ Tensor<T> concat(const std::vector<Tensor<T>>& xs, int axis) {
   if (first.rank() == 0) throw shape_error("concat: cannot concatenate 0-d tensors; use stack");
   axis = normalize_axis(axis, first.rank(), "concat");
   Shape shape = first;
-  shape[axis] = 0;
+  std::int64_t joined = 0;
   auto sizes = std::make_shared<std::vector<std::int64_t>>();
   for (std::size_t k = 0; k < xs.size(); ++k) {
     const Shape& s = xs[k].shape();
@@ -252,10 +252,11 @@ Tensor<T> concat(const std::vector<Tensor<T>>& xs, int axis) {
                         ", which does not match " + first.str() + " outside axis " +
                         std::to_string(axis));
     sizes->push_back(s[axis]);
-    if (__builtin_add_overflow(shape[axis], s[axis], &shape[axis]))
+    if (__builtin_add_overflow(joined, s[axis], &joined))
       throw shape_error("concat: the joined axis " + std::to_string(axis) +
                         " would be longer than 2^63");
   }
+  shape.set(axis, joined);
   Tensor<T> y(uninitialized, shape);
   const std::int64_t outer = elements_before(shape, axis), inner = elements_after(shape, axis);
   T* py = y.mutable_data();
@@ -297,12 +298,11 @@ Tensor<detail::element_t<X>> slice(const X& x, const std::vector<std::int64_t>& 
   for (int i = 0; i < s.rank(); ++i) {
     const std::int64_t b = begin[static_cast<std::size_t>(i)];
     std::int64_t n = size[static_cast<std::size_t>(i)];
-    if (n == -1) n = s[i] - b;
-    if (b < 0 || n < 0 || b > s[i] || n > s[i] - b)
+    if (b < 0 || b > s[i] || n < -1 || (n >= 0 && n > s[i] - b))
       throw index_error("slice: begin " + std::to_string(b) + " and size " +
                         std::to_string(size[static_cast<std::size_t>(i)]) +
                         " are out of range for axis " + std::to_string(i) + " of shape " + s.str());
-    out.push_back(n);
+    out.push_back(n == -1 ? s[i] - b : n);
   }
   return detail::slice_window(t, detail::box(s, out, begin));
 }
@@ -441,7 +441,7 @@ std::vector<Tensor<detail::element_t<X>>> split(const X& x, std::vector<std::int
   std::vector<std::int64_t> begin(static_cast<std::size_t>(s.rank()), 0);
   for (std::int64_t n : sizes) {
     Shape size = s;
-    size[a] = n;
+    size.set(a, n);
     parts.push_back(detail::slice_window(t, detail::box(s, size, begin)));
     begin[static_cast<std::size_t>(a)] += n;
   }

@@ -228,7 +228,7 @@ Tensor<T> diag_part(const Tensor<T>& x) {
   TAPEGRAD_ASSERT(s.rank() >= 2);
   const std::int64_t rows = s[s.rank() - 2], cols = s[s.rank() - 1], p = std::min(rows, cols);
   Shape shape = remove_axis(s, s.rank() - 1);
-  shape[s.rank() - 2] = p;
+  shape.set(s.rank() - 2, p);
   Tensor<T> y(uninitialized, shape);
   const std::int64_t matrices = elements_before(s, s.rank() - 2);
   const T* px = x.data();

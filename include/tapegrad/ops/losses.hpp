@@ -127,11 +127,13 @@ Tensor<detail::element_t<A>> huber(const A& a, const B& b, double delta = 1.0,
   using T = detail::element_t<A>;
   if (!(delta > 0) || !std::isfinite(delta))
     throw value_error("huber: delta must be positive and finite, got " + std::to_string(delta));
-  const Tensor<T> d = abs(detail::arg(a, "huber") - detail::arg(b, "huber"));
-  // q = min(|d|, delta): the quadratic part, and |d| - q the linear part. At |d| = delta
-  // minimum's tie goes to |d|, so the slope there is delta sign(d), the same from both sides.
-  const Tensor<T> q = minimum(d, Tensor<T>(static_cast<T>(delta)));
-  return square(q) * 0.5 + (d - q) * delta;
+  const Tensor<T> d = detail::arg(a, "huber") - detail::arg(b, "huber");
+  // c = d clipped to [-delta, delta]: 0.5 c^2 is the quadratic part and delta (|d| - |c|) the
+  // linear part. Near d = 0 the linear part is |d| - |d|, whose derivative cancels exactly, so
+  // the second derivative there is 1; written with |d| inside the square it would go through
+  // abs'(0) = 0 and be 0. At |d| = delta either branch of the clip gives slope delta sign(d).
+  const Tensor<T> c = clip_by_value(d, -delta, delta);
+  return square(c) * 0.5 + (abs(d) - abs(c)) * delta;
 }
 
 }  // namespace tapegrad

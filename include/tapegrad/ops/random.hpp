@@ -214,7 +214,7 @@ Tensor<detail::element_t<X>> dropout(const X& x, double rate, Generator& gen, bo
   const auto& t = detail::arg(x, "dropout");
   if (!(rate >= 0 && rate < 1))
     throw value_error("dropout: rate must be in the range [0, 1), got " + std::to_string(rate));
-  if (!training) return t;
+  if (!training) return detail::unchanged(t, "dropout");
   Tensor<T> keep(detail::uninitialized, t.shape());
   T* k = keep.mutable_data();
   for (std::int64_t i = 0; i < keep.size(); ++i) k[i] = gen.uniform() >= rate ? T(1) : T(0);

@@ -20,7 +20,7 @@ namespace detail {
 /// The shape of a reduction of `shape` over `axis` that keeps the axis with size 1.
 inline Shape keepdims_shape(const Shape& shape, int axis) {
   Shape out = shape;
-  out[axis] = 1;
+  out.set(axis, 1);
   return out;
 }
 
@@ -319,7 +319,7 @@ inline std::vector<int> normalize_axes(const std::vector<int>& axes, int rank, c
 
 inline Shape keep_axes_shape(const Shape& shape, const std::vector<int>& axes) {
   Shape keep = shape;
-  for (int a : axes) keep[a] = 1;
+  for (int a : axes) keep.set(a, 1);
   return keep;
 }
 inline Shape drop_axes_shape(const Shape& shape, const std::vector<int>& axes) {
@@ -337,7 +337,7 @@ template <class T, class Reduce>
 Tensor<T> reduce_axes(const Tensor<T>& x, const std::vector<int>& axes_in, bool keepdims,
                       const char* op, Reduce reduce_one_axis) {
   const std::vector<int> axes = normalize_axes(axes_in, x.rank(), op);
-  if (axes.empty()) return x;
+  if (axes.empty()) return unchanged(x, op);  // NOTE [ Ops that leave their input unchanged ]
   if (axes.size() == 1) return reduce_one_axis(x, axes[0], keepdims);
   std::vector<int> perm;
   Shape merged;

@@ -69,6 +69,26 @@ Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
   return y;
 }
 
+template <class T>
+void unchanged_backward(const Entry&, ImplRef&& g, const bool*, ImplRef* dx) {
+  dx[0] = std::move(g);
+}
+
+// NOTE [ Ops that leave their input unchanged ]
+// broadcast_to to the same shape, tile by ones, a reduction over no axes, a cast to the same
+// type and dropout when not training compute nothing, but must still return a new tensor:
+// were it x itself, a tape paused by stop_recording() or reset() since would take the result
+// for x and let a gradient through where TensorFlow, whose ops always make a new tensor,
+// gives None. The result shares x's elements and records an identity op under the op's name.
+template <class T>
+Tensor<T> unchanged(const Tensor<T>& x, const char* op) {
+  Tensor<T> y(ImplRef::adopt(allocate_alias(x.impl().get(), x.shape())));
+  if constexpr (is_differentiable_v<T>) {
+    if (any_tape_recording()) record(y.impl(), op, &unchanged_backward<T>, {&x.impl()}, {});
+  }
+  return y;
+}
+
 inline Shape insert_axis(const Shape& shape, int axis, std::int64_t n) {
   Shape out;
   for (int i = 0; i < axis; ++i) out.push_back(shape[i]);
@@ -197,8 +217,8 @@ inline Shape resolve_shape(const std::vector<std::int64_t>& dims, std::int64_t s
     } else if (dims[i] < 0) {
       throw shape_error("reshape: bad target dimension " + std::to_string(dims[i]) +
                         " (only one -1 is allowed, other dimensions must be >= 0)");
-    } else {
-      known *= dims[i];
+    } else if (__builtin_mul_overflow(known, dims[i], &known)) {
+      throw shape_error("reshape: the target dimensions multiply past 2^63 - 1");
     }
   }
   std::vector<std::int64_t> out = dims;
@@ -230,7 +250,9 @@ template <class X, detail::if_differentiable<X> = 0>
 Tensor<detail::element_t<X>> broadcast_to(const X& x, const Shape& shape,
                                           SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
-  return detail::broadcast_to(detail::arg(x, "broadcast_to"), shape);
+  const auto& t = detail::arg(x, "broadcast_to");
+  if (t.shape() == shape) return detail::unchanged(t, "broadcast_to");
+  return detail::broadcast_to(t, shape);
 }
 
 /// Joins tensors of one shape along a new axis.
@@ -257,7 +279,9 @@ template <class X, detail::if_differentiable<X> = 0>
 Tensor<detail::element_t<X>> sum_to(const X& x, const Shape& shape,
                                     SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
-  return detail::sum_to(detail::arg(x, "sum_to"), shape);
+  const auto& t = detail::arg(x, "sum_to");
+  if (t.shape() == shape) return detail::unchanged(t, "sum_to");
+  return detail::sum_to(t, shape);
 }
 
 }  // namespace tapegrad
@@ -395,7 +419,8 @@ template <class X, detail::if_differentiable<X> = 0>
 Tensor<detail::element_t<X>> tile(const X& x, const std::vector<std::int64_t>& multiples,
                                   SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
-  auto t = detail::arg(x, "tile");
+  const auto& input = detail::arg(x, "tile");
+  Tensor<detail::element_t<X>> t = input;
   const int rank = t.rank();
   if (static_cast<int>(multiples.size()) != rank)
     throw shape_error("tile: " + std::to_string(multiples.size()) +
@@ -414,12 +439,15 @@ Tensor<detail::element_t<X>> tile(const X& x, const std::vector<std::int64_t>& m
                         " can only be tiled with multiples of 1 (needs one spare axis)");
     const Shape s = t.shape();
     Shape widened = detail::insert_axis(s, a, m), tiled = s;
-    if (__builtin_mul_overflow(m, s[a], &tiled[a]))
+    std::int64_t length = 0;
+    if (__builtin_mul_overflow(m, s[a], &length))
       throw shape_error("tile: multiple " + std::to_string(m) + " of axis " + std::to_string(a) +
                         " of " + s.str() + " gives a dimension beyond 2^63");
+    tiled.set(a, length);
     t = detail::reshape(
         detail::broadcast_to(detail::reshape(t, detail::insert_axis(s, a, 1)), widened), tiled);
   }
+  if (t.impl().get() == input.impl().get()) return detail::unchanged(t, "tile");
   return t;
 }
 
