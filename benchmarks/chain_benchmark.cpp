@@ -1,8 +1,11 @@
 // Per-op overhead: a chain of 10,000 small ops alternating *0.999, +0.001, sin and tanh on
 // [1] and [16] float tensors, forward under a tape then gradient(), reported as ns per op.
-// The same forward with no tape active is the baseline for recording overhead.
-#include <benchmark/benchmark.h>
+// The same forward with no tape active is the baseline for recording overhead; libtorch's
+// autograd runs the same chain beside it when built with TAPEGRAD_BENCHMARK_TORCH.
 #include <tapegrad/tapegrad.hpp>
+
+#include "bench_common.hpp"
+#include "small_op_chain.hpp"
 
 namespace tg = tapegrad;
 
@@ -10,52 +13,117 @@ namespace {
 
 constexpr int chain_length = 10000;
 
-tg::Tensor<float> chain(tg::Tensor<float> y, int n) {
-  for (int i = 0; i < n; i += 4) {
-    y = y * 0.999f;
-    y = y + 0.001f;
-    y = tg::sin(y);
-    y = tg::tanh(y);
-  }
-  return y;
-}
-
-void set_per_op(benchmark::State& state, int n) {
-  // A rate inverted is seconds per op; scaled by 1e9 in the report's reading: ns/op.
-  state.counters["ns_per_op"] =
-      benchmark::Counter(static_cast<double>(n) * static_cast<double>(state.iterations()) * 1e-9,
-                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
-}
+using bench::small_op_chain;
 
 void BM_ChainForwardNoTape(benchmark::State& state) {
+  bench::use_threads();
   const tg::Tensor<float> x(tg::Shape{state.range(0)}, 0.5f);
-  for (auto _ : state) benchmark::DoNotOptimize(chain(x, chain_length));
-  set_per_op(state, chain_length);
+  for (auto _ : state) benchmark::DoNotOptimize(small_op_chain(x, chain_length));
+  bench::set_per_op(state, chain_length);
 }
 
 void BM_ChainForwardRecording(benchmark::State& state) {
+  bench::use_threads();
   const tg::Tensor<float> x(tg::Shape{state.range(0)}, 0.5f);
   for (auto _ : state) {
     tg::GradientTape tape;
     tape.watch(x);
-    benchmark::DoNotOptimize(chain(x, chain_length));
+    benchmark::DoNotOptimize(small_op_chain(x, chain_length));
   }
-  set_per_op(state, chain_length);
+  bench::set_per_op(state, chain_length);
 }
 
 void BM_ChainForwardAndGradient(benchmark::State& state) {
+  bench::use_threads();
   const tg::Tensor<float> x(tg::Shape{state.range(0)}, 0.5f);
   for (auto _ : state) {
     tg::GradientTape tape;
     tape.watch(x);
-    const auto y = chain(x, chain_length);
+    const auto y = small_op_chain(x, chain_length);
     benchmark::DoNotOptimize(tape.gradient(y, x));
   }
-  set_per_op(state, chain_length);
+  bench::set_per_op(state, chain_length);
 }
 
 }  // namespace
 
-BENCHMARK(BM_ChainForwardNoTape)->Arg(1)->Arg(16)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_ChainForwardRecording)->Arg(1)->Arg(16)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_ChainForwardAndGradient)->Arg(1)->Arg(16)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ChainForwardNoTape)
+    ->Arg(1)
+    ->Arg(16)
+    ->Unit(benchmark::kMicrosecond)
+    ->Apply(bench::time_for_threads);
+BENCHMARK(BM_ChainForwardRecording)
+    ->Arg(1)
+    ->Arg(16)
+    ->Unit(benchmark::kMicrosecond)
+    ->Apply(bench::time_for_threads);
+BENCHMARK(BM_ChainForwardAndGradient)
+    ->Arg(1)
+    ->Arg(16)
+    ->Unit(benchmark::kMicrosecond)
+    ->Apply(bench::time_for_threads);
+
+#ifdef TAPEGRAD_BENCHMARK_WITH_TORCH
+namespace {
+
+torch::Tensor torch_chain(torch::Tensor y, int n) {
+  for (int i = 0; i < n; i += 4) {
+    y = y * 0.999;
+    y = y + 0.001;
+    y = torch::sin(y);
+    y = torch::tanh(y);
+  }
+  return y;
+}
+
+torch::Tensor torch_input(benchmark::State& state, bool requires_grad) {
+  return torch::full({state.range(0)}, 0.5,
+                     torch::dtype(torch::kFloat32).requires_grad(requires_grad));
+}
+
+void BM_TorchChainForwardNoGrad(benchmark::State& state) {
+  bench::use_threads();
+  const torch::Tensor x = torch_input(state, false);
+  torch::NoGradGuard no_grad;
+  for (auto _ : state) benchmark::DoNotOptimize(torch_chain(x, chain_length));
+  bench::set_per_op(state, chain_length);
+}
+
+// requires_grad makes autograd record the graph; it is freed with the result, as a tape is.
+void BM_TorchChainForwardRecording(benchmark::State& state) {
+  bench::use_threads();
+  const torch::Tensor x = torch_input(state, true);
+  for (auto _ : state) benchmark::DoNotOptimize(torch_chain(x, chain_length));
+  bench::set_per_op(state, chain_length);
+}
+
+// autograd::grad with a ones seed is tape.gradient(y, x): the gradient of sum(y), returned
+// rather than accumulated into x.grad().
+void BM_TorchChainForwardAndBackward(benchmark::State& state) {
+  bench::use_threads();
+  const torch::Tensor x = torch_input(state, true);
+  for (auto _ : state) {
+    const torch::Tensor y = torch_chain(x, chain_length);
+    benchmark::DoNotOptimize(torch::autograd::grad({y}, {x}, {torch::ones_like(y)}));
+  }
+  bench::set_per_op(state, chain_length);
+}
+
+}  // namespace
+
+BENCHMARK(BM_TorchChainForwardNoGrad)
+    ->Arg(1)
+    ->Arg(16)
+    ->Unit(benchmark::kMicrosecond)
+    ->Apply(bench::time_for_threads);
+BENCHMARK(BM_TorchChainForwardRecording)
+    ->Arg(1)
+    ->Arg(16)
+    ->Unit(benchmark::kMicrosecond)
+    ->Apply(bench::time_for_threads);
+BENCHMARK(BM_TorchChainForwardAndBackward)
+    ->Arg(1)
+    ->Arg(16)
+    ->Unit(benchmark::kMicrosecond)
+    ->Apply(bench::time_for_threads);
+#endif

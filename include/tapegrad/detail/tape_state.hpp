@@ -262,7 +262,7 @@ class TapeState {
 
   void watch(const ImplRef& tensor) {
     if (find(tensor.get()) != no_node) return;
-    watched_tensor_refs.reserve(watched_tensor_refs.size() + 1);
+    reserve_one_more(watched_tensor_refs);
     const NodeId node = new_node(-1);
     try {
       watched_tensors.emplace(tensor.get(), node);
@@ -275,7 +275,7 @@ class TapeState {
   NodeId watch(const std::shared_ptr<VariableState>& variable) {
     NodeId node = find(variable.get());
     if (node != no_node) return node;
-    watched_variables.reserve(watched_variables.size() + 1);
+    reserve_one_more(watched_variables);
     node = new_node(-1);
     try {
       variable_nodes.emplace(variable.get(), node);
@@ -285,6 +285,13 @@ class TapeState {
     }
     watched_variables.push_back(variable);
     return node;
+  }
+
+  /// Room for one more element, so that the push_back after the map insert cannot throw
+  /// (strong guarantee); growing geometrically keeps n watches O(n).
+  template <class V>
+  static void reserve_one_more(V& v) {
+    if (v.size() == v.capacity()) v.reserve(v.size() < 8 ? 8 : 2 * v.size());
   }
 
   /// Forgets everything recorded and watched; a new id orphans every mark made so far.
