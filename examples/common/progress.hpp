@@ -323,6 +323,28 @@ inline std::vector<bool> csv_columns_with_data(const std::string& csv) {
 
 }  // namespace detail
 
+/// Feeds `script` to gnuplot, which is to write the plot `png`; says on `log` what became
+/// of it and returns whether the plot exists.
+///   examples::run_gnuplot("set terminal png\nset output 'a.png'\nplot x\n", "a.png");
+inline bool run_gnuplot(const std::string& script, const std::string& png,
+                        std::ostream& log = std::cout) {
+  std::error_code ec;
+  std::filesystem::remove(png, ec);  // so a stale plot is not mistaken for a new one
+  std::FILE* gnuplot = ::popen("gnuplot", "w");
+  if (!gnuplot) {
+    log << "could not start gnuplot; skipped the plot " << png << '\n';
+    return false;
+  }
+  std::fwrite(script.data(), 1, script.size(), gnuplot);
+  const int status = ::pclose(gnuplot);
+  if (status != 0 || !std::filesystem::exists(png, ec)) {
+    log << "gnuplot failed (status " << status << "); skipped the plot " << png << '\n';
+    return false;
+  }
+  log << "wrote " << png << '\n';
+  return true;
+}
+
 /// Plots a learning-curve CSV (see write_learning_curves_csv) to a PNG: loss by epoch and,
 /// when there are accuracies, accuracy by epoch beside it. Needs `gnuplot` on PATH; without
 /// it, or if gnuplot fails, says so on `log` and returns false.
@@ -356,8 +378,9 @@ inline bool plot_learning_curves(const std::string& csv, const std::string& png,
             "set output "
          << detail::gnuplot_quote(png) << "\n"
          << "set grid\nset xlabel 'epoch'\n";
-  auto plot = [&](int train_col, int test_col, const char* ylabel) {
-    script << "set ylabel '" << ylabel << "'\nplot ";
+  // Losses fall and accuracies rise, so each key goes where its curves leave room.
+  auto plot = [&](int train_col, int test_col, const char* ylabel, const char* key_place) {
+    script << "set key " << key_place << "\nset ylabel '" << ylabel << "'\nplot ";
     const char* sep = "";
     if (has[static_cast<std::size_t>(train_col - 1)]) {
       script << data << " using 1:" << train_col << " with linespoints title 'train'";
@@ -368,27 +391,12 @@ inline bool plot_learning_curves(const std::string& csv, const std::string& png,
     script << '\n';
   };
   if (accuracy) script << "set multiplot layout 1,2\n";
-  plot(2, 4, "loss");
+  plot(2, 4, "loss", "top right");
   if (accuracy) {
-    plot(3, 5, "accuracy");
+    plot(3, 5, "accuracy", "bottom right");
     script << "unset multiplot\n";
   }
-  std::error_code ec;
-  std::filesystem::remove(png, ec);  // so a stale plot is not mistaken for a new one
-  std::FILE* gnuplot = ::popen("gnuplot", "w");
-  if (!gnuplot) {
-    log << "could not start gnuplot; skipped the plot " << png << '\n';
-    return false;
-  }
-  const std::string text = script.str();
-  std::fwrite(text.data(), 1, text.size(), gnuplot);
-  const int status = ::pclose(gnuplot);
-  if (status != 0 || !std::filesystem::exists(png, ec)) {
-    log << "gnuplot failed (status " << status << "); skipped the plot " << png << '\n';
-    return false;
-  }
-  log << "wrote " << png << '\n';
-  return true;
+  return run_gnuplot(script.str(), png, log);
 }
 
 }  // namespace examples
