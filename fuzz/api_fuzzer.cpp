@@ -31,6 +31,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <limits>
 #include <map>
 #include <memory>
@@ -132,6 +133,47 @@ std::int64_t span(const tg::Shape& shape) {
 /// 2^61 elements, or not representable at all) that the library must refuse it outright.
 bool affordable(std::optional<std::int64_t> count) {
   return !count || *count <= max_work || *count >= (std::int64_t{1} << 61);
+}
+
+/// The span of the shape that `shapes` broadcast to: what an elementwise op over them writes.
+/// 0 when they do not broadcast, which the op refuses before doing any work.
+std::int64_t broadcast_span(std::initializer_list<tg::Shape> shapes) {
+  try {
+    tg::Shape out;
+    for (const tg::Shape& s : shapes) out = tg::broadcast_shapes(out, s, "fuzz");
+    return span(out);
+  } catch (const tg::shape_error&) {
+    return 0;
+  }
+}
+
+/// The work of matmul(a, b, ta, tb) and of its gradient, for affordable(): for every matrix of
+/// the broadcast batch, m * n * k multiply-adds and the m * k and k * n elements of the
+/// operands' gradients. The batch is the broadcast of both operands' batch dimensions, which
+/// can be far larger than either operand ([55,1,2,1,30,1,1] and [55,1,2,1,30,1,1,5] give
+/// 10.9 million products). 0 when the operands do not fit and nullopt when the output cannot
+/// exist: matmul refuses both before doing any work.
+std::optional<std::int64_t> matmul_work(const tg::Shape& sa, const tg::Shape& sb, bool ta,
+                                        bool tb) {
+  const int ra = sa.rank(), rb = sb.rank();
+  if (ra == 0 || rb == 0) return 0;
+  // NumPy's rules: a vector is a row on the left and a column on the right, untransposed.
+  const std::int64_t m = ra == 1 ? 1 : sa[ta ? ra - 1 : ra - 2];
+  const std::int64_t k = ra == 1 ? sa[0] : sa[ta ? ra - 2 : ra - 1];
+  const std::int64_t kb = rb == 1 ? sb[0] : sb[tb ? rb - 1 : rb - 2];
+  const std::int64_t n = rb == 1 ? 1 : sb[tb ? rb - 2 : rb - 1];
+  if (k != kb) return 0;
+  const tg::Shape batch_a = ra <= 2 ? tg::Shape{} : tg::Shape(sa.begin(), sa.end() - 2);
+  const tg::Shape batch_b = rb <= 2 ? tg::Shape{} : tg::Shape(sb.begin(), sb.end() - 2);
+  const std::int64_t slices = broadcast_span({batch_a, batch_b});
+  if (slices == 0) return 0;
+  const auto outputs = checked_mul(slices, std::max<std::int64_t>(m * n, 1));
+  if (!outputs || *outputs >= (std::int64_t{1} << 61)) return std::nullopt;
+  std::int64_t work = 0, operands = 0;
+  const bool overflows = __builtin_mul_overflow(*outputs, std::max<std::int64_t>(k, 1), &work) ||
+                         __builtin_mul_overflow(slices, m * k + k * n, &operands) ||
+                         __builtin_add_overflow(work, operands, &work);
+  return overflows ? std::numeric_limits<std::int64_t>::max() : work;
 }
 
 /// The input, read front to back. Reading past the end gives zeros, so every decision still
@@ -1274,13 +1316,9 @@ class Program {
       const int axis = in_.axis(3);
       operand<T>([&](const auto& a) {
         auto body = [&](const auto& b) {
-          if (has_value(a) && has_value(b)) {
-            // See NOTE [ Keeping every input cheap ].
-            try {
-              if (tg::broadcast_shapes(shape_of(a), shape_of(b), "fuzz").size() > max_work) return;
-            } catch (const tg::shape_error&) {
-            }
-          }
+          // See NOTE [ Keeping every input cheap ].
+          if (has_value(a) && has_value(b) && broadcast_span({shape_of(a), shape_of(b)}) > max_work)
+            return;
           attempt([&] {
             tg::Tensor<T> y;
             switch (op) {
@@ -1349,12 +1387,8 @@ class Program {
       using T = decltype(zero);
       const tg::Tensor<T> a = tensor<T>();
       const tg::Tensor<T> b = a.has_value() && in_.flag() ? tensor_like<T>(a.shape()) : tensor<T>();
-      if (a.has_value() && b.has_value()) {
-        try {
-          if (tg::broadcast_shapes(a.shape(), b.shape(), "fuzz").size() > max_work) return;
-        } catch (const tg::shape_error&) {
-        }
-      }
+      if (a.has_value() && b.has_value() && broadcast_span({a.shape(), b.shape()}) > max_work)
+        return;
       const std::size_t op = in_.below(8);
       attempt([&] {
         tg::Tensor<bool> mask;
@@ -1401,12 +1435,7 @@ class Program {
     const tg::Tensor<bool> a = tensor<bool>();
     const tg::Tensor<bool> b =
         a.has_value() && in_.flag() ? tensor_like<bool>(a.shape()) : tensor<bool>();
-    if (a.has_value() && b.has_value()) {
-      try {
-        if (tg::broadcast_shapes(a.shape(), b.shape(), "fuzz").size() > max_work) return;
-      } catch (const tg::shape_error&) {
-      }
-    }
+    if (a.has_value() && b.has_value() && broadcast_span({a.shape(), b.shape()}) > max_work) return;
     attempt([&] {
       switch (in_.below(9)) {
         case 0:
@@ -1452,13 +1481,9 @@ class Program {
       const double s = in_.real();
       operand<T>([&](const auto& a) {
         operand<T>([&](const auto& b) {
-          if (has_value(a) && has_value(b) && cond.has_value()) {
-            try {
-              const tg::Shape s1 = tg::broadcast_shapes(shape_of(a), shape_of(b), "fuzz");
-              if (tg::broadcast_shapes(s1, cond.shape(), "fuzz").size() > max_work) return;
-            } catch (const tg::shape_error&) {
-            }
-          }
+          if (has_value(a) && has_value(b) && cond.has_value() &&
+              broadcast_span({shape_of(a), shape_of(b), cond.shape()}) > max_work)
+            return;
           attempt([&] {
             switch (form) {
               case 0:
@@ -1792,12 +1817,7 @@ class Program {
             switch (op) {
               case 0:
               case 1: {
-                // Cost: the output's elements times the inner dimension.
-                std::optional<std::int64_t> cost =
-                    checked_mul(sa.size(), std::max<std::int64_t>(sb.size(), 1));
-                if (sa.rank() >= 2 && sb.rank() >= 2)
-                  cost = sa.size() * sb[sb.rank() - 1] + sb.size() * sa[sa.rank() - 2];
-                if (!affordable(cost)) return;
+                if (!affordable(matmul_work(sa, sb, ta, tb))) return;
                 keep(tg::matmul(a, b, ta, tb));
                 break;
               }

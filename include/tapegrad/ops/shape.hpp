@@ -426,24 +426,33 @@ Tensor<detail::element_t<X>> tile(const X& x, const std::vector<std::int64_t>& m
     throw shape_error("tile: " + std::to_string(multiples.size()) +
                       " multiples for a tensor of shape " + t.shape().str() +
                       ", expected one per axis");
+  // Every multiple and the final shape are checked before any copy: tiling axis by axis, a
+  // bad last multiple was found only after the others had built a huge tensor.
+  Shape result = t.shape();
+  bool any_copy = false;
   for (int a = 0; a < rank; ++a) {
     const std::int64_t m = multiples[static_cast<std::size_t>(a)];
     if (m < 0)
       throw shape_error("tile: multiple " + std::to_string(m) + " for axis " + std::to_string(a) +
                         " is negative");
+    std::int64_t length = 0;
+    if (__builtin_mul_overflow(m, result[a], &length))
+      throw shape_error("tile: multiple " + std::to_string(m) + " of axis " + std::to_string(a) +
+                        " of " + t.shape().str() + " gives a dimension beyond 2^63");
+    result.set(a, length);  // throws when the element count overflows
+    any_copy = any_copy || m != 1;
+  }
+  if (any_copy && rank == Shape::max_rank)
+    throw shape_error("tile: a tensor of rank " + std::to_string(rank) +
+                      " can only be tiled with multiples of 1 (needs one spare axis)");
+  for (int a = 0; a < rank; ++a) {
+    const std::int64_t m = multiples[static_cast<std::size_t>(a)];
     if (m == 1) continue;
     // One axis at a time: [.., d, ..] -> [.., 1, d, ..] -> broadcast [.., m, d, ..] -> [.., m d,
     // ..].
-    if (rank == Shape::max_rank)
-      throw shape_error("tile: a tensor of rank " + std::to_string(rank) +
-                        " can only be tiled with multiples of 1 (needs one spare axis)");
     const Shape s = t.shape();
     Shape widened = detail::insert_axis(s, a, m), tiled = s;
-    std::int64_t length = 0;
-    if (__builtin_mul_overflow(m, s[a], &length))
-      throw shape_error("tile: multiple " + std::to_string(m) + " of axis " + std::to_string(a) +
-                        " of " + s.str() + " gives a dimension beyond 2^63");
-    tiled.set(a, length);
+    tiled.set(a, result[a]);
     t = detail::reshape(
         detail::broadcast_to(detail::reshape(t, detail::insert_axis(s, a, 1)), widened), tiled);
   }
