@@ -696,7 +696,16 @@ inline std::vector<std::pair<std::string, std::string>> ops_without_rows() {
           {"glorot_uniform", random},
           {"glorot_normal", random},
           {"he_uniform", random},
-          {"he_normal", random}};
+          {"he_normal", random},
+          {"zeros", constant},
+          {"ones", constant},
+          {"full", constant},
+          {"zeros_like", constant},
+          {"ones_like", constant},
+          {"eye", constant},
+          {"range", constant},
+          {"linspace", constant},
+          {"Tensor<T>::cast", "x.cast<U>() is tapegrad::cast<U>(x), whose row it is"}};
 }
 
 }  // namespace tapegrad_test

@@ -82,7 +82,8 @@ TEST_CASE("Tensor misuse throws with a clear message", "[tensor][errors]") {
   CHECK_FALSE(none.has_value());
   CHECK_THROWS_AS(none.shape(), tapegrad::value_error);
   CHECK_THROWS_WITH(tapegrad::sin(none), Catch::StartsWith("sin: an input has no value"));
-  CHECK(Tensor<float>({1.f, 2.f, 3.f}).matrix().rows() == 1);  // a vector reads as one row
+  CHECK(Tensor<float>({1.f, 2.f, 3.f}).matrix().rows() == 3);  // a vector reads as a column
+  CHECK(Tensor<float>({1.f, 2.f, 3.f}).matrix().cols() == 1);
   CHECK_THROWS_WITH(Tensor<float>::zeros({1, 2, 3}).matrix(),
                     "Tensor::matrix: needs rank <= 2, got shape [1,2,3]");
 }

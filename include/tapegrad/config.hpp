@@ -1,6 +1,18 @@
 // tapegrad: reverse-mode automatic differentiation of tensors, after tf.GradientTape.
 #pragma once
 
+// One line instead of pages of errors from the headers that follow (MSVC reports its
+// standard in _MSVC_LANG unless /Zc:__cplusplus is given).
+#if defined(_MSVC_LANG) && _MSVC_LANG > __cplusplus
+#define TAPEGRAD_CPLUSPLUS _MSVC_LANG
+#else
+#define TAPEGRAD_CPLUSPLUS __cplusplus
+#endif
+#if TAPEGRAD_CPLUSPLUS < 201703L
+#error \
+    "tapegrad needs C++17 or later: compile with -std=c++17 (linking tapegrad::tapegrad in CMake adds it)"
+#endif
+
 #define TAPEGRAD_VERSION_MAJOR 0
 #define TAPEGRAD_VERSION_MINOR 1
 #define TAPEGRAD_VERSION_PATCH 0

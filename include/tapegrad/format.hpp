@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "tapegrad/tensor.hpp"
+#include "tapegrad/variable.hpp"
 
 namespace tapegrad {
 namespace detail {
@@ -34,10 +36,11 @@ std::string chars(T value, std::chars_format format, int precision = -1) {
   return std::string(buf, result.ptr);
 }
 
-/// Shortest digits that round-trip in T, rounded to at most print_precision fractional
-/// digits, trailing zeros dropped; `scientific` splits off the exponent ("1.5", "e+10").
+/// Shortest digits that round-trip in T, rounded to at most `precision` fractional digits,
+/// trailing zeros dropped; `scientific` splits off the exponent ("1.5", "e+10").
 template <class T>
-void shortest_digits(T value, bool scientific, std::string& mantissa, std::string& exponent) {
+void shortest_digits(T value, bool scientific, int precision, std::string& mantissa,
+                     std::string& exponent) {
   const auto format = scientific ? std::chars_format::scientific : std::chars_format::fixed;
   std::string s = chars(value, format);
   auto split = [&] {
@@ -47,21 +50,23 @@ void shortest_digits(T value, bool scientific, std::string& mantissa, std::strin
     if (mantissa.find('.') == std::string::npos) mantissa += '.';
   };
   split();
-  if (mantissa.size() - mantissa.find('.') - 1 > static_cast<std::size_t>(print_precision)) {
-    s = chars(value, format, print_precision);
+  if (mantissa.size() - mantissa.find('.') - 1 > static_cast<std::size_t>(precision)) {
+    s = chars(value, format, precision);
     split();
     while (mantissa.back() == '0') mantissa.pop_back();
   }
 }
 
 struct FloatLayout {
+  int precision = print_precision;
   bool scientific = false;
   std::size_t pad_left = 0, pad_right = 0, exp_digits = 0;
 };
 
 template <class T>
-FloatLayout float_layout(const std::vector<T>& values) {
+FloatLayout float_layout(const std::vector<T>& values, int precision) {
   FloatLayout layout;
+  layout.precision = precision;
   T max_abs = 0, min_abs = 0;
   bool any_finite = false, any_non_finite = false, negative_inf = false;
   for (T v : values) {
@@ -82,7 +87,7 @@ FloatLayout float_layout(const std::vector<T>& values) {
     std::string mantissa, exponent;
     for (T v : values) {
       if (!std::isfinite(v)) continue;
-      shortest_digits(v, layout.scientific, mantissa, exponent);
+      shortest_digits(v, layout.scientific, precision, mantissa, exponent);
       const std::size_t dot = mantissa.find('.');
       layout.pad_left = std::max(layout.pad_left, dot);
       layout.pad_right = std::max(layout.pad_right, mantissa.size() - dot - 1);
@@ -108,7 +113,7 @@ std::string format_float(T v, const FloatLayout& layout) {
     return std::string(width > s.size() ? width - s.size() : 0, ' ') + s;
   }
   std::string mantissa, exponent;
-  shortest_digits(v, layout.scientific, mantissa, exponent);
+  shortest_digits(v, layout.scientific, layout.precision, mantissa, exponent);
   const std::size_t dot = mantissa.find('.');
   std::string out(layout.pad_left > dot ? layout.pad_left - dot : 0, ' ');
   out += mantissa;
@@ -124,9 +129,10 @@ std::string format_float(T v, const FloatLayout& layout) {
   return out;
 }
 
-/// NumPy's str() of a scalar: "12.0", "0.1", "1e-05".
+/// NumPy's str() of a scalar: "12.0", "0.1", "1e-05"; with a precision of p >= 0, rounded to
+/// at most p fractional digits ("3.1416" for pi at 4).
 template <class T>
-std::string format_scalar(T v) {
+std::string format_scalar(T v, int precision = -1) {
   if constexpr (std::is_same_v<T, bool>) {
     return v ? "True" : "False";
   } else if constexpr (std::is_integral_v<T>) {
@@ -135,10 +141,14 @@ std::string format_scalar(T v) {
     if (std::isnan(v)) return "nan";
     if (std::isinf(v)) return v < 0 ? "-inf" : "inf";
     const T a = std::abs(v);
-    if (a != 0 && (a < T(1e-4) || a >= T(1e16))) {
-      std::string s = chars(v, std::chars_format::scientific);
-      return s;
+    const bool scientific = a != 0 && (a < T(1e-4) || a >= T(1e16));
+    if (precision >= 0) {
+      std::string mantissa, exponent;
+      shortest_digits(v, scientific, precision, mantissa, exponent);
+      if (mantissa.back() == '.') mantissa += '0';
+      return mantissa + exponent;
     }
+    if (scientific) return chars(v, std::chars_format::scientific);
     std::string s = chars(v, std::chars_format::fixed);
     if (s.find('.') == std::string::npos) s += ".0";
     return s;
@@ -148,12 +158,12 @@ std::string format_scalar(T v) {
 template <class T>
 class ArrayPrinter {
  public:
-  explicit ArrayPrinter(const Tensor<T>& t) : t_(t), shape_(t.shape()) {
+  ArrayPrinter(const Tensor<T>& t, int precision) : t_(t), shape_(t.shape()) {
     summarise_ = t.size() > print_threshold;
     std::vector<T> shown;
     collect(0, 0, shown);
     if constexpr (std::is_floating_point_v<T>) {
-      layout_ = float_layout(shown);
+      layout_ = float_layout(shown, precision);
     } else if constexpr (std::is_same_v<T, bool>) {
       int_width_ = 5;  // NumPy right-aligns True and False in five columns: [ True False]
     } else {
@@ -252,31 +262,69 @@ class ArrayPrinter {
 
 }  // namespace detail
 
-/// NumPy's text for the values alone: "[4. 6.]", "12.0", "[[1. 2.]\n [3. 4.]]".
+/// NumPy's text for the values alone: "[4. 6.]", "12.0", "[[1. 2.]\n [3. 4.]]". A precision
+/// p >= 0 rounds to at most p fractional digits; -1 is NumPy's default (8 in an array, as many
+/// as a scalar needs).   auto text = tapegrad::to_string(x, 3);
 template <class T>
-std::string to_string(const Tensor<T>& t) {
+std::string to_string(const Tensor<T>& t, int precision = -1) {
   if (!t.has_value()) return "None";
-  if (t.rank() == 0) return detail::format_scalar(t.data()[0]);
+  if (t.rank() == 0) return detail::format_scalar(t.data()[0], precision);
   // Any tensor without elements prints as "[]", as NumPy's and TensorFlow's do (and without
   // walking the other dimensions, which may be huge).
   if (t.size() == 0) return "[]";
-  return detail::ArrayPrinter<T>(t).str();
+  return detail::ArrayPrinter<T>(t, precision < 0 ? detail::print_precision : precision).str();
 }
 
+namespace detail {
+/// The precision to print with on `os`: the stream's, once set (std::setprecision(3)); its
+/// default of 6, which cannot be told apart from an explicit 6, means NumPy's default.
+inline int stream_precision(const std::ostream& os) {
+  const auto p = os.precision();
+  return p == 6 ? -1 : static_cast<int>(std::min<std::streamsize>(p, 17));
+}
+inline std::string shape_tuple(const Shape& s) {
+  std::ostringstream out;
+  out << '(';
+  for (int i = 0; i < s.rank(); ++i) out << (i ? ", " : "") << s[i];
+  if (s.rank() == 1) out << ',';
+  out << ')';
+  return out.str();
+}
+}  // namespace detail
+
 /// Prints like TensorFlow: Tensor([4. 6.], shape=(2,), dtype=float32); "None" for no value.
+/// Honours the stream's precision once set: std::cout << std::setprecision(3) << x.
 ///   std::cout << tape.gradient(y, x) << '\n';
 template <class T>
 std::ostream& operator<<(std::ostream& os, const Tensor<T>& t) {
   if (!t.has_value()) return os << "None";
-  std::string text = to_string(t);
+  std::string text = to_string(t, detail::stream_precision(os));
   if (text.find('\n') != std::string::npos) text.insert(0, "\n");
-  std::ostringstream shape;
-  shape << '(';
-  for (int i = 0; i < t.rank(); ++i) shape << (i ? ", " : "") << t.shape()[i];
-  if (t.rank() == 1) shape << ',';
-  shape << ')';
-  return os << "Tensor(" << text << ", shape=" << shape.str() << ", dtype=" << dtype_name(t.dtype())
-            << ')';
+  return os << "Tensor(" << text << ", shape=" << detail::shape_tuple(t.shape())
+            << ", dtype=" << dtype_name(t.dtype()) << ')';
+}
+
+/// Prints the variable's name (if any) and current value, without any tape watching it:
+/// Variable('w', [1. 2.], shape=(2,), dtype=float32).   std::cout << w << '\n';
+template <class T>
+std::ostream& operator<<(std::ostream& os, const Variable<T>& v) {
+  const Tensor<T> value = v.snapshot();
+  std::string text = to_string(value, detail::stream_precision(os));
+  if (text.find('\n') != std::string::npos) text.insert(0, "\n");
+  os << "Variable(";
+  if (!v.name().empty()) os << '\'' << v.name() << "', ";
+  return os << text << ", shape=" << detail::shape_tuple(value.shape())
+            << ", dtype=" << dtype_name(value.dtype()) << ')';
+}
+
+/// Prints a shape as tapegrad's messages show it: [2,3].   std::cout << x.shape();
+inline std::ostream& operator<<(std::ostream& os, const Shape& s) {
+  return os << s.str();
+}
+
+/// Prints an element type by its TensorFlow name: float32.   std::cout << x.dtype();
+inline std::ostream& operator<<(std::ostream& os, DType d) {
+  return os << dtype_name(d);
 }
 
 }  // namespace tapegrad

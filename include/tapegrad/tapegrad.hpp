@@ -1,9 +1,12 @@
 // tapegrad: reverse-mode automatic differentiation of tensors, after tf.GradientTape.
-// The one header users include.
+// The one header users include; tapegrad/train.hpp adds the training toolkit.
 #pragma once
 
-#include "tapegrad/anomaly.hpp"
+// First, so that a pre-C++17 compiler stops at its one-line #error.
 #include "tapegrad/config.hpp"
+
+#if TAPEGRAD_CPLUSPLUS >= 201703L
+#include "tapegrad/anomaly.hpp"
 #include "tapegrad/custom_gradient.hpp"
 #include "tapegrad/errors.hpp"
 #include "tapegrad/format.hpp"
@@ -12,6 +15,7 @@
 #include "tapegrad/ops/binary_functions.hpp"
 #include "tapegrad/ops/compare.hpp"
 #include "tapegrad/ops/conv.hpp"
+#include "tapegrad/ops/creation.hpp"
 #include "tapegrad/ops/indexing.hpp"
 #include "tapegrad/ops/linalg.hpp"
 #include "tapegrad/ops/losses.hpp"
@@ -25,8 +29,4 @@
 #include "tapegrad/tape.hpp"
 #include "tapegrad/tensor.hpp"
 #include "tapegrad/variable.hpp"
-#include "tapegrad/train/checkpoint.hpp"
-#include "tapegrad/train/clipping.hpp"
-#include "tapegrad/train/layers.hpp"
-#include "tapegrad/train/optimizers.hpp"
-#include "tapegrad/train/schedules.hpp"
+#endif

@@ -13,6 +13,7 @@
 #include "tapegrad/dtype.hpp"
 #include "tapegrad/errors.hpp"
 #include "tapegrad/shape.hpp"
+#include "tapegrad/source_location.hpp"
 
 namespace tapegrad {
 
@@ -91,24 +92,37 @@ class Tensor {
       }
     }
   }
-  /// Every element equal to `fill`: Tensor<float>(Shape{2, 3}, 0.f).
-  Tensor(const Shape& shape, T fill) : Tensor(detail::uninitialized, shape) {
+  /// Every element equal to `fill`: Tensor<float>(Shape{2, 3}, 0.f). Explicit, as is the
+  /// (Shape, values) form, so that a mistyped nested list such as {{1, 2}, 3} is a compile
+  /// error instead of a shape and a fill.
+  explicit Tensor(const Shape& shape, T fill) : Tensor(detail::uninitialized, shape) {
     std::fill_n(mutable_data(), size(), fill);
   }
   /// Zeros of the given shape (tf.zeros): Tensor<float>(Shape{2, 3}).
   explicit Tensor(const Shape& shape) : Tensor(shape, T(0)) {}
   /// Elements in row-major order; their count must match the shape.
-  Tensor(const Shape& shape, const std::vector<T>& values) : Tensor(detail::uninitialized, shape) {
+  explicit Tensor(const Shape& shape, const std::vector<T>& values)
+      : Tensor(detail::uninitialized, shape) {
     if (static_cast<std::int64_t>(values.size()) != size())
       throw shape_error("Tensor: " + std::to_string(values.size()) + " values do not fill shape " +
                         shape.str() + " of " + std::to_string(size()) + " elements");
     std::copy(values.begin(), values.end(), mutable_data());
   }
-  /// A copy of an Eigen matrix or array, as a 2-d tensor of shape (rows, cols).
+  /// A 1-d tensor of the vector's elements: Tensor<float>(std::vector<float>{1.f, 2.f}).
+  explicit Tensor(const std::vector<T>& values)
+      : Tensor(Shape{static_cast<std::int64_t>(values.size())}, values) {}
+  /// A copy of an Eigen matrix, array or vector. Decided by the type, not by the value: a
+  /// column vector (ColsAtCompileTime == 1: VectorXf, Vector3d, ArrayXf) becomes a 1-d tensor
+  /// of shape (n), as matrix() reads a 1-d tensor back as a column; anything else is a 2-d
+  /// tensor of shape (rows, cols), so a dynamic matrix that has one column stays (n, 1) and
+  /// a row vector (RowVectorXf) stays the (1, n) matrix it is.
+  ///   tapegrad::Tensor<float> v(Eigen::VectorXf::Ones(3));  // shape (3)
   template <class Derived>
   explicit Tensor(const Eigen::DenseBase<Derived>& m)
-      : Tensor(detail::uninitialized,
-               Shape{static_cast<std::int64_t>(m.rows()), static_cast<std::int64_t>(m.cols())}) {
+      : Tensor(detail::uninitialized, Derived::ColsAtCompileTime == 1
+                                          ? Shape{static_cast<std::int64_t>(m.rows())}
+                                          : Shape{static_cast<std::int64_t>(m.rows()),
+                                                  static_cast<std::int64_t>(m.cols())}) {
     Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
         mutable_data(), m.rows(), m.cols()) = m.derived().template cast<T>();
   }
@@ -125,8 +139,10 @@ class Tensor {
   explicit operator bool() const noexcept {
     return has_value();
   }
+  // Deleted rather than a static_assert, so that std::is_constructible_v<bool, Tensor<bool>>
+  // stays false; compilers quote this line, so the message is on it.
   template <class U = T, std::enable_if_t<std::is_same_v<U, bool>, int> = 0>
-  explicit operator bool() const = delete;
+  explicit operator bool() const = delete;  // a mask: use tapegrad::any(m).item() or all(m).item()
 
   const Shape& shape() const { return checked()->shape; }
   int rank() const { return shape().rank(); }
@@ -134,18 +150,29 @@ class Tensor {
   static constexpr DType dtype() { return dtype_of<T>(); }
   const T* data() const { return static_cast<const T*>(checked()->data); }
 
-  /// The elements as a flat Eigen array, without copying.
-  FlatMap<T> array() const { return FlatMap<T>(data(), static_cast<Eigen::Index>(size())); }
-  /// A rank-0, 1 or 2 tensor as a row-major Eigen matrix view ((1,1), (1,n) or (r,c)).
-  MatrixMap<T> matrix() const {
+  /// The elements as a flat Eigen array, without copying: x.array().maxCoeff().
+  FlatMap<T> array() const& { return FlatMap<T>(data(), static_cast<Eigen::Index>(size())); }
+  /// On a temporary, a copy that owns the elements, so that tapegrad::exp(x).array().sum()
+  /// works and `auto a = tapegrad::exp(x).array();` cannot outlive what it reads.
+  Eigen::Array<T, Eigen::Dynamic, 1> array() const&& { return array(); }
+  /// A rank-0, 1 or 2 tensor as a row-major Eigen matrix view: (1, 1), a column (n, 1) or
+  /// (rows, cols), without copying. The inverse of the Eigen constructor: a VectorXf comes
+  /// back as the column it was.
+  ///   Eigen::MatrixXf w = weights.matrix();
+  MatrixMap<T> matrix() const& {
     const Shape& s = shape();
     if (s.rank() > 2) throw shape_error("Tensor::matrix: needs rank <= 2, got shape " + s.str());
-    const auto rows = s.rank() == 2 ? s[0] : 1;
-    const auto cols = s.rank() == 0 ? 1 : s[s.rank() - 1];
+    const auto rows = s.rank() == 0 ? 1 : s[0];
+    const auto cols = s.rank() == 2 ? s[1] : 1;
     return MatrixMap<T>(data(), static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(cols));
   }
+  /// On a temporary, a copy that owns the elements (see array() on a temporary).
+  Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> matrix() const&& {
+    return matrix();
+  }
 
-  /// Checked element access: x.at(1, 2) on a rank-2 tensor; x.at() on a 0-d one.
+  /// Checked element access: x.at(1, 2) on a rank-2 tensor; x.at() on a 0-d one. An index
+  /// out of range throws index_error (a std::out_of_range), a wrong count value_error.
   template <class... Index>
   T at(Index... index) const {
     static_assert((std::is_integral_v<Index> && ...), "Tensor::at takes integer indices");
@@ -157,7 +184,7 @@ class Tensor {
     std::int64_t flat = 0;
     for (int i = 0; i < s.rank(); ++i) {
       if (idx[i] < 0 || idx[i] >= s[i])
-        throw value_error("Tensor::at: index " + std::to_string(idx[i]) +
+        throw index_error("Tensor::at: index " + std::to_string(idx[i]) +
                           " is out of range for axis " + std::to_string(i) + " of shape " +
                           s.str());
       flat = flat * s[i] + idx[i];
@@ -172,6 +199,10 @@ class Tensor {
   }
   /// The elements in row-major order.
   std::vector<T> to_vector() const { return std::vector<T>(data(), data() + size()); }
+  /// The elements converted to U, as tapegrad::cast<U>(x) (ops/compare.hpp defines it).
+  ///   auto x64 = x.cast<double>();
+  template <class U>
+  Tensor<U> cast(SourceLocation where = SourceLocation::current()) const;
 
   // Internal: ops build tensors through these.
   Tensor(detail::Uninitialized, const Shape& shape)

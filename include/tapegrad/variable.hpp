@@ -48,11 +48,22 @@ class Variable {
   Variable(std::initializer_list<std::initializer_list<T>> rows, std::string name = "",
            bool trainable = true)
       : Variable(Tensor<T>(rows), std::move(name), trainable) {}
+  /// Every element equal to `fill`: Variable<float>(Shape{3, 4}, 0.f, "bias").
+  Variable(const Shape& shape, T fill, std::string name = "", bool trainable = true)
+      : Variable(Tensor<T>(shape, fill), std::move(name), trainable) {}
 
   /// The current value; watched by recording tapes as described above.
   Tensor<T> value() const { return Tensor<T>(detail::read_variable(state_)); }
   /// Reads the value, so a Variable goes wherever a Tensor is expected.
   operator Tensor<T>() const { return value(); }  // NOLINT(google-explicit-constructor)
+
+  /// The current value without telling any tape: for printing, logging and optimizer
+  /// updates, never for a value a gradient should flow from.
+  ///   std::cout << w.snapshot().array().abs().maxCoeff();
+  Tensor<T> snapshot() const {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    return Tensor<T>(state_->value);
+  }
 
   Shape shape() const { return snapshot().shape(); }
   const std::string& name() const { return state_->name; }
@@ -79,11 +90,6 @@ class Variable {
   explicit Variable(std::shared_ptr<detail::VariableState> state) : state_(std::move(state)) {}
 
  private:
-  /// The current value without telling any tape.
-  Tensor<T> snapshot() const {
-    std::lock_guard<std::mutex> lock(state_->mutex);
-    return Tensor<T>(state_->value);
-  }
   /// A header of its own on the value's elements: the tensor handed in may be known to a
   /// tape (as an op's output or a watched tensor), and a variable's state must not be.
   static ImplRef fresh_header(const Tensor<T>& value) {

@@ -43,8 +43,8 @@ std::string declared_op(const std::string& line) {
 std::set<std::string> public_ops() {
   std::set<std::string> names;
   for (const char* header : {"binary.hpp", "binary_functions.hpp", "compare.hpp", "conv.hpp",
-                             "indexing.hpp", "linalg.hpp", "losses.hpp", "nn.hpp", "random.hpp",
-                             "reduce.hpp", "shape.hpp", "unary.hpp"}) {
+                             "creation.hpp", "indexing.hpp", "linalg.hpp", "losses.hpp", "nn.hpp",
+                             "random.hpp", "reduce.hpp", "shape.hpp", "unary.hpp"}) {
     std::ifstream in(std::string(TAPEGRAD_INCLUDE_DIR) + "/tapegrad/ops/" + header);
     if (!in) continue;
     int detail_depth = 0;

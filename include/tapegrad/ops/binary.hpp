@@ -253,6 +253,63 @@ Tensor<detail::element_t<X>> operator/(S s, const X& x) {
   return detail::apply_scalar<detail::DivScalarBy>(detail::arg(x, "div"), static_cast<T>(s));
 }
 
+// NOTE [ One-line errors for misused operators ]
+// Without these, `Tensor<float> + Tensor<double>` or arithmetic on an integer tensor fails
+// with pages of rejected candidates. These overloads match exactly those misuses and stop
+// at a static_assert that says what to do instead.
+namespace detail {
+template <class X, class = void>
+struct integer_tensor : std::false_type {};
+template <class X>
+struct integer_tensor<X, std::enable_if_t<is_tensor_like_v<X>>>
+    : std::bool_constant<!is_differentiable_v<element_t<X>>> {};
+template <class X>
+inline constexpr bool is_integer_tensor_v = integer_tensor<X>::value;
+template <class X, class Y, class = void>
+struct mixed_tensors : std::false_type {};
+template <class X, class Y>
+struct mixed_tensors<X, Y, std::enable_if_t<is_tensor_like_v<X> && is_tensor_like_v<Y>>>
+    : std::bool_constant<!std::is_same_v<element_t<X>, element_t<Y>>> {};
+template <class X, class Y>
+inline constexpr bool is_misused_pair_v = mixed_tensors<X, Y>::value ||
+                                          (is_integer_tensor_v<X> && is_tensor_like_v<Y>) ||
+                                          (is_integer_tensor_v<X> && std::is_arithmetic_v<Y>) ||
+                                          (std::is_arithmetic_v<X> && is_integer_tensor_v<Y>);
+template <class X, class Y>
+using if_misused_pair = std::enable_if_t<is_misused_pair_v<X, Y>, int>;
+
+template <class X, class Y>
+void reject_operands() {
+  static_assert(!mixed_tensors<X, Y>::value,
+                "tapegrad: the operands' element types differ; convert one first, e.g. "
+                "tapegrad::cast<double>(a)");
+  static_assert(mixed_tensors<X, Y>::value || (!is_integer_tensor_v<X> && !is_integer_tensor_v<Y>),
+                "tapegrad: integer tensors hold data (indices, labels), not values to "
+                "differentiate; cast first, e.g. tapegrad::cast<float>(x)");
+}
+}  // namespace detail
+
+template <class X, std::enable_if_t<detail::is_integer_tensor_v<X>, int> = 0>
+void operator-(const X&) {
+  detail::reject_operands<X, X>();
+}
+template <class X, class Y, detail::if_misused_pair<X, Y> = 0>
+void operator+(const X&, const Y&) {
+  detail::reject_operands<X, Y>();
+}
+template <class X, class Y, detail::if_misused_pair<X, Y> = 0>
+void operator-(const X&, const Y&) {
+  detail::reject_operands<X, Y>();
+}
+template <class X, class Y, detail::if_misused_pair<X, Y> = 0>
+void operator*(const X&, const Y&) {
+  detail::reject_operands<X, Y>();
+}
+template <class X, class Y, detail::if_misused_pair<X, Y> = 0>
+void operator/(const X&, const Y&) {
+  detail::reject_operands<X, Y>();
+}
+
 }  // namespace tapegrad
 
 namespace tapegrad {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <sstream>
@@ -310,6 +311,47 @@ Tensor<U> cast(const X& x, SourceLocation where = SourceLocation::current()) {
     return detail::unchanged(t, "cast");
   else
     return detail::cast<U>(t);
+}
+
+namespace detail {
+/// An argument's value without any tape watching it (a Variable's snapshot).
+template <class T>
+Tensor<T> as_constant(const Tensor<T>& x, const char* op) {
+  return arg(x, op);
+}
+template <class T>
+Tensor<T> as_constant(const Variable<T>& v, const char*) {
+  return v.snapshot();
+}
+}  // namespace detail
+
+template <class T>
+template <class U>
+Tensor<U> Tensor<T>::cast(SourceLocation where) const {
+  return tapegrad::cast<U>(*this, where);
+}
+
+/// Whether a and b are equal within atol + rtol * |b| in every element, as numpy.allclose:
+/// their shapes must broadcast together; NaN equals nothing, infinities only themselves.
+///   CHECK(tapegrad::allclose(tape.gradient(y, x), expected, 1e-6));
+template <class X, class Y, detail::if_both_differentiable<X, Y> = 0>
+bool allclose(const X& a, const Y& b, double rtol = 1e-5, double atol = 1e-8,
+              SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
+  using T = detail::element_t<X>;
+  const Tensor<T> ta = detail::as_constant(a, "allclose"), tb = detail::as_constant(b, "allclose");
+  const Shape shape = broadcast_shapes(ta.shape(), tb.shape(), "allclose");
+  const Tensor<T> x = ta.shape() == shape ? ta : detail::broadcast_kernel(ta, shape);
+  const Tensor<T> y = tb.shape() == shape ? tb : detail::broadcast_kernel(tb, shape);
+  const T* px = x.data();
+  const T* py = y.data();
+  for (std::int64_t i = 0; i < x.size(); ++i) {
+    const double u = static_cast<double>(px[i]), v = static_cast<double>(py[i]);
+    if (u == v) continue;  // equal infinities included
+    if (std::isinf(u) || std::isinf(v) || !(std::abs(u - v) <= atol + rtol * std::abs(v)))
+      return false;
+  }
+  return true;
 }
 
 }  // namespace tapegrad

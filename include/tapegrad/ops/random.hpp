@@ -33,7 +33,12 @@ namespace tapegrad {
 ///   tapegrad::Generator gen(42);  auto w = tapegrad::glorot_uniform<float>({784, 128}, gen);
 class Generator {
  public:
+  /// std::mt19937_64's own default seed, used by Generator() and default_generator().
+  static constexpr std::uint64_t default_seed = 5489u;
+
   explicit Generator(std::uint64_t seed) : engine_(seed) {}
+  /// Seeded with default_seed: the same numbers in every run.
+  Generator() : Generator(default_seed) {}
 
   /// The next 64 random bits.
   std::uint64_t bits() { return engine_(); }
@@ -50,6 +55,21 @@ class Generator {
  private:
   std::mt19937_64 engine_;
 };
+
+/// This thread's generator, for the random ops called without one. Seeded with
+/// Generator::default_seed when the thread first uses it, so a program gives the same numbers
+/// in every run (TensorFlow draws an unseeded global generator from the OS instead).
+///   auto noise = tapegrad::random_normal<float>({3});   // draws from default_generator()
+inline Generator& default_generator() {
+  thread_local Generator generator;
+  return generator;
+}
+
+/// Restarts this thread's default generator from `seed` (tf.random.set_seed).
+///   tapegrad::set_seed(42);
+inline void set_seed(std::uint64_t seed) {
+  default_generator() = Generator(seed);
+}
 
 namespace detail {
 
@@ -107,10 +127,13 @@ inline constexpr double truncated_normal_stddev = 0.87962566103423978;
 
 }  // namespace detail
 
-/// Uniform values in [lo, hi) (tf.random.uniform); needs finite lo < hi.
+/// Uniform values in [lo, hi) (tf.random.uniform), by default [0, 1) from this thread's
+/// default_generator(); needs finite lo < hi.
 ///   auto b = tapegrad::random_uniform<float>({10}, -0.1, 0.1, gen);
+///   auto u = tapegrad::random_uniform({2, 2});   // float in [0, 1)
 template <class T = float>
-Tensor<T> random_uniform(const Shape& shape, double lo, double hi, Generator& gen,
+Tensor<T> random_uniform(const Shape& shape, double lo = 0.0, double hi = 1.0,
+                         Generator& gen = default_generator(),
                          SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   static_assert(is_differentiable_v<T>, "tapegrad: random_uniform makes float or double tensors");
@@ -131,15 +154,32 @@ Tensor<T> random_uniform(const Shape& shape, double lo, double hi, Generator& ge
   return y;
 }
 
-/// Normally distributed values (tf.random.normal).
-///   auto noise = tapegrad::random_normal<double>({3, 4}, 0.0, 0.1, gen);
+/// random_uniform in [0, 1) from the given generator.
+///   auto u = tapegrad::random_uniform<double>({3}, gen);
 template <class T = float>
-Tensor<T> random_normal(const Shape& shape, double mean, double stddev, Generator& gen,
+Tensor<T> random_uniform(const Shape& shape, Generator& gen,
+                         SourceLocation where = SourceLocation::current()) {
+  return random_uniform<T>(shape, 0.0, 1.0, gen, where);
+}
+
+/// Normally distributed values (tf.random.normal), by default mean 0 and stddev 1 from this
+/// thread's default_generator().
+///   auto noise = tapegrad::random_normal<double>({3, 4}, 0.0, 0.1, gen);
+///   auto z = tapegrad::random_normal({5});   // float, standard normal
+template <class T = float>
+Tensor<T> random_normal(const Shape& shape, double mean = 0.0, double stddev = 1.0,
+                        Generator& gen = default_generator(),
                         SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   static_assert(is_differentiable_v<T>, "tapegrad: random_normal makes float or double tensors");
   detail::check_stddev(mean, stddev, "random_normal");
   return detail::normal_tensor<T>(shape, mean, stddev, false, gen);
+}
+/// Standard normal values from the given generator.   auto z = tapegrad::random_normal({5}, gen);
+template <class T = float>
+Tensor<T> random_normal(const Shape& shape, Generator& gen,
+                        SourceLocation where = SourceLocation::current()) {
+  return random_normal<T>(shape, 0.0, 1.0, gen, where);
 }
 
 /// Normal values within 2 stddev of the mean; those beyond are drawn again
