@@ -4,6 +4,7 @@
 #include <thread>
 
 using Catch::Contains;
+using Catch::StartsWith;
 using tapegrad::GradientTape;
 using tapegrad::Tensor;
 using tapegrad::Variable;
@@ -119,4 +120,34 @@ TEST_CASE("explain: after a non-persistent tape's gradient", "[explain]") {
   auto y = x * x;
   tape.gradient(y, x);
   CHECK_THAT(tape.explain(y, x), Contains("already computed its one set of gradients"));
+}
+
+TEST_CASE("explain: a spent non-persistent tape still says why each None came about", "[explain]") {
+  Tensor<double> x(3.0), c(2.0), z(1.0);
+  tapegrad::Variable<double> w(1.0, "w"), unused(5.0, "unused");
+  GradientTape tape;
+  tape.watch(x);
+  tape.watch(z);
+  const auto y = x * w * tapegrad::stop_gradient(z) + c;
+  const auto grads = tape.gradient(y, {x, c, z});
+  CHECK_FALSE(grads[1].has_value());
+  CHECK_FALSE(grads[2].has_value());
+  CHECK_THAT(tape.explain(y, c),
+             StartsWith("No gradient: the source was never watched by this tape.") &&
+                 Contains("Worked out when this non-persistent tape computed"));
+  CHECK_THAT(tape.explain(y, z), Contains("the path is cut at stop_gradient"));
+  // x had a gradient: nothing was kept for it, and the answer says so.
+  CHECK_THAT(tape.explain(y, x), Contains("not such a pair"));
+  // The same for variables, and for a tape asked with UnconnectedGradients::zero.
+  GradientTape second;
+  const auto loss = w * 3.0;
+  (void)unused.value();  // read, so watched, but not used by the loss
+  const auto g = second.gradient(loss, std::vector<tapegrad::Variable<double>>{w, unused},
+                                 tapegrad::UnconnectedGradients::zero);
+  CHECK(g[1].item() == 0.0);
+  CHECK_THAT(second.explain(loss, unused),
+             StartsWith("No gradient: the target does not depend on the variable 'unused'"));
+  // Starting the spent tape again forgets the reasons with everything else.
+  second.start();
+  CHECK_THAT(second.explain(loss, unused), !Contains("Worked out"));
 }

@@ -14,9 +14,11 @@ namespace tapegrad {
 
 /// A NaN or infinity found by anomaly mode: "anomaly: div produced NaN (element 2 of [3])
 /// from finite inputs [3], [3], called at model.cpp:42".
+/// Its message names the place itself (the op's call, or the forward op a backward step
+/// differentiates), so no " (called at ...)" is added.
 class anomaly_error : public error {
  public:
-  using error::error;
+  explicit anomaly_error(const std::string& message) : error(message, detail::without_location) {}
 };
 
 /// While alive, every op on this thread checks its result, and every backward its gradients,
@@ -85,20 +87,19 @@ TAPEGRAD_NOINLINE inline void check_forward_anomaly(const ImplRef& output, const
   if (bad < 0) return;
   const ThreadTapes& tapes = thread_tapes;
   if (tapes.backward_op != nullptr)  // a step of a gradient: blame the op being differentiated
-    throw anomaly_error(
-        "anomaly: the backward of " + std::string(tapes.backward_op) + " produced " +
-        (is_nan ? "NaN" : "inf") + " (element " + std::to_string(bad) + " of " +
-        output->shape.str() + ", computing " + op + ")" +
+    detail::fail<anomaly_error>(
+        "anomaly: the backward of ", tapes.backward_op, " produced ", (is_nan ? "NaN" : "inf"),
+        " (element ", bad, " of ", output->shape, ", computing ", op, ")",
         (tapes.backward_site->empty() ? "" : "; the op had " + *tapes.backward_site));
   bool inputs_finite = true;
   for (std::size_t k = 0; k < n_inputs; ++k) {
     bool unused = false;
     inputs_finite = inputs_finite && first_non_finite(*inputs[k]->get(), unused) < 0;
   }
-  throw anomaly_error("anomaly: " + std::string(op) + " produced " + (is_nan ? "NaN" : "inf") +
-                      " (element " + std::to_string(bad) + " of " + output->shape.str() +
-                      ") from " + (inputs_finite ? "finite inputs " : "inputs (not all finite) ") +
-                      input_shapes(inputs, n_inputs) + ", " + location_text(thread_tapes.location));
+  detail::fail<anomaly_error>(
+      "anomaly: ", op, " produced ", (is_nan ? "NaN" : "inf"), " (element ", bad, " of ",
+      output->shape, ") from ", (inputs_finite ? "finite inputs " : "inputs (not all finite) "),
+      input_shapes(inputs, n_inputs), ", ", location_text(thread_tapes.location));
 }
 
 /// Throws anomaly_error if the gradient the backward of `op` computed for input k holds a
@@ -108,10 +109,10 @@ TAPEGRAD_NOINLINE inline void check_backward_anomaly(const ImplRef& grad, const 
   bool is_nan = false;
   const std::int64_t bad = first_non_finite(*grad.get(), is_nan);
   if (bad < 0) return;
-  throw anomaly_error("anomaly: the backward of " + std::string(op) + " produced " +
-                      (is_nan ? "NaN" : "inf") + " in the gradient of input " + std::to_string(k) +
-                      " (element " + std::to_string(bad) + " of " + grad->shape.str() + ")" +
-                      (site.empty() ? "" : "; the op had " + site));
+  detail::fail<anomaly_error>("anomaly: the backward of ", op, " produced ",
+                              (is_nan ? "NaN" : "inf"), " in the gradient of input ", k,
+                              " (element ", bad, " of ", grad->shape, ")",
+                              (site.empty() ? "" : "; the op had " + site));
 }
 
 /// While alive, ops are steps of the backward of `op` (called with `site`), for reports.

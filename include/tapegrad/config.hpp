@@ -27,15 +27,7 @@
 #define TAPEGRAD_NOINLINE
 #endif
 
-// NOTE [ CHECK vs ASSERT ]
-// TAPEGRAD_CHECK guards against user error and always throws the named exception type.
-// TAPEGRAD_ASSERT guards internal invariants: a failure is a tapegrad bug, so it is
-// compiled out in release builds (NDEBUG) and aborts otherwise.
-#define TAPEGRAD_CHECK(cond, error_type, message)              \
-  do {                                                         \
-    if (TAPEGRAD_UNLIKELY(!(cond))) throw error_type(message); \
-  } while (false)
-
+// TAPEGRAD_ASSERT guards internal invariants (NOTE [ CHECK vs ASSERT ] in detail/check.hpp).
 #ifdef NDEBUG
 #define TAPEGRAD_ASSERT(cond) ((void)0)
 #else

@@ -76,10 +76,9 @@ void custom_gradient_backward(const Entry& e, ImplRef&& g, const bool* needs,
   if constexpr (std::is_invocable_v<const Grad&, const Tensor<T>&,
                                     const std::vector<Variable<T>>&>) {
     auto [input_part, variable_part] = closure.grad(upstream, closure.variables);
-    if (variable_part.size() != n_vars)
-      throw value_error("custom_gradient: the gradient function returned " +
-                        std::to_string(variable_part.size()) + " variable gradients for " +
-                        std::to_string(n_vars) + " variables read in the forward function");
+    TAPEGRAD_CHECK(variable_part.size() == n_vars, value_error,
+                   "custom_gradient: the gradient function returned ", variable_part.size(),
+                   " variable gradients for ", n_vars, " variables read in the forward function");
     grads = std::vector<Tensor<T>>(input_part.begin(), input_part.end());
     for (auto& v : variable_part) grads.push_back(std::move(v));
   } else {
@@ -88,23 +87,20 @@ void custom_gradient_backward(const Entry& e, ImplRef&& g, const bool* needs,
       grads.push_back(closure.grad(upstream));
     else
       for (auto& t : closure.grad(upstream)) grads.push_back(std::move(t));
-    if (n_vars)
-      throw value_error(
-          "custom_gradient: the forward function read " + std::to_string(n_vars) +
-          " trainable variables, so the gradient function must take (upstream, variables) and "
-          "return {input gradients, variable gradients}");
+    TAPEGRAD_CHECK(
+        !n_vars, value_error, "custom_gradient: the forward function read ", n_vars,
+        " trainable variables, so the gradient function must take (upstream, variables) and "
+        "return {input gradients, variable gradients}");
   }
-  if (grads.size() < n_inputs)
-    throw value_error("custom_gradient: the gradient function returned " +
-                      std::to_string(grads.size()) + " gradients for " + std::to_string(n_inputs) +
-                      " inputs");
+  TAPEGRAD_CHECK(!(grads.size() < n_inputs), value_error,
+                 "custom_gradient: the gradient function returned ", grads.size(),
+                 " gradients for ", n_inputs, " inputs");
   for (std::size_t k = 0; k < n_inputs + n_vars; ++k) {
     if (!needs[k] || !grads[k].has_value()) continue;
     const Shape expected =
         k < n_inputs ? closure.input_shapes[k] : closure.variables[k - n_inputs].shape();
-    if (grads[k].shape() != expected)
-      throw shape_error("custom_gradient: gradient " + std::to_string(k) + " has shape " +
-                        grads[k].shape().str() + " but its input has shape " + expected.str());
+    TAPEGRAD_CHECK(grads[k].shape() == expected, shape_error, "custom_gradient: gradient ", k,
+                   " has shape ", grads[k].shape(), " but its input has shape ", expected);
     input_grads[k] = grads[k].impl();
   }
 }

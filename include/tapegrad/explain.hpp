@@ -58,10 +58,18 @@ inline std::string describe_path(const std::vector<const Entry*>& path) {
 }
 
 inline std::string explain(const TapeState& tape, const ExplainQuery& q) {
-  if (tape.used)
-    return "No gradient: this non-persistent tape has already computed its one set of gradients "
-           "and has forgotten its record. Open it with tapegrad::persistent to ask several "
-           "questions.";
+  if (tape.used) {
+    for (const auto& r : tape.spent_reasons)
+      if (r.target.get() == q.target && (q.source_variable ? r.variable.get() == q.source_variable
+                                                           : r.source.get() == q.source_tensor))
+        return r.reason +
+               " (Worked out when this non-persistent tape computed its one set of "
+               "gradients.)";
+    return "This non-persistent tape has already computed its one set of gradients and has "
+           "forgotten its record; it kept only why each gradient that came back None was None, "
+           "and this target and source were not such a pair. Open it with tapegrad::persistent "
+           "to ask about anything.";
+  }
   std::string source_name = "the source";
   NodeId source = no_node;
   if (q.source_variable) {

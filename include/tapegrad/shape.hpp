@@ -50,8 +50,7 @@ class Shape {
   const std::int64_t* end() const { return dims_.data() + rank_; }
 
   void push_back(std::int64_t dim) {
-    if (rank_ == max_rank)
-      throw shape_error("Shape: rank above the maximum of " + std::to_string(max_rank));
+    TAPEGRAD_CHECK(rank_ != max_rank, shape_error, "Shape: rank above the maximum of ", max_rank);
     check(dim);
     dims_[static_cast<std::size_t>(rank_++)] = dim;
   }
@@ -79,7 +78,7 @@ class Shape {
   /// multiply past 2^63 - 1 (a shape with a 0 in it has no elements, but its strides and
   /// partial sizes are still products of the others).
   void check(std::int64_t dim) const {
-    if (dim < 0) throw shape_error("Shape: negative dimension " + std::to_string(dim));
+    TAPEGRAD_CHECK(!(dim < 0), shape_error, "Shape: negative dimension ", dim);
     if (dim <= 1) return;
     std::int64_t span = dim;
     for (int i = 0; i < rank_; ++i) {
@@ -88,8 +87,8 @@ class Shape {
     }
   }
   [[noreturn]] void throw_too_large(std::int64_t dim) const {
-    throw shape_error("Shape: adding dimension " + std::to_string(dim) + " to " + str() +
-                      " makes its dimensions multiply past 2^63 - 1");
+    detail::fail<shape_error>("Shape: adding dimension ", dim, " to ", str(),
+                              " makes its dimensions multiply past 2^63 - 1");
   }
 
   std::array<std::int64_t, max_rank> dims_{};
@@ -106,9 +105,8 @@ inline Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
     const int ib = i - (rank - b.rank());
     const std::int64_t da = ia >= 0 ? a[ia] : 1;
     const std::int64_t db = ib >= 0 ? b[ib] : 1;
-    if (da != db && da != 1 && db != 1)
-      throw shape_error(std::string(op) + ": incompatible shapes for broadcasting: " + a.str() +
-                        " vs. " + b.str());
+    TAPEGRAD_CHECK(!(da != db && da != 1 && db != 1), shape_error, op,
+                   ": incompatible shapes for broadcasting: ", a, " vs. ", b);
     out.push_back(da == 1 ? db : da);
   }
   return out;
@@ -125,11 +123,9 @@ inline bool broadcasts_to(const Shape& from, const Shape& to) {
 
 /// Maps a possibly negative axis into [0, rank); throws value_error naming `op` if out of range.
 inline int normalize_axis(int axis, int rank, const char* op) {
-  if (axis < -rank || axis >= rank)
-    throw index_error(std::string(op) + ": axis " + std::to_string(axis) +
-                      " is out of range for a tensor of rank " + std::to_string(rank) +
-                      " (expected -" + std::to_string(rank) + " <= axis < " + std::to_string(rank) +
-                      ")");
+  TAPEGRAD_CHECK(!(axis < -rank || axis >= rank), index_error, op, ": axis ", axis,
+                 " is out of range for a tensor of rank ", rank, " (expected -", rank,
+                 " <= axis < ", rank, ")");
   return axis < 0 ? axis + rank : axis;
 }
 

@@ -106,7 +106,7 @@ class GradientTape {
   void watch(const Tensor<T>& tensor) {
     static_assert(is_differentiable_v<T>,
                   "GradientTape::watch: only float and double tensors can be differentiated");
-    if (!tensor.has_value()) throw value_error("GradientTape::watch: the tensor has no value");
+    TAPEGRAD_CHECK(tensor.has_value(), value_error, "GradientTape::watch: the tensor has no value");
     state_->watch(tensor.impl());
   }
   /// Makes the tape track a variable even when it is not trainable or the tape does not
@@ -133,14 +133,13 @@ class GradientTape {
   /// Records again after stop(), adding to what is recorded (re-entering the `with` block).
   /// A non-persistent tape whose gradient() has run starts empty.
   void start() {
-    if (state_->sweeps > 0)
-      throw tape_error(
-          "GradientTape::start: called while this tape's gradient() runs (from a "
-          "custom gradient function)");
-    if (state_->on_stack)
-      throw tape_error(
-          "Tape is still recording, This can happen if you try to re-enter an already-active "
-          "tape.");
+    TAPEGRAD_CHECK(!(state_->sweeps > 0), tape_error,
+                   "GradientTape::start: called while this tape's gradient() runs (from a "
+                   "custom gradient function)");
+    TAPEGRAD_CHECK(
+        !state_->on_stack, tape_error,
+        "Tape is still recording, This can happen if you try to re-enter an already-active "
+        "tape.");
     if (state_->used) {
       state_->clear();
       state_->used = false;
@@ -149,17 +148,16 @@ class GradientTape {
   }
   /// Pauses recording while the returned guard lives.
   RecordingPause stop_recording() {
-    if (!state_->recording())
-      throw tape_error("Trying to stop recording a tape which is not recording.");
+    TAPEGRAD_CHECK(state_->recording(), tape_error,
+                   "Trying to stop recording a tape which is not recording.");
     return RecordingPause(*state_);
   }
   /// Forgets everything recorded and watched, as if the tape were closed and a new one opened.
   void reset() {
-    if (!state_->on_stack) throw tape_error("Tape is not recording.");
-    if (state_->sweeps > 0)
-      throw tape_error(
-          "GradientTape::reset: called while this tape's gradient() runs (from a "
-          "custom gradient function)");
+    TAPEGRAD_CHECK(state_->on_stack, tape_error, "Tape is not recording.");
+    TAPEGRAD_CHECK(!(state_->sweeps > 0), tape_error,
+                   "GradientTape::reset: called while this tape's gradient() runs (from a "
+                   "custom gradient function)");
     state_->clear();
     state_->used = false;
   }
@@ -237,17 +235,17 @@ class GradientTape {
                                   UnconnectedGradients unconnected = UnconnectedGradients::none) {
     static_assert(is_differentiable_v<T>,
                   "GradientTape::gradient: targets must be float or double tensors");
-    if (!output_gradients.empty() && output_gradients.size() != targets.size())
-      throw value_error("GradientTape::gradient: " + std::to_string(output_gradients.size()) +
-                        " output_gradients for " + std::to_string(targets.size()) + " targets");
+    TAPEGRAD_CHECK(!(!output_gradients.empty() && output_gradients.size() != targets.size()),
+                   value_error, "GradientTape::gradient: ", output_gradients.size(),
+                   " output_gradients for ", targets.size(), " targets");
     std::vector<detail::ImplRef> target_refs, seeds(targets.size());
     for (std::size_t i = 0; i < targets.size(); ++i) {
       target_refs.push_back(detail::arg(targets[i], "gradient").impl());
       if (i < output_gradients.size() && output_gradients[i].has_value()) {
-        if (output_gradients[i].shape() != targets[i].shape())
-          throw shape_error("GradientTape::gradient: output_gradients[" + std::to_string(i) +
-                            "] has shape " + output_gradients[i].shape().str() +
-                            " but its target has shape " + targets[i].shape().str());
+        TAPEGRAD_CHECK(output_gradients[i].shape() == targets[i].shape(), shape_error,
+                       "GradientTape::gradient: output_gradients[", i, "] has shape ",
+                       output_gradients[i].shape(), " but its target has shape ",
+                       targets[i].shape());
         seeds[i] = output_gradients[i].impl();
       }
     }
@@ -325,9 +323,10 @@ class GradientTape {
     const Tensor<detail::element_t<X>> t = target_tensor(target);
     const Source<T> src(source);
     const Shape target_shape = t.shape(), source_shape = src.shape();
-    if (target_shape.rank() == 0 || source_shape.rank() == 0 || target_shape[0] != source_shape[0])
-      throw shape_error("Need first dimension of target shape " + tf_shape(target_shape) +
-                        " and source shape " + tf_shape(source_shape) + " to match.");
+    TAPEGRAD_CHECK(!(target_shape.rank() == 0 || source_shape.rank() == 0 ||
+                     target_shape[0] != source_shape[0]),
+                   shape_error, "Need first dimension of target shape ", tf_shape(target_shape),
+                   " and source shape ", tf_shape(source_shape), " to match.");
     const std::int64_t batch = target_shape[0];
     check_jacobian_rank("batch_jacobian", target_shape, source_shape,
                         target_shape.rank() + source_shape.rank() - 1);
@@ -342,9 +341,8 @@ class GradientTape {
   void push() {
     int depth = 0;
     for (auto* t = detail::thread_tapes.top; t; t = t->below) depth += t->barrier ? 0 : 1;
-    if (depth >= detail::max_nested_tapes)
-      throw tape_error("GradientTape: more than " + std::to_string(detail::max_nested_tapes) +
-                       " tapes nested on one thread");
+    TAPEGRAD_CHECK(!(depth >= detail::max_nested_tapes), tape_error, "GradientTape: more than ",
+                   detail::max_nested_tapes, " tapes nested on one thread");
     detail::push_tape(*state_);
   }
 
@@ -364,8 +362,8 @@ class GradientTape {
   template <class T>
   static void add_source(const Source<T>& s, std::vector<detail::ImplRef>& refs,
                          std::vector<std::shared_ptr<detail::VariableState>>& vars) {
-    if (!s.variable() && !s.tensor().has_value())
-      throw value_error("GradientTape::gradient: a source tensor has no value");
+    TAPEGRAD_CHECK(!(!s.variable() && !s.tensor().has_value()), value_error,
+                   "GradientTape::gradient: a source tensor has no value");
     refs.push_back(s.variable() ? detail::ImplRef() : s.tensor().impl());
     vars.push_back(s.variable());
   }
@@ -409,12 +407,10 @@ class GradientTape {
   /// Refuses, before any sweep spends the tape, a Jacobian whose rank Shape cannot hold.
   static void check_jacobian_rank(const char* op, const Shape& target, const Shape& source,
                                   int rank) {
-    if (rank > Shape::max_rank)
-      throw shape_error("GradientTape::" + std::string(op) +
-                        ": the Jacobian of a target of shape " + target.str() +
-                        " with respect to a source of shape " + source.str() + " would have rank " +
-                        std::to_string(rank) + ", above the maximum of " +
-                        std::to_string(Shape::max_rank));
+    TAPEGRAD_CHECK(!(rank > Shape::max_rank), shape_error, "GradientTape::", op,
+                   ": the Jacobian of a target of shape ", target,
+                   " with respect to a source of shape ", source, " would have rank ", rank,
+                   ", above the maximum of ", Shape::max_rank);
   }
   static Shape concat(const Shape& a, const Shape& b) {
     Shape out = a;
@@ -457,10 +453,10 @@ class GradientTape {
     // A second gradient() of a non-persistent tape from inside its first (a custom gradient
     // function calling back) is refused like one after it: it would free the record the first
     // is reading.
-    if (tape.used || (tape.sweeps > 0 && !tape.persistent))
-      throw tape_error(
-          "A non-persistent GradientTape can only be used to compute one set of gradients (or "
-          "jacobians)");
+    TAPEGRAD_CHECK(
+        !(tape.used || (tape.sweeps > 0 && !tape.persistent)), tape_error,
+        "A non-persistent GradientTape can only be used to compute one set of gradients (or "
+        "jacobians)");
     std::vector<detail::NodeId> source_nodes, target_nodes;
     for (std::size_t i = 0; i < sources.size(); ++i)
       source_nodes.push_back(variables[i] ? tape.find(variables[i].get())
@@ -473,6 +469,7 @@ class GradientTape {
     detail::TapeState* const below = tape.below;
     if (!tape.persistent) detail::pop_tape(tape);
     std::vector<std::vector<detail::ImplRef>> out;
+    std::vector<std::size_t> unconnected_sources;  // None in the first sweep, before any zeros
     struct Sweeping {
       int& count;
       ~Sweeping() { --count; }
@@ -486,6 +483,9 @@ class GradientTape {
           sweep_seeds.push_back(given ? given : ones_like(targets[i]));
         }
         auto grads = detail::reverse_sweep(tape, target_nodes, sweep_seeds, source_nodes);
+        if (k == 0)
+          for (std::size_t i = 0; i < grads.size(); ++i)
+            if (!grads[i]) unconnected_sources.push_back(i);
         if (unconnected == UnconnectedGradients::zero)
           for (std::size_t i = 0; i < grads.size(); ++i)
             if (!grads[i]) {
@@ -501,8 +501,21 @@ class GradientTape {
       throw;
     }
     if (!tape.persistent) {
+      // explain() keeps answering for the gradients that were None: the reasons are known now,
+      // and keeping them costs far less than keeping the record.
+      std::vector<detail::TapeState::SpentReason> reasons;
+      for (std::size_t i : unconnected_sources)
+        for (const auto& t : targets) {
+          detail::ExplainQuery q;
+          q.target = t.get();
+          q.source_tensor = variables[i] ? nullptr : sources[i].get();
+          q.source_variable = variables[i].get();
+          reasons.push_back({t, variables[i] ? detail::ImplRef() : sources[i], variables[i],
+                             detail::explain(tape, q)});
+        }
       tape.used = true;
       tape.clear();
+      tape.spent_reasons = std::move(reasons);
     }
     return out;
   }

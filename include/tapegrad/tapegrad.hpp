@@ -29,4 +29,5 @@
 #include "tapegrad/tape.hpp"
 #include "tapegrad/tensor.hpp"
 #include "tapegrad/variable.hpp"
+#include "tapegrad/warning.hpp"
 #endif

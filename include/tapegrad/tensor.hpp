@@ -69,9 +69,9 @@ class Tensor {
                      rows.size() ? static_cast<std::int64_t>(rows.begin()->size()) : 0}) {
     T* out = mutable_data();
     for (const auto& row : rows) {
-      if (static_cast<std::int64_t>(row.size()) != shape()[1])
-        throw shape_error("Tensor: rows of a nested initializer list differ in length (" +
-                          std::to_string(shape()[1]) + " vs. " + std::to_string(row.size()) + ")");
+      TAPEGRAD_CHECK(!(static_cast<std::int64_t>(row.size()) != shape()[1]), shape_error,
+                     "Tensor: rows of a nested initializer list differ in length (", shape()[1],
+                     " vs. ", row.size(), ")");
       out = std::copy(row.begin(), row.end(), out);
     }
   }
@@ -83,11 +83,11 @@ class Tensor {
     *this = Tensor(detail::uninitialized, Shape{n0, n1, n2});
     T* out = mutable_data();
     for (const auto& block : blocks) {
-      if (static_cast<std::int64_t>(block.size()) != n1)
-        throw shape_error("Tensor: nested initializer lists differ in length");
+      TAPEGRAD_CHECK(!(static_cast<std::int64_t>(block.size()) != n1), shape_error,
+                     "Tensor: nested initializer lists differ in length");
       for (const auto& row : block) {
-        if (static_cast<std::int64_t>(row.size()) != n2)
-          throw shape_error("Tensor: nested initializer lists differ in length");
+        TAPEGRAD_CHECK(!(static_cast<std::int64_t>(row.size()) != n2), shape_error,
+                       "Tensor: nested initializer lists differ in length");
         out = std::copy(row.begin(), row.end(), out);
       }
     }
@@ -103,9 +103,9 @@ class Tensor {
   /// Elements in row-major order; their count must match the shape.
   explicit Tensor(const Shape& shape, const std::vector<T>& values)
       : Tensor(detail::uninitialized, shape) {
-    if (static_cast<std::int64_t>(values.size()) != size())
-      throw shape_error("Tensor: " + std::to_string(values.size()) + " values do not fill shape " +
-                        shape.str() + " of " + std::to_string(size()) + " elements");
+    TAPEGRAD_CHECK(!(static_cast<std::int64_t>(values.size()) != size()), shape_error,
+                   "Tensor: ", values.size(), " values do not fill shape ", shape, " of ", size(),
+                   " elements");
     std::copy(values.begin(), values.end(), mutable_data());
   }
   /// A 1-d tensor of the vector's elements: Tensor<float>(std::vector<float>{1.f, 2.f}).
@@ -161,7 +161,7 @@ class Tensor {
   ///   Eigen::MatrixXf w = weights.matrix();
   MatrixMap<T> matrix() const& {
     const Shape& s = shape();
-    if (s.rank() > 2) throw shape_error("Tensor::matrix: needs rank <= 2, got shape " + s.str());
+    TAPEGRAD_CHECK(!(s.rank() > 2), shape_error, "Tensor::matrix: needs rank <= 2, got shape ", s);
     const auto rows = s.rank() == 0 ? 1 : s[0];
     const auto cols = s.rank() == 2 ? s[1] : 1;
     return MatrixMap<T>(data(), static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(cols));
@@ -177,24 +177,21 @@ class Tensor {
   T at(Index... index) const {
     static_assert((std::is_integral_v<Index> && ...), "Tensor::at takes integer indices");
     const Shape& s = shape();
-    if (static_cast<int>(sizeof...(Index)) != s.rank())
-      throw value_error("Tensor::at: " + std::to_string(sizeof...(Index)) +
-                        " indices for a tensor of shape " + s.str());
+    TAPEGRAD_CHECK(!(static_cast<int>(sizeof...(Index)) != s.rank()), value_error,
+                   "Tensor::at: ", sizeof...(Index), " indices for a tensor of shape ", s);
     const std::int64_t idx[] = {static_cast<std::int64_t>(index)..., 0};
     std::int64_t flat = 0;
     for (int i = 0; i < s.rank(); ++i) {
-      if (idx[i] < 0 || idx[i] >= s[i])
-        throw index_error("Tensor::at: index " + std::to_string(idx[i]) +
-                          " is out of range for axis " + std::to_string(i) + " of shape " +
-                          s.str());
+      TAPEGRAD_CHECK(!(idx[i] < 0 || idx[i] >= s[i]), index_error, "Tensor::at: index ", idx[i],
+                     " is out of range for axis ", i, " of shape ", s);
       flat = flat * s[i] + idx[i];
     }
     return data()[flat];
   }
   /// The one element of a tensor with exactly one element (any rank).
   T item() const {
-    if (size() != 1)
-      throw value_error("Tensor::item: needs exactly one element, got shape " + shape().str());
+    TAPEGRAD_CHECK(size() == 1, value_error, "Tensor::item: needs exactly one element, got shape ",
+                   shape());
     return data()[0];
   }
   /// The elements in row-major order.
@@ -220,10 +217,9 @@ class Tensor {
 
  private:
   detail::TensorImpl* checked() const {
-    if (TAPEGRAD_UNLIKELY(!impl_))
-      throw value_error(
-          "Tensor has no value (a gradient that does not exist, TensorFlow's None); check "
-          "has_value() first");
+    TAPEGRAD_CHECK(impl_, value_error,
+                   "Tensor has no value (a gradient that does not exist, TensorFlow's None); check "
+                   "has_value() first");
     return impl_.get();
   }
 

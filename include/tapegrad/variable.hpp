@@ -33,8 +33,8 @@ class Variable {
  public:
   explicit Variable(Tensor<T> initial, std::string name = "", bool trainable = true)
       : state_(std::make_shared<detail::VariableState>()) {
-    if (!initial.has_value())
-      throw value_error("Variable: the initial value is a tensor with no value");
+    TAPEGRAD_CHECK(initial.has_value(), value_error,
+                   "Variable: the initial value is a tensor with no value");
     state_->value = fresh_header(initial);
     state_->name = std::move(name);
     state_->trainable = trainable;
@@ -97,17 +97,15 @@ class Variable {
   }
   void check_shape(const Tensor<T>& value, const char* op) const {
     const Shape current = shape();
-    if (value.shape() != current)
-      throw shape_error(std::string("Variable::") + op + ": shape " + value.shape().str() +
-                        " does not match the variable's shape " + current.str());
+    TAPEGRAD_CHECK(value.shape() == current, shape_error, "Variable::", op, ": shape ",
+                   value.shape(), " does not match the variable's shape ", current);
   }
   template <class F>
   void update(const Tensor<T>& delta, const char* op, F apply) {
     std::lock_guard<std::mutex> lock(state_->mutex);
     const Shape& shape = state_->value->shape;
-    if (!broadcasts_to(delta.shape(), shape))
-      throw shape_error(std::string("Variable::") + op + ": shape " + delta.shape().str() +
-                        " does not broadcast to the variable's shape " + shape.str());
+    TAPEGRAD_CHECK(broadcasts_to(delta.shape(), shape), shape_error, "Variable::", op, ": shape ",
+                   delta.shape(), " does not broadcast to the variable's shape ", shape);
     // NOTE [ Updating a variable in place ]
     // Tensors are immutable, but when nothing but this variable holds its buffer (no tensor
     // read from it is alive, no tape saved it) nobody can see a change, so update in place.

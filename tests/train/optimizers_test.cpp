@@ -510,3 +510,25 @@ TEST_CASE("clip_by_global_norm sums in double, so large float gradients stay fin
   CHECK(clipped[0].at(0) == Approx(0.6f).epsilon(1e-6));
   CHECK(clipped[0].at(1) == Approx(0.8f).epsilon(1e-6));
 }
+
+TEST_CASE("apply_gradients warns once per variable whose gradient is None", "[train][optimizers]") {
+  std::vector<std::string> warnings;
+  const auto previous =
+      tapegrad::set_warning_handler([&](const std::string& w) { warnings.push_back(w); });
+  tapegrad::Variable<float> w({1.f}, "w"), b({2.f}, "b"), c({3.f});
+  tapegrad::SGD opt(0.5);
+  const std::vector<tapegrad::Variable<float>> vars{w, b, c};
+  for (int step = 0; step < 3; ++step) {
+    tapegrad::GradientTape tape;
+    const auto loss = tapegrad::sum(w * w);
+    opt.apply_gradients(tape.gradient(loss, vars), vars);
+  }
+  tapegrad::set_warning_handler(previous);
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0] ==
+        "SGD.apply_gradients: Gradients do not exist for variables ['b', '<unnamed variable 2>'] "
+        "when minimizing the loss; they are left as they are (tape.explain(loss, variable) says "
+        "why).");
+  CHECK(b.snapshot().item() == 2.f);
+  CHECK(w.snapshot().item() == 0.f);  // 1 - 0.5 * 2 after the first step, then at rest
+}

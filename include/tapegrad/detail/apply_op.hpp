@@ -52,10 +52,8 @@ using if_tensor_and_scalar = std::enable_if_t<
 /// The tensor an op reads from an argument: a Tensor as it is, a Variable's (watched) value.
 template <class T>
 const Tensor<T>& arg(const Tensor<T>& x, const char* op) {
-  if (TAPEGRAD_UNLIKELY(!x.has_value()))
-    throw value_error(
-        std::string(op) +
-        ": an input has no value (a gradient that does not exist, TensorFlow's None)");
+  TAPEGRAD_CHECK(x.has_value(), value_error, op,
+                 ": an input has no value (a gradient that does not exist, TensorFlow's None)");
   return x;
 }
 template <class T>

@@ -171,9 +171,8 @@ Tensor<T> broadcast_kernel(const Tensor<T>& x, const Shape& shape) {
 template <class F>
 decltype(auto) dispatch_floating(DType dtype, F&& f) {
   if (dtype == DType::float32) return f(float{});
-  if (dtype != DType::float64)
-    throw dtype_error(std::string("expected a float32 or float64 tensor, got ") +
-                      dtype_name(dtype));
+  TAPEGRAD_CHECK(dtype == DType::float64, dtype_error, "expected a float32 or float64 tensor, got ",
+                 dtype_name(dtype));
   return f(double{});
 }
 

@@ -239,6 +239,14 @@ class TapeState {
   std::vector<std::shared_ptr<VariableState>> watched_variables;  // in order of watching
   // In anomaly mode: for each entry, where its op was called and its input shapes.
   std::vector<std::string> anomaly_sites;
+  // A spent non-persistent tape's answers for explain() (explain.hpp): why each gradient its
+  // one gradient() call returned as None was None, worked out before the record was dropped.
+  struct SpentReason {
+    ImplRef target, source;
+    std::shared_ptr<VariableState> variable;
+    std::string reason;
+  };
+  std::vector<SpentReason> spent_reasons;
 
   bool recording() const { return on_stack && !paused; }
 
@@ -306,6 +314,7 @@ class TapeState {
     variable_nodes.clear();
     watched_variables.clear();
     anomaly_sites.clear();
+    spent_reasons.clear();
     id = next_tape_id();
   }
 };
@@ -343,12 +352,17 @@ inline bool any_tape_tracks(std::initializer_list<const TensorImpl*> tensors) {
   return false;
 }
 
-/// Makes the location of a named op's call known to anomaly mode while the op runs; the
-/// outermost op wins, so an op built from others reports the user's line. Costs one
-/// thread-local test when anomaly mode is off.
+/// Makes the location of a named op's call known while the op runs: to errors it throws
+/// (NOTE [ Errors that name the caller's line ] in errors.hpp) and to anomaly mode. The
+/// outermost op wins, so an op built from others reports the user's line. Costs two
+/// thread-local tests and a store when anomaly mode is off.
 class OpScope {
  public:
   explicit OpScope(const SourceLocation& where) noexcept {
+    if (current_op_site == nullptr) {
+      current_op_site = &where;
+      owns_site_ = true;
+    }
     ThreadTapes& tapes = thread_tapes;
     if (TAPEGRAD_UNLIKELY(tapes.anomaly != 0) && tapes.location == nullptr) {
       tapes.location = &where;
@@ -356,6 +370,7 @@ class OpScope {
     }
   }
   ~OpScope() {
+    if (owns_site_) current_op_site = nullptr;
     if (owner_) owner_->location = nullptr;
   }
   OpScope(const OpScope&) = delete;
@@ -363,6 +378,7 @@ class OpScope {
 
  private:
   ThreadTapes* owner_ = nullptr;
+  bool owns_site_ = false;
 };
 
 // NOTE [ Barriers on the tape stack ]

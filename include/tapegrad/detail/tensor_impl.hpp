@@ -230,7 +230,7 @@ inline std::size_t block_bytes(const TensorImpl* impl) {
 
 /// The bytes a tensor of `shape` needs; throws value_error when the count overflows.
 [[noreturn]] TAPEGRAD_NOINLINE inline void throw_too_large(const Shape& shape) {
-  throw value_error("Tensor: shape " + shape.str() + " needs more bytes than memory can hold");
+  detail::fail<value_error>("Tensor: shape ", shape, " needs more bytes than memory can hold");
 }
 
 /// The bytes of a block for `shape`'s elements and their count, or a value_error when they

@@ -144,9 +144,8 @@ Tensor<detail::element_t<X>> clip_by_value(const X& x, double lo, double hi,
                                            SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   using T = detail::element_t<X>;
-  if (!(lo <= hi))
-    throw value_error("clip_by_value: the lower bound " + std::to_string(lo) +
-                      " is above the upper bound " + std::to_string(hi));
+  TAPEGRAD_CHECK(lo <= hi, value_error, "clip_by_value: the lower bound ", lo,
+                 " is above the upper bound ", hi);
   return minimum(maximum(detail::arg(x, "clip_by_value"), Tensor<T>(static_cast<T>(lo))),
                  Tensor<T>(static_cast<T>(hi)));
 }

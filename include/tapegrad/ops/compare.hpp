@@ -83,12 +83,11 @@ void check_integer_cast(const Tensor<T>& x) {
     if ((v >= low || v > low - T(1)) && v < -low) continue;
     std::ostringstream value;
     value << v;
-    throw value_error("cast: element " + std::to_string(i) + " of a " + dtype_name(dtype_of<T>()) +
-                      " tensor of shape " + x.shape().str() + " is " + value.str() + ", which " +
-                      dtype_name(dtype_of<U>()) + " cannot hold (it needs a finite value in [" +
-                      std::to_string(std::numeric_limits<U>::min()) + ", " +
-                      std::to_string(std::numeric_limits<U>::max()) +
-                      "] after truncation toward zero)");
+    detail::fail<value_error>(
+        "cast: element ", i, " of a ", dtype_name(dtype_of<T>()), " tensor of shape ", x.shape(),
+        " is ", value, ", which ", dtype_name(dtype_of<U>()),
+        " cannot hold (it needs a finite value in [", std::numeric_limits<U>::min(), ", ",
+        std::numeric_limits<U>::max(), "] after truncation toward zero)");
   }
 }
 

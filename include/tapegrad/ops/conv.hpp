@@ -70,13 +70,12 @@ struct WindowGeometry {
 using GeometryRef = std::shared_ptr<const WindowGeometry>;
 
 inline void check_4d(const char* op, const char* what, const char* layout, const Shape& s) {
-  if (s.rank() != 4)
-    throw shape_error(std::string(op) + ": " + what + " must be 4-D " + layout + ", got shape " +
-                      s.str());
+  TAPEGRAD_CHECK(s.rank() == 4, shape_error, op, ": ", what, " must be 4-D ", layout,
+                 ", got shape ", s);
 }
 inline void check_positive(const char* op, const char* what, const HeightWidth& v) {
-  if (v.h <= 0 || v.w <= 0)
-    throw value_error(std::string(op) + ": " + what + " must be positive, got " + v.str());
+  TAPEGRAD_CHECK(!(v.h <= 0 || v.w <= 0), value_error, op, ": ", what, " must be positive, got ",
+                 v);
 }
 
 /// Output size and padding before the first window along one axis, TensorFlow's
@@ -84,9 +83,9 @@ inline void check_positive(const char* op, const char* what, const HeightWidth& 
 /// (k - 1) * dilation + 1, or the error `op` throws when that passes 2^63.
 inline std::int64_t window_span(const char* op, std::int64_t k, std::int64_t dilation) {
   std::int64_t span = 0;
-  if (__builtin_mul_overflow(k - 1, dilation, &span) || __builtin_add_overflow(span, 1, &span))
-    throw shape_error(std::string(op) + ": a window of " + std::to_string(k) + " with dilation " +
-                      std::to_string(dilation) + " spans more than 2^63");
+  TAPEGRAD_CHECK(
+      !(__builtin_mul_overflow(k - 1, dilation, &span) || __builtin_add_overflow(span, 1, &span)),
+      shape_error, op, ": a window of ", k, " with dilation ", dilation, " spans more than 2^63");
   return span;
 }
 
@@ -123,11 +122,10 @@ inline WindowGeometry make_geometry(const char* op, const Shape& input, std::int
   g.dilation_w = dilations.w;
   const std::int64_t span_h = window_span(op, k_h, dilations.h);
   const std::int64_t span_w = window_span(op, k_w, dilations.w);
-  if (padding == Padding::valid && (span_h > g.in_h || span_w > g.in_w))
-    throw shape_error(std::string(op) + ": the window " + std::to_string(span_h) + "x" +
-                      std::to_string(span_w) + window_note + " is larger than the input " +
-                      std::to_string(g.in_h) + "x" + std::to_string(g.in_w) +
-                      " with VALID padding (input " + input.str() + shapes_note + ")");
+  TAPEGRAD_CHECK(!(padding == Padding::valid && (span_h > g.in_h || span_w > g.in_w)), shape_error,
+                 op, ": the window ", span_h, "x", span_w, window_note,
+                 " is larger than the input ", g.in_h, "x", g.in_w, " with VALID padding (input ",
+                 input, shapes_note, ")");
   window_axis(g.in_h, span_h, strides.h, padding, g.out_h, g.pad_top);
   window_axis(g.in_w, span_w, strides.w, padding, g.out_w, g.pad_left);
   return g;
@@ -140,13 +138,11 @@ inline WindowGeometry conv_geometry(const char* op, const Shape& input, const Sh
                                     const HeightWidth& dilations) {
   check_4d(op, "input", "[batch, height, width, channels]", input);
   check_4d(op, "filter", "[filter_height, filter_width, in_channels, out_channels]", filter);
-  if (input[3] != filter[2])
-    throw shape_error(std::string(op) + ": input has " + std::to_string(input[3]) +
-                      " channels but filter expects " + std::to_string(filter[2]) + " (input " +
-                      input.str() + ", filter " + filter.str() + ")");
-  if (filter[0] == 0 || filter[1] == 0)
-    throw shape_error(std::string(op) + ": filter height and width must be positive, got filter " +
-                      filter.str());
+  TAPEGRAD_CHECK(input[3] == filter[2], shape_error, op, ": input has ", input[3],
+                 " channels but filter expects ", filter[2], " (input ", input, ", filter ", filter,
+                 ")");
+  TAPEGRAD_CHECK(!(filter[0] == 0 || filter[1] == 0), shape_error, op,
+                 ": filter height and width must be positive, got filter ", filter);
   check_positive(op, "strides", strides);
   check_positive(op, "dilations", dilations);
   const std::string window_note = " (a " + std::to_string(filter[0]) + "x" +
@@ -580,10 +576,9 @@ Tensor<detail::element_t<G>> conv2d_backprop_input(
   const auto& w = detail::arg(filter, op);
   const detail::WindowGeometry geometry =
       detail::conv_geometry(op, input_shape, w.shape(), strides, padding, dilations);
-  if (g.shape() != geometry.output_shape())
-    throw shape_error(std::string(op) + ": the gradient has shape " + g.shape().str() +
-                      " but the convolution's output has shape " + geometry.output_shape().str() +
-                      " (input " + input_shape.str() + ", filter " + w.shape().str() + ")");
+  TAPEGRAD_CHECK(g.shape() == geometry.output_shape(), shape_error, op, ": the gradient has shape ",
+                 g.shape(), " but the convolution's output has shape ", geometry.output_shape(),
+                 " (input ", input_shape, ", filter ", w.shape(), ")");
   return detail::conv2d_backprop_input(g, w,
                                        std::make_shared<const detail::WindowGeometry>(geometry));
 }
@@ -602,10 +597,9 @@ Tensor<detail::element_t<X>> conv2d_backprop_filter(
   const auto& g = detail::arg(grad, op);
   const detail::WindowGeometry geometry =
       detail::conv_geometry(op, x.shape(), filter_shape, strides, padding, dilations);
-  if (g.shape() != geometry.output_shape())
-    throw shape_error(std::string(op) + ": the gradient has shape " + g.shape().str() +
-                      " but the convolution's output has shape " + geometry.output_shape().str() +
-                      " (input " + x.shape().str() + ", filter " + filter_shape.str() + ")");
+  TAPEGRAD_CHECK(g.shape() == geometry.output_shape(), shape_error, op, ": the gradient has shape ",
+                 g.shape(), " but the convolution's output has shape ", geometry.output_shape(),
+                 " (input ", x.shape(), ", filter ", filter_shape, ")");
   return detail::conv2d_backprop_filter(x, g,
                                         std::make_shared<const detail::WindowGeometry>(geometry));
 }

@@ -58,9 +58,8 @@ Tensor<T> eye(std::int64_t rows, std::int64_t cols = -1,
               SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   if (cols == -1) cols = rows;
-  if (rows < 0 || cols < 0)
-    throw value_error("eye: needs non-negative sizes, got rows = " + std::to_string(rows) +
-                      ", cols = " + std::to_string(cols));
+  TAPEGRAD_CHECK(!(rows < 0 || cols < 0), value_error,
+                 "eye: needs non-negative sizes, got rows = ", rows, ", cols = ", cols);
   Tensor<T> y(Shape{rows, cols}, T(0));
   T* out = y.mutable_data();
   for (std::int64_t i = 0; i < std::min(rows, cols); ++i) out[i * cols + i] = T(1);
@@ -84,20 +83,20 @@ Tensor<std::common_type_t<A, B, C>> range(A start, B limit, C delta = C(1),
                 "int64");
   const T s = static_cast<T>(start), l = static_cast<T>(limit), d = static_cast<T>(delta);
   const auto text = [](T v) { return std::to_string(v); };
-  if (d == T(0)) throw value_error("range: delta must not be 0");
-  if (!std::isfinite(static_cast<double>(s)) || !std::isfinite(static_cast<double>(l)) ||
-      !std::isfinite(static_cast<double>(d)))
-    throw value_error("range: needs finite start, limit and delta, got " + text(s) + ", " +
-                      text(l) + ", " + text(d));
-  if ((d > T(0) && s > l) || (d < T(0) && s < l))
-    throw value_error("range: start " + text(s) + " does not reach limit " + text(l) +
-                      " in steps of delta " + text(d));
+  TAPEGRAD_CHECK(d != T(0), value_error, "range: delta must not be 0");
+  TAPEGRAD_CHECK(
+      !(!std::isfinite(static_cast<double>(s)) || !std::isfinite(static_cast<double>(l)) ||
+        !std::isfinite(static_cast<double>(d))),
+      value_error, "range: needs finite start, limit and delta, got ", text(s), ", ", text(l), ", ",
+      text(d));
+  TAPEGRAD_CHECK(!((d > T(0) && s > l) || (d < T(0) && s < l)), value_error, "range: start ",
+                 text(s), " does not reach limit ", text(l), " in steps of delta ", text(d));
   // The element count in double, as TensorFlow computes it: ceil(|limit - start| / |delta|).
   const double count = std::ceil(
       std::abs((static_cast<double>(l) - static_cast<double>(s)) / static_cast<double>(d)));
-  if (count > static_cast<double>(std::int64_t{1} << 40))
-    throw value_error("range: " + text(s) + " to " + text(l) + " in steps of " + text(d) +
-                      " would have more than 2^40 elements");
+  TAPEGRAD_CHECK(!(count > static_cast<double>(std::int64_t{1} << 40)), value_error,
+                 "range: ", text(s), " to ", text(l), " in steps of ", text(d),
+                 " would have more than 2^40 elements");
   const auto n = static_cast<std::int64_t>(count);
   Tensor<T> y(detail::uninitialized, Shape{n});
   T* out = y.mutable_data();
@@ -123,10 +122,9 @@ Tensor<T> linspace(double start, double stop, std::int64_t num,
                    SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   static_assert(is_differentiable_v<T>, "tapegrad::linspace makes float or double tensors");
-  if (num <= 0) throw value_error("linspace: num must be positive, got " + std::to_string(num));
-  if (!std::isfinite(start) || !std::isfinite(stop))
-    throw value_error("linspace: needs finite start and stop, got " + std::to_string(start) +
-                      " and " + std::to_string(stop));
+  TAPEGRAD_CHECK(!(num <= 0), value_error, "linspace: num must be positive, got ", num);
+  TAPEGRAD_CHECK(!(!std::isfinite(start) || !std::isfinite(stop)), value_error,
+                 "linspace: needs finite start and stop, got ", start, " and ", stop);
   Tensor<T> y(detail::uninitialized, Shape{num});
   T* out = y.mutable_data();
   const double step = num > 1 ? (stop - start) / static_cast<double>(num - 1) : 0.0;

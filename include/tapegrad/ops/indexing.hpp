@@ -150,10 +150,8 @@ template <class I>
 void check_indices(const Tensor<I>& indices, std::int64_t n, int axis, const char* op) {
   const I* p = indices.data();
   for (std::int64_t j = 0; j < indices.size(); ++j)
-    if (p[j] < 0 || p[j] >= n)
-      throw index_error(std::string(op) + ": index " + std::to_string(p[j]) + " (at position " +
-                        std::to_string(j) + ") is out of range for axis " + std::to_string(axis) +
-                        " of size " + std::to_string(n));
+    TAPEGRAD_CHECK(!(p[j] < 0 || p[j] >= n), index_error, op, ": index ", p[j], " (at position ", j,
+                   ") is out of range for axis ", axis, " of size ", n);
 }
 
 /// params.shape[:axis] + indices.shape + params.shape[axis+1:]
@@ -236,9 +234,10 @@ void concat_backward(const Entry& e, ImplRef&& g, const bool* needs, ImplRef* dx
 
 template <class T>
 Tensor<T> concat(const std::vector<Tensor<T>>& xs, int axis) {
-  if (xs.empty()) throw value_error("concat: needs at least one tensor");
+  TAPEGRAD_CHECK(!xs.empty(), value_error, "concat: needs at least one tensor");
   const Shape& first = xs[0].shape();
-  if (first.rank() == 0) throw shape_error("concat: cannot concatenate 0-d tensors; use stack");
+  TAPEGRAD_CHECK(first.rank() != 0, shape_error,
+                 "concat: cannot concatenate 0-d tensors; use stack");
   axis = normalize_axis(axis, first.rank(), "concat");
   Shape shape = first;
   std::int64_t joined = 0;
@@ -247,14 +246,11 @@ Tensor<T> concat(const std::vector<Tensor<T>>& xs, int axis) {
     const Shape& s = xs[k].shape();
     bool fits = s.rank() == first.rank();
     for (int i = 0; fits && i < s.rank(); ++i) fits = i == axis || s[i] == first[i];
-    if (!fits)
-      throw shape_error("concat: tensor " + std::to_string(k) + " has shape " + s.str() +
-                        ", which does not match " + first.str() + " outside axis " +
-                        std::to_string(axis));
+    TAPEGRAD_CHECK(fits, shape_error, "concat: tensor ", k, " has shape ", s,
+                   ", which does not match ", first, " outside axis ", axis);
     sizes->push_back(s[axis]);
-    if (__builtin_add_overflow(joined, s[axis], &joined))
-      throw shape_error("concat: the joined axis " + std::to_string(axis) +
-                        " would be longer than 2^63");
+    TAPEGRAD_CHECK(!(__builtin_add_overflow(joined, s[axis], &joined)), shape_error,
+                   "concat: the joined axis ", axis, " would be longer than 2^63");
   }
   shape.set(axis, joined);
   Tensor<T> y(uninitialized, shape);
@@ -291,17 +287,17 @@ Tensor<detail::element_t<X>> slice(const X& x, const std::vector<std::int64_t>& 
   detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "slice");
   const Shape& s = t.shape();
-  if (static_cast<int>(begin.size()) != s.rank() || static_cast<int>(size.size()) != s.rank())
-    throw shape_error("slice: begin and size need one entry per axis of " + s.str() + ", got " +
-                      std::to_string(begin.size()) + " and " + std::to_string(size.size()));
+  TAPEGRAD_CHECK(
+      !(static_cast<int>(begin.size()) != s.rank() || static_cast<int>(size.size()) != s.rank()),
+      shape_error, "slice: begin and size need one entry per axis of ", s, ", got ", begin.size(),
+      " and ", size.size());
   Shape out;
   for (int i = 0; i < s.rank(); ++i) {
     const std::int64_t b = begin[static_cast<std::size_t>(i)];
     std::int64_t n = size[static_cast<std::size_t>(i)];
-    if (b < 0 || b > s[i] || n < -1 || (n >= 0 && n > s[i] - b))
-      throw index_error("slice: begin " + std::to_string(b) + " and size " +
-                        std::to_string(size[static_cast<std::size_t>(i)]) +
-                        " are out of range for axis " + std::to_string(i) + " of shape " + s.str());
+    TAPEGRAD_CHECK(!(b < 0 || b > s[i] || n < -1 || (n >= 0 && n > s[i] - b)), index_error,
+                   "slice: begin ", b, " and size ", size[static_cast<std::size_t>(i)],
+                   " are out of range for axis ", i, " of shape ", s);
     out.push_back(n == -1 ? s[i] - b : n);
   }
   return detail::slice_window(t, detail::box(s, out, begin));
@@ -320,12 +316,11 @@ Tensor<detail::element_t<X>> strided_slice(const X& x, const std::vector<std::in
   detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "strided_slice");
   const Shape& s = t.shape();
-  if (begin.size() != end.size() || begin.size() != strides.size() ||
-      static_cast<int>(begin.size()) > s.rank())
-    throw shape_error("strided_slice: begin, end and strides need the same length, at most " +
-                      std::to_string(s.rank()) + " for shape " + s.str() + ", got " +
-                      std::to_string(begin.size()) + ", " + std::to_string(end.size()) + " and " +
-                      std::to_string(strides.size()));
+  TAPEGRAD_CHECK(
+      !(begin.size() != end.size() || begin.size() != strides.size() ||
+        static_cast<int>(begin.size()) > s.rank()),
+      shape_error, "strided_slice: begin, end and strides need the same length, at most ", s.rank(),
+      " for shape ", s, ", got ", begin.size(), ", ", end.size(), " and ", strides.size());
   auto w = std::make_shared<detail::Window>();
   w->outer = s;
   for (int i = 0; i < s.rank(); ++i) {
@@ -336,8 +331,7 @@ Tensor<detail::element_t<X>> strided_slice(const X& x, const std::vector<std::in
       w->stride[i] = 1;
       continue;
     }
-    if (strides[k] == 0)
-      throw value_error("strided_slice: stride of axis " + std::to_string(i) + " is 0");
+    TAPEGRAD_CHECK(strides[k] != 0, value_error, "strided_slice: stride of axis ", i, " is 0");
     // A step at least as long as the axis takes at most one element, so its magnitude is
     // clamped to the axis length (at least 1): same result, and no overflow below.
     const std::int64_t limit = std::max<std::int64_t>(n, 1);
@@ -372,22 +366,21 @@ Tensor<detail::element_t<X>> pad(const X& x,
   using T = detail::element_t<X>;
   const auto& t = detail::arg(x, "pad");
   const Shape& s = t.shape();
-  if (static_cast<int>(paddings.size()) != s.rank())
-    throw shape_error("pad: " + std::to_string(paddings.size()) + " paddings for shape " + s.str() +
-                      ", expected one pair per axis");
+  TAPEGRAD_CHECK(!(static_cast<int>(paddings.size()) != s.rank()), shape_error,
+                 "pad: ", paddings.size(), " paddings for shape ", s,
+                 ", expected one pair per axis");
   Shape outer;
   std::vector<std::int64_t> begin;
   for (int i = 0; i < s.rank(); ++i) {
     const auto [before, after] = paddings[static_cast<std::size_t>(i)];
-    if (before < 0 || after < 0)
-      throw shape_error("pad: paddings must be non-negative, got (" + std::to_string(before) +
-                        ", " + std::to_string(after) + ") for axis " + std::to_string(i));
+    TAPEGRAD_CHECK(!(before < 0 || after < 0), shape_error,
+                   "pad: paddings must be non-negative, got (", before, ", ", after, ") for axis ",
+                   i);
     std::int64_t padded = 0;
-    if (__builtin_add_overflow(before, s[i], &padded) ||
-        __builtin_add_overflow(padded, after, &padded))
-      throw shape_error("pad: paddings (" + std::to_string(before) + ", " + std::to_string(after) +
-                        ") for axis " + std::to_string(i) + " of " + s.str() +
-                        " give a dimension beyond 2^63");
+    TAPEGRAD_CHECK(!(__builtin_add_overflow(before, s[i], &padded) ||
+                     __builtin_add_overflow(padded, after, &padded)),
+                   shape_error, "pad: paddings (", before, ", ", after, ") for axis ", i, " of ", s,
+                   " give a dimension beyond 2^63");
     outer.push_back(padded);
     begin.push_back(before);
   }
@@ -419,7 +412,7 @@ std::vector<Tensor<detail::element_t<X>>> split(const X& x, std::vector<std::int
                                                 SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "split");
-  if (t.rank() == 0) throw shape_error("split: cannot split a 0-d tensor");
+  TAPEGRAD_CHECK(t.rank() != 0, shape_error, "split: cannot split a 0-d tensor");
   const int a = normalize_axis(axis, t.rank(), "split");
   const Shape& s = t.shape();
   std::int64_t total = 0, unknown = -1;
@@ -427,16 +420,15 @@ std::vector<Tensor<detail::element_t<X>>> split(const X& x, std::vector<std::int
     if (sizes[k] == -1 && unknown < 0)
       unknown = static_cast<std::int64_t>(k);
     else if (sizes[k] < 0)
-      throw shape_error("split: size " + std::to_string(sizes[k]) +
-                        " is negative (only one -1 is allowed)");
+      detail::fail<shape_error>("split: size ", sizes[k], " is negative (only one -1 is allowed)");
     else if (__builtin_add_overflow(total, sizes[k], &total))
-      throw shape_error("split: sizes add up to more than 2^63");
+      detail::fail<shape_error>("split: sizes add up to more than 2^63");
   }
   if (unknown >= 0 && total <= s[a])
     sizes[static_cast<std::size_t>(unknown)] = s[a] - total;
   else if (total != s[a])
-    throw shape_error("split: sizes add up to " + std::to_string(total) + " but axis " +
-                      std::to_string(a) + " of " + s.str() + " has " + std::to_string(s[a]));
+    detail::fail<shape_error>("split: sizes add up to ", total, " but axis ", a, " of ", s, " has ",
+                              s[a]);
   std::vector<Tensor<detail::element_t<X>>> parts;
   std::vector<std::int64_t> begin(static_cast<std::size_t>(s.rank()), 0);
   for (std::int64_t n : sizes) {
@@ -462,11 +454,10 @@ std::vector<Tensor<detail::element_t<X>>> split(const X& x, int pieces, int axis
                                                 SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "split");
-  if (t.rank() == 0) throw shape_error("split: cannot split a 0-d tensor");
+  TAPEGRAD_CHECK(t.rank() != 0, shape_error, "split: cannot split a 0-d tensor");
   const std::int64_t n = t.shape()[normalize_axis(axis, t.rank(), "split")];
-  if (pieces <= 0 || n % pieces != 0)
-    throw shape_error("split: axis " + std::to_string(axis) + " of " + t.shape().str() +
-                      " cannot be split into " + std::to_string(pieces) + " equal parts");
+  TAPEGRAD_CHECK(!(pieces <= 0 || n % pieces != 0), shape_error, "split: axis ", axis, " of ",
+                 t.shape(), " cannot be split into ", pieces, " equal parts");
   return split(t, std::vector<std::int64_t>(static_cast<std::size_t>(pieces), n / pieces), axis);
 }
 
@@ -482,11 +473,10 @@ Tensor<detail::element_t<X>> gather(const X& params, const Tensor<I>& indices, i
                 "gather: indices must be a Tensor<std::int32_t> or Tensor<std::int64_t>");
   const auto& p = detail::arg(params, "gather");
   detail::arg(indices, "gather");
-  if (p.rank() == 0) throw shape_error("gather: params must have rank >= 1, got shape []");
+  TAPEGRAD_CHECK(p.rank() != 0, shape_error, "gather: params must have rank >= 1, got shape []");
   const int a = normalize_axis(axis, p.rank(), "gather");
-  if (p.rank() + indices.rank() - 1 > Shape::max_rank)
-    throw shape_error("gather: the result would have rank above " +
-                      std::to_string(Shape::max_rank));
+  TAPEGRAD_CHECK(!(p.rank() + indices.rank() - 1 > Shape::max_rank), shape_error,
+                 "gather: the result would have rank above ", Shape::max_rank);
   detail::check_indices(indices, p.shape()[a], a, "gather");
   return detail::gather(p, indices, a);
 }

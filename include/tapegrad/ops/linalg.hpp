@@ -35,19 +35,20 @@ inline Shape matmul_batch(const Shape& s) {
 inline MatmulDims matmul_dims(const Shape& sa, const Shape& sb, bool ta, bool tb) {
   const int ra = sa.rank(), rb = sb.rank();
   const std::string shapes = matmul_operand(sa, ta) + " x " + matmul_operand(sb, tb);
-  if (ra == 0 || rb == 0) throw shape_error("matmul: expected tensors of rank >= 1, got " + shapes);
+  TAPEGRAD_CHECK(!(ra == 0 || rb == 0), shape_error, "matmul: expected tensors of rank >= 1, got ",
+                 shapes);
   MatmulDims d;
   d.m = ra == 1 ? 1 : sa[ta ? ra - 1 : ra - 2];
   d.k = ra == 1 ? sa[0] : sa[ta ? ra - 2 : ra - 1];
   const std::int64_t kb = rb == 1 ? sb[0] : sb[tb ? rb - 1 : rb - 2];
   d.n = rb == 1 ? 1 : sb[tb ? rb - 2 : rb - 1];
-  if (d.k != kb) throw shape_error("matmul: inner dimensions differ: " + shapes);
+  TAPEGRAD_CHECK(d.k == kb, shape_error, "matmul: inner dimensions differ: ", shapes);
   const Shape batch_a = matmul_batch(sa), batch_b = matmul_batch(sb);
   try {
     d.batch = broadcast_shapes(batch_a, batch_b, "matmul");
   } catch (const shape_error&) {
-    throw shape_error("matmul: batch dimensions " + batch_a.str() + " and " + batch_b.str() +
-                      " do not broadcast: " + shapes);
+    detail::fail<shape_error>("matmul: batch dimensions ", batch_a, " and ", batch_b,
+                              " do not broadcast: ", shapes);
   }
   return d;
 }
@@ -284,9 +285,8 @@ Tensor<T> diag_part(const Tensor<T>& x) {
 }
 
 inline void check_matrix_rank(const Shape& s, const char* op) {
-  if (s.rank() < 2)
-    throw shape_error(std::string(op) + ": expected a tensor of rank >= 2 (matrices), got " +
-                      s.str());
+  TAPEGRAD_CHECK(!(s.rank() < 2), shape_error, op,
+                 ": expected a tensor of rank >= 2 (matrices), got ", s);
 }
 
 }  // namespace detail
@@ -315,9 +315,8 @@ Tensor<detail::element_t<X>> outer(const X& a, const Y& b,
   detail::OpScope op_scope(where);
   const auto& ta = detail::arg(a, "outer");
   const auto& tb = detail::arg(b, "outer");
-  if (ta.rank() != 1 || tb.rank() != 1)
-    throw shape_error("outer: expected two 1-D tensors, got " + ta.shape().str() + " and " +
-                      tb.shape().str());
+  TAPEGRAD_CHECK(!(ta.rank() != 1 || tb.rank() != 1), shape_error,
+                 "outer: expected two 1-D tensors, got ", ta.shape(), " and ", tb.shape());
   return detail::reshape(ta, Shape{ta.size(), 1}) * detail::reshape(tb, Shape{1, tb.size()});
 }
 
@@ -327,9 +326,8 @@ template <class X, detail::if_differentiable<X> = 0>
 Tensor<detail::element_t<X>> diag(const X& v, SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   const auto& t = detail::arg(v, "diag");
-  if (t.rank() == 0)
-    throw shape_error("diag: expected a tensor of rank >= 1 (the diagonal), got " +
-                      t.shape().str());
+  TAPEGRAD_CHECK(t.rank() != 0, shape_error,
+                 "diag: expected a tensor of rank >= 1 (the diagonal), got ", t.shape());
   const std::int64_t n = t.shape()[t.rank() - 1];
   return detail::diag(t, n, n);
 }

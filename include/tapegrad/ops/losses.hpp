@@ -45,12 +45,10 @@ Tensor<T> one_hot(const Tensor<I>& indices, std::int64_t depth, detail::identity
                   SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   const Tensor<I>& idx = detail::arg(indices, "one_hot");
-  if (depth < 0)
-    throw value_error("one_hot: depth must be non-negative, got " + std::to_string(depth));
-  if (idx.rank() == Shape::max_rank)
-    throw shape_error("one_hot: indices of shape " + idx.shape().str() + " have rank " +
-                      std::to_string(idx.rank()) + "; the result would exceed the maximum rank " +
-                      std::to_string(Shape::max_rank));
+  TAPEGRAD_CHECK(!(depth < 0), value_error, "one_hot: depth must be non-negative, got ", depth);
+  TAPEGRAD_CHECK(idx.rank() != Shape::max_rank, shape_error, "one_hot: indices of shape ",
+                 idx.shape(), " have rank ", idx.rank(),
+                 "; the result would exceed the maximum rank ", Shape::max_rank);
   Shape shape = idx.shape();
   shape.push_back(depth);
   Tensor<T> y(shape, off);
@@ -73,22 +71,21 @@ Tensor<detail::element_t<X>> sparse_softmax_cross_entropy(
   using T = detail::element_t<X>;
   const auto& y = detail::arg(labels, "sparse_softmax_cross_entropy");
   const auto& z = detail::arg(logits, "sparse_softmax_cross_entropy");
-  if (z.rank() == 0)
-    throw shape_error("sparse_softmax_cross_entropy: logits must have a class axis, got shape " +
-                      z.shape().str());
+  TAPEGRAD_CHECK(z.rank() != 0, shape_error,
+                 "sparse_softmax_cross_entropy: logits must have a class axis, got shape ",
+                 z.shape());
   const Shape batch(z.shape().begin(), z.shape().end() - 1);
-  if (y.shape() != batch)
-    throw shape_error("sparse_softmax_cross_entropy: labels have shape " + y.shape().str() +
-                      " but logits have shape " + z.shape().str() +
-                      "; labels must have the shape of logits without the class axis, " +
-                      batch.str());
+  TAPEGRAD_CHECK(y.shape() == batch, shape_error,
+                 "sparse_softmax_cross_entropy: labels have shape ", y.shape(),
+                 " but logits have shape ", z.shape(),
+                 "; labels must have the shape of logits without the class axis, ", batch);
   const std::int64_t classes = z.shape()[z.rank() - 1];
   for (std::int64_t i = 0; i < y.size(); ++i) {
     const auto label = static_cast<std::int64_t>(y.data()[i]);
-    if (label < 0 || label >= classes)
-      throw index_error("sparse_softmax_cross_entropy: received a label value of " +
-                        std::to_string(label) + " which is outside the valid range of [0, " +
-                        std::to_string(classes) + ") for " + std::to_string(classes) + " classes");
+    TAPEGRAD_CHECK(!(label < 0 || label >= classes), index_error,
+                   "sparse_softmax_cross_entropy: received a label value of ", label,
+                   " which is outside the valid range of [0, ", classes, ") for ", classes,
+                   " classes");
   }
   // logsumexp(z) - z[label] rather than -sum(one_hot * log_softmax(z)): a -inf logit off
   // the label leaves the loss finite, as in TensorFlow (see NOTE [ Selecting instead of
@@ -107,9 +104,8 @@ Tensor<detail::element_t<X>> sigmoid_cross_entropy(
   detail::OpScope op_scope(where);
   const auto& z = detail::arg(labels, "sigmoid_cross_entropy");
   const auto& x = detail::arg(logits, "sigmoid_cross_entropy");
-  if (z.shape() != x.shape())
-    throw shape_error("sigmoid_cross_entropy: labels have shape " + z.shape().str() +
-                      " but logits have shape " + x.shape().str() + "; they must match");
+  TAPEGRAD_CHECK(z.shape() == x.shape(), shape_error, "sigmoid_cross_entropy: labels have shape ",
+                 z.shape(), " but logits have shape ", x.shape(), "; they must match");
   // softplus computes max(x, 0) + log1p(e^-|x|) and differentiates to sigmoid(x). Writing
   // the three terms out with relu and abs would give the slope -z at x = 0 instead of
   // 0.5 - z, since relu'(0) = abs'(0) = 0.
@@ -125,8 +121,8 @@ Tensor<detail::element_t<A>> huber(const A& a, const B& b, double delta = 1.0,
                                    SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   using T = detail::element_t<A>;
-  if (!(delta > 0) || !std::isfinite(delta))
-    throw value_error("huber: delta must be positive and finite, got " + std::to_string(delta));
+  TAPEGRAD_CHECK(!(!(delta > 0) || !std::isfinite(delta)), value_error,
+                 "huber: delta must be positive and finite, got ", delta);
   const Tensor<T> d = detail::arg(a, "huber") - detail::arg(b, "huber");
   // c = d clipped to [-delta, delta]: 0.5 c^2 is the quadratic part and delta (|d| - |c|) the
   // linear part. Near d = 0 the linear part is |d| - |d|, whose derivative cancels exactly, so

@@ -64,9 +64,8 @@ Tensor<detail::element_t<X>> softmax_cross_entropy(
   detail::OpScope op_scope(where);
   const auto& y = detail::arg(labels, "softmax_cross_entropy");
   const auto& z = detail::arg(logits, "softmax_cross_entropy");
-  if (y.shape() != z.shape())
-    throw shape_error("softmax_cross_entropy: labels have shape " + y.shape().str() +
-                      " but logits have shape " + z.shape().str() + "; they must match");
+  TAPEGRAD_CHECK(y.shape() == z.shape(), shape_error, "softmax_cross_entropy: labels have shape ",
+                 y.shape(), " but logits have shape ", z.shape(), "; they must match");
   return -sum(y * log_softmax(z, axis), axis);
 }
 

@@ -74,20 +74,18 @@ inline void set_seed(std::uint64_t seed) {
 namespace detail {
 
 inline void check_finite_param(double v, const char* op, const char* what) {
-  if (!std::isfinite(v))
-    throw value_error(std::string(op) + ": " + what + " must be finite, got " + std::to_string(v));
+  TAPEGRAD_CHECK(std::isfinite(v), value_error, op, ": ", what, " must be finite, got ", v);
 }
 
 inline void check_stddev(double mean, double stddev, const char* op) {
   check_finite_param(mean, op, "mean");
   check_finite_param(stddev, op, "stddev");
   // Samples reach mean +- several stddev, which must stay finite in float too.
-  if (std::abs(mean) + 40 * stddev > static_cast<double>(std::numeric_limits<float>::max()))
-    throw value_error(std::string(op) + ": mean " + std::to_string(mean) + " and stddev " +
-                      std::to_string(stddev) + " give samples beyond float's range");
-  if (stddev < 0)
-    throw value_error(std::string(op) + ": stddev must be non-negative, got " +
-                      std::to_string(stddev));
+  TAPEGRAD_CHECK(
+      !(std::abs(mean) + 40 * stddev > static_cast<double>(std::numeric_limits<float>::max())),
+      value_error, op, ": mean ", mean, " and stddev ", stddev,
+      " give samples beyond float's range");
+  TAPEGRAD_CHECK(!(stddev < 0), value_error, op, ": stddev must be non-negative, got ", stddev);
 }
 
 /// Fills a tensor with mean + stddev z, z standard normal; `truncate` redraws |z| > 2.
@@ -137,11 +135,11 @@ Tensor<T> random_uniform(const Shape& shape, double lo = 0.0, double hi = 1.0,
                          SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   static_assert(is_differentiable_v<T>, "tapegrad: random_uniform makes float or double tensors");
-  if (!(lo < hi) || !std::isfinite(hi - lo) ||
-      !std::isfinite(static_cast<T>(hi) - static_cast<T>(lo)))
-    throw value_error("random_uniform: needs bounds with lo < hi whose difference is finite in " +
-                      std::string(dtype_name(dtype_of<T>())) + ", got lo = " + std::to_string(lo) +
-                      ", hi = " + std::to_string(hi));
+  TAPEGRAD_CHECK(!(!(lo < hi) || !std::isfinite(hi - lo) ||
+                   !std::isfinite(static_cast<T>(hi) - static_cast<T>(lo))),
+                 value_error,
+                 "random_uniform: needs bounds with lo < hi whose difference is finite in ",
+                 dtype_name(dtype_of<T>()), ", got lo = ", lo, ", hi = ", hi);
   Tensor<T> y(detail::uninitialized, shape);
   T* out = y.mutable_data();
   const T lo_t = static_cast<T>(lo), hi_t = static_cast<T>(hi);
@@ -252,8 +250,8 @@ Tensor<detail::element_t<X>> dropout(const X& x, double rate, Generator& gen, bo
   detail::OpScope op_scope(where);
   using T = detail::element_t<X>;
   const auto& t = detail::arg(x, "dropout");
-  if (!(rate >= 0 && rate < 1))
-    throw value_error("dropout: rate must be in the range [0, 1), got " + std::to_string(rate));
+  TAPEGRAD_CHECK(rate >= 0 && rate < 1, value_error,
+                 "dropout: rate must be in the range [0, 1), got ", rate);
   if (!training) return detail::unchanged(t, "dropout");
   Tensor<T> keep(detail::uninitialized, t.shape());
   T* k = keep.mutable_data();

@@ -370,7 +370,7 @@ Tensor<T> prod(const Tensor<T>& x, int axis, bool keepdims);
 // a wrong answer.
 template <class T>
 void prod_others_backward(const Entry&, ImplRef&&, const bool*, ImplRef*) {
-  throw tape_error(
+  detail::fail<tape_error>(
       "prod: the second derivative at inputs that contain 0 is not provided (first "
       "derivatives there are exact)");
 }
@@ -438,9 +438,8 @@ Tensor<T> prod(const Tensor<T>& x, int axis, bool keepdims) {
 template <class T, bool IsMax>
 Tensor<std::int64_t> arg_extreme(const Tensor<T>& x, int axis) {
   const ReductionLayout l = reduction_layout(x.shape(), axis);
-  if (l.n == 0)
-    throw shape_error(std::string(IsMax ? "argmax" : "argmin") + ": cannot reduce an empty axis (" +
-                      x.shape().str() + ")");
+  TAPEGRAD_CHECK(l.n != 0, shape_error, IsMax ? "argmax" : "argmin",
+                 ": cannot reduce an empty axis (", x.shape(), ")");
   Tensor<std::int64_t> y(uninitialized, reduced_shape(x.shape(), axis, false));
   const T* px = x.data();
   std::int64_t* py = y.mutable_data();
@@ -610,7 +609,7 @@ Tensor<std::int64_t> argmax(const X& x, int axis,
                             SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "argmax");
-  if (t.rank() == 0) throw shape_error("argmax: needs a tensor of rank >= 1, got shape []");
+  TAPEGRAD_CHECK(t.rank() != 0, shape_error, "argmax: needs a tensor of rank >= 1, got shape []");
   return detail::arg_extreme<detail::element_t<X>, true>(t,
                                                          normalize_axis(axis, t.rank(), "argmax"));
 }
@@ -619,7 +618,7 @@ Tensor<std::int64_t> argmin(const X& x, int axis,
                             SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "argmin");
-  if (t.rank() == 0) throw shape_error("argmin: needs a tensor of rank >= 1, got shape []");
+  TAPEGRAD_CHECK(t.rank() != 0, shape_error, "argmin: needs a tensor of rank >= 1, got shape []");
   return detail::arg_extreme<detail::element_t<X>, false>(t,
                                                           normalize_axis(axis, t.rank(), "argmin"));
 }
@@ -632,7 +631,7 @@ Tensor<T> vector_norm(const Tensor<T>& x, double ord, int axis, bool keepdims) {
   if (ord == 2) return euclidean_norm(x, axis, keepdims);
   if (ord == 1) return detail::sum(abs(x), axis, keepdims);
   if (std::isinf(ord) && ord > 0) return extreme<T, true>(abs(x), axis, keepdims);
-  throw value_error("norm: ord must be 1, 2 or inf, got " + std::to_string(ord));
+  detail::fail<value_error>("norm: ord must be 1, 2 or inf, got ", ord);
 }
 }  // namespace detail
 

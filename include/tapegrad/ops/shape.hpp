@@ -36,9 +36,8 @@ void reshape_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
 template <class T>
 Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
   if (x.shape() == shape) return x;
-  if (!broadcasts_to(shape, x.shape()))
-    throw shape_error("sum_to: shape " + shape.str() + " does not broadcast to the input shape " +
-                      x.shape().str());
+  TAPEGRAD_CHECK(broadcasts_to(shape, x.shape()), shape_error, "sum_to: shape ", shape,
+                 " does not broadcast to the input shape ", x.shape());
   Tensor<T> y = sum_to_kernel(x, shape);
   if (any_tape_recording())
     record(y.impl(), "sum_to", &sum_to_backward<T>, {&x.impl()}, {&x.impl()});
@@ -48,9 +47,8 @@ Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
 template <class T>
 Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape) {
   if (x.shape() == shape) return x;
-  if (!broadcasts_to(x.shape(), shape))
-    throw shape_error("broadcast_to: cannot broadcast shape " + x.shape().str() + " to " +
-                      shape.str());
+  TAPEGRAD_CHECK(broadcasts_to(x.shape(), shape), shape_error,
+                 "broadcast_to: cannot broadcast shape ", x.shape(), " to ", shape);
   Tensor<T> y = broadcast_kernel(x, shape);
   if (any_tape_recording())
     record(y.impl(), "broadcast_to", &broadcast_to_backward<T>, {&x.impl()}, {&x.impl()});
@@ -59,10 +57,8 @@ Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape) {
 
 template <class T>
 Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
-  if (shape.size() != x.size())
-    throw shape_error("reshape: cannot reshape " + x.shape().str() + " (" +
-                      std::to_string(x.size()) + " elements) to " + shape.str() + " (" +
-                      std::to_string(shape.size()) + " elements)");
+  TAPEGRAD_CHECK(shape.size() == x.size(), shape_error, "reshape: cannot reshape ", x.shape(), " (",
+                 x.size(), " elements) to ", shape, " (", shape.size(), " elements)");
   Tensor<T> y(ImplRef::adopt(allocate_alias(x.impl().get(), shape)));
   if (any_tape_recording())
     record(y.impl(), "reshape", &reshape_backward<T>, {&x.impl()}, {&x.impl()});
@@ -177,15 +173,14 @@ void stack_backward(const Entry& e, ImplRef&& g, const bool* needs, ImplRef* dx)
 
 template <class T>
 Tensor<T> stack(const std::vector<Tensor<T>>& xs, int axis) {
-  if (xs.empty()) throw value_error("stack: needs at least one tensor");
+  TAPEGRAD_CHECK(!xs.empty(), value_error, "stack: needs at least one tensor");
   const Shape& s = xs[0].shape();
   for (std::size_t k = 1; k < xs.size(); ++k)
-    if (xs[k].shape() != s)
-      throw shape_error("stack: all tensors must have the same shape, got " + s.str() + " and " +
-                        xs[k].shape().str() + " (tensor " + std::to_string(k) + ")");
-  if (s.rank() == Shape::max_rank)
-    throw shape_error("stack: " + s.str() + " already has the maximum rank " +
-                      std::to_string(Shape::max_rank));
+    TAPEGRAD_CHECK(xs[k].shape() == s, shape_error,
+                   "stack: all tensors must have the same shape, got ", s, " and ", xs[k].shape(),
+                   " (tensor ", k, ")");
+  TAPEGRAD_CHECK(s.rank() != Shape::max_rank, shape_error, "stack: ", s,
+                 " already has the maximum rank ", Shape::max_rank);
   axis = normalize_axis(axis, s.rank() + 1, "stack");
   const auto n = static_cast<std::int64_t>(xs.size());
   const Shape shape = insert_axis(s, axis, n);
@@ -215,18 +210,17 @@ inline Shape resolve_shape(const std::vector<std::int64_t>& dims, std::int64_t s
     if (dims[i] == -1 && unknown < 0) {
       unknown = static_cast<int>(i);
     } else if (dims[i] < 0) {
-      throw shape_error("reshape: bad target dimension " + std::to_string(dims[i]) +
-                        " (only one -1 is allowed, other dimensions must be >= 0)");
+      detail::fail<shape_error>("reshape: bad target dimension ", dims[i],
+                                " (only one -1 is allowed, other dimensions must be >= 0)");
     } else if (__builtin_mul_overflow(known, dims[i], &known)) {
-      throw shape_error("reshape: the target dimensions multiply past 2^63 - 1");
+      detail::fail<shape_error>("reshape: the target dimensions multiply past 2^63 - 1");
     }
   }
   std::vector<std::int64_t> out = dims;
   if (unknown >= 0) {
-    if (known == 0 || size % known != 0)
-      throw shape_error("reshape: cannot reshape " + from.str() + " (" + std::to_string(size) +
-                        " elements) to a shape with -1 and " + std::to_string(known) +
-                        " known elements");
+    TAPEGRAD_CHECK(!(known == 0 || size % known != 0), shape_error, "reshape: cannot reshape ",
+                   from, " (", size, " elements) to a shape with -1 and ", known,
+                   " known elements");
     out[static_cast<std::size_t>(unknown)] = size / known;
   }
   return Shape(out.begin(), out.end());
@@ -360,16 +354,14 @@ Tensor<detail::element_t<X>> transpose(const X& x, const std::vector<int>& perm 
   if (perm.empty()) {
     for (int i = 0; i < rank; ++i) p[i] = rank - 1 - i;
   } else {
-    if (static_cast<int>(perm.size()) != rank)
-      throw shape_error("transpose: a permutation of " + std::to_string(perm.size()) +
-                        " axes for a tensor of shape " + t.shape().str() + " (rank " +
-                        std::to_string(rank) + ")");
+    TAPEGRAD_CHECK(!(static_cast<int>(perm.size()) != rank), shape_error,
+                   "transpose: a permutation of ", perm.size(), " axes for a tensor of shape ",
+                   t.shape(), " (rank ", rank, ")");
     bool seen[Shape::max_rank] = {};
     for (int i = 0; i < rank; ++i) {
       p[i] = normalize_axis(perm[static_cast<std::size_t>(i)], rank, "transpose");
-      if (seen[p[i]])
-        throw shape_error("transpose: axis " + std::to_string(p[i]) +
-                          " appears twice in the permutation");
+      TAPEGRAD_CHECK(!seen[p[i]], shape_error, "transpose: axis ", p[i],
+                     " appears twice in the permutation");
       seen[p[i]] = true;
     }
   }
@@ -383,9 +375,8 @@ Tensor<detail::element_t<X>> expand_dims(const X& x, int axis,
                                          SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "expand_dims");
-  if (t.rank() == Shape::max_rank)
-    throw shape_error("expand_dims: " + t.shape().str() + " already has the maximum rank " +
-                      std::to_string(Shape::max_rank));
+  TAPEGRAD_CHECK(t.rank() != Shape::max_rank, shape_error, "expand_dims: ", t.shape(),
+                 " already has the maximum rank ", Shape::max_rank);
   const int a = normalize_axis(axis, t.rank() + 1, "expand_dims");
   return detail::reshape(t, detail::insert_axis(t.shape(), a, 1));
 }
@@ -402,9 +393,8 @@ Tensor<detail::element_t<X>> squeeze(const X& x, const std::vector<int>& axes = 
   bool drop[Shape::max_rank] = {};
   for (int axis : axes) {
     const int a = normalize_axis(axis, s.rank(), "squeeze");
-    if (s[a] != 1)
-      throw shape_error("squeeze: cannot squeeze axis " + std::to_string(a) + " of shape " +
-                        s.str() + ": its size is " + std::to_string(s[a]) + ", expected 1");
+    TAPEGRAD_CHECK(s[a] == 1, shape_error, "squeeze: cannot squeeze axis ", a, " of shape ", s,
+                   ": its size is ", s[a], ", expected 1");
     drop[a] = true;
   }
   Shape out;
@@ -422,29 +412,24 @@ Tensor<detail::element_t<X>> tile(const X& x, const std::vector<std::int64_t>& m
   const auto& input = detail::arg(x, "tile");
   Tensor<detail::element_t<X>> t = input;
   const int rank = t.rank();
-  if (static_cast<int>(multiples.size()) != rank)
-    throw shape_error("tile: " + std::to_string(multiples.size()) +
-                      " multiples for a tensor of shape " + t.shape().str() +
-                      ", expected one per axis");
+  TAPEGRAD_CHECK(!(static_cast<int>(multiples.size()) != rank), shape_error,
+                 "tile: ", multiples.size(), " multiples for a tensor of shape ", t.shape(),
+                 ", expected one per axis");
   // Every multiple and the final shape are checked before any copy: tiling axis by axis, a
   // bad last multiple was found only after the others had built a huge tensor.
   Shape result = t.shape();
   bool any_copy = false;
   for (int a = 0; a < rank; ++a) {
     const std::int64_t m = multiples[static_cast<std::size_t>(a)];
-    if (m < 0)
-      throw shape_error("tile: multiple " + std::to_string(m) + " for axis " + std::to_string(a) +
-                        " is negative");
+    TAPEGRAD_CHECK(!(m < 0), shape_error, "tile: multiple ", m, " for axis ", a, " is negative");
     std::int64_t length = 0;
-    if (__builtin_mul_overflow(m, result[a], &length))
-      throw shape_error("tile: multiple " + std::to_string(m) + " of axis " + std::to_string(a) +
-                        " of " + t.shape().str() + " gives a dimension beyond 2^63");
+    TAPEGRAD_CHECK(!(__builtin_mul_overflow(m, result[a], &length)), shape_error, "tile: multiple ",
+                   m, " of axis ", a, " of ", t.shape(), " gives a dimension beyond 2^63");
     result.set(a, length);  // throws when the element count overflows
     any_copy = any_copy || m != 1;
   }
-  if (any_copy && rank == Shape::max_rank)
-    throw shape_error("tile: a tensor of rank " + std::to_string(rank) +
-                      " can only be tiled with multiples of 1 (needs one spare axis)");
+  TAPEGRAD_CHECK(!(any_copy && rank == Shape::max_rank), shape_error, "tile: a tensor of rank ",
+                 rank, " can only be tiled with multiples of 1 (needs one spare axis)");
   for (int a = 0; a < rank; ++a) {
     const std::int64_t m = multiples[static_cast<std::size_t>(a)];
     if (m == 1) continue;

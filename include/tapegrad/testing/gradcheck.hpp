@@ -42,9 +42,11 @@ struct GradcheckResult {
   explicit operator bool() const { return ok; }
 };
 
-namespace detail {
-
+/// The inputs of a function under gradcheck.
+///   const auto f = [](const tapegrad::testing::Inputs& in) { return in[0] * in[1]; };
 using Inputs = std::vector<Tensor<double>>;
+
+namespace detail {
 
 inline Tensor<double> random_weights(const Shape& shape, std::uint32_t seed) {
   std::mt19937 engine(seed);
@@ -185,11 +187,10 @@ inline GradcheckResult gradcheck(const GradcheckFunction& f,
   GradcheckResult result;
   const std::vector<Tensor<double>> inputs = detail::independent_copies(inputs_in);
   const Tensor<double> weights = detail::random_weights(f(inputs).shape(), options.seed);
-  detail::compare(
-      [&](const detail::Inputs& x) { return sum(f(x) * weights).item(); },
-      [&](const detail::Inputs& x) { return detail::first_gradients(f, x, weights, 1); },
-      [&](const detail::Inputs& x) { return detail::first_gradients(f, x, weights, 0); }, inputs,
-      options, "gradcheck", result);
+  detail::compare([&](const Inputs& x) { return sum(f(x) * weights).item(); },
+                  [&](const Inputs& x) { return detail::first_gradients(f, x, weights, 1); },
+                  [&](const Inputs& x) { return detail::first_gradients(f, x, weights, 0); },
+                  inputs, options, "gradcheck", result);
   return result;
 }
 
@@ -210,10 +211,10 @@ inline GradcheckResult gradgradcheck(const GradcheckFunction& f,
     v.push_back(detail::random_weights(inputs[i].shape(),
                                        options.seed + 1 + static_cast<std::uint32_t>(i)));
   // M(x) and its gradients, recorded by an outer tape around the first-order one.
-  auto second = [&](const detail::Inputs& x, double upstream_scale, detail::Inputs* grads) {
+  auto second = [&](const Inputs& x, double upstream_scale, Inputs* grads) {
     GradientTape outer;
     for (const auto& t : x) outer.watch(t);
-    const detail::Inputs g = detail::first_gradients(f, x, weights, 1);
+    const Inputs g = detail::first_gradients(f, x, weights, 1);
     Tensor<double> m(0.0);
     for (std::size_t i = 0; i < x.size(); ++i)
       if (g[i].has_value()) m = m + sum(g[i] * v[i]);
@@ -224,14 +225,14 @@ inline GradcheckResult gradgradcheck(const GradcheckFunction& f,
     }
     return m.item();
   };
-  detail::compare([&](const detail::Inputs& x) { return second(x, 1, nullptr); },
-                  [&](const detail::Inputs& x) {
-                    detail::Inputs g;
+  detail::compare([&](const Inputs& x) { return second(x, 1, nullptr); },
+                  [&](const Inputs& x) {
+                    Inputs g;
                     second(x, 1, &g);
                     return g;
                   },
-                  [&](const detail::Inputs& x) {
-                    detail::Inputs g;
+                  [&](const Inputs& x) {
+                    Inputs g;
                     second(x, 0, &g);
                     return g;
                   },

@@ -92,10 +92,9 @@ class CheckpointReader {
   std::size_t remaining() const { return left_; }
 
   const unsigned char* take(std::uint64_t n, const std::string& what) {
-    if (n > std::uint64_t(left_))
-      throw value_error("load_variables: \"" + path_ + "\" is truncated: it ends in " + what +
-                        " (" + std::to_string(n) + " bytes needed, " + std::to_string(left_) +
-                        " left)");
+    TAPEGRAD_CHECK(!(n > std::uint64_t(left_)), value_error, "load_variables: \"", path_,
+                   "\" is truncated: it ends in ", what, " (", n, " bytes needed, ", left_,
+                   " left)");
     const unsigned char* at = p_;
     p_ += n;
     left_ -= static_cast<std::size_t>(n);
@@ -116,9 +115,9 @@ class CheckpointReader {
 
 inline std::string read_whole_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw value_error("load_variables: cannot open \"" + path + "\" for reading");
+  TAPEGRAD_CHECK(in, value_error, "load_variables: cannot open \"", path, "\" for reading");
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw value_error("load_variables: error while reading \"" + path + "\"");
+  TAPEGRAD_CHECK(!in.bad(), value_error, "load_variables: error while reading \"", path, "\"");
   return bytes;
 }
 
@@ -140,8 +139,8 @@ void save_variables(const std::string& path, const std::vector<Variable<T>>& var
   for (const Variable<T>& var : vars) {
     const Tensor<T> value(detail::current_value(*var.state()));
     const std::string& name = var.name();
-    if (name.size() > 0xffffffffu)
-      throw value_error("save_variables: the name of a variable is too long to save");
+    TAPEGRAD_CHECK(!(name.size() > 0xffffffffu), value_error,
+                   "save_variables: the name of a variable is too long to save");
     std::string record;
     detail::put_le(record, name.size(), 4);
     record += name;
@@ -158,12 +157,12 @@ void save_variables(const std::string& path, const std::vector<Variable<T>>& var
   const std::string tmp = path + ".tmp";
   {
     std::ofstream file(tmp, std::ios::binary | std::ios::trunc);
-    if (!file) throw value_error("save_variables: cannot open \"" + tmp + "\" for writing");
+    TAPEGRAD_CHECK(file, value_error, "save_variables: cannot open \"", tmp, "\" for writing");
     file.write(out.data(), static_cast<std::streamsize>(out.size()));
     file.close();
     if (!file) {
       std::remove(tmp.c_str());
-      throw value_error("save_variables: error while writing \"" + tmp + "\"");
+      detail::fail<value_error>("save_variables: error while writing \"", tmp, "\"");
     }
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
@@ -171,7 +170,7 @@ void save_variables(const std::string& path, const std::vector<Variable<T>>& var
     std::remove(path.c_str());
     if (std::rename(tmp.c_str(), path.c_str()) != 0) {
       std::remove(tmp.c_str());
-      throw value_error("save_variables: cannot move \"" + tmp + "\" to \"" + path + "\"");
+      detail::fail<value_error>("save_variables: cannot move \"", tmp, "\" to \"", path, "\"");
     }
   }
 }
@@ -189,18 +188,16 @@ void load_variables(const std::string& path, const std::vector<Variable<T>>& var
   detail::CheckpointReader in(path, bytes);
 
   const unsigned char* magic = in.take(sizeof detail::checkpoint_magic, "the header");
-  if (std::memcmp(magic, detail::checkpoint_magic, sizeof detail::checkpoint_magic) != 0)
-    throw value_error("load_variables: " + file +
-                      " is not a tapegrad checkpoint (wrong magic bytes at its start)");
+  TAPEGRAD_CHECK(std::memcmp(magic, detail::checkpoint_magic, sizeof detail::checkpoint_magic) == 0,
+                 value_error, "load_variables: ", file,
+                 " is not a tapegrad checkpoint (wrong magic bytes at its start)");
   const std::uint64_t version = in.le(4, "the header");
-  if (version != detail::checkpoint_version)
-    throw value_error("load_variables: " + file + " has format version " + std::to_string(version) +
-                      "; this tapegrad reads version " +
-                      std::to_string(detail::checkpoint_version));
+  TAPEGRAD_CHECK(version == detail::checkpoint_version, value_error, "load_variables: ", file,
+                 " has format version ", version, "; this tapegrad reads version ",
+                 detail::checkpoint_version);
   const std::uint64_t count = in.le(8, "the header");
-  if (count != vars.size())
-    throw value_error("load_variables: " + file + " holds " + std::to_string(count) +
-                      " variables but " + std::to_string(vars.size()) + " were given to load");
+  TAPEGRAD_CHECK(count == vars.size(), value_error, "load_variables: ", file, " holds ", count,
+                 " variables but ", vars.size(), " were given to load");
 
   std::vector<Tensor<T>> values;
   values.reserve(vars.size());
@@ -216,11 +213,11 @@ void load_variables(const std::string& path, const std::vector<Variable<T>>& var
                            static_cast<std::size_t>(name_size));
     const std::uint64_t dtype_code = in.le(1, where);
     const std::uint64_t rank = in.le(1, where);
-    if (dtype_code > 1 || rank > static_cast<std::uint64_t>(Shape::max_rank))
-      throw value_error("load_variables: " + file + " is corrupt: the record of " + which +
-                        " has " +
-                        (dtype_code > 1 ? "an unknown dtype code " + std::to_string(dtype_code)
-                                        : "rank " + std::to_string(rank)));
+    TAPEGRAD_CHECK(!(dtype_code > 1 || rank > static_cast<std::uint64_t>(Shape::max_rank)),
+                   value_error, "load_variables: ", file, " is corrupt: the record of ", which,
+                   " has ",
+                   (dtype_code > 1 ? "an unknown dtype code " + std::to_string(dtype_code)
+                                   : "rank " + std::to_string(rank)));
     const DType dtype = dtype_code == 0 ? DType::float32 : DType::float64;
     const std::size_t element = dtype_size(dtype);
     Shape shape;
@@ -229,29 +226,26 @@ void load_variables(const std::string& path, const std::vector<Variable<T>>& var
     for (std::uint64_t k = 0; k < rank; ++k) {
       const std::uint64_t d = in.le(8, where);
       // The byte count must fit an int64 (and so Shape::size); take() checks it is there.
-      if (d > limit || (elements != 0 && d != 0 && elements > limit / d))
-        throw value_error("load_variables: " + file + " is corrupt: the record of " + which +
-                          " has a dimension of " + std::to_string(d) +
-                          ", too many elements for any file");
+      TAPEGRAD_CHECK(!(d > limit || (elements != 0 && d != 0 && elements > limit / d)), value_error,
+                     "load_variables: ", file, " is corrupt: the record of ", which,
+                     " has a dimension of ", d, ", too many elements for any file");
       shape.push_back(static_cast<std::int64_t>(d));
       elements *= d;
     }
     const unsigned char* data = in.take(elements * element, where);
     const std::size_t record_size = static_cast<std::size_t>(in.position() - start);
     const std::uint64_t checksum = in.le(8, where);
-    if (checksum != detail::fnv1a(start, record_size))
-      throw value_error("load_variables: " + file + " is corrupt: the checksum of the record of " +
-                        which + " does not match its contents");
+    TAPEGRAD_CHECK(checksum == detail::fnv1a(start, record_size), value_error,
+                   "load_variables: ", file, " is corrupt: the checksum of the record of ", which,
+                   " does not match its contents");
 
-    if (name != var.name())
-      throw value_error("load_variables: " + file + " holds '" + name + "' where " + which +
-                        " was expected");
-    if (dtype != dtype_of<T>())
-      throw value_error("load_variables: " + file + " holds " + dtype_name(dtype) + " data for " +
-                        which + ", which is " + dtype_name(dtype_of<T>()));
-    if (shape != var.shape())
-      throw shape_error("load_variables: " + file + " holds shape " + shape.str() + " for " +
-                        which + ", which has shape " + var.shape().str());
+    TAPEGRAD_CHECK(name == var.name(), value_error, "load_variables: ", file, " holds '", name,
+                   "' where ", which, " was expected");
+    TAPEGRAD_CHECK(!(dtype != dtype_of<T>()), value_error, "load_variables: ", file, " holds ",
+                   dtype_name(dtype), " data for ", which, ", which is ",
+                   dtype_name(dtype_of<T>()));
+    TAPEGRAD_CHECK(shape == var.shape(), shape_error, "load_variables: ", file, " holds shape ",
+                   shape, " for ", which, ", which has shape ", var.shape());
 
     Tensor<T> value(detail::uninitialized, shape);
     unsigned char* out = reinterpret_cast<unsigned char*>(value.mutable_data());
@@ -264,9 +258,8 @@ void load_variables(const std::string& path, const std::vector<Variable<T>>& var
     }
     values.push_back(std::move(value));
   }
-  if (in.remaining() != 0)
-    throw value_error("load_variables: " + file + " is corrupt: " + std::to_string(in.remaining()) +
-                      " unexpected bytes after the last variable");
+  TAPEGRAD_CHECK(in.remaining() == 0, value_error, "load_variables: ", file,
+                 " is corrupt: ", in.remaining(), " unexpected bytes after the last variable");
 
   for (std::size_t i = 0; i < vars.size(); ++i) {
     Variable<T> var = vars[i];  // a handle on the same variable

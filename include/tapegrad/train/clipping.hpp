@@ -18,9 +18,8 @@ namespace tapegrad {
 ///   auto clipped = tapegrad::clip_by_value(tape.gradient(loss, vars), -1.0, 1.0);
 template <class T>
 std::vector<Tensor<T>> clip_by_value(const std::vector<Tensor<T>>& grads, double lo, double hi) {
-  if (!(lo <= hi))
-    throw value_error("clip_by_value: the lower bound " + std::to_string(lo) +
-                      " is above the upper bound " + std::to_string(hi));
+  TAPEGRAD_CHECK(lo <= hi, value_error, "clip_by_value: the lower bound ", lo,
+                 " is above the upper bound ", hi);
   std::vector<Tensor<T>> out;
   out.reserve(grads.size());
   for (const auto& g : grads) out.push_back(g.has_value() ? clip_by_value(g, lo, hi) : g);
@@ -43,9 +42,8 @@ template <class T>
 std::pair<std::vector<Tensor<T>>, T> clip_by_global_norm(const std::vector<Tensor<T>>& grads,
                                                          double clip_norm) {
   static_assert(is_differentiable_v<T>, "clip_by_global_norm: gradients are float or double");
-  if (!(clip_norm >= 0) || !std::isfinite(clip_norm))
-    throw value_error("clip_by_global_norm: clip_norm must be finite and >= 0, got " +
-                      std::to_string(clip_norm));
+  TAPEGRAD_CHECK(!(!(clip_norm >= 0) || !std::isfinite(clip_norm)), value_error,
+                 "clip_by_global_norm: clip_norm must be finite and >= 0, got ", clip_norm);
   double squares = 0;
   for (const auto& g : grads)
     if (g.has_value()) squares += g.array().template cast<double>().square().sum();

@@ -50,9 +50,7 @@ using Activation = std::function<Tensor<T>(const Tensor<T>&)>;
 namespace detail {
 
 inline void check_positive_size(const char* layer, const char* what, std::int64_t v) {
-  if (v <= 0)
-    throw value_error(std::string(layer) + ": `" + what + "` must be positive, got " +
-                      std::to_string(v));
+  TAPEGRAD_CHECK(!(v <= 0), value_error, layer, ": `", what, "` must be positive, got ", v);
 }
 
 /// Keras's wording for an input whose last axis does not fit the layer.
@@ -138,8 +136,8 @@ class Conv2D : public Layer<T> {
         padding_(padding),
         activation_(std::move(activation)),
         name_(std::move(name)) {
-    if (strides.h <= 0 || strides.w <= 0)
-      throw value_error("Conv2D: strides must be positive, got " + strides.str());
+    TAPEGRAD_CHECK(!(strides.h <= 0 || strides.w <= 0), value_error,
+                   "Conv2D: strides must be positive, got ", strides);
   }
 
   Tensor<T> operator()(const Tensor<T>& x) const override {
@@ -230,7 +228,7 @@ class Sequential : public Layer<T> {
   }
   /// Appends a layer held elsewhere too.
   Sequential& add(std::shared_ptr<Layer<T>> layer) {
-    if (!layer) throw value_error("Sequential::add: the layer is a null pointer");
+    TAPEGRAD_CHECK(layer, value_error, "Sequential::add: the layer is a null pointer");
     layers_.push_back(std::move(layer));
     return *this;
   }
@@ -250,9 +248,8 @@ class Sequential : public Layer<T> {
 
   std::size_t size() const { return layers_.size(); }
   Layer<T>& layer(std::size_t i) const {
-    if (i >= layers_.size())
-      throw value_error("Sequential::layer: index " + std::to_string(i) + " is out of range for " +
-                        std::to_string(layers_.size()) + " layers");
+    TAPEGRAD_CHECK(!(i >= layers_.size()), value_error, "Sequential::layer: index ", i,
+                   " is out of range for ", layers_.size(), " layers");
     return *layers_[i];
   }
 

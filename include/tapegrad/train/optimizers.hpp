@@ -16,6 +16,7 @@
 #include "tapegrad/errors.hpp"
 #include "tapegrad/tensor.hpp"
 #include "tapegrad/variable.hpp"
+#include "tapegrad/warning.hpp"
 
 // Optimizers after tf.keras.optimizers (Keras 3): SGD, Adam, AdamW and RMSprop, each applying
 // gradients from GradientTape::gradient to the variables they were taken with.
@@ -105,10 +106,8 @@ class SlotTable {
 };
 
 inline void check_in_range(const char* op, const char* what, double v, double lo, double hi) {
-  if (!(v >= lo && v <= hi))
-    throw value_error(std::string(op) + ": `" + what + "` must be a float between [" +
-                      std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
-                      std::to_string(v));
+  TAPEGRAD_CHECK(v >= lo && v <= hi, value_error, op, ": `", what, "` must be a float between [",
+                 lo, ", ", hi, "], got ", v);
 }
 
 }  // namespace detail
@@ -121,30 +120,29 @@ template <class Derived>
 class Optimizer {
  public:
   /// Applies one step: each variable with a gradient is updated by the optimizer's rule; a
-  /// gradient with no value (TensorFlow's None) skips its variable, as Keras does. Counts
-  /// one step even when some variables are skipped.
+  /// gradient with no value (TensorFlow's None) skips its variable, as Keras does, and
+  /// warns once per variable (tapegrad::warn; see set_warning_handler). Counts one step even
+  /// when some variables are skipped.
   ///   auto grads = tape.gradient(loss, vars);  opt.apply_gradients(grads, vars);
   template <class T>
   void apply_gradients(const std::vector<Tensor<T>>& grads, const std::vector<Variable<T>>& vars) {
     static_assert(is_differentiable_v<T>, "apply_gradients: variables hold float or double");
     const std::string op = name_ + ".apply_gradients";
-    if (grads.size() != vars.size())
-      throw value_error(op + ": " + std::to_string(grads.size()) + " gradients for " +
-                        std::to_string(vars.size()) + " variables (expected one per variable)");
+    TAPEGRAD_CHECK(grads.size() == vars.size(), value_error, op, ": ", grads.size(),
+                   " gradients for ", vars.size(), " variables (expected one per variable)");
     bool any = false;
     for (std::size_t i = 0; i < grads.size(); ++i) {
       if (!grads[i].has_value()) continue;
       any = true;
-      if (grads[i].shape() != vars[i].shape())
-        throw shape_error(op + ": gradient " + std::to_string(i) + " has shape " +
-                          grads[i].shape().str() + " but variable '" + vars[i].name() +
-                          "' has shape " + vars[i].shape().str());
+      TAPEGRAD_CHECK(grads[i].shape() == vars[i].shape(), shape_error, op, ": gradient ", i,
+                     " has shape ", grads[i].shape(), " but variable '", vars[i].name(),
+                     "' has shape ", vars[i].shape());
     }
-    if (!any) throw value_error(op + ": No gradients provided for any variable.");
+    TAPEGRAD_CHECK(any, value_error, op, ": No gradients provided for any variable.");
+    warn_missing_gradients(grads, vars, op);
     const double lr = learning_rate();
-    if (!std::isfinite(lr))
-      throw value_error(op + ": the learning rate at step " + std::to_string(iterations_) + " is " +
-                        std::to_string(lr) + " (expected a finite number)");
+    TAPEGRAD_CHECK(std::isfinite(lr), value_error, op, ": the learning rate at step ", iterations_,
+                   " is ", lr, " (expected a finite number)");
 
     Derived& self = static_cast<Derived&>(*this);
     for (std::size_t i = 0; i < grads.size(); ++i) {
@@ -178,6 +176,28 @@ class Optimizer {
   std::string name_;
   std::int64_t iterations_ = 0;
   detail::SlotTable slots_;
+  std::vector<std::weak_ptr<detail::VariableState>> warned_;  // told once about a None gradient
+
+  template <class T>
+  void warn_missing_gradients(const std::vector<Tensor<T>>& grads,
+                              const std::vector<Variable<T>>& vars, const std::string& op) {
+    std::string names;
+    for (std::size_t i = 0; i < grads.size(); ++i) {
+      if (grads[i].has_value()) continue;
+      const auto& state = vars[i].state();
+      bool told = false;
+      for (const auto& w : warned_) told = told || w.lock() == state;
+      if (told) continue;
+      warned_.push_back(state);
+      const std::string name =
+          vars[i].name().empty() ? "<unnamed variable " + std::to_string(i) + ">" : vars[i].name();
+      names += (names.empty() ? "'" : ", '") + name + "'";
+    }
+    if (!names.empty())
+      warn(op + ": Gradients do not exist for variables [" + names +
+           "] when minimizing the loss; they are left as they are (tape.explain(loss, variable) "
+           "says why).");
+  }
 };
 
 /// Gradient descent with optional momentum, as keras.optimizers.SGD:
@@ -260,12 +280,9 @@ class Adam : public Optimizer<Adam> {
         epsilon_(epsilon) {
     detail::check_in_range(name, "beta_1", beta_1, 0, 1);
     detail::check_in_range(name, "beta_2", beta_2, 0, 1);
-    if (!(epsilon >= 0))
-      throw value_error(std::string(name) + ": `epsilon` must be >= 0, got " +
-                        std::to_string(epsilon));
-    if (!std::isfinite(weight_decay))
-      throw value_error(std::string(name) + ": `weight_decay` must be finite, got " +
-                        std::to_string(weight_decay));
+    TAPEGRAD_CHECK(epsilon >= 0, value_error, name, ": `epsilon` must be >= 0, got ", epsilon);
+    TAPEGRAD_CHECK(std::isfinite(weight_decay), value_error, name,
+                   ": `weight_decay` must be finite, got ", weight_decay);
   }
 
   double weight_decay_;
@@ -303,8 +320,7 @@ class RMSprop : public Optimizer<RMSprop> {
         centered_(centered) {
     detail::check_in_range("RMSprop", "rho", rho, 0, 1);
     detail::check_in_range("RMSprop", "momentum", momentum, 0, 1);
-    if (!(epsilon >= 0))
-      throw value_error("RMSprop: `epsilon` must be >= 0, got " + std::to_string(epsilon));
+    TAPEGRAD_CHECK(epsilon >= 0, value_error, "RMSprop: `epsilon` must be >= 0, got ", epsilon);
   }
 
   double rho() const { return rho_; }

@@ -14,15 +14,12 @@ namespace tapegrad {
 namespace detail {
 
 inline void check_decay_steps(const char* schedule, const char* what, std::int64_t steps) {
-  if (steps <= 0)
-    throw value_error(std::string(schedule) + ": Argument `" + what +
-                      "` must be > 0. Received: " + what + "=" + std::to_string(steps));
+  TAPEGRAD_CHECK(!(steps <= 0), value_error, schedule, ": Argument `", what,
+                 "` must be > 0. Received: ", what, "=", steps);
 }
 
 inline void check_step(const char* schedule, std::int64_t step) {
-  if (step < 0)
-    throw value_error(std::string(schedule) + ": the step must be >= 0, got " +
-                      std::to_string(step));
+  TAPEGRAD_CHECK(!(step < 0), value_error, schedule, ": the step must be >= 0, got ", step);
 }
 
 }  // namespace detail
