@@ -122,7 +122,7 @@ inline bool broadcasts_to(const Shape& from, const Shape& to) {
 }
 
 /// Maps a possibly negative axis into [0, rank); throws value_error naming `op` if out of range.
-inline int normalize_axis(int axis, int rank, const char* op) {
+inline int normalize_axis(const char* op, int axis, int rank) {
   TAPEGRAD_CHECK(!(axis < -rank || axis >= rank), index_error, op, ": axis ", axis,
                  " is out of range for a tensor of rank ", rank, " (expected -", rank,
                  " <= axis < ", rank, ")");

@@ -71,7 +71,7 @@ class Variable {
 
   /// Replaces the value; the new value must have the same shape.
   void assign(const Tensor<T>& value) {
-    check_shape(value, "assign");
+    check_shape("assign", value);
     ImplRef fresh = fresh_header(value);
     std::lock_guard<std::mutex> lock(state_->mutex);
     state_->value = std::move(fresh);
@@ -95,7 +95,7 @@ class Variable {
   static ImplRef fresh_header(const Tensor<T>& value) {
     return ImplRef::adopt(detail::allocate_alias(value.impl().get(), value.shape()));
   }
-  void check_shape(const Tensor<T>& value, const char* op) const {
+  void check_shape(const char* op, const Tensor<T>& value) const {
     const Shape current = shape();
     TAPEGRAD_CHECK(value.shape() == current, shape_error, "Variable::", op, ": shape ",
                    value.shape(), " does not match the variable's shape ", current);

@@ -147,7 +147,7 @@ void scatter_add_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx)
 }
 
 template <class I>
-void check_indices(const Tensor<I>& indices, std::int64_t n, int axis, const char* op) {
+void check_indices(const char* op, const Tensor<I>& indices, std::int64_t n, int axis) {
   const I* p = indices.data();
   for (std::int64_t j = 0; j < indices.size(); ++j)
     TAPEGRAD_CHECK(!(p[j] < 0 || p[j] >= n), index_error, op, ": index ", p[j], " (at position ", j,
@@ -238,7 +238,7 @@ Tensor<T> concat(const std::vector<Tensor<T>>& xs, int axis) {
   const Shape& first = xs[0].shape();
   TAPEGRAD_CHECK(first.rank() != 0, shape_error,
                  "concat: cannot concatenate 0-d tensors; use stack");
-  axis = normalize_axis(axis, first.rank(), "concat");
+  axis = normalize_axis("concat", axis, first.rank());
   Shape shape = first;
   std::int64_t joined = 0;
   auto sizes = std::make_shared<std::vector<std::int64_t>>();
@@ -413,7 +413,7 @@ std::vector<Tensor<detail::element_t<X>>> split(const X& x, std::vector<std::int
   detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "split");
   TAPEGRAD_CHECK(t.rank() != 0, shape_error, "split: cannot split a 0-d tensor");
-  const int a = normalize_axis(axis, t.rank(), "split");
+  const int a = normalize_axis("split", axis, t.rank());
   const Shape& s = t.shape();
   std::int64_t total = 0, unknown = -1;
   for (std::size_t k = 0; k < sizes.size(); ++k) {
@@ -455,7 +455,7 @@ std::vector<Tensor<detail::element_t<X>>> split(const X& x, int pieces, int axis
   detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "split");
   TAPEGRAD_CHECK(t.rank() != 0, shape_error, "split: cannot split a 0-d tensor");
-  const std::int64_t n = t.shape()[normalize_axis(axis, t.rank(), "split")];
+  const std::int64_t n = t.shape()[normalize_axis("split", axis, t.rank())];
   TAPEGRAD_CHECK(!(pieces <= 0 || n % pieces != 0), shape_error, "split: axis ", axis, " of ",
                  t.shape(), " cannot be split into ", pieces, " equal parts");
   return split(t, std::vector<std::int64_t>(static_cast<std::size_t>(pieces), n / pieces), axis);
@@ -474,10 +474,10 @@ Tensor<detail::element_t<X>> gather(const X& params, const Tensor<I>& indices, i
   const auto& p = detail::arg(params, "gather");
   detail::arg(indices, "gather");
   TAPEGRAD_CHECK(p.rank() != 0, shape_error, "gather: params must have rank >= 1, got shape []");
-  const int a = normalize_axis(axis, p.rank(), "gather");
+  const int a = normalize_axis("gather", axis, p.rank());
   TAPEGRAD_CHECK(!(p.rank() + indices.rank() - 1 > Shape::max_rank), shape_error,
                  "gather: the result would have rank above ", Shape::max_rank);
-  detail::check_indices(indices, p.shape()[a], a, "gather");
+  detail::check_indices("gather", indices, p.shape()[a], a);
   return detail::gather(p, indices, a);
 }
 

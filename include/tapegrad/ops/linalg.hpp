@@ -284,7 +284,7 @@ Tensor<T> diag_part(const Tensor<T>& x) {
   return y;
 }
 
-inline void check_matrix_rank(const Shape& s, const char* op) {
+inline void check_matrix_rank(const char* op, const Shape& s) {
   TAPEGRAD_CHECK(!(s.rank() < 2), shape_error, op,
                  ": expected a tensor of rank >= 2 (matrices), got ", s);
 }
@@ -339,7 +339,7 @@ Tensor<detail::element_t<X>> diag_part(const X& x,
                                        SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "diag_part");
-  detail::check_matrix_rank(t.shape(), "diag_part");
+  detail::check_matrix_rank("diag_part", t.shape());
   return detail::diag_part(t);
 }
 
@@ -349,7 +349,7 @@ template <class X, detail::if_differentiable<X> = 0>
 Tensor<detail::element_t<X>> trace(const X& x, SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "trace");
-  detail::check_matrix_rank(t.shape(), "trace");
+  detail::check_matrix_rank("trace", t.shape());
   return detail::sum(detail::diag_part(t), t.rank() - 2, false);
 }
 

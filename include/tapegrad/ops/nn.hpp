@@ -41,7 +41,7 @@ Tensor<detail::element_t<X>> softmax(const X& x, int axis = -1,
                                      SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "softmax");
-  return detail::softmax(t, normalize_axis(axis, t.rank(), "softmax"));
+  return detail::softmax(t, normalize_axis("softmax", axis, t.rank()));
 }
 
 /// x - logsumexp(x) along `axis`: the log of softmax without its underflow.

@@ -73,13 +73,13 @@ inline void set_seed(std::uint64_t seed) {
 
 namespace detail {
 
-inline void check_finite_param(double v, const char* op, const char* what) {
+inline void check_finite_param(const char* op, const char* what, double v) {
   TAPEGRAD_CHECK(std::isfinite(v), value_error, op, ": ", what, " must be finite, got ", v);
 }
 
-inline void check_stddev(double mean, double stddev, const char* op) {
-  check_finite_param(mean, op, "mean");
-  check_finite_param(stddev, op, "stddev");
+inline void check_stddev(const char* op, double mean, double stddev) {
+  check_finite_param(op, "mean", mean);
+  check_finite_param(op, "stddev", stddev);
   // Samples reach mean +- several stddev, which must stay finite in float too.
   TAPEGRAD_CHECK(
       !(std::abs(mean) + 40 * stddev > static_cast<double>(std::numeric_limits<float>::max())),
@@ -170,7 +170,7 @@ Tensor<T> random_normal(const Shape& shape, double mean = 0.0, double stddev = 1
                         SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   static_assert(is_differentiable_v<T>, "tapegrad: random_normal makes float or double tensors");
-  detail::check_stddev(mean, stddev, "random_normal");
+  detail::check_stddev("random_normal", mean, stddev);
   return detail::normal_tensor<T>(shape, mean, stddev, false, gen);
 }
 /// Standard normal values from the given generator.   auto z = tapegrad::random_normal({5}, gen);
@@ -188,7 +188,7 @@ Tensor<T> truncated_normal(const Shape& shape, double mean, double stddev, Gener
                            SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   static_assert(is_differentiable_v<T>, "tapegrad: truncated_normal makes float or double tensors");
-  detail::check_stddev(mean, stddev, "truncated_normal");
+  detail::check_stddev("truncated_normal", mean, stddev);
   return detail::normal_tensor<T>(shape, mean, stddev, true, gen);
 }
 

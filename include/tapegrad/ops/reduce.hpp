@@ -228,7 +228,7 @@ Tensor<detail::element_t<X>> sum(const X& x, int axis, bool keepdims = false,
                                  SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "sum");
-  return detail::sum(t, normalize_axis(axis, t.rank(), "sum"), keepdims);
+  return detail::sum(t, normalize_axis("sum", axis, t.rank()), keepdims);
 }
 
 /// The mean of all elements, as a 0-d tensor.   auto m = tapegrad::mean(x);
@@ -245,7 +245,7 @@ Tensor<detail::element_t<X>> mean(const X& x, int axis, bool keepdims = false,
                                   SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "mean");
-  const int a = normalize_axis(axis, t.rank(), "mean");
+  const int a = normalize_axis("mean", axis, t.rank());
   return detail::sum(t, a, keepdims) / static_cast<detail::element_t<X>>(t.shape()[a]);
 }
 
@@ -265,7 +265,7 @@ Tensor<detail::element_t<X>> max(const X& x, int axis, bool keepdims = false,
                                  SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "max");
-  return detail::extreme<detail::element_t<X>, true>(t, normalize_axis(axis, t.rank(), "max"),
+  return detail::extreme<detail::element_t<X>, true>(t, normalize_axis("max", axis, t.rank()),
                                                      keepdims);
 }
 /// The smallest element, or the smallest along one axis; ties share the gradient evenly.
@@ -280,7 +280,7 @@ Tensor<detail::element_t<X>> min(const X& x, int axis, bool keepdims = false,
                                  SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "min");
-  return detail::extreme<detail::element_t<X>, false>(t, normalize_axis(axis, t.rank(), "min"),
+  return detail::extreme<detail::element_t<X>, false>(t, normalize_axis("min", axis, t.rank()),
                                                       keepdims);
 }
 
@@ -299,7 +299,7 @@ Tensor<detail::element_t<X>> logsumexp(const X& x, int axis, bool keepdims = fal
                                        SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "logsumexp");
-  return detail::logsumexp(t, normalize_axis(axis, t.rank(), "logsumexp"), keepdims);
+  return detail::logsumexp(t, normalize_axis("logsumexp", axis, t.rank()), keepdims);
 }
 
 }  // namespace tapegrad
@@ -311,7 +311,7 @@ namespace detail {
 /// The distinct axes, normalised and sorted.
 inline std::vector<int> normalize_axes(const std::vector<int>& axes, int rank, const char* op) {
   std::vector<int> out;
-  for (int axis : axes) out.push_back(normalize_axis(axis, rank, op));
+  for (int axis : axes) out.push_back(normalize_axis(op, axis, rank));
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
@@ -586,7 +586,7 @@ Tensor<detail::element_t<X>> prod(const X& x, int axis, bool keepdims = false,
                                   SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "prod");
-  return detail::prod(t, normalize_axis(axis, t.rank(), "prod"), keepdims);
+  return detail::prod(t, normalize_axis("prod", axis, t.rank()), keepdims);
 }
 template <class X, detail::if_differentiable<X> = 0>
 Tensor<detail::element_t<X>> prod(const X& x, const std::vector<int>& axes, bool keepdims = false,
@@ -611,7 +611,7 @@ Tensor<std::int64_t> argmax(const X& x, int axis,
   const auto& t = detail::arg(x, "argmax");
   TAPEGRAD_CHECK(t.rank() != 0, shape_error, "argmax: needs a tensor of rank >= 1, got shape []");
   return detail::arg_extreme<detail::element_t<X>, true>(t,
-                                                         normalize_axis(axis, t.rank(), "argmax"));
+                                                         normalize_axis("argmax", axis, t.rank()));
 }
 template <class X, std::enable_if_t<detail::is_tensor_like_v<X>, int> = 0>
 Tensor<std::int64_t> argmin(const X& x, int axis,
@@ -620,7 +620,7 @@ Tensor<std::int64_t> argmin(const X& x, int axis,
   const auto& t = detail::arg(x, "argmin");
   TAPEGRAD_CHECK(t.rank() != 0, shape_error, "argmin: needs a tensor of rank >= 1, got shape []");
   return detail::arg_extreme<detail::element_t<X>, false>(t,
-                                                          normalize_axis(axis, t.rank(), "argmin"));
+                                                          normalize_axis("argmin", axis, t.rank()));
 }
 
 // ---- norms and variance ----
@@ -649,7 +649,7 @@ Tensor<detail::element_t<X>> norm(const X& x, double ord, int axis, bool keepdim
                                   SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "norm");
-  return detail::vector_norm(t, ord, normalize_axis(axis, t.rank(), "norm"), keepdims);
+  return detail::vector_norm(t, ord, normalize_axis("norm", axis, t.rank()), keepdims);
 }
 
 /// The (biased, divide-by-n) variance of all elements, or along one axis, computed in two
@@ -666,7 +666,7 @@ Tensor<detail::element_t<X>> variance(const X& x, int axis, bool keepdims = fals
                                       SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "variance");
-  const int a = normalize_axis(axis, t.rank(), "variance");
+  const int a = normalize_axis("variance", axis, t.rank());
   return mean(square(t - mean(t, a, true)), a, keepdims);
 }
 

@@ -181,7 +181,7 @@ Tensor<T> stack(const std::vector<Tensor<T>>& xs, int axis) {
                    " (tensor ", k, ")");
   TAPEGRAD_CHECK(s.rank() != Shape::max_rank, shape_error, "stack: ", s,
                  " already has the maximum rank ", Shape::max_rank);
-  axis = normalize_axis(axis, s.rank() + 1, "stack");
+  axis = normalize_axis("stack", axis, s.rank() + 1);
   const auto n = static_cast<std::int64_t>(xs.size());
   const Shape shape = insert_axis(s, axis, n);
   const std::int64_t outer = elements_before(shape, axis), inner = elements_after(shape, axis);
@@ -359,7 +359,7 @@ Tensor<detail::element_t<X>> transpose(const X& x, const std::vector<int>& perm 
                    t.shape(), " (rank ", rank, ")");
     bool seen[Shape::max_rank] = {};
     for (int i = 0; i < rank; ++i) {
-      p[i] = normalize_axis(perm[static_cast<std::size_t>(i)], rank, "transpose");
+      p[i] = normalize_axis("transpose", perm[static_cast<std::size_t>(i)], rank);
       TAPEGRAD_CHECK(!seen[p[i]], shape_error, "transpose: axis ", p[i],
                      " appears twice in the permutation");
       seen[p[i]] = true;
@@ -377,7 +377,7 @@ Tensor<detail::element_t<X>> expand_dims(const X& x, int axis,
   const auto& t = detail::arg(x, "expand_dims");
   TAPEGRAD_CHECK(t.rank() != Shape::max_rank, shape_error, "expand_dims: ", t.shape(),
                  " already has the maximum rank ", Shape::max_rank);
-  const int a = normalize_axis(axis, t.rank() + 1, "expand_dims");
+  const int a = normalize_axis("expand_dims", axis, t.rank() + 1);
   return detail::reshape(t, detail::insert_axis(t.shape(), a, 1));
 }
 
@@ -392,7 +392,7 @@ Tensor<detail::element_t<X>> squeeze(const X& x, const std::vector<int>& axes = 
   const Shape& s = t.shape();
   bool drop[Shape::max_rank] = {};
   for (int axis : axes) {
-    const int a = normalize_axis(axis, s.rank(), "squeeze");
+    const int a = normalize_axis("squeeze", axis, s.rank());
     TAPEGRAD_CHECK(s[a] == 1, shape_error, "squeeze: cannot squeeze axis ", a, " of shape ", s,
                    ": its size is ", s[a], ", expected 1");
     drop[a] = true;
