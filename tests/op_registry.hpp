@@ -704,6 +704,7 @@ inline std::vector<std::pair<std::string, std::string>> ops_without_rows() {
           {"ones_like", constant},
           {"eye", constant},
           {"range", constant},
+          {"arange", constant},
           {"linspace", constant},
           {"Tensor<T>::cast", "x.cast<U>() is tapegrad::cast<U>(x), whose row it is"}};
 }

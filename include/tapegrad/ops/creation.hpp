@@ -108,10 +108,19 @@ template <class A, std::enable_if_t<std::is_arithmetic_v<A>, int> = 0>
 Tensor<A> range(A limit, SourceLocation where = SourceLocation::current()) {
   return range(A(0), limit, A(1), where);
 }
-/// NumPy's name for range.   auto x = tapegrad::arange(0.0, 2.0, 0.5);
-template <class... A>
-auto arange(A... args) -> decltype(range(args...)) {
-  return range(args...);
+/// NumPy's name for range; an error names the caller's line, as range's does.
+///   auto x = tapegrad::arange(0.0, 2.0, 0.5);
+template <
+    class A, class B, class C = A,
+    std::enable_if_t<std::is_arithmetic_v<A> && std::is_arithmetic_v<B> && std::is_arithmetic_v<C>,
+                     int> = 0>
+Tensor<std::common_type_t<A, B, C>> arange(A start, B limit, C delta = C(1),
+                                           SourceLocation where = SourceLocation::current()) {
+  return range(start, limit, delta, where);
+}
+template <class A, std::enable_if_t<std::is_arithmetic_v<A>, int> = 0>
+Tensor<A> arange(A limit, SourceLocation where = SourceLocation::current()) {
+  return range(A(0), limit, A(1), where);
 }
 
 /// num evenly spaced values from start to stop, both included; float unless told
