@@ -32,6 +32,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <memory>
@@ -43,6 +44,7 @@
 #include <utility>
 #include <vector>
 
+#include "tapegrad/ops/elementwise_table.hpp"
 #include "tapegrad/tapegrad.hpp"
 
 #if __has_include("tapegrad/anomaly.hpp")
@@ -1161,7 +1163,7 @@ class Program {
   void unary() {
     floating([&](auto zero) {
       using T = decltype(zero);
-      const std::size_t op = in_.below(36);
+      const std::size_t op = in_.below(std::size(tg::detail::unary_op_table<T>) + 7);
       operand<T>([&](const auto& x) {
         attempt([&] {
           const tg::Tensor<T> y = apply_unary(op, x);
@@ -1171,78 +1173,25 @@ class Program {
       });
     });
   }
+  // The elementwise table's rows (NOTE [ Op tables ]), then composites and other ops of one
+  // tensor.
   template <class X>
   static tg::Tensor<tg::detail::element_t<X>> apply_unary(std::size_t op, const X& x) {
-    switch (op) {
+    using T = tg::detail::element_t<X>;
+    const auto& table = tg::detail::unary_op_table<T>;
+    if (op < std::size(table)) return table[op].apply(tg::detail::arg(x, table[op].name));
+    switch (op - std::size(table)) {
       case 0:
         return -x;
       case 1:
-        return tg::neg(x);
-      case 2:
-        return tg::abs(x);
-      case 3:
-        return tg::sign(x);
-      case 4:
-        return tg::square(x);
-      case 5:
-        return tg::sqrt(x);
-      case 6:
-        return tg::rsqrt(x);
-      case 7:
-        return tg::reciprocal(x);
-      case 8:
-        return tg::exp(x);
-      case 9:
-        return tg::expm1(x);
-      case 10:
-        return tg::log(x);
-      case 11:
-        return tg::log1p(x);
-      case 12:
-        return tg::sin(x);
-      case 13:
-        return tg::cos(x);
-      case 14:
-        return tg::tan(x);
-      case 15:
-        return tg::asin(x);
-      case 16:
-        return tg::acos(x);
-      case 17:
-        return tg::atan(x);
-      case 18:
-        return tg::sinh(x);
-      case 19:
-        return tg::cosh(x);
-      case 20:
-        return tg::tanh(x);
-      case 21:
-        return tg::sigmoid(x);
-      case 22:
-        return tg::softplus(x);
-      case 23:
-        return tg::erf(x);
-      case 24:
-        return tg::relu(x);
-      case 25:
-        return tg::elu(x);
-      case 26:
         return tg::selu(x);
-      case 27:
+      case 2:
         return tg::gelu(x);
-      case 28:
-        return tg::floor(x);
-      case 29:
-        return tg::ceil(x);
-      case 30:
-        return tg::round(x);
-      case 31:
-        return tg::leaky_relu(x);
-      case 32:
+      case 3:
         return tg::stop_gradient(x);
-      case 33:
+      case 4:
         return tg::softmax(x);
-      case 34:
+      case 5:
         return tg::log_softmax(x);
       default:
         return tg::sigmoid(tg::tanh(x));

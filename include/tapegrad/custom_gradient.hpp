@@ -14,6 +14,15 @@
 #include "tapegrad/variable.hpp"
 
 namespace tapegrad {
+namespace detail {
+inline ImplRef zero_tangent(const OpAttrs&, const ImplRef* const*, const ImplRef&,
+                            const ImplRef* const*) {
+  return {};
+}
+/// A barrier on the tape (no backward); its output equals its input, its tangent is zero.
+inline constexpr OpDefinition stop_gradient_op{"stop_gradient", OpFamily::shape,   1,
+                                               nullptr,         &identity_forward, &zero_tangent};
+}  // namespace detail
 
 /// The value of x, cut off from every tape: gradients do not flow through it (PyTorch's
 /// detach()).   auto target = tapegrad::stop_gradient(y);
@@ -31,7 +40,7 @@ Tensor<detail::element_t<X>> stop_gradient(const X& x) {
   // crosses, so that explain() can say where a path was cut.
   Tensor<T> y(detail::ImplRef::adopt(detail::allocate_alias(t.impl().get(), t.shape())));
   if (detail::any_tape_recording())
-    detail::record(y.impl(), "stop_gradient", nullptr, {&t.impl()}, {});
+    detail::record(y.impl(), detail::stop_gradient_op, {&t.impl()}, {});
   return y;
 }
 
@@ -151,8 +160,9 @@ class CustomGradientOp {
       }
     std::vector<const ImplRef*> refs;
     for (const auto& x : all_inputs) refs.push_back(&x.impl());
-    record(out.impl(), "custom_gradient", &custom_gradient_backward<T, Grad>, refs.data(),
-           refs.size(), nullptr, 0, OpAttrs{}, std::shared_ptr<const void>(closure));
+    record(out.impl(),
+           TAPEGRAD_LEGACY_OP("custom_gradient", custom, -1, (&custom_gradient_backward<T, Grad>)),
+           refs.data(), refs.size(), nullptr, 0, OpAttrs{}, std::shared_ptr<const void>(closure));
     return out;
   }
 

@@ -53,7 +53,7 @@ inline std::vector<const Entry*> path_to(const TapeState& tape, NodeId source, N
 
 inline std::string describe_path(const std::vector<const Entry*>& path) {
   std::string s = "source";
-  for (const Entry* e : path) s += std::string(" -> ") + e->op;
+  for (const Entry* e : path) s += std::string(" -> ") + e->name();
   return s + " -> target";
 }
 
@@ -144,7 +144,7 @@ inline std::string explain(const TapeState& tape, const ExplainQuery& q) {
     const auto path = path_to(tape, source, target, through);
     for (const Entry* e : path)
       if (!e->backward) {
-        const std::string op = e->op;
+        const std::string op = e->name();
         const std::string where = op == "stop_gradient"
                                       ? "at stop_gradient"
                                       : "at '" + op + "', which ran inside stop_recording()";

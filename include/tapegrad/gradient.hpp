@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -7,6 +8,7 @@
 
 #include "tapegrad/anomaly.hpp"
 #include "tapegrad/detail/kernels.hpp"
+#include "tapegrad/detail/op_observer.hpp"
 #include "tapegrad/detail/tape_state.hpp"
 #include "tapegrad/ops/binary.hpp"
 
@@ -60,12 +62,36 @@ inline std::vector<ImplRef> reverse_sweep(TapeState& tape, const std::vector<Nod
   for (NodeId s : sources)
     if (s != no_node) is_source[s] = 1;
 
+  // For an observer: the sources in the order their gradients become final, which is when
+  // the sweep has passed the first entry that reads them (NOTE [ The op observer ]).
+  OpObserver* const observer = thread_tapes.observer;
+  std::vector<std::pair<std::int64_t, std::size_t>> finals;  // (entry index, source)
+  std::size_t n_final = 0;
+  if (TAPEGRAD_UNLIKELY(observer != nullptr)) {
+    for (std::size_t j = 0; j < sources.size(); ++j) finals.push_back({-1, j});
+    for (std::int64_t i = 0; i <= last; ++i) {
+      const Entry& e = tape.entries[static_cast<std::size_t>(i)];
+      for (std::uint32_t k = 0; k < e.n_inputs; ++k)
+        for (auto& [at, j] : finals)
+          if (at < 0 && sources[j] != no_node && e.input(k) == sources[j]) at = i;
+    }
+    std::stable_sort(finals.begin(), finals.end(),
+                     [](const auto& x, const auto& y) { return x.first > y.first; });
+  }
+  auto report_finals_above = [&](std::int64_t index) {
+    for (; n_final < finals.size() && finals[n_final].first > index; ++n_final) {
+      const std::size_t j = finals[n_final].second;
+      observer->on_source_gradient(tape, j, sources[j] != no_node ? grads[sources[j]] : ImplRef());
+    }
+  };
+
   bool small_needs[max_op_inputs];
   ImplRef small_grads[max_op_inputs];
   std::unique_ptr<bool[]> large_needs;
   std::vector<ImplRef> large_grads;
   for (std::int64_t i = last; i >= 0; --i) {
     const Entry& e = tape.entries[static_cast<std::size_t>(i)];
+    if (TAPEGRAD_UNLIKELY(observer != nullptr)) report_finals_above(i);
     if (!grads[e.output] || !e.backward) continue;  // no gradient here, or a barrier
     bool* needs = small_needs;
     ImplRef* input_grads = small_grads;
@@ -83,6 +109,8 @@ inline std::vector<ImplRef> reverse_sweep(TapeState& tape, const std::vector<Nod
     }
     ImplRef grad = is_source[e.output] ? grads[e.output] : std::move(grads[e.output]);
     if (!any) continue;
+    if (TAPEGRAD_UNLIKELY(observer != nullptr))
+      observer->on_backward_step(tape, static_cast<std::size_t>(i));
     if (TAPEGRAD_LIKELY(thread_tapes.anomaly == 0)) {
       e.backward(e, std::move(grad), needs, input_grads);
     } else {
@@ -91,11 +119,11 @@ inline std::vector<ImplRef> reverse_sweep(TapeState& tape, const std::vector<Nod
                                     ? tape.anomaly_sites[static_cast<std::size_t>(i)]
                                     : unknown;
       {
-        const BackwardScope scope(e.op, site);
+        const BackwardScope scope(e.name(), site);
         e.backward(e, std::move(grad), needs, input_grads);
       }
       for (std::uint32_t k = 0; k < e.n_inputs; ++k)
-        if (needs[k] && input_grads[k]) check_backward_anomaly(input_grads[k], e.op, k, site);
+        if (needs[k] && input_grads[k]) check_backward_anomaly(input_grads[k], e.name(), k, site);
     }
     for (std::uint32_t k = 0; k < e.n_inputs; ++k) {
       if (!needs[k] || !input_grads[k]) continue;
@@ -104,6 +132,7 @@ inline std::vector<ImplRef> reverse_sweep(TapeState& tape, const std::vector<Nod
       input_grads[k].reset();
     }
   }
+  if (TAPEGRAD_UNLIKELY(observer != nullptr)) report_finals_above(-2);
   for (std::size_t i = 0; i < sources.size(); ++i)
     if (sources[i] != no_node) results[i] = grads[sources[i]];
   return results;

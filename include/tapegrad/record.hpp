@@ -6,23 +6,26 @@
 
 #include "tapegrad/anomaly.hpp"
 #include "tapegrad/config.hpp"
+#include "tapegrad/detail/op_observer.hpp"
 #include "tapegrad/detail/tape_state.hpp"
 #include "tapegrad/tensor.hpp"
 
-// The one interface between an op and the tapes: "these inputs produced this output; here
-// is the backward". Ops call it only when any_tape_recording() says a tape is listening.
+// The one interface between an op and the tapes: "these inputs produced this output; this is
+// the op (its definition and attributes)". Ops call it only when any_tape_recording() says
+// something listens: a tape, anomaly mode or an observer (NOTE [ The op observer ]).
 namespace tapegrad::detail {
 
 /// Records `output = op(inputs)` on every recording tape of this thread that knows one of
-/// the inputs, and marks `output` as a node of each of those tapes. `saved` are the tensors
-/// the backward reads (inputs or the output), kept alive by the entry; `closure` is shared
-/// data the backward needs (a custom gradient's function).
+/// the inputs, marks `output` as a node of each of those tapes, and reports the call to the
+/// thread's observer. `saved` are the tensors the rules read (inputs or the output), kept
+/// alive by the entry; `closure` is shared data the rules need (a custom gradient's function).
 /// Strong guarantee: if it throws, no tape and no tensor has changed.
-TAPEGRAD_NOINLINE inline void record(const ImplRef& output, const char* op, BackwardFn backward,
+TAPEGRAD_NOINLINE inline void record(const ImplRef& output, const OpDefinition& definition,
                                      const ImplRef* const* inputs, std::size_t n_inputs,
                                      const ImplRef* const* saved, std::size_t n_saved,
                                      const OpAttrs& attrs,
                                      const std::shared_ptr<const void>& closure = nullptr) {
+  const char* const op = definition.name;
   const bool anomaly = TAPEGRAD_UNLIKELY(thread_tapes.anomaly != 0);
   std::string site;
   if (anomaly) {
@@ -70,8 +73,8 @@ TAPEGRAD_NOINLINE inline void record(const ImplRef& output, const char* op, Back
       }
       // A paused tape keeps only a barrier: no backward, nothing saved, but the op's name.
       const bool paused = tape->paused;
-      entry.backward = paused ? nullptr : backward;
-      entry.op = op;
+      entry.backward = paused ? nullptr : definition.backward;
+      entry.definition = &definition;
       entry.n_inputs = static_cast<std::uint32_t>(n_inputs);
       for (std::size_t k = 0; k < n_inputs && k < max_op_inputs; ++k) entry.inputs[k] = nodes[k];
       if (!paused) {
@@ -95,13 +98,15 @@ TAPEGRAD_NOINLINE inline void record(const ImplRef& output, const char* op, Back
     }
     throw;
   }
+  if (TAPEGRAD_UNLIKELY(thread_tapes.observer != nullptr))
+    thread_tapes.observer->on_op(OpCall{definition, attrs, inputs, n_inputs, output, n_done > 0});
 }
 
 /// record() for the common case of a few inputs and saved tensors.
-inline void record(const ImplRef& output, const char* op, BackwardFn backward,
+inline void record(const ImplRef& output, const OpDefinition& definition,
                    std::initializer_list<const ImplRef*> inputs,
                    std::initializer_list<const ImplRef*> saved, const OpAttrs& attrs = {}) {
-  record(output, op, backward, inputs.begin(), inputs.size(), saved.begin(), saved.size(), attrs);
+  record(output, definition, inputs.begin(), inputs.size(), saved.begin(), saved.size(), attrs);
 }
 
 /// The tensor a read of `variable` gives: its value, and where a recording tape watches the

@@ -337,6 +337,10 @@ class GradientTape {
     return assemble(rows, source_shape, batch_shape, 1, unconnected);
   }
 
+  /// The tape's record, for tools built on the core (tests, pictures, memory reports); its
+  /// layout is an implementation detail that may change.
+  const detail::TapeState& internal_state() const noexcept { return *state_; }
+
  private:
   void push() {
     int depth = 0;

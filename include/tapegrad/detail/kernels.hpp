@@ -74,28 +74,34 @@ Tensor<T> map_unary(const Tensor<T>& x, F f) {
   return y;
 }
 
-/// y = f(a, b) elementwise with NumPy broadcasting, with elements of type R (T unless given;
-/// bool for comparisons). f must accept any mix of Eigen array maps and constant arrays (a
-/// generic lambda over operators does).
-template <class R = void, class T, class F, class Out = std::conditional_t<std::is_void_v<R>, T, R>>
-Tensor<Out> map_binary(const Tensor<T>& a, const Tensor<T>& b, const char* op, F f) {
+/// An uninitialised result for a op b: of their common shape, or the broadcast one
+/// (shape_error naming `op`).
+template <class Out>
+Tensor<Out> broadcast_result(const Shape& sa, const Shape& sb, const char* op) {
+  if (sa == sb) return Tensor<Out>(uninitialized, sa);
+  return Tensor<Out>(uninitialized, broadcast_shapes(sa, sb, op));
+}
+
+/// y = f(a, b) elementwise with NumPy broadcasting, into `py`, which holds the elements of
+/// `shape`, the broadcast shape. f must accept any mix of Eigen array maps and constant arrays
+/// (a generic lambda over operators does).
+template <class T, class Out, class F>
+void map_binary_into(const Tensor<T>& a, const Tensor<T>& b, const Shape& shape, Out* py, F f) {
   const Shape& sa = a.shape();
   const Shape& sb = b.shape();
+  using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
   if (sa == sb) {
-    Tensor<Out> y(uninitialized, sa);
-    y.mutable_array() = f(a.array(), b.array());
-    return y;
+    MutableArrayMap<Out>(py, static_cast<Eigen::Index>(a.size())) = f(a.array(), b.array());
+    return;
   }
-  const Shape shape = broadcast_shapes(sa, sb, op);
-  Tensor<Out> y(uninitialized, shape);
-  const auto n = static_cast<Eigen::Index>(y.size());
+  const auto n = static_cast<Eigen::Index>(shape.size());
   if (sa.size() == 1 && sb == shape) {
-    y.mutable_array() = f(Eigen::Array<T, Eigen::Dynamic, 1>::Constant(n, a.data()[0]), b.array());
-    return y;
+    MutableArrayMap<Out>(py, n) = f(Array::Constant(n, a.data()[0]), b.array());
+    return;
   }
   if (sb.size() == 1 && sa == shape) {
-    y.mutable_array() = f(a.array(), Eigen::Array<T, Eigen::Dynamic, 1>::Constant(n, b.data()[0]));
-    return y;
+    MutableArrayMap<Out>(py, n) = f(a.array(), Array::Constant(n, b.data()[0]));
+    return;
   }
   std::int64_t a_strides[Shape::max_rank], b_strides[Shape::max_rank];
   broadcast_strides(sa, shape, a_strides);
@@ -104,8 +110,6 @@ Tensor<Out> map_binary(const Tensor<T>& a, const Tensor<T>& b, const char* op, F
   const bool b_row = shape.rank() > 0 && b_strides[shape.rank() - 1] != 0;
   const T* pa = a.data();
   const T* pb = b.data();
-  Out* py = y.mutable_data();
-  using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
   for_each_row(shape, a_strides, b_strides,
                [&](std::int64_t out, std::int64_t ia, std::int64_t ib, std::int64_t length) {
                  const auto len = static_cast<Eigen::Index>(length);
@@ -119,6 +123,14 @@ Tensor<Out> map_binary(const Tensor<T>& a, const Tensor<T>& b, const char* op, F
                  else
                    dst = f(Array::Constant(len, pa[ia]), Array::Constant(len, pb[ib]));
                });
+}
+
+/// y = f(a, b) elementwise with NumPy broadcasting, with elements of type R (T unless given;
+/// bool for comparisons).
+template <class R = void, class T, class F, class Out = std::conditional_t<std::is_void_v<R>, T, R>>
+Tensor<Out> map_binary(const Tensor<T>& a, const Tensor<T>& b, const char* op, F f) {
+  Tensor<Out> y = broadcast_result<Out>(a.shape(), b.shape(), op);
+  map_binary_into(a, b, y.shape(), y.mutable_data(), f);
   return y;
 }
 

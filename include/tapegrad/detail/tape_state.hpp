@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tapegrad/detail/chunked_vector.hpp"
+#include "tapegrad/detail/op_definition.hpp"
 #include "tapegrad/detail/tensor_impl.hpp"
 #include "tapegrad/dtype.hpp"
 #include "tapegrad/source_location.hpp"
@@ -23,21 +24,7 @@ constexpr int max_op_inputs = 3;
 /// How deeply tapes may nest on one thread (a 64th derivative is deep enough).
 constexpr int max_nested_tapes = 64;
 
-/// The non-tensor arguments an op's backward needs (a scalar operand, an axis, flags).
-struct OpAttrs {
-  double scalar = 0;
-  std::int64_t ints[2] = {0, 0};
-};
-
 struct Entry;
-/// Computes the gradients of an entry's inputs from the gradient `grad` of its output, with
-/// the library's own ops (so that an outer tape records them). An entry without one is a
-/// barrier: stop_gradient, or an op run inside stop_recording(). Gradients do not cross it;
-/// it is kept so that explain() can name it. needs[k] asks for input k;
-/// the result goes to input_grads[k] (left empty when that input gets none). Both arrays
-/// have entry.n_inputs elements.
-using BackwardFn = void (*)(const Entry& entry, ImplRef&& grad, const bool* needs,
-                            ImplRef* input_grads);
 
 // NOTE [ Saved tensors are stored typed ]
 // A backward reads its saved tensors as `const Tensor<T>&`. Storing them as the Tensor<T>
@@ -146,10 +133,14 @@ struct EntryExtra {
   std::shared_ptr<const void> closure;
 };
 
-/// One recorded op: which nodes went in, which came out, and what its backward needs.
+/// One recorded op, kept whole (NOTE [ Ops as data ]): its definition and attributes, which
+/// nodes went in, which came out, and what its rules read.
 struct Entry {
+  // The definition's backward, or null for a barrier: stop_gradient, or an op run inside
+  // stop_recording(). Gradients do not cross a barrier; it is kept so that explain() can name
+  // it. Kept beside the definition because the sweep reads it for every entry.
   BackwardFn backward = nullptr;
-  const char* op = nullptr;
+  const OpDefinition* definition = nullptr;
   NodeId output = no_node;
   std::uint32_t n_inputs = 0;
   NodeId inputs[max_op_inputs] = {no_node, no_node, no_node};
@@ -159,6 +150,19 @@ struct Entry {
 
   NodeId input(std::uint32_t k) const {
     return k < max_op_inputs ? inputs[k] : extra->inputs[k - max_op_inputs];
+  }
+  const char* name() const { return definition->name; }
+  /// The bytes of the blocks this entry's saved tensors hold (an alias counts its base block
+  /// too); blocks that other entries or tensors share are counted again.
+  std::size_t saved_bytes() const {
+    std::size_t bytes = 0;
+    auto add = [&](const TensorImpl* t) {
+      for (; t; t = t->base) bytes += block_bytes(t);
+    };
+    for (const SavedTensor& s : saved) add(s.impl());
+    if (extra)
+      for (const ImplRef& s : extra->saved) add(s.get());
+    return bytes;
   }
 };
 
@@ -321,9 +325,14 @@ class TapeState {
 
 /// The tapes active on one thread, innermost on top, and how many of them listen to ops
 /// (recording, or paused by stop_recording(), which still notes what it did not record).
+class OpObserver;
 struct ThreadTapes {
   TapeState* top = nullptr;
   int recording = 0;
+  // The observer installed on this thread (op_observer.hpp), which also counts in `recording`
+  // (`observing` is 1 then), so that every op reaches record().
+  OpObserver* observer = nullptr;
+  int observing = 0;
   // Anomaly mode (anomaly.hpp): how many DetectAnomaly guards are alive, each of which also
   // counts in `recording` so that every op reaches record(), and the location of the
   // outermost named op running now.
@@ -340,6 +349,14 @@ inline thread_local ThreadTapes thread_tapes;
 /// The one check an op makes when no tape is active.
 inline bool any_tape_recording() noexcept {
   return thread_tapes.recording != 0;
+}
+
+/// Whether something records the ops a backward runs (a tape, or anomaly mode): then a rule
+/// runs as recorded ops; otherwise as one fused expression (NOTE [ One rule, two dialects ]).
+/// An observer alone does not count: it watches, it does not differentiate.
+inline bool backward_is_recorded() noexcept {
+  const ThreadTapes& tapes = thread_tapes;
+  return tapes.recording != tapes.observing;
 }
 
 /// Whether a recording tape on this thread knows one of these tensors, i.e. whether an op
@@ -445,8 +462,8 @@ inline void reinsert_tape(TapeState& tape, TapeState* below) noexcept {
 /// Pushes a barrier: the tapes beneath it stop listening until pop_barrier().
 inline void push_barrier(TapeState& barrier) noexcept {
   ThreadTapes& tapes = thread_tapes;
-  barrier.listeners_below = tapes.recording - tapes.anomaly;
-  tapes.recording = tapes.anomaly;
+  barrier.listeners_below = tapes.recording - tapes.anomaly - tapes.observing;
+  tapes.recording = tapes.anomaly + tapes.observing;
   barrier.below = tapes.top;
   barrier.owner = &tapes;
   tapes.top = &barrier;

@@ -2,7 +2,7 @@
 
 #include <type_traits>
 
-#include "tapegrad/detail/apply_op.hpp"
+#include "tapegrad/detail/elementwise.hpp"
 #include "tapegrad/ops/shape.hpp"
 
 // Arithmetic: + - * / between tensors (NumPy broadcasting; each gradient is summed back to
@@ -11,6 +11,9 @@
 namespace tapegrad {
 namespace detail {
 
+// Rules are written once for tensors and Eigen arrays (NOTE [ One rule, two dialects ]); a
+// rule that returns its g (`const V&`) hands the incoming gradient on without a copy.
+
 struct Neg {
   static constexpr const char* name = "neg";
   static constexpr unsigned reads = 0;
@@ -18,82 +21,92 @@ struct Neg {
   static auto forward(const A& x) {
     return -x;
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>&, const Tensor<T>& g) {
-    return -g;
-  }
-  static constexpr bool fused_gradient = true;  // NOTE [ Fused first-order gradients ]
-  template <class X, class Y, class G>
-  static auto fused(const X&, const Y&, const G& g) {
+  template <class V>
+  static auto dx(const V&, const V&, const V& g) {
     return -g;
   }
 };
 
 struct Add {
   static constexpr const char* name = "add";
+  static constexpr unsigned reads = 0;
   template <class A, class B>
   static auto forward(const A& a, const B& b) {
     return a + b;
   }
-  template <class T>
-  static void gradient(const Tensor<T>&, const Tensor<T>&, const Tensor<T>&, const Tensor<T>& g,
-                       unsigned needs, Tensor<T>& da, Tensor<T>& db) {
-    if (needs & 1u) da = g;
-    if (needs & 2u) db = g;
+  template <class V>
+  static const V& da(const V&, const V&, const V&, const V& g) {
+    return g;
+  }
+  template <class V>
+  static const V& db(const V&, const V&, const V&, const V& g) {
+    return g;
   }
 };
 
 struct Sub {
   static constexpr const char* name = "sub";
+  static constexpr unsigned reads = 0;
   template <class A, class B>
   static auto forward(const A& a, const B& b) {
     return a - b;
   }
-  template <class T>
-  static void gradient(const Tensor<T>&, const Tensor<T>&, const Tensor<T>&, const Tensor<T>& g,
-                       unsigned needs, Tensor<T>& da, Tensor<T>& db) {
-    if (needs & 1u) da = g;
-    if (needs & 2u) db = -g;
+  template <class V>
+  static const V& da(const V&, const V&, const V&, const V& g) {
+    return g;
+  }
+  template <class V>
+  static auto db(const V&, const V&, const V&, const V& g) {
+    return -g;
   }
 };
 
 struct Mul {
   static constexpr const char* name = "mul";
+  static constexpr unsigned reads = reads_a | reads_b;
   template <class A, class B>
   static auto forward(const A& a, const B& b) {
     return a * b;
   }
-  template <class T>
-  static void gradient(const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>&, const Tensor<T>& g,
-                       unsigned needs, Tensor<T>& da, Tensor<T>& db) {
-    if (needs & 1u) da = g * b;
-    if (needs & 2u) db = g * a;
+  template <class V>
+  static auto da(const V&, const V& b, const V&, const V& g) {
+    return g * b;
+  }
+  template <class V>
+  static auto db(const V& a, const V&, const V&, const V& g) {
+    return g * a;
   }
 };
 
 struct Div {
   static constexpr const char* name = "div";
+  static constexpr unsigned reads = reads_a | reads_b;
   template <class A, class B>
   static auto forward(const A& a, const B& b) {
     return a / b;
   }
-  template <class T>
-  static void gradient(const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>&, const Tensor<T>& g,
-                       unsigned needs, Tensor<T>& da, Tensor<T>& db) {
-    if (needs & 1u) da = g / b;
-    if (needs & 2u) db = g * (-a / b / b);
+  template <class V>
+  static auto da(const V&, const V& b, const V&, const V& g) {
+    return g / b;
+  }
+  template <class V>
+  static auto db(const V& a, const V& b, const V&, const V& g) {
+    return g * (-a / b / b);
   }
 };
+
+// Tensor-scalar ops: the scalar is the op's attribute, not a tensor.
 
 struct AddScalar {
   static constexpr const char* name = "add";
   static constexpr unsigned reads = 0;
+  static constexpr bool takes_scalar = true;
   template <class A, class S>
   static auto forward(const A& x, S s) {
     return x + s;
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>&, const Tensor<T>& g, T) {
+  template <class V, class S>
+  static const V& dx(const V&, const V&, const V& g, S) {
     return g;
   }
 };
@@ -102,17 +115,13 @@ struct AddScalar {
 struct SubFromScalar {
   static constexpr const char* name = "sub";
   static constexpr unsigned reads = 0;
+  static constexpr bool takes_scalar = true;
   template <class A, class S>
   static auto forward(const A& x, S s) {
     return s - x;
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>&, const Tensor<T>& g, T) {
-    return -g;
-  }
-  static constexpr bool fused_gradient = true;  // NOTE [ Fused first-order gradients ]
-  template <class X, class Y, class G, class S>
-  static auto fused(const X&, const Y&, const G& g, S) {
+  template <class V, class S>
+  static auto dx(const V&, const V&, const V& g, S) {
     return -g;
   }
 };
@@ -120,17 +129,13 @@ struct SubFromScalar {
 struct MulScalar {
   static constexpr const char* name = "mul";
   static constexpr unsigned reads = 0;
+  static constexpr bool takes_scalar = true;
   template <class A, class S>
   static auto forward(const A& x, S s) {
     return x * s;
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>&, const Tensor<T>& g, T s) {
-    return g * s;
-  }
-  static constexpr bool fused_gradient = true;  // NOTE [ Fused first-order gradients ]
-  template <class X, class Y, class G, class S>
-  static auto fused(const X&, const Y&, const G& g, S s) {
+  template <class V, class S>
+  static auto dx(const V&, const V&, const V& g, S s) {
     return g * s;
   }
 };
@@ -139,17 +144,13 @@ struct MulScalar {
 struct DivByScalar {
   static constexpr const char* name = "div";
   static constexpr unsigned reads = 0;
+  static constexpr bool takes_scalar = true;
   template <class A, class S>
   static auto forward(const A& x, S s) {
     return x / s;
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>&, const Tensor<T>& g, T s) {
-    return g / s;
-  }
-  static constexpr bool fused_gradient = true;  // NOTE [ Fused first-order gradients ]
-  template <class X, class Y, class G, class S>
-  static auto fused(const X&, const Y&, const G& g, S s) {
+  template <class V, class S>
+  static auto dx(const V&, const V&, const V& g, S s) {
     return g / s;
   }
 };
@@ -158,17 +159,13 @@ struct DivByScalar {
 struct DivScalarBy {
   static constexpr const char* name = "div";
   static constexpr unsigned reads = reads_x;
+  static constexpr bool takes_scalar = true;
   template <class A, class S>
   static auto forward(const A& x, S s) {
     return s / x;
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g, T s) {
-    return g * (-s / (x * x));
-  }
-  static constexpr bool fused_gradient = true;  // NOTE [ Fused first-order gradients ]
-  template <class X, class Y, class G, class S>
-  static auto fused(const X& x, const Y&, const G& g, S s) {
+  template <class V, class S>
+  static auto dx(const V& x, const V&, const V& g, S s) {
     return g * (-s / (x * x));
   }
 };
@@ -195,7 +192,7 @@ Tensor<detail::element_t<X>> operator+(const X& a, const Y& b) {
 template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
 Tensor<detail::element_t<X>> operator+(const X& x, S s) {
   using T = detail::element_t<X>;
-  return detail::apply_scalar<detail::AddScalar>(detail::arg(x, "add"), static_cast<T>(s));
+  return detail::apply_unary<detail::AddScalar>(detail::arg(x, "add"), static_cast<T>(s));
 }
 template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
 Tensor<detail::element_t<X>> operator+(S s, const X& x) {
@@ -212,12 +209,12 @@ template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
 Tensor<detail::element_t<X>> operator-(const X& x, S s) {
   using T = detail::element_t<X>;
   // x + (-s) is exactly x - s in IEEE arithmetic.
-  return detail::apply_scalar<detail::AddScalar>(detail::arg(x, "sub"), -static_cast<T>(s));
+  return detail::apply_unary<detail::AddScalar>(detail::arg(x, "sub"), -static_cast<T>(s));
 }
 template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
 Tensor<detail::element_t<X>> operator-(S s, const X& x) {
   using T = detail::element_t<X>;
-  return detail::apply_scalar<detail::SubFromScalar>(detail::arg(x, "sub"), static_cast<T>(s));
+  return detail::apply_unary<detail::SubFromScalar>(detail::arg(x, "sub"), static_cast<T>(s));
 }
 
 /// Elementwise product with broadcasting.   auto z = x * y;  auto w = 0.5 * x;
@@ -229,7 +226,7 @@ Tensor<detail::element_t<X>> operator*(const X& a, const Y& b) {
 template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
 Tensor<detail::element_t<X>> operator*(const X& x, S s) {
   using T = detail::element_t<X>;
-  return detail::apply_scalar<detail::MulScalar>(detail::arg(x, "mul"), static_cast<T>(s));
+  return detail::apply_unary<detail::MulScalar>(detail::arg(x, "mul"), static_cast<T>(s));
 }
 template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
 Tensor<detail::element_t<X>> operator*(S s, const X& x) {
@@ -245,12 +242,12 @@ Tensor<detail::element_t<X>> operator/(const X& a, const Y& b) {
 template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
 Tensor<detail::element_t<X>> operator/(const X& x, S s) {
   using T = detail::element_t<X>;
-  return detail::apply_scalar<detail::DivByScalar>(detail::arg(x, "div"), static_cast<T>(s));
+  return detail::apply_unary<detail::DivByScalar>(detail::arg(x, "div"), static_cast<T>(s));
 }
 template <class X, class S, detail::if_tensor_and_scalar<X, S> = 0>
 Tensor<detail::element_t<X>> operator/(S s, const X& x) {
   using T = detail::element_t<X>;
-  return detail::apply_scalar<detail::DivScalarBy>(detail::arg(x, "div"), static_cast<T>(s));
+  return detail::apply_unary<detail::DivScalarBy>(detail::arg(x, "div"), static_cast<T>(s));
 }
 
 // NOTE [ One-line errors for misused operators ]

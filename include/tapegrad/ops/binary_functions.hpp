@@ -16,19 +16,24 @@ namespace detail {
 /// 1 where a >= b (a <= b for minimum), else 0, at the broadcast shape: which argument a
 /// maximum or minimum takes. Ties go to the first argument, as in TensorFlow. The mask does
 /// not change under a small perturbation, so it is a constant to an outer tape.
+template <bool Greater, class A, class B, std::enable_if_t<!is_tensor_like_v<A>, int> = 0>
+auto first_wins(const A& a, const B& b) {
+  using T = scalar_t<A>;
+  if constexpr (Greater)
+    return (a >= b).template cast<T>();
+  else
+    return (a <= b).template cast<T>();
+}
 template <bool Greater, class T>
 Tensor<T> first_wins(const Tensor<T>& a, const Tensor<T>& b) {
-  return map_binary(a, b, Greater ? "maximum" : "minimum", [](const auto& x, const auto& z) {
-    if constexpr (Greater)
-      return (x >= z).template cast<T>();
-    else
-      return (x <= z).template cast<T>();
-  });
+  return map_binary(a, b, Greater ? "maximum" : "minimum",
+                    [](const auto& x, const auto& z) { return first_wins<Greater>(x, z); });
 }
 
 template <bool Greater>
 struct Extremum {
   static constexpr const char* name = Greater ? "maximum" : "minimum";
+  static constexpr unsigned reads = reads_a | reads_b;
   template <class A, class B>
   static auto forward(const A& a, const B& b) {
     // NaN on either side gives NaN, as tf.maximum does (Eigen's max returns one side).
@@ -38,51 +43,57 @@ struct Extremum {
       return (Greater ? u >= v : u <= v) ? u : v;
     });
   }
-  template <class T>
-  static void gradient(const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>&, const Tensor<T>& g,
-                       unsigned needs, Tensor<T>& da, Tensor<T>& db) {
-    const Tensor<T> mask = first_wins<Greater>(a, b);
-    if (needs & 1u) da = g * mask;
-    if (needs & 2u) db = g * (T(1) - mask);
+  template <class V>
+  static auto da(const V& a, const V& b, const V&, const V& g) {
+    return g * first_wins<Greater>(a, b);
+  }
+  template <class V, class S = scalar_t<V>>
+  static auto db(const V& a, const V& b, const V&, const V& g) {
+    return g * (S(1) - first_wins<Greater>(a, b));
   }
 };
 
 struct Atan2 {
   static constexpr const char* name = "atan2";
+  static constexpr unsigned reads = reads_a | reads_b;
+  // Scalar code (std::atan2), so the rules stay composed (NOTE [ One rule, two dialects ]).
+  static constexpr bool fuses = false;
   template <class A, class B>
   static auto forward(const A& y, const B& x) {
     using T = typename std::decay_t<A>::Scalar;
     return y.binaryExpr(x, [](T u, T v) { return std::atan2(u, v); });
   }
-  template <class T>
-  static void gradient(const Tensor<T>& y, const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g,
-                       unsigned needs, Tensor<T>& dy, Tensor<T>& dx) {
-    const Tensor<T> r2 = square(x) + square(y);
-    if (needs & 1u) dy = g * x / r2;
-    if (needs & 2u) dx = -(g * y / r2);
+  template <class V>
+  static auto da(const V& y, const V& x, const V&, const V& g) {
+    return g * x / (square(x) + square(y));
+  }
+  template <class V>
+  static auto db(const V& y, const V& x, const V&, const V& g) {
+    return -(g * y / (square(x) + square(y)));
   }
 };
 
 /// a^b. d/da = b a^(b-1); d/db = a^b log(a) where a > 0 and 0 elsewhere (TensorFlow's
-/// convention, so a negative or zero base gives no NaN to the exponent).
+/// convention, so a negative or zero base gives no NaN to the exponent). Its forward is scalar
+/// code (std::pow), so its rules stay composed (NOTE [ One rule, two dialects ]).
 struct Pow {
   static constexpr const char* name = "pow";
+  static constexpr bool fuses = false;
   template <class A, class B>
   static auto forward(const A& a, const B& b) {
     using T = typename std::decay_t<A>::Scalar;
     return a.binaryExpr(b, [](T u, T v) { return std::pow(u, v); });
   }
-  template <class T>
-  static void gradient(const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>& y,
-                       const Tensor<T>& g, unsigned needs, Tensor<T>& da, Tensor<T>& db) {
-    if (needs & 1u) da = g * b * apply_binary<Pow>(a, b - T(1));
-    if (needs & 2u) {
-      const Tensor<T> positive =
-          map_unary(a, [](const auto& v) { return (v > T(0)).template cast<T>(); });
-      const Tensor<T> safe_base = a * positive + (T(1) - positive);  // 1 where a <= 0
-      // Select rather than multiply by the mask: y may be inf or NaN where a <= 0.
-      db = apply_binary<ReluGrad>(a, g * y * log(safe_base));
-    }
+  template <class V, class S = scalar_t<V>>
+  static auto da(const V& a, const V& b, const V&, const V& g) {
+    return g * b * elementwise<Pow>(a, b - S(1));
+  }
+  template <class V, class S = scalar_t<V>>
+  static auto db(const V& a, const V&, const V& y, const V& g) {
+    const V positive = map_unary(a, [](const auto& v) { return (v > S(0)).template cast<S>(); });
+    const V safe_base = a * positive + (S(1) - positive);  // 1 where a <= 0
+    // Select rather than multiply by the mask: y may be inf or NaN where a <= 0.
+    return elementwise<ReluGrad>(a, g * y * log(safe_base));
   }
 };
 

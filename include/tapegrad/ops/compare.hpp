@@ -58,8 +58,8 @@ Tensor<T> where(const Tensor<bool>& cond, const Tensor<T>& a, const Tensor<T>& b
   Tensor<T> y(uninitialized, shape);
   y.mutable_array() = c.array().select(x.array(), z.array());
   if (any_tape_recording())
-    record(y.impl(), "where", &where_backward<T>, {&a.impl(), &b.impl()},
-           {&cond.impl(), &a.impl(), &b.impl()});
+    record(y.impl(), TAPEGRAD_LEGACY_OP("where", elementwise, 2, &where_backward<T>),
+           {&a.impl(), &b.impl()}, {&cond.impl(), &a.impl(), &b.impl()});
   return y;
 }
 
@@ -106,7 +106,9 @@ Tensor<U> cast(const Tensor<T>& x) {
     // Only float <-> double carries a gradient; through an integer or a mask it stops, as
     // in TensorFlow.
     if constexpr (is_differentiable_v<T> && is_differentiable_v<U>) {
-      if (any_tape_recording()) record(y.impl(), "cast", &cast_backward<T, U>, {&x.impl()}, {});
+      if (any_tape_recording())
+        record(y.impl(), TAPEGRAD_LEGACY_OP("cast", elementwise, 1, (&cast_backward<T, U>)),
+               {&x.impl()}, {});
     }
     return y;
   }

@@ -323,10 +323,10 @@ inline GeometryRef geometry_of(const Entry& e) {
   return std::static_pointer_cast<const WindowGeometry>(e.extra->closure);
 }
 /// record() for an op whose backward needs its geometry (held as the entry's closure).
-inline void record_windowed(const ImplRef& y, const char* op, BackwardFn backward,
+inline void record_windowed(const ImplRef& y, const OpDefinition& op,
                             std::initializer_list<const ImplRef*> inputs,
                             std::initializer_list<const ImplRef*> saved, const GeometryRef& g) {
-  record(y, op, backward, inputs.begin(), inputs.size(), saved.begin(), saved.size(), OpAttrs{}, g);
+  record(y, op, inputs.begin(), inputs.size(), saved.begin(), saved.size(), OpAttrs{}, g);
 }
 
 // NOTE [ Convolution as three linear maps ]: each backward is made of the other two ops.
@@ -364,8 +364,8 @@ Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& w, const GeometryRef& g) {
   Tensor<T> y(uninitialized, g->output_shape());
   conv2d_kernel(x.data(), w.data(), *g, y.mutable_data());
   if (any_tape_recording())
-    record_windowed(y.impl(), "conv2d", &conv2d_backward<T>, {&x.impl(), &w.impl()},
-                    {&x.impl(), &w.impl()}, g);
+    record_windowed(y.impl(), TAPEGRAD_LEGACY_OP("conv2d", convolution, 2, &conv2d_backward<T>),
+                    {&x.impl(), &w.impl()}, {&x.impl(), &w.impl()}, g);
   return y;
 }
 
@@ -374,7 +374,9 @@ Tensor<T> conv2d_backprop_input(const Tensor<T>& grad, const Tensor<T>& w, const
   Tensor<T> dx(uninitialized, g->input_shape());
   conv2d_backprop_input_kernel(grad.data(), w.data(), *g, dx.mutable_data());
   if (any_tape_recording())
-    record_windowed(dx.impl(), "conv2d_backprop_input", &conv2d_backprop_input_backward<T>,
+    record_windowed(dx.impl(),
+                    TAPEGRAD_LEGACY_OP("conv2d_backprop_input", convolution, 2,
+                                       &conv2d_backprop_input_backward<T>),
                     {&grad.impl(), &w.impl()}, {&grad.impl(), &w.impl()}, g);
   return dx;
 }
@@ -384,7 +386,9 @@ Tensor<T> conv2d_backprop_filter(const Tensor<T>& x, const Tensor<T>& grad, cons
   Tensor<T> dw(uninitialized, g->filter_shape());
   conv2d_backprop_filter_kernel(x.data(), grad.data(), *g, dw.mutable_data());
   if (any_tape_recording())
-    record_windowed(dw.impl(), "conv2d_backprop_filter", &conv2d_backprop_filter_backward<T>,
+    record_windowed(dw.impl(),
+                    TAPEGRAD_LEGACY_OP("conv2d_backprop_filter", convolution, 2,
+                                       &conv2d_backprop_filter_backward<T>),
                     {&x.impl(), &grad.impl()}, {&x.impl(), &grad.impl()}, g);
   return dw;
 }
@@ -450,8 +454,8 @@ Tensor<T> max_pool2d(const Tensor<T>& x, const WindowGeometry& g) {
       }
   });
   if (any_tape_recording())
-    record(y.impl(), "max_pool2d", &max_pool2d_backward<T>, {&x.impl()},
-           {&x.impl(), &argmax.impl()});
+    record(y.impl(), TAPEGRAD_LEGACY_OP("max_pool2d", convolution, 1, &max_pool2d_backward<T>),
+           {&x.impl()}, {&x.impl(), &argmax.impl()});
   return y;
 }
 
@@ -465,7 +469,9 @@ Tensor<T> max_pool2d_grad(const Tensor<T>& x, const Tensor<T>& grad,
   const std::int64_t* pa = argmax.data();
   for (std::int64_t i = 0, n = argmax.size(); i < n; ++i) pdx[pa[i]] += pg[i];
   if (any_tape_recording())
-    record(dx.impl(), "max_pool2d_grad", &max_pool2d_routing_backward<T, true>,
+    record(dx.impl(),
+           TAPEGRAD_LEGACY_OP("max_pool2d_grad", convolution, 2,
+                              (&max_pool2d_routing_backward<T, true>)),
            {&x.impl(), &grad.impl()}, {&x.impl(), &argmax.impl()});
   return dx;
 }
@@ -480,7 +486,9 @@ Tensor<T> max_pool2d_grad_grad(const Tensor<T>& x, const Tensor<T>& h,
   const std::int64_t* pa = argmax.data();
   for (std::int64_t i = 0, n = argmax.size(); i < n; ++i) py[i] = ph[pa[i]];
   if (any_tape_recording())
-    record(y.impl(), "max_pool2d_grad_grad", &max_pool2d_routing_backward<T, false>,
+    record(y.impl(),
+           TAPEGRAD_LEGACY_OP("max_pool2d_grad_grad", convolution, 2,
+                              (&max_pool2d_routing_backward<T, false>)),
            {&x.impl(), &h.impl()}, {&x.impl(), &argmax.impl()});
   return y;
 }
@@ -518,7 +526,9 @@ Tensor<T> avg_pool2d(const Tensor<T>& x, const GeometryRef& g) {
     mean /= static_cast<T>((h1 - h0) * (w1 - w0));
   });
   if (any_tape_recording())
-    record_windowed(y.impl(), "avg_pool2d", &avg_pool2d_backward<T>, {&x.impl()}, {}, g);
+    record_windowed(y.impl(),
+                    TAPEGRAD_LEGACY_OP("avg_pool2d", convolution, 1, &avg_pool2d_backward<T>),
+                    {&x.impl()}, {}, g);
   return y;
 }
 
@@ -537,8 +547,10 @@ Tensor<T> avg_pool2d_grad(const Tensor<T>& grad, const GeometryRef& g) {
         MutableArrayMap<T>(pdx + ((n * g->in_h + ih) * g->in_w + iw) * c, c) += share;
   });
   if (any_tape_recording())
-    record_windowed(dx.impl(), "avg_pool2d_grad", &avg_pool2d_grad_backward<T>, {&grad.impl()}, {},
-                    g);
+    record_windowed(
+        dx.impl(),
+        TAPEGRAD_LEGACY_OP("avg_pool2d_grad", convolution, 1, &avg_pool2d_grad_backward<T>),
+        {&grad.impl()}, {}, g);
   return dx;
 }
 

@@ -73,11 +73,11 @@ void place_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
 }
 
 template <class T>
-void record_window(const Tensor<T>& y, const Tensor<T>& x, const char* op, BackwardFn backward,
+void record_window(const Tensor<T>& y, const Tensor<T>& x, const OpDefinition& op,
                    const std::shared_ptr<const Window>& w) {
   const ImplRef* inputs[] = {&x.impl()};
   // The closure holds a shared_ptr to the window, so that a backward can hand it on.
-  record(y.impl(), op, backward, inputs, 1, nullptr, 0, OpAttrs{},
+  record(y.impl(), op, inputs, 1, nullptr, 0, OpAttrs{},
          std::make_shared<const std::shared_ptr<const Window>>(w));
 }
 
@@ -93,7 +93,8 @@ Tensor<T> slice_window(const Tensor<T>& x, const std::shared_ptr<const Window>& 
         else
           for (std::int64_t k = 0; k < length; ++k) py[inner + k] = px[outer + k * step];
       });
-  if (any_tape_recording()) record_window(y, x, "slice", &slice_backward<T>, w);
+  if (any_tape_recording())
+    record_window(y, x, TAPEGRAD_LEGACY_OP("slice", indexing, 1, &slice_backward<T>), w);
   return y;
 }
 
@@ -109,7 +110,8 @@ Tensor<T> place_window(const Tensor<T>& x, const std::shared_ptr<const Window>& 
         else
           for (std::int64_t k = 0; k < length; ++k) py[outer + k * step] = px[inner + k];
       });
-  if (any_tape_recording()) record_window(y, x, "pad", &place_backward<T>, w);
+  if (any_tape_recording())
+    record_window(y, x, TAPEGRAD_LEGACY_OP("pad", indexing, 1, &place_backward<T>), w);
   return y;
 }
 
@@ -179,7 +181,8 @@ Tensor<T> gather(const Tensor<T>& params, const Tensor<I>& indices, int axis) {
     OpAttrs attrs;
     attrs.ints[0] = axis;
     attrs.scalar = static_cast<double>(n);
-    record(y.impl(), "gather", &gather_backward<T, I>, {&params.impl()}, {&indices.impl()}, attrs);
+    record(y.impl(), TAPEGRAD_LEGACY_OP("gather", indexing, 1, (&gather_backward<T, I>)),
+           {&params.impl()}, {&indices.impl()}, attrs);
   }
   return y;
 }
@@ -209,8 +212,8 @@ Tensor<T> scatter_add(const Tensor<T>& updates, const Tensor<I>& indices, int ax
   if (any_tape_recording()) {
     OpAttrs attrs;
     attrs.ints[0] = axis;
-    record(y.impl(), "scatter_add", &scatter_add_backward<T, I>, {&updates.impl()},
-           {&indices.impl()}, attrs);
+    record(y.impl(), TAPEGRAD_LEGACY_OP("scatter_add", indexing, 1, (&scatter_add_backward<T, I>)),
+           {&updates.impl()}, {&indices.impl()}, attrs);
   }
   return y;
 }
@@ -266,8 +269,8 @@ Tensor<T> concat(const std::vector<Tensor<T>>& xs, int axis) {
     for (const auto& x : xs) inputs.push_back(&x.impl());
     OpAttrs attrs;
     attrs.ints[0] = axis;
-    record(y.impl(), "concat", &concat_backward<T>, inputs.data(), inputs.size(), nullptr, 0, attrs,
-           std::shared_ptr<const void>(sizes));
+    record(y.impl(), TAPEGRAD_LEGACY_OP("concat", indexing, -1, &concat_backward<T>), inputs.data(),
+           inputs.size(), nullptr, 0, attrs, std::shared_ptr<const void>(sizes));
   }
   return y;
 }

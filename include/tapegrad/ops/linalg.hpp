@@ -200,8 +200,8 @@ Tensor<T> batch_matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a,
     OpAttrs attrs;
     attrs.ints[0] = transpose_a;
     attrs.ints[1] = transpose_b;
-    record(y.impl(), "matmul", &matmul_backward<T>, {&a.impl(), &b.impl()}, {&a.impl(), &b.impl()},
-           attrs);
+    record(y.impl(), TAPEGRAD_LEGACY_OP("matmul", linalg, 2, &matmul_backward<T>),
+           {&a.impl(), &b.impl()}, {&a.impl(), &b.impl()}, attrs);
   }
   return y;
 }
@@ -257,7 +257,8 @@ Tensor<T> diag(const Tensor<T>& v, std::int64_t rows, std::int64_t cols) {
   T* py = y.mutable_data();
   for (std::int64_t b = 0; b < matrices; ++b)
     for (std::int64_t i = 0; i < p; ++i) py[b * rows * cols + i * (cols + 1)] = pv[b * p + i];
-  if (any_tape_recording()) record(y.impl(), "diag", &diag_backward<T>, {&v.impl()}, {});
+  if (any_tape_recording())
+    record(y.impl(), TAPEGRAD_LEGACY_OP("diag", linalg, 1, &diag_backward<T>), {&v.impl()}, {});
   return y;
 }
 
@@ -279,7 +280,8 @@ Tensor<T> diag_part(const Tensor<T>& x) {
     OpAttrs attrs;
     attrs.ints[0] = rows;
     attrs.ints[1] = cols;
-    record(y.impl(), "diag_part", &diag_part_backward<T>, {&x.impl()}, {}, attrs);
+    record(y.impl(), TAPEGRAD_LEGACY_OP("diag_part", linalg, 1, &diag_part_backward<T>),
+           {&x.impl()}, {}, attrs);
   }
   return y;
 }

@@ -49,7 +49,8 @@ Tensor<T> sum(const Tensor<T>& x, int axis, bool keepdims) {
     OpAttrs attrs;
     attrs.ints[0] = axis;
     attrs.ints[1] = keepdims;
-    record(y.impl(), "sum", &sum_backward<T>, {&x.impl()}, {&x.impl()}, attrs);
+    record(y.impl(), TAPEGRAD_LEGACY_OP("sum", reduction, 1, &sum_backward<T>), {&x.impl()},
+           {&x.impl()}, attrs);
   }
   return y;
 }
@@ -116,8 +117,8 @@ Tensor<T> extreme(const Tensor<T>& x, int axis, bool keepdims) {
     OpAttrs attrs;
     attrs.ints[0] = axis;
     attrs.ints[1] = keepdims;
-    record(y.impl(), IsMax ? "max" : "min", &extreme_backward<T>, {&x.impl()},
-           {&x.impl(), &y.impl()}, attrs);
+    record(y.impl(), TAPEGRAD_LEGACY_OP(IsMax ? "max" : "min", reduction, 1, &extreme_backward<T>),
+           {&x.impl()}, {&x.impl(), &y.impl()}, attrs);
   }
   return y;
 }
@@ -171,7 +172,8 @@ Tensor<T> softmax(const Tensor<T>& x, int axis) {
   if (any_tape_recording()) {
     OpAttrs attrs;
     attrs.ints[0] = axis;
-    record(s.impl(), "softmax", &softmax_backward<T>, {&x.impl()}, {&s.impl()}, attrs);
+    record(s.impl(), TAPEGRAD_LEGACY_OP("softmax", reduction, 1, &softmax_backward<T>), {&x.impl()},
+           {&s.impl()}, attrs);
   }
   return s;
 }
@@ -208,7 +210,8 @@ Tensor<T> logsumexp(const Tensor<T>& x, int axis, bool keepdims) {
     OpAttrs attrs;
     attrs.ints[0] = axis;
     attrs.ints[1] = keepdims;
-    record(y.impl(), "logsumexp", &logsumexp_backward<T>, {&x.impl()}, {&x.impl()}, attrs);
+    record(y.impl(), TAPEGRAD_LEGACY_OP("logsumexp", reduction, 1, &logsumexp_backward<T>),
+           {&x.impl()}, {&x.impl()}, attrs);
   }
   return y;
 }
@@ -408,7 +411,8 @@ void prod_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
       }
     }
   if (any_tape_recording())
-    record(others.impl(), "prod_others", &prod_others_backward<T>, {&x.impl()}, {});
+    record(others.impl(), TAPEGRAD_LEGACY_OP("prod_others", reduction, 1, &prod_others_backward<T>),
+           {&x.impl()}, {});
   dx[0] = (grad * others).take_impl();
 }
 
@@ -428,7 +432,8 @@ Tensor<T> prod(const Tensor<T>& x, int axis, bool keepdims) {
     OpAttrs attrs;
     attrs.ints[0] = axis;
     attrs.ints[1] = keepdims;
-    record(y.impl(), "prod", &prod_backward<T>, {&x.impl()}, {&x.impl(), &y.impl()}, attrs);
+    record(y.impl(), TAPEGRAD_LEGACY_OP("prod", reduction, 1, &prod_backward<T>), {&x.impl()},
+           {&x.impl(), &y.impl()}, attrs);
   }
   return y;
 }
@@ -506,8 +511,8 @@ Tensor<T> euclidean_norm(const Tensor<T>& x, int axis, bool keepdims) {
     OpAttrs attrs;
     attrs.ints[0] = axis;
     attrs.ints[1] = keepdims;
-    record(y.impl(), "norm", &euclidean_norm_backward<T>, {&x.impl()}, {&x.impl(), &y.impl()},
-           attrs);
+    record(y.impl(), TAPEGRAD_LEGACY_OP("norm", reduction, 1, &euclidean_norm_backward<T>),
+           {&x.impl()}, {&x.impl(), &y.impl()}, attrs);
   }
   return y;
 }

@@ -40,7 +40,8 @@ Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
                  " does not broadcast to the input shape ", x.shape());
   Tensor<T> y = sum_to_kernel(x, shape);
   if (any_tape_recording())
-    record(y.impl(), "sum_to", &sum_to_backward<T>, {&x.impl()}, {&x.impl()});
+    record(y.impl(), TAPEGRAD_LEGACY_OP("sum_to", shape, 1, &sum_to_backward<T>), {&x.impl()},
+           {&x.impl()});
   return y;
 }
 
@@ -51,7 +52,8 @@ Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape) {
                  "broadcast_to: cannot broadcast shape ", x.shape(), " to ", shape);
   Tensor<T> y = broadcast_kernel(x, shape);
   if (any_tape_recording())
-    record(y.impl(), "broadcast_to", &broadcast_to_backward<T>, {&x.impl()}, {&x.impl()});
+    record(y.impl(), TAPEGRAD_LEGACY_OP("broadcast_to", shape, 1, &broadcast_to_backward<T>),
+           {&x.impl()}, {&x.impl()});
   return y;
 }
 
@@ -61,13 +63,9 @@ Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
                  x.size(), " elements) to ", shape, " (", shape.size(), " elements)");
   Tensor<T> y(ImplRef::adopt(allocate_alias(x.impl().get(), shape)));
   if (any_tape_recording())
-    record(y.impl(), "reshape", &reshape_backward<T>, {&x.impl()}, {&x.impl()});
+    record(y.impl(), TAPEGRAD_LEGACY_OP("reshape", shape, 1, &reshape_backward<T>), {&x.impl()},
+           {&x.impl()});
   return y;
-}
-
-template <class T>
-void unchanged_backward(const Entry&, ImplRef&& g, const bool*, ImplRef* dx) {
-  dx[0] = std::move(g);
 }
 
 // NOTE [ Ops that leave their input unchanged ]
@@ -80,7 +78,7 @@ template <class T>
 Tensor<T> unchanged(const Tensor<T>& x, const char* op) {
   Tensor<T> y(ImplRef::adopt(allocate_alias(x.impl().get(), x.shape())));
   if constexpr (is_differentiable_v<T>) {
-    if (any_tape_recording()) record(y.impl(), op, &unchanged_backward<T>, {&x.impl()}, {});
+    if (any_tape_recording()) record(y.impl(), identity_op_named(op), {&x.impl()}, {});
   }
   return y;
 }
@@ -141,7 +139,8 @@ Tensor<T> take(const Tensor<T>& x, int axis, std::int64_t index) {
     attrs.ints[0] = axis;
     attrs.ints[1] = index;
     attrs.scalar = static_cast<double>(n);
-    record(y.impl(), "take", &take_backward<T>, {&x.impl()}, {}, attrs);
+    record(y.impl(), TAPEGRAD_LEGACY_OP("take", shape, 1, &take_backward<T>), {&x.impl()}, {},
+           attrs);
   }
   return y;
 }
@@ -158,7 +157,8 @@ Tensor<T> embed(const Tensor<T>& x, int axis, std::int64_t index, std::int64_t n
     OpAttrs attrs;
     attrs.ints[0] = axis;
     attrs.ints[1] = index;
-    record(y.impl(), "embed", &embed_backward<T>, {&x.impl()}, {}, attrs);
+    record(y.impl(), TAPEGRAD_LEGACY_OP("embed", shape, 1, &embed_backward<T>), {&x.impl()}, {},
+           attrs);
   }
   return y;
 }
@@ -196,7 +196,8 @@ Tensor<T> stack(const std::vector<Tensor<T>>& xs, int axis) {
     for (const auto& x : xs) inputs.push_back(&x.impl());
     OpAttrs attrs;
     attrs.ints[0] = axis;
-    record(y.impl(), "stack", &stack_backward<T>, inputs.data(), inputs.size(), nullptr, 0, attrs);
+    record(y.impl(), TAPEGRAD_LEGACY_OP("stack", shape, -1, &stack_backward<T>), inputs.data(),
+           inputs.size(), nullptr, 0, attrs);
   }
   return y;
 }
@@ -334,7 +335,8 @@ Tensor<T> transpose(const Tensor<T>& x, const int* perm) {
     OpAttrs attrs;
     attrs.ints[0] = pack_permutation(perm, rank);
     attrs.ints[1] = rank;
-    record(y.impl(), "transpose", &transpose_backward<T>, {&x.impl()}, {}, attrs);
+    record(y.impl(), TAPEGRAD_LEGACY_OP("transpose", shape, 1, &transpose_backward<T>), {&x.impl()},
+           {}, attrs);
   }
   return y;
 }

@@ -5,17 +5,17 @@
 #include <limits>
 #include <type_traits>
 
-#include "tapegrad/detail/apply_op.hpp"
+#include "tapegrad/detail/elementwise.hpp"
 #include "tapegrad/ops/binary.hpp"
 
 // Elementwise functions of one tensor. Each is one struct: `forward` maps an Eigen array
-// expression, `gradient` turns the incoming gradient g into dx with tapegrad's own ops, given
-// the input x and the result y (so an outer tape can differentiate it again).
+// expression, and `dx` turns the incoming gradient g into the input's, given the input x and
+// the result y (NOTE [ One rule, two dialects ] in detail/elementwise.hpp).
 namespace tapegrad {
 namespace detail {
 
-template <class A>
-using scalar_of = typename std::decay_t<A>::Scalar;
+// NOTE [ Op tables ]: each op below has a row in unary_op_table (after the public functions).
+// Rules are written once for tensors and Eigen arrays (NOTE [ One rule, two dialects ]).
 
 struct Sin {
   static constexpr const char* name = "sin";
@@ -24,16 +24,9 @@ struct Sin {
   static auto forward(const A& x) {
     return x.sin();
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
+  template <class V>
+  static auto dx(const V& x, const V&, const V& g) {
     return g * cos(x);
-  }
-  // The same gradient as one Eigen expression, used when no tape records the backward pass
-  // (see NOTE [ Fused first-order gradients ]).
-  static constexpr bool fused_gradient = true;
-  template <class X, class Y, class G>
-  static auto fused(const X& x, const Y&, const G& g) {
-    return g * x.cos();
   }
 };
 
@@ -44,16 +37,9 @@ struct Cos {
   static auto forward(const A& x) {
     return x.cos();
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
+  template <class V>
+  static auto dx(const V& x, const V&, const V& g) {
     return -(g * sin(x));
-  }
-  // The same gradient as one Eigen expression, used when no tape records the backward pass
-  // (see NOTE [ Fused first-order gradients ]).
-  static constexpr bool fused_gradient = true;
-  template <class X, class Y, class G>
-  static auto fused(const X& x, const Y&, const G& g) {
-    return -(g * x.sin());
   }
 };
 
@@ -73,15 +59,8 @@ struct Exp {
     for (std::int64_t i = 0; i < n; ++i)
       if (x[i] < lowest_normal_exponent) y[i] = std::exp(x[i]);
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>& y, const Tensor<T>& g) {
-    return g * y;
-  }
-  // The same gradient as one Eigen expression, used when no tape records the backward pass
-  // (see NOTE [ Fused first-order gradients ]).
-  static constexpr bool fused_gradient = true;
-  template <class X, class Y, class G>
-  static auto fused(const X&, const Y& y, const G& g) {
+  template <class V>
+  static auto dx(const V&, const V& y, const V& g) {
     return g * y;
   }
 };
@@ -93,15 +72,8 @@ struct Log {
   static auto forward(const A& x) {
     return x.log();
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
-    return g / x;
-  }
-  // The same gradient as one Eigen expression, used when no tape records the backward pass
-  // (see NOTE [ Fused first-order gradients ]).
-  static constexpr bool fused_gradient = true;
-  template <class X, class Y, class G>
-  static auto fused(const X& x, const Y&, const G& g) {
+  template <class V>
+  static auto dx(const V& x, const V&, const V& g) {
     return g / x;
   }
 };
@@ -113,16 +85,9 @@ struct Tanh {
   static auto forward(const A& x) {
     return x.tanh();
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>& y, const Tensor<T>& g) {
-    return g * (T(1) - square(y));
-  }
-  // The same gradient as one Eigen expression, used when no tape records the backward pass
-  // (see NOTE [ Fused first-order gradients ]).
-  static constexpr bool fused_gradient = true;
-  template <class X, class Y, class G>
-  static auto fused(const X&, const Y& y, const G& g) {
-    return g * (scalar_of<Y>(1) - y.square());
+  template <class V, class S = scalar_t<V>>
+  static auto dx(const V&, const V& y, const V& g) {
+    return g * (S(1) - square(y));
   }
 };
 
@@ -133,16 +98,9 @@ struct Square {
   static auto forward(const A& x) {
     return x.square();
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
-    return g * (x * T(2));
-  }
-  // The same gradient as one Eigen expression, used when no tape records the backward pass
-  // (see NOTE [ Fused first-order gradients ]).
-  static constexpr bool fused_gradient = true;
-  template <class X, class Y, class G>
-  static auto fused(const X& x, const Y&, const G& g) {
-    return g * (x * scalar_of<X>(2));
+  template <class V, class S = scalar_t<V>>
+  static auto dx(const V& x, const V&, const V& g) {
+    return g * (x * S(2));
   }
 };
 
@@ -150,16 +108,19 @@ struct Square {
 /// sqrt'(0) = inf does not turn a zero gradient into NaN (TensorFlow's convention).
 struct SqrtGrad {
   static constexpr const char* name = "sqrt_grad";
+  static constexpr unsigned reads = reads_a | reads_y;
   template <class A, class B>
   static auto forward(const A& y, const B& g) {
-    using T = scalar_of<A>;
+    using T = scalar_t<A>;
     return (g == T(0)).select(T(0), T(0.5) * g / y);
   }
-  template <class T>
-  static void gradient(const Tensor<T>& y, const Tensor<T>&, const Tensor<T>& z,
-                       const Tensor<T>& gz, unsigned needs, Tensor<T>& dy, Tensor<T>& dg) {
-    if (needs & 1u) dy = -(gz * z / y);
-    if (needs & 2u) dg = detail::apply_binary<SqrtGrad>(y, gz);
+  template <class V>
+  static auto da(const V& y, const V&, const V& z, const V& gz) {
+    return -(gz * z / y);
+  }
+  template <class V>
+  static auto db(const V& y, const V&, const V&, const V& gz) {
+    return elementwise<SqrtGrad>(y, gz);
   }
 };
 
@@ -170,34 +131,29 @@ struct Sqrt {
   static auto forward(const A& x) {
     return x.sqrt();
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>& y, const Tensor<T>& g) {
-    return apply_binary<SqrtGrad>(y, g);
-  }
-  // The same gradient as one Eigen expression, used when no tape records the backward pass
-  // (see NOTE [ Fused first-order gradients ]).
-  static constexpr bool fused_gradient = true;
-  template <class X, class Y, class G>
-  static auto fused(const X&, const Y& y, const G& g) {
-    return (g == scalar_of<G>(0)).select(scalar_of<G>(0), scalar_of<G>(0.5) * g / y);
+  template <class V>
+  static auto dx(const V&, const V& y, const V& g) {
+    return elementwise<SqrtGrad>(y, g);
   }
 };
 
-/// g where x > 0, else 0: the gradient of relu. relu'(0) = 0, as in TensorFlow.
 // rsqrt and reciprocal follow sqrt: the derivative is infinite at 0, but a zero incoming
 // gradient gives 0 (TensorFlow's RsqrtGrad and ReciprocalGrad), so masked-out zeros stay clean.
 struct RsqrtGrad {
   static constexpr const char* name = "rsqrt_grad";
+  static constexpr unsigned reads = reads_a | reads_b;
   template <class A, class B>
   static auto forward(const A& y, const B& g) {
-    using T = scalar_of<A>;
+    using T = scalar_t<A>;
     return (g == T(0)).select(T(0), T(-0.5) * g * y * y * y);
   }
-  template <class T>
-  static void gradient(const Tensor<T>& y, const Tensor<T>& g, const Tensor<T>&,
-                       const Tensor<T>& gz, unsigned needs, Tensor<T>& dy, Tensor<T>& dg) {
-    if (needs & 1u) dy = gz * g * square(y) * T(-1.5);
-    if (needs & 2u) dg = detail::apply_binary<RsqrtGrad>(y, gz);
+  template <class V, class S = scalar_t<V>>
+  static auto da(const V& y, const V& g, const V&, const V& gz) {
+    return gz * g * square(y) * S(-1.5);
+  }
+  template <class V>
+  static auto db(const V& y, const V&, const V&, const V& gz) {
+    return elementwise<RsqrtGrad>(y, gz);
   }
 };
 struct Rsqrt {
@@ -207,24 +163,27 @@ struct Rsqrt {
   static auto forward(const A& x) {
     return x.rsqrt();
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>& y, const Tensor<T>& g) {
-    return apply_binary<RsqrtGrad>(y, g);
+  template <class V>
+  static auto dx(const V&, const V& y, const V& g) {
+    return elementwise<RsqrtGrad>(y, g);
   }
 };
 
 struct ReciprocalGrad {
   static constexpr const char* name = "reciprocal_grad";
+  static constexpr unsigned reads = reads_a | reads_b;
   template <class A, class B>
   static auto forward(const A& y, const B& g) {
-    using T = scalar_of<A>;
+    using T = scalar_t<A>;
     return (g == T(0)).select(T(0), -(g * y * y));
   }
-  template <class T>
-  static void gradient(const Tensor<T>& y, const Tensor<T>& g, const Tensor<T>&,
-                       const Tensor<T>& gz, unsigned needs, Tensor<T>& dy, Tensor<T>& dg) {
-    if (needs & 1u) dy = gz * g * y * T(-2);
-    if (needs & 2u) dg = detail::apply_binary<ReciprocalGrad>(y, gz);
+  template <class V, class S = scalar_t<V>>
+  static auto da(const V& y, const V& g, const V&, const V& gz) {
+    return gz * g * y * S(-2);
+  }
+  template <class V>
+  static auto db(const V& y, const V&, const V&, const V& gz) {
+    return elementwise<ReciprocalGrad>(y, gz);
   }
 };
 struct Reciprocal {
@@ -234,25 +193,41 @@ struct Reciprocal {
   static auto forward(const A& x) {
     return x.inverse();
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>& y, const Tensor<T>& g) {
-    return apply_binary<ReciprocalGrad>(y, g);
+  template <class V>
+  static auto dx(const V&, const V& y, const V& g) {
+    return elementwise<ReciprocalGrad>(y, g);
   }
 };
 
+/// g where x > 0, else 0: the gradient of relu. relu'(0) = 0, as in TensorFlow. A step
+/// function of x, so it has no rule for x: its derivative there is 0 wherever it exists.
 struct ReluGrad {
   static constexpr const char* name = "relu_grad";
+  static constexpr unsigned reads = reads_a;
   template <class A, class B>
   static auto forward(const A& x, const B& g) {
-    using T = scalar_of<A>;
+    using T = scalar_t<A>;
     return (x > T(0)).select(g, T(0));
   }
-  template <class T>
-  static void gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>&, const Tensor<T>& gz,
-                       unsigned needs, Tensor<T>& dx, Tensor<T>& dg) {
-    // A step function of x: its derivative in x is 0 wherever it exists.
-    if (needs & 1u) dx = Tensor<T>::zeros(x.shape());
-    if (needs & 2u) dg = apply_binary<ReluGrad>(x, gz);
+  template <class V>
+  static auto db(const V& x, const V&, const V&, const V& gz) {
+    return elementwise<ReluGrad>(x, gz);
+  }
+};
+
+/// g where x <= 0, else 0: the other half of ReluGrad, selected (never multiplied, so an
+/// inf or NaN in the unselected half does not leak).
+struct NonPositiveSelect {
+  static constexpr const char* name = "non_positive_select";
+  static constexpr unsigned reads = reads_a;
+  template <class A, class B>
+  static auto forward(const A& x, const B& g) {
+    using T = scalar_t<A>;
+    return (x > T(0)).select(T(0), g);
+  }
+  template <class V>
+  static auto db(const V& x, const V&, const V&, const V& gz) {
+    return elementwise<NonPositiveSelect>(x, gz);
   }
 };
 
@@ -261,31 +236,13 @@ struct Relu {
   static constexpr unsigned reads = reads_x;
   template <class A>
   static auto forward(const A& x) {
-    return x.max(scalar_of<A>(0));
+    return x.max(scalar_t<A>(0));
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
-    return apply_binary<ReluGrad>(x, g);
-  }
-  // The same gradient as one Eigen expression, used when no tape records the backward pass
-  // (see NOTE [ Fused first-order gradients ]).
-  static constexpr bool fused_gradient = true;
-  template <class X, class Y, class G>
-  static auto fused(const X& x, const Y&, const G& g) {
-    return (x > scalar_of<X>(0)).select(g, scalar_of<G>(0));
+  template <class V>
+  static auto dx(const V& x, const V&, const V& g) {
+    return elementwise<ReluGrad>(x, g);
   }
 };
-
-// ---- more elementwise functions (the op-coverage table) ----
-
-#define TAPEGRAD_FUSED_GRADIENT(expr)                                                       \
-  static constexpr bool fused_gradient = true;                                              \
-  template <class X, class Y, class G>                                                      \
-  static auto fused([[maybe_unused]] const X& x, [[maybe_unused]] const Y& y, const G& g) { \
-    using S = scalar_of<X>;                                                                 \
-    (void)sizeof(S);                                                                        \
-    return expr;                                                                            \
-  }
 
 /// |x|; abs'(0) = sign(0) = 0, as in TensorFlow.
 struct Abs {
@@ -295,47 +252,43 @@ struct Abs {
   static auto forward(const A& x) {
     return x.abs();
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
+  template <class V>
+  static auto dx(const V& x, const V&, const V& g) {
     return g * sign(x);
   }
-  TAPEGRAD_FUSED_GRADIENT(g* x.sign())
 };
 
-/// Piecewise-constant functions: their gradient is 0 wherever it exists. (TensorFlow gives
-/// zeros for sign and None for floor, ceil and round; zeros compose better and are what the
-/// mathematics says away from the jumps.)
-template <class Derived>
-struct ZeroGradient {
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>&) {
-    return Tensor<T>::zeros(x.shape());
-  }
-};
-struct Sign : ZeroGradient<Sign> {
+// Piecewise-constant functions have no rule: their gradient is 0 wherever it exists.
+// (TensorFlow gives zeros for sign and None for floor, ceil and round; zeros compose better
+// and are what the mathematics says away from the jumps.)
+struct Sign {
   static constexpr const char* name = "sign";
+  static constexpr unsigned reads = 0;
   template <class A>
   static auto forward(const A& x) {
     return x.sign();
   }
 };
-struct Floor : ZeroGradient<Floor> {
+struct Floor {
   static constexpr const char* name = "floor";
+  static constexpr unsigned reads = 0;
   template <class A>
   static auto forward(const A& x) {
     return x.floor();
   }
 };
-struct Ceil : ZeroGradient<Ceil> {
+struct Ceil {
   static constexpr const char* name = "ceil";
+  static constexpr unsigned reads = 0;
   template <class A>
   static auto forward(const A& x) {
     return x.ceil();
   }
 };
 /// Rounds half to even, as tf.math.round does.
-struct Round : ZeroGradient<Round> {
+struct Round {
   static constexpr const char* name = "round";
+  static constexpr unsigned reads = 0;
   template <class A>
   static auto forward(const A& x) {
     return x.rint();
@@ -349,11 +302,10 @@ struct Expm1 {
   static auto forward(const A& x) {
     return x.expm1();
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>& y, const Tensor<T>& g) {
-    return g * (y + T(1));
+  template <class V, class S = scalar_t<V>>
+  static auto dx(const V&, const V& y, const V& g) {
+    return g * (y + S(1));
   }
-  TAPEGRAD_FUSED_GRADIENT(g*(y + S(1)))
 };
 
 struct Log1p {
@@ -363,11 +315,10 @@ struct Log1p {
   static auto forward(const A& x) {
     return x.log1p();
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
-    return g / (x + T(1));
+  template <class V, class S = scalar_t<V>>
+  static auto dx(const V& x, const V&, const V& g) {
+    return g / (x + S(1));
   }
-  TAPEGRAD_FUSED_GRADIENT(g / (x + S(1)))
 };
 
 struct Tan {
@@ -377,11 +328,10 @@ struct Tan {
   static auto forward(const A& x) {
     return x.tan();
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>& y, const Tensor<T>& g) {
-    return g * (square(y) + T(1));
+  template <class V, class S = scalar_t<V>>
+  static auto dx(const V&, const V& y, const V& g) {
+    return g * (square(y) + S(1));
   }
-  TAPEGRAD_FUSED_GRADIENT(g*(y.square() + S(1)))
 };
 
 struct Asin {
@@ -391,11 +341,10 @@ struct Asin {
   static auto forward(const A& x) {
     return x.asin();
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
-    return g / sqrt(T(1) - square(x));
+  template <class V, class S = scalar_t<V>>
+  static auto dx(const V& x, const V&, const V& g) {
+    return g / sqrt(S(1) - square(x));
   }
-  TAPEGRAD_FUSED_GRADIENT(g / (S(1) - x.square()).sqrt())
 };
 
 struct Acos {
@@ -405,11 +354,10 @@ struct Acos {
   static auto forward(const A& x) {
     return x.acos();
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
-    return -(g / sqrt(T(1) - square(x)));
+  template <class V, class S = scalar_t<V>>
+  static auto dx(const V& x, const V&, const V& g) {
+    return -(g / sqrt(S(1) - square(x)));
   }
-  TAPEGRAD_FUSED_GRADIENT(-(g / (S(1) - x.square()).sqrt()))
 };
 
 struct Atan {
@@ -419,11 +367,10 @@ struct Atan {
   static auto forward(const A& x) {
     return x.atan();
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
-    return g / (square(x) + T(1));
+  template <class V, class S = scalar_t<V>>
+  static auto dx(const V& x, const V&, const V& g) {
+    return g / (square(x) + S(1));
   }
-  TAPEGRAD_FUSED_GRADIENT(g / (x.square() + S(1)))
 };
 
 struct Sinh {
@@ -433,11 +380,10 @@ struct Sinh {
   static auto forward(const A& x) {
     return x.sinh();
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
+  template <class V>
+  static auto dx(const V& x, const V&, const V& g) {
     return g * cosh(x);
   }
-  TAPEGRAD_FUSED_GRADIENT(g* x.cosh())
 };
 
 struct Cosh {
@@ -447,11 +393,10 @@ struct Cosh {
   static auto forward(const A& x) {
     return x.cosh();
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
+  template <class V>
+  static auto dx(const V& x, const V&, const V& g) {
     return g * sinh(x);
   }
-  TAPEGRAD_FUSED_GRADIENT(g* x.sinh())
 };
 
 /// 1 / (1 + e^-x).
@@ -462,11 +407,10 @@ struct Sigmoid {
   static auto forward(const A& x) {
     return x.logistic();
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>&, const Tensor<T>& y, const Tensor<T>& g) {
-    return g * (y * (T(1) - y));
+  template <class V, class S = scalar_t<V>>
+  static auto dx(const V&, const V& y, const V& g) {
+    return g * (y * (S(1) - y));
   }
-  TAPEGRAD_FUSED_GRADIENT(g*(y*(S(1) - y)))
 };
 
 /// log(1 + e^x), computed as max(x, 0) + log1p(e^-|x|) so that it neither overflows nor
@@ -476,14 +420,13 @@ struct Softplus {
   static constexpr unsigned reads = reads_x;
   template <class A>
   static auto forward(const A& x) {
-    using S = scalar_of<A>;
+    using S = scalar_t<A>;
     return x.max(S(0)) + (-x.abs()).exp().log1p();
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
-    return g * sigmoid(x);
+  template <class V>
+  static auto dx(const V& x, const V&, const V& g) {
+    return g * elementwise<Sigmoid>(x);
   }
-  TAPEGRAD_FUSED_GRADIENT(g* x.logistic())
 };
 
 /// The error function; d/dx = 2/sqrt(pi) e^(-x^2).
@@ -492,30 +435,12 @@ struct Erf {
   static constexpr unsigned reads = reads_x;
   template <class A>
   static auto forward(const A& x) {
-    using S = scalar_of<A>;
+    using S = scalar_t<A>;
     return x.unaryExpr([](S v) { return std::erf(v); });
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g) {
-    return g * (exp(-square(x)) * T(1.1283791670955126));
-  }
-  TAPEGRAD_FUSED_GRADIENT(g*((-x.square()).exp() * S(1.1283791670955126)))
-};
-
-/// g where x <= 0, else 0: the other half of ReluGrad, selected (never multiplied, so an
-/// inf or NaN in the unselected half does not leak).
-struct NonPositiveSelect {
-  static constexpr const char* name = "non_positive_select";
-  template <class A, class B>
-  static auto forward(const A& x, const B& g) {
-    using T = scalar_of<A>;
-    return (x > T(0)).select(T(0), g);
-  }
-  template <class T>
-  static void gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>&, const Tensor<T>& gz,
-                       unsigned needs, Tensor<T>& dx, Tensor<T>& dg) {
-    if (needs & 1u) dx = Tensor<T>::zeros(x.shape());
-    if (needs & 2u) dg = apply_binary<NonPositiveSelect>(x, gz);
+  template <class V, class S = scalar_t<V>>
+  static auto dx(const V& x, const V&, const V& g) {
+    return g * (exp(-square(x)) * S(1.1283791670955126));
   }
 };
 
@@ -523,18 +448,14 @@ struct NonPositiveSelect {
 struct LeakyRelu {
   static constexpr const char* name = "leaky_relu";
   static constexpr unsigned reads = reads_x;
+  static constexpr bool takes_scalar = true;
   template <class A, class S>
   static auto forward(const A& x, S s) {
     return (x > S(0)).select(x, x * s);
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g, T s) {
-    return apply_binary<ReluGrad>(x, g) + apply_binary<NonPositiveSelect>(x, g * s);
-  }
-  static constexpr bool fused_gradient = true;  // NOTE [ Fused first-order gradients ]
-  template <class X, class Y, class G, class S>
-  static auto fused(const X& x, const Y&, const G& g, S s) {
-    return (x > S(0)).select(g, g * s);
+  template <class V, class S>
+  static auto dx(const V& x, const V&, const V& g, S s) {
+    return elementwise<ReluGrad>(x, g) + elementwise<NonPositiveSelect>(x, g * s);
   }
 };
 
@@ -544,36 +465,30 @@ struct Elu {
   static constexpr unsigned reads = reads_x | reads_y;
   template <class A>
   static auto forward(const A& x) {
-    using S = scalar_of<A>;
+    using S = scalar_t<A>;
     return (x > S(0)).select(x, x.expm1());
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>& y, const Tensor<T>& g) {
-    return apply_binary<ReluGrad>(x, g) + apply_binary<NonPositiveSelect>(x, g * (y + T(1)));
-  }
-  static constexpr bool fused_gradient = true;  // NOTE [ Fused first-order gradients ]
-  template <class X, class Y, class G>
-  static auto fused(const X& x, const Y& y, const G& g) {
-    using S = scalar_of<X>;
-    return (x > S(0)).select(g, g * (y + S(1)));
+  template <class V, class S = scalar_t<V>>
+  static auto dx(const V& x, const V& y, const V& g) {
+    return elementwise<ReluGrad>(x, g) + elementwise<NonPositiveSelect>(x, g * (y + S(1)));
   }
 };
 
-#undef TAPEGRAD_FUSED_GRADIENT
-
 /// x^p for a constant exponent p. d/dx = p x^(p-1); for p = 0 the derivative is 0 everywhere
-/// (not 0 * x^-1, which would be NaN at x = 0).
+/// (not 0 * x^-1, which would be NaN at x = 0). Its rule branches on p, so it stays composed.
 struct PowScalar {
   static constexpr const char* name = "pow";
   static constexpr unsigned reads = reads_x;
+  static constexpr bool takes_scalar = true;
+  static constexpr bool fuses = false;
   template <class A, class S>
   static auto forward(const A& x, S p) {
     return x.pow(p);
   }
-  template <class T>
-  static Tensor<T> gradient(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& g, T p) {
-    if (p == T(0)) return Tensor<T>::zeros(x.shape());
-    return g * (pow(x, p - T(1)) * p);
+  template <class V, class S>
+  static V dx(const V& x, const V&, const V& g, S p) {
+    if (p == S(0)) return V::zeros(x.shape());
+    return g * (pow(x, p - S(1)) * p);
   }
 };
 
@@ -650,7 +565,7 @@ Tensor<detail::element_t<X>> pow(const X& x, S p,
                                  SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   using T = detail::element_t<X>;
-  return detail::apply_scalar<detail::PowScalar>(detail::arg(x, "pow"), static_cast<T>(p));
+  return detail::apply_unary<detail::PowScalar>(detail::arg(x, "pow"), static_cast<T>(p));
 }
 
 /// |x| elementwise; abs'(0) = 0.   auto y = tapegrad::abs(x);
@@ -757,8 +672,8 @@ Tensor<detail::element_t<X>> leaky_relu(const X& x, double alpha = 0.2,
                                         SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   using T = detail::element_t<X>;
-  return detail::apply_scalar<detail::LeakyRelu>(detail::arg(x, "leaky_relu"),
-                                                 static_cast<T>(alpha));
+  return detail::apply_unary<detail::LeakyRelu>(detail::arg(x, "leaky_relu"),
+                                                static_cast<T>(alpha));
 }
 /// x where x > 0, e^x - 1 elsewhere; its gradient at 0 is 1.   auto y = tapegrad::elu(x);
 template <class X, detail::if_differentiable<X> = 0>

@@ -1,0 +1,340 @@
+#pragma once
+
+#include <cstring>
+#include <type_traits>
+
+#include "tapegrad/detail/apply_op.hpp"
+#include "tapegrad/detail/kernels.hpp"
+#include "tapegrad/detail/op_definition.hpp"
+#include "tapegrad/record.hpp"
+#include "tapegrad/tensor.hpp"
+
+// The elementwise family as data: how an op struct (ops/unary.hpp, ops/binary.hpp) becomes
+// an OpDefinition, and the one glue every elementwise op runs through.
+namespace tapegrad::detail {
+
+// NOTE [ One rule, two dialects ]
+// An elementwise op is one struct: `name`, `reads`, `forward` (an Eigen array expression) and
+// one derivative rule per input (`dx`; or `da` and `db`), each written once over a value type
+// V. With V = Tensor<T> the rule runs as tapegrad ops, which a tape listening to the backward
+// records, so it can be differentiated again. With V = an Eigen array map it is one fused
+// Eigen expression (one allocation, one pass), used when nothing records the backward
+// (backward_is_recorded()). Conventions that must stay one node (sqrt's zero-upstream rule)
+// are named backward ops with definitions of their own, called through elementwise<Op>(),
+// which is the op in the tensor dialect and its forward expression in the Eigen one.
+// - An input with no rule has derivative 0 (the piecewise-constant ops).
+// - A rule that returns one of its arguments (`const V&`) runs in the tensor dialect: sharing
+//   the tensor beats copying it.
+// - An op whose forward is scalar code (`fuses = false`) keeps the tensor dialect: Eigen would
+//   run the whole fused rule element by element with std:: functions, which round differently
+//   from the vectorised ones the composed rule uses.
+// - An elementwise op's Jacobian is diagonal, so its rule applied to a tangent is its JVP.
+
+/// What an op's rules read, so that the tape saves only that (NOTE [ Saving only what a
+/// gradient reads ]): input 0 (x, or a), input 1 (b), the output (y).
+enum : unsigned { reads_x = 1, reads_a = 1, reads_b = 2, reads_y = 4 };
+
+// NOTE [ Saving only what a gradient reads ]
+// Fewer saved tensors mean fewer reference counts and fewer tensors kept alive until the tape
+// goes, which is most of what recording costs for small tensors. Where a rule reads no input
+// or output, the backward passes the incoming gradient in its place (it has the same shape).
+// A binary op's input that was broadcast is saved all the same: its backward needs its shape.
+template <class Op, class = void>
+inline constexpr unsigned reads_v = reads_x | reads_b | reads_y;
+template <class Op>
+inline constexpr unsigned reads_v<Op, std::void_t<decltype(Op::reads)>> = Op::reads;
+
+template <class Op, class = void>
+inline constexpr bool fuses_v = true;
+template <class Op>
+inline constexpr bool fuses_v<Op, std::void_t<decltype(Op::fuses)>> = Op::fuses;
+
+template <class Op, class = void>
+inline constexpr bool takes_scalar_v = false;
+template <class Op>
+inline constexpr bool takes_scalar_v<Op, std::void_t<decltype(Op::takes_scalar)>> = true;
+
+template <class V>
+struct value_traits {
+  using scalar = typename V::Scalar;
+};
+template <class T>
+struct value_traits<Tensor<T>> {
+  using scalar = T;
+};
+/// The element type of a rule's value type (Tensor<T> or an Eigen expression).
+template <class V>
+using scalar_t = typename value_traits<std::decay_t<V>>::scalar;
+
+template <class T>
+Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape);
+template <class T>
+Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape);
+template <class Op, class T>
+Tensor<T> apply_unary(const Tensor<T>& x, T s = T(0));
+template <class Op, class T>
+Tensor<T> apply_binary(const Tensor<T>& a, const Tensor<T>& b);
+
+/// Op applied to x (and b): the recorded op on tensors, its forward expression on Eigen values.
+template <class Op, class T>
+Tensor<T> elementwise(const Tensor<T>& x) {
+  return apply_unary<Op>(x);
+}
+template <class Op, class A, std::enable_if_t<!is_tensor_like_v<A>, int> = 0>
+auto elementwise(const A& x) {
+  return Op::forward(x);
+}
+template <class Op, class T>
+Tensor<T> elementwise(const Tensor<T>& a, const Tensor<T>& b) {
+  return apply_binary<Op>(a, b);
+}
+template <class Op, class A, class B, std::enable_if_t<!is_tensor_like_v<A>, int> = 0>
+auto elementwise(const A& a, const B& b) {
+  return Op::forward(a, b);
+}
+
+// ---- the rules, looked up ----
+
+template <class Op, class V, class = void>
+struct has_dx : std::false_type {};
+template <class Op, class V>
+struct has_dx<Op, V,
+              std::void_t<decltype(Op::dx(std::declval<const V&>(), std::declval<const V&>(),
+                                          std::declval<const V&>()))>> : std::true_type {};
+template <class Op, class V, class = void>
+struct has_dx_scalar : std::false_type {};
+template <class Op, class V>
+struct has_dx_scalar<
+    Op, V,
+    std::void_t<decltype(Op::dx(std::declval<const V&>(), std::declval<const V&>(),
+                                std::declval<const V&>(), std::declval<scalar_t<V>>()))>>
+    : std::true_type {};
+template <class Op, class T>
+inline constexpr bool has_unary_rule_v =
+    takes_scalar_v<Op> ? has_dx_scalar<Op, Tensor<T>>::value : has_dx<Op, Tensor<T>>::value;
+
+/// The unary rule dx(x, y, g [, s]).
+template <class Op, class V, class S>
+decltype(auto) unary_rule(const V& x, const V& y, const V& g, S s) {
+  if constexpr (takes_scalar_v<Op>)
+    return Op::dx(x, y, g, static_cast<scalar_t<V>>(s));
+  else
+    return Op::dx(x, y, g);
+}
+
+/// Rule `k` of a binary op: da(a, b, y, g) or db(a, b, y, g).
+template <int K, class Op, class V>
+decltype(auto) binary_rule(const V& a, const V& b, const V& y, const V& g) {
+  if constexpr (K == 0)
+    return Op::da(a, b, y, g);
+  else
+    return Op::db(a, b, y, g);
+}
+template <class Op, class V, class = void>
+struct has_da : std::false_type {};
+template <class Op, class V>
+struct has_da<Op, V,
+              std::void_t<decltype(Op::da(std::declval<const V&>(), std::declval<const V&>(),
+                                          std::declval<const V&>(), std::declval<const V&>()))>>
+    : std::true_type {};
+template <class Op, class V, class = void>
+struct has_db : std::false_type {};
+template <class Op, class V>
+struct has_db<Op, V,
+              std::void_t<decltype(Op::db(std::declval<const V&>(), std::declval<const V&>(),
+                                          std::declval<const V&>(), std::declval<const V&>()))>>
+    : std::true_type {};
+template <int K, class Op, class V>
+using has_binary_rule = std::conditional_t<K == 0, has_da<Op, V>, has_db<Op, V>>;
+
+/// Whether a rule's text runs fused: it exists, the op fuses, and it does not return an
+/// argument (NOTE [ One rule, two dialects ]).
+template <class Rule>
+inline constexpr bool computes_v = !std::is_reference_v<Rule>;
+
+/// Puts a gradient into its slot: the tensor itself into an empty slot, its elements into the
+/// buffer a slot already holds (BackwardFn's destinations).
+template <class T>
+void give(ImplRef& slot, Tensor<T>&& value) {
+  if (!slot) {
+    slot = std::move(value).take_impl();
+    return;
+  }
+  TAPEGRAD_ASSERT(slot->shape == value.shape() && slot->dtype == dtype_of<T>());
+  if (slot.get() != value.impl().get())
+    std::memcpy(slot->data, value.data(), static_cast<std::size_t>(value.size()) * sizeof(T));
+}
+/// The tensor a fused rule writes into: the slot's buffer, or a new one of `shape`.
+template <class T>
+Tensor<T> destination(ImplRef& slot, const Shape& shape) {
+  if (slot) return Tensor<T>(std::move(slot));
+  return Tensor<T>(uninitialized, shape);
+}
+
+// ---- unary ops (and tensor-scalar ops, whose scalar is the attribute) ----
+
+template <class Op, class T>
+void unary_kernel(const T* x, T* y, std::int64_t n, T s) {
+  const ArrayMap<T> in(x, static_cast<Eigen::Index>(n));
+  MutableArrayMap<T> out(y, static_cast<Eigen::Index>(n));
+  if constexpr (takes_scalar_v<Op>)
+    out = Op::forward(in, s);
+  else
+    out = Op::forward(in);
+  if constexpr (has_repair_v<Op>) Op::repair(x, y, n);
+}
+
+template <class Op, class T>
+void unary_forward(const OpAttrs& attrs, const ImplRef* const* inputs, TensorImpl& out) {
+  const TensorImpl& x = *inputs[0]->get();
+  unary_kernel<Op>(static_cast<const T*>(x.data), static_cast<T*>(out.data), x.size,
+                   static_cast<T>(attrs.scalar));
+}
+
+template <class Op, class T>
+void unary_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
+  Tensor<T> grad(std::move(g));
+  if constexpr (!has_unary_rule_v<Op, T>) {
+    give(dx[0], Tensor<T>::zeros(grad.shape()));
+  } else {
+    const Tensor<T>& x = (reads_v<Op> & reads_x) ? e.saved[0].get<T>() : grad;
+    const Tensor<T>& y = (reads_v<Op> & reads_y) ? e.saved[1].get<T>() : grad;
+    const auto s = static_cast<T>(e.attrs.scalar);
+    using Rule = decltype(unary_rule<Op>(x, y, grad, s));
+    if constexpr (fuses_v<Op> && computes_v<Rule>) {
+      if (!backward_is_recorded()) {
+        Tensor<T> out = destination<T>(dx[0], grad.shape());
+        out.mutable_array() = unary_rule<Op>(x.array(), y.array(), grad.array(), s);
+        dx[0] = std::move(out).take_impl();
+        return;
+      }
+    }
+    give(dx[0], Tensor<T>(unary_rule<Op>(x, y, grad, s)));
+  }
+}
+
+template <class Op, class T>
+ImplRef unary_jvp(const OpAttrs& attrs, const ImplRef* const* inputs, const ImplRef& output,
+                  const ImplRef* const* tangents) {
+  if (!*tangents[0]) return {};
+  if constexpr (!has_unary_rule_v<Op, T>) {
+    return Tensor<T>::zeros(output->shape).take_impl();
+  } else {
+    const Tensor<T> x(*inputs[0]), y(output), t(*tangents[0]);
+    return Tensor<T>(unary_rule<Op>(x, y, t, static_cast<T>(attrs.scalar))).take_impl();
+  }
+}
+
+/// The definition of a unary elementwise op for element type T.
+template <class Op, class T>
+inline constexpr OpDefinition unary_definition{
+    Op::name,         OpFamily::elementwise, 1, &unary_backward<Op, T>, &unary_forward<Op, T>,
+    &unary_jvp<Op, T>};
+
+template <class Op, class T>
+Tensor<T> apply_unary(const Tensor<T>& x, T s) {
+  Tensor<T> y(uninitialized, x.shape());
+  unary_kernel<Op>(x.data(), y.mutable_data(), x.size(), s);
+  if (any_tape_recording()) {
+    OpAttrs attrs;
+    attrs.scalar = static_cast<double>(s);
+    const ImplRef& none = no_saved_tensor;
+    record(
+        y.impl(), unary_definition<Op, T>, {&x.impl()},
+        {(reads_v<Op> & reads_x) ? &x.impl() : &none, (reads_v<Op> & reads_y) ? &y.impl() : &none},
+        attrs);
+  }
+  return y;
+}
+
+// ---- binary ops with broadcasting: each rule gives its input's gradient at the broadcast
+// shape, and the glue sums it back to the input's shape. ----
+
+template <class Op, class T>
+void binary_kernel(const Tensor<T>& a, const Tensor<T>& b, const Shape& shape, T* y) {
+  map_binary_into(a, b, shape, y, [](const auto& u, const auto& v) { return Op::forward(u, v); });
+}
+
+template <class Op, class T>
+void binary_forward(const OpAttrs&, const ImplRef* const* inputs, TensorImpl& out) {
+  binary_kernel<Op>(Tensor<T>(*inputs[0]), Tensor<T>(*inputs[1]), out.shape,
+                    static_cast<T*>(out.data));
+}
+
+template <int K, class Op, class T>
+void binary_input_gradient(const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>& y,
+                           const Tensor<T>& grad, const Shape& input_shape, ImplRef& slot) {
+  if constexpr (!has_binary_rule<K, Op, Tensor<T>>::value) {
+    give(slot, Tensor<T>::zeros(input_shape));
+  } else {
+    using Rule = decltype(binary_rule<K, Op>(a, b, y, grad));
+    if constexpr (fuses_v<Op> && computes_v<Rule>) {
+      if (!backward_is_recorded() && a.shape() == grad.shape() && b.shape() == grad.shape()) {
+        Tensor<T> out = destination<T>(slot, grad.shape());
+        out.mutable_array() = binary_rule<K, Op>(a.array(), b.array(), y.array(), grad.array());
+        slot = std::move(out).take_impl();
+        return;
+      }
+    }
+    give(slot, sum_to(Tensor<T>(binary_rule<K, Op>(a, b, y, grad)), input_shape));
+  }
+}
+
+template <class Op, class T>
+void binary_backward(const Entry& e, ImplRef&& g, const bool* needs, ImplRef* grads) {
+  const Tensor<T> grad(std::move(g));
+  // An input the rules do not read, and that was not broadcast, is not saved: it has the
+  // gradient's shape, and the gradient stands in for it.
+  const Tensor<T>& a = e.saved[0].impl() ? e.saved[0].get<T>() : grad;
+  const Tensor<T>& b = e.saved[1].impl() ? e.saved[1].get<T>() : grad;
+  const Tensor<T>& y = (reads_v<Op> & reads_y) ? e.saved[2].get<T>() : grad;
+  if (needs[0]) binary_input_gradient<0, Op>(a, b, y, grad, a.shape(), grads[0]);
+  if (needs[1]) binary_input_gradient<1, Op>(a, b, y, grad, b.shape(), grads[1]);
+}
+
+template <int K, class Op, class T>
+void add_binary_tangent(const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>& y,
+                        const ImplRef& tangent, Tensor<T>& sum) {
+  if (!tangent) return;
+  Tensor<T> t(tangent);
+  if (t.shape() != y.shape()) t = broadcast_to(t, y.shape());
+  Tensor<T> term;
+  if constexpr (has_binary_rule<K, Op, Tensor<T>>::value)
+    term = binary_rule<K, Op>(a, b, y, t);
+  else
+    term = Tensor<T>::zeros(y.shape());
+  sum = sum.has_value() ? Tensor<T>(sum + term) : term;
+}
+
+template <class Op, class T>
+ImplRef binary_jvp(const OpAttrs&, const ImplRef* const* inputs, const ImplRef& output,
+                   const ImplRef* const* tangents) {
+  const Tensor<T> a(*inputs[0]), b(*inputs[1]), y(output);
+  Tensor<T> sum;
+  add_binary_tangent<0, Op>(a, b, y, *tangents[0], sum);
+  add_binary_tangent<1, Op>(a, b, y, *tangents[1], sum);
+  return sum.has_value() ? std::move(sum).take_impl() : ImplRef();
+}
+
+/// The definition of a binary elementwise op for element type T.
+template <class Op, class T>
+inline constexpr OpDefinition binary_definition{
+    Op::name,          OpFamily::elementwise, 2, &binary_backward<Op, T>, &binary_forward<Op, T>,
+    &binary_jvp<Op, T>};
+
+template <class Op, class T>
+Tensor<T> apply_binary(const Tensor<T>& a, const Tensor<T>& b) {
+  Tensor<T> y = broadcast_result<T>(a.shape(), b.shape(), Op::name);
+  binary_kernel<Op>(a, b, y.shape(), y.mutable_data());
+  if (any_tape_recording()) {
+    const ImplRef& none = no_saved_tensor;
+    const bool save_a = (reads_v<Op> & reads_a) || a.shape() != y.shape();
+    const bool save_b = (reads_v<Op> & reads_b) || b.shape() != y.shape();
+    record(y.impl(), binary_definition<Op, T>, {&a.impl(), &b.impl()},
+           {save_a ? &a.impl() : &none, save_b ? &b.impl() : &none,
+            (reads_v<Op> & reads_y) ? &y.impl() : &none});
+  }
+  return y;
+}
+
+}  // namespace tapegrad::detail
