@@ -21,10 +21,12 @@
 #define TAPEGRAD_LIKELY(x) __builtin_expect(!!(x), 1)
 #define TAPEGRAD_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define TAPEGRAD_NOINLINE __attribute__((noinline))
+#define TAPEGRAD_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define TAPEGRAD_LIKELY(x) (x)
 #define TAPEGRAD_UNLIKELY(x) (x)
 #define TAPEGRAD_NOINLINE
+#define TAPEGRAD_ALWAYS_INLINE inline
 #endif
 
 // TAPEGRAD_ASSERT guards internal invariants (NOTE [ CHECK vs ASSERT ] in detail/check.hpp).

@@ -173,8 +173,9 @@ Tensor<T> destination(ImplRef& slot, const Shape& shape) {
 
 // ---- unary ops (and tensor-scalar ops, whose scalar is the attribute) ----
 
+// Inlined into each op's function: a call per op costs more than the work on a small tensor.
 template <class Op, class T>
-void unary_kernel(const T* x, T* y, std::int64_t n, T s) {
+TAPEGRAD_ALWAYS_INLINE void unary_kernel(const T* x, T* y, std::int64_t n, T s) {
   const ArrayMap<T> in(x, static_cast<Eigen::Index>(n));
   MutableArrayMap<T> out(y, static_cast<Eigen::Index>(n));
   if constexpr (takes_scalar_v<Op>)
@@ -232,18 +233,20 @@ inline constexpr OpDefinition unary_definition{
     &unary_jvp<Op, T>};
 
 template <class Op, class T>
+void record_unary(const Tensor<T>& x, const Tensor<T>& y, T s) {
+  OpAttrs attrs;
+  attrs.scalar = static_cast<double>(s);
+  const ImplRef& none = no_saved_tensor;
+  record(y.impl(), unary_definition<Op, T>, {&x.impl()},
+         {(reads_v<Op> & reads_x) ? &x.impl() : &none, (reads_v<Op> & reads_y) ? &y.impl() : &none},
+         attrs);
+}
+
+template <class Op, class T>
 Tensor<T> apply_unary(const Tensor<T>& x, T s) {
   Tensor<T> y(uninitialized, x.shape());
   unary_kernel<Op>(x.data(), y.mutable_data(), x.size(), s);
-  if (any_tape_recording()) {
-    OpAttrs attrs;
-    attrs.scalar = static_cast<double>(s);
-    const ImplRef& none = no_saved_tensor;
-    record(
-        y.impl(), unary_definition<Op, T>, {&x.impl()},
-        {(reads_v<Op> & reads_x) ? &x.impl() : &none, (reads_v<Op> & reads_y) ? &y.impl() : &none},
-        attrs);
-  }
+  if (any_tape_recording()) record_unary<Op>(x, y, s);
   return y;
 }
 
@@ -323,17 +326,20 @@ inline constexpr OpDefinition binary_definition{
     &binary_jvp<Op, T>};
 
 template <class Op, class T>
+void record_binary(const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>& y) {
+  const ImplRef& none = no_saved_tensor;
+  const bool save_a = (reads_v<Op> & reads_a) || a.shape() != y.shape();
+  const bool save_b = (reads_v<Op> & reads_b) || b.shape() != y.shape();
+  record(y.impl(), binary_definition<Op, T>, {&a.impl(), &b.impl()},
+         {save_a ? &a.impl() : &none, save_b ? &b.impl() : &none,
+          (reads_v<Op> & reads_y) ? &y.impl() : &none});
+}
+
+template <class Op, class T>
 Tensor<T> apply_binary(const Tensor<T>& a, const Tensor<T>& b) {
   Tensor<T> y = broadcast_result<T>(a.shape(), b.shape(), Op::name);
   binary_kernel<Op>(a, b, y.shape(), y.mutable_data());
-  if (any_tape_recording()) {
-    const ImplRef& none = no_saved_tensor;
-    const bool save_a = (reads_v<Op> & reads_a) || a.shape() != y.shape();
-    const bool save_b = (reads_v<Op> & reads_b) || b.shape() != y.shape();
-    record(y.impl(), binary_definition<Op, T>, {&a.impl(), &b.impl()},
-           {save_a ? &a.impl() : &none, save_b ? &b.impl() : &none,
-            (reads_v<Op> & reads_y) ? &y.impl() : &none});
-  }
+  if (any_tape_recording()) record_binary<Op>(a, b, y);
   return y;
 }
 
