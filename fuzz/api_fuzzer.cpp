@@ -1539,10 +1539,10 @@ class Program {
         attempt([&] {
           switch (op) {
             case 0:
-              keep(tg::norm(x, ord));
+              keep(tg::norm(x, tg::NormOrder(ord)));
               break;
             case 1:
-              keep(tg::norm(x, ord, axis, keepdims));
+              keep(tg::norm(x, tg::NormOrder(ord), axis, keepdims));
               break;
             default:
               keep(in_.flag() ? tg::variance(x) : tg::variance(x, axis, keepdims));

@@ -381,14 +381,14 @@ inline std::vector<OpRow> op_registry() {
         },
         -2, 2, 1);
     over(
-        "norm", "L2, last axis" + k, [keep](const auto& x) { return tg::norm(x, 2, -1, keep); }, -2,
-        2, 1);
+        "norm", "L2, last axis" + k, [keep](const auto& x) { return tg::norm(x, -1, keep); }, -2, 2,
+        1);
     over(
-        "norm", "L1, first axis" + k, [keep](const auto& x) { return tg::norm(x, 1, 0, keep); }, -2,
-        2, 1);
+        "norm", "L1, first axis" + k,
+        [keep](const auto& x) { return tg::norm(x, tg::NormOrder(1), 0, keep); }, -2, 2, 1);
     over(
         "norm", "inf, last axis" + k,
-        [keep](const auto& x) { return tg::norm(x, HUGE_VAL, -1, keep); }, -2, 2, 1);
+        [keep](const auto& x) { return tg::norm(x, tg::NormOrder(HUGE_VAL), -1, keep); }, -2, 2, 1);
     over(
         "variance", "last axis" + k, [keep](const auto& x) { return tg::variance(x, -1, keep); },
         -2, 2, 1);

@@ -15,7 +15,7 @@
 
 namespace tapegrad {
 namespace detail {
-inline ImplRef zero_tangent(const OpAttrs&, const ImplRef* const*, const ImplRef&,
+inline ImplRef zero_tangent(const OpArgs&, const ImplRef* const*, const ImplRef&,
                             const ImplRef* const*) {
   return {};
 }
@@ -114,6 +114,13 @@ void custom_gradient_backward(const Entry& e, ImplRef&& g, const bool* needs,
   }
 }
 
+/// A custom gradient as an op: its rule is the user's gradient function, held by the entry.
+/// It has no forward kernel or JVP: its forward is the user's code, which the entry does not
+/// keep (NOTE [ Ops as data ]).
+template <class T, class Grad>
+inline constexpr OpDefinition custom_gradient_op{"custom_gradient", OpFamily::custom, -1,
+                                                 &custom_gradient_backward<T, Grad>};
+
 template <class Forward>
 class CustomGradientOp {
  public:
@@ -160,9 +167,8 @@ class CustomGradientOp {
       }
     std::vector<const ImplRef*> refs;
     for (const auto& x : all_inputs) refs.push_back(&x.impl());
-    record(out.impl(),
-           TAPEGRAD_LEGACY_OP("custom_gradient", custom, -1, (&custom_gradient_backward<T, Grad>)),
-           refs.data(), refs.size(), nullptr, 0, OpAttrs{}, std::shared_ptr<const void>(closure));
+    record(out.impl(), custom_gradient_op<T, Grad>, refs.data(), refs.size(), nullptr, 0, OpAttrs{},
+           std::shared_ptr<const void>(closure));
     return out;
   }
 

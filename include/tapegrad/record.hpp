@@ -99,7 +99,8 @@ TAPEGRAD_NOINLINE inline void record(const ImplRef& output, const OpDefinition& 
     throw;
   }
   if (TAPEGRAD_UNLIKELY(thread_tapes.observer != nullptr))
-    thread_tapes.observer->on_op(OpCall{definition, attrs, inputs, n_inputs, output, n_done > 0});
+    thread_tapes.observer->on_op(
+        OpCall{definition, attrs, closure, inputs, n_inputs, output, n_done > 0});
 }
 
 /// record() for the common case of a few inputs and saved tensors.

@@ -7,6 +7,7 @@
 
 #if TAPEGRAD_CPLUSPLUS >= 201703L
 #include "tapegrad/anomaly.hpp"
+#include "tapegrad/axes.hpp"
 #include "tapegrad/custom_gradient.hpp"
 #include "tapegrad/errors.hpp"
 #include "tapegrad/format.hpp"

@@ -36,20 +36,16 @@ using tapegrad_test::OpSample;
 struct Call {
   const OpDefinition* definition;
   detail::OpAttrs attrs;
+  std::shared_ptr<const void> shared;
   std::vector<ImplRef> inputs;
   ImplRef output;
   bool recorded;
 
+  detail::OpArgs args() const { return {attrs, shared}; }
   std::vector<const ImplRef*> input_pointers() const {
     std::vector<const ImplRef*> p;
     for (const ImplRef& x : inputs) p.push_back(&x);
     return p;
-  }
-  bool all_double() const {
-    if (output->dtype != tapegrad::DType::float64) return false;
-    for (const ImplRef& x : inputs)
-      if (x->dtype != tapegrad::DType::float64) return false;
-    return true;
   }
 };
 
@@ -61,7 +57,7 @@ class Recorder : public detail::OpObserver {
   std::vector<std::size_t> finished_sources;
 
   void on_op(const detail::OpCall& c) override {
-    Call call{&c.definition, c.attrs, {}, c.output, c.recorded};
+    Call call{&c.definition, c.attrs, c.shared, {}, c.output, c.recorded};
     for (std::size_t k = 0; k < c.n_inputs; ++k) call.inputs.push_back(*c.inputs[k]);
     calls.push_back(std::move(call));
   }
@@ -125,7 +121,7 @@ TEST_CASE("(a) Each op's forward, re-run into a given buffer, gives its output b
         const auto inputs = c.input_pointers();
         for (bool garbage : {false, true}) {
           const ImplRef out = new_buffer(c.output->dtype, c.output->shape, garbage);
-          c.definition->forward(c.attrs, inputs.data(), *out.get());
+          c.definition->forward(c.args(), inputs.data(), *out.get());
           CHECK(same_bits(out, c.output));
         }
         ++checked;
@@ -162,7 +158,7 @@ TEST_CASE("(b) Each entry's rules, applied into given buffers, give what gradien
         const detail::Entry& e = state.entries[i];
         const Call& c = *recorded[i];
         INFO("entry " << i << ": " << e.name());
-        if (!e.backward || !c.all_double()) continue;
+        if (!e.backward || c.output->dtype != tapegrad::DType::float64) continue;
         const Tensor<double> g = direction(c.output->shape, static_cast<unsigned>(i) + 3);
         std::unique_ptr<bool[]> needs(new bool[e.n_inputs]);
         for (std::uint32_t k = 0; k < e.n_inputs; ++k) needs[k] = e.input(k) != detail::no_node;
@@ -196,7 +192,8 @@ TEST_CASE("(b) Each entry's rules, applied into given buffers, give what gradien
       // Where the whole function is one entry on distinct inputs, its rules are gradient().
       std::set<const detail::TensorImpl*> distinct;
       for (const auto& x : sample.inputs) distinct.insert(x.impl().get());
-      if (state.entries.size() == 1 && state.entries[0].backward && recorded[0]->all_double() &&
+      if (state.entries.size() == 1 && state.entries[0].backward &&
+          recorded[0]->output->dtype == tapegrad::DType::float64 &&
           distinct.size() == sample.inputs.size() && y.has_value()) {
         const detail::Entry& e = state.entries[0];
         const Tensor<double> g = direction(y.shape(), 3);
@@ -265,25 +262,28 @@ TEST_CASE("(d) Each op's JVP equals central differences of its forward, in doubl
           ++not_converted;
           continue;
         }
-        if (!c.all_double()) continue;
+        if (c.output->dtype != tapegrad::DType::float64) continue;
         const std::size_t n = c.inputs.size();
+        // Inputs that take a tangent: the floating ones (not a mask or indices).
+        auto moves = [&](std::size_t k) { return c.inputs[k]->dtype == tapegrad::DType::float64; };
         // Each input's direction alone, then all of them together.
         for (std::size_t which = 0; which <= n; ++which) {
-          if (which == n && n == 1) break;
+          if ((which == n && n == 1) || (which < n && !moves(which))) continue;
           std::vector<ImplRef> tangents(n);
           for (std::size_t k = 0; k < n; ++k)
-            if (which == n || which == k)
+            if ((which == n || which == k) && moves(k))
               tangents[k] = direction(c.inputs[k]->shape, static_cast<unsigned>(k) + 5).impl();
           std::vector<const ImplRef*> tangent_pointers;
           for (const ImplRef& t : tangents) tangent_pointers.push_back(&t);
           const auto inputs = c.input_pointers();
           const ImplRef jvp =
-              c.definition->jvp(c.attrs, inputs.data(), c.output, tangent_pointers.data());
+              c.definition->jvp(c.args(), inputs.data(), c.output, tangent_pointers.data());
           // f(x + h t) - f(x - h t), over 2h, with h scaled to the inputs' magnitude.
           auto central = [&](double step) {
             double scale = 1;
             for (const ImplRef& x : c.inputs)
-              for (double v : Tensor<double>(x).to_vector()) scale = std::max(scale, std::abs(v));
+              if (x->dtype == tapegrad::DType::float64)
+                for (double v : Tensor<double>(x).to_vector()) scale = std::max(scale, std::abs(v));
             const double h = step * scale;
             ImplRef out[2];
             for (int side = 0; side < 2; ++side) {
@@ -307,7 +307,7 @@ TEST_CASE("(d) Each op's JVP equals central differences of its forward, in doubl
                 moved_pointers.push_back(&moved[k]);
               }
               out[side] = new_buffer(c.output->dtype, c.output->shape, false);
-              c.definition->forward(c.attrs, moved_pointers.data(), *out[side].get());
+              c.definition->forward(c.args(), moved_pointers.data(), *out[side].get());
             }
             std::vector<double> d = Tensor<double>(out[0]).to_vector();
             const std::vector<double> minus = Tensor<double>(out[1]).to_vector();

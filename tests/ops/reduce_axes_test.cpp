@@ -91,12 +91,14 @@ TEST_CASE("argmax and argmin: first on ties, NaN wins, integer results", "[ops][
 TEST_CASE("norm: L1, L2, inf; gradient 0 at 0; no overflow", "[ops][reduce][kinks]") {
   Tensor<double> x({3.0, -4.0});
   CHECK(tapegrad::norm(x).item() == 5.0);
-  CHECK(tapegrad::norm(x, 1).item() == 7.0);
-  CHECK(tapegrad::norm(x, std::numeric_limits<double>::infinity()).item() == 4.0);
+  CHECK(tapegrad::norm(x, tapegrad::NormOrder(1)).item() == 7.0);
+  CHECK(tapegrad::norm(x, tapegrad::NormOrder(std::numeric_limits<double>::infinity())).item() ==
+        4.0);
   CHECK(tapegrad::norm(Tensor<double>({3e200, 4e200})).item() == Approx(5e200));
   CHECK(tapegrad::norm(Tensor<double>({3e-200, 4e-200})).item() == Approx(5e-200));
-  CHECK(tapegrad::norm(Tensor<double>({{3.0, 4.0}, {0.0, 1.0}}), 2, 1).to_vector() == V{5, 1});
-  CHECK_THROWS_WITH(tapegrad::norm(x, 3), "norm: ord must be 1, 2 or inf, got 3.000000");
+  CHECK(tapegrad::norm(Tensor<double>({{3.0, 4.0}, {0.0, 1.0}}), 1).to_vector() == V{5, 1});
+  CHECK_THROWS_WITH(tapegrad::norm(x, tapegrad::NormOrder(3)),
+                    "norm: ord must be 1, 2 or inf, got 3.000000");
   Tensor<double> zero({0.0, 0.0});
   GradientTape outer;
   outer.watch(zero);
@@ -104,7 +106,7 @@ TEST_CASE("norm: L1, L2, inf; gradient 0 at 0; no overflow", "[ops][reduce][kink
   {
     GradientTape tape(tapegrad::persistent);
     tape.watch(zero);
-    CHECK(tape.gradient(tapegrad::norm(zero, 1), zero).to_vector() == V{0, 0});
+    CHECK(tape.gradient(tapegrad::norm(zero, tapegrad::NormOrder(1)), zero).to_vector() == V{0, 0});
     g = tape.gradient(tapegrad::norm(zero), zero);
     CHECK(g.to_vector() == V{0, 0});
   }
@@ -131,11 +133,35 @@ TEST_CASE("several-axis reductions, prod, norm and variance match finite differe
     CHECK_GRADIENTS([&](const Inputs& v) { return tapegrad::logsumexp(v[0], {2, 1}, keep); }, x);
     CHECK_GRADIENTS([&](const Inputs& v) { return tapegrad::prod(v[0], {0, 2}, keep); }, x);
     CHECK_GRADIENTS([&](const Inputs& v) { return tapegrad::prod(v[0], 1, keep); }, x);
-    CHECK_GRADIENTS([&](const Inputs& v) { return tapegrad::norm(v[0], 2, 1, keep); }, x);
-    CHECK_GRADIENTS([&](const Inputs& v) { return tapegrad::norm(v[0], 1, 0, keep); }, x);
+    CHECK_GRADIENTS([&](const Inputs& v) { return tapegrad::norm(v[0], 1, keep); }, x);
+    CHECK_GRADIENTS(
+        [&](const Inputs& v) { return tapegrad::norm(v[0], tapegrad::NormOrder(1), 0, keep); }, x);
     CHECK_GRADIENTS([&](const Inputs& v) { return tapegrad::variance(v[0], 2, keep); }, x);
   }
   CHECK_GRADIENTS([](const Inputs& v) { return tapegrad::prod(v[0]); }, x);
   CHECK_GRADIENTS([](const Inputs& v) { return tapegrad::norm(v[0]); }, x);
   CHECK_GRADIENTS([](const Inputs& v) { return tapegrad::variance(v[0]); }, x);
+}
+
+TEST_CASE("One axis type: an int, a list, or all_axes, in every op that takes axes",
+          "[ops][reduce]") {
+  const Tensor<double> x = sample({1, 3, 1}, -2, 2, 5);
+  // squeeze takes one axis as sum does.
+  CHECK(tapegrad::squeeze(x, 0).shape() == Shape{3, 1});
+  CHECK(tapegrad::squeeze(x, -1).shape() == Shape{1, 3});
+  CHECK(tapegrad::squeeze(x).shape() == Shape{3});
+  CHECK(tapegrad::squeeze(x, {}).shape() == Shape{1, 3, 1});  // an empty list removes none
+  // norm(x, -1) is the last axis, as sum(x, -1) is; the order is a NormOrder.
+  const Tensor<double> m({{3.0, -4.0}, {0.0, 1.0}});
+  CHECK(tapegrad::norm(m, -1).to_vector() == V{5, 1});
+  CHECK(tapegrad::norm(m, tapegrad::NormOrder(1), -1).to_vector() == V{7, 1});
+  CHECK(tapegrad::sum(m, {}).shape() == Shape{2, 2});  // reduces nothing
+  CHECK(tapegrad::sum(m, tapegrad::all_axes, true).shape() == Shape{1, 1});
+  CHECK(tapegrad::max(m, tapegrad::all_axes, true).item() == 3.0);
+  CHECK(tapegrad::mean(m, std::vector<int>{0, 1}).item() == 0.0);
+  CHECK(tapegrad::sum(m, std::size_t{1}).to_vector() == V{-1, 1});
+  CHECK_THROWS_WITH(
+      tapegrad::sum(m, {0, 1, 0, 1, 0, 1, 0, 1, 0}),
+      Catch::Matchers::Contains("sum: 9 axes given, more than a tensor can have (8)"));
+  CHECK_THROWS_AS(tapegrad::norm(m, 2), tapegrad::index_error);  // axis 2 of a matrix
 }

@@ -186,10 +186,10 @@ TAPEGRAD_ALWAYS_INLINE void unary_kernel(const T* x, T* y, std::int64_t n, T s) 
 }
 
 template <class Op, class T>
-void unary_forward(const OpAttrs& attrs, const ImplRef* const* inputs, TensorImpl& out) {
+void unary_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
   const TensorImpl& x = *inputs[0]->get();
   unary_kernel<Op>(static_cast<const T*>(x.data), static_cast<T*>(out.data), x.size,
-                   static_cast<T>(attrs.scalar));
+                   static_cast<T>(args.as<ScalarAttrs>().scalar));
 }
 
 template <class Op, class T>
@@ -200,7 +200,7 @@ void unary_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
   } else {
     const Tensor<T>& x = (reads_v<Op> & reads_x) ? e.saved[0].get<T>() : grad;
     const Tensor<T>& y = (reads_v<Op> & reads_y) ? e.saved[1].get<T>() : grad;
-    const auto s = static_cast<T>(e.attrs.scalar);
+    const auto s = static_cast<T>(e.attrs.as<ScalarAttrs>().scalar);
     using Rule = decltype(unary_rule<Op>(x, y, grad, s));
     if constexpr (fuses_v<Op> && computes_v<Rule>) {
       if (!backward_is_recorded()) {
@@ -215,14 +215,15 @@ void unary_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
 }
 
 template <class Op, class T>
-ImplRef unary_jvp(const OpAttrs& attrs, const ImplRef* const* inputs, const ImplRef& output,
+ImplRef unary_jvp(const OpArgs& args, const ImplRef* const* inputs, const ImplRef& output,
                   const ImplRef* const* tangents) {
   if (!*tangents[0]) return {};
   if constexpr (!has_unary_rule_v<Op, T>) {
     return Tensor<T>::zeros(output->shape).take_impl();
   } else {
     const Tensor<T> x(*inputs[0]), y(output), t(*tangents[0]);
-    return Tensor<T>(unary_rule<Op>(x, y, t, static_cast<T>(attrs.scalar))).take_impl();
+    const auto s = static_cast<T>(args.as<ScalarAttrs>().scalar);
+    return Tensor<T>(unary_rule<Op>(x, y, t, s)).take_impl();
   }
 }
 
@@ -234,8 +235,7 @@ inline constexpr OpDefinition unary_definition{
 
 template <class Op, class T>
 void record_unary(const Tensor<T>& x, const Tensor<T>& y, T s) {
-  OpAttrs attrs;
-  attrs.scalar = static_cast<double>(s);
+  const OpAttrs attrs = OpAttrs::of(ScalarAttrs{static_cast<double>(s)});
   const ImplRef& none = no_saved_tensor;
   record(y.impl(), unary_definition<Op, T>, {&x.impl()},
          {(reads_v<Op> & reads_x) ? &x.impl() : &none, (reads_v<Op> & reads_y) ? &y.impl() : &none},
@@ -259,7 +259,7 @@ void binary_kernel(const Tensor<T>& a, const Tensor<T>& b, const Shape& shape, T
 }
 
 template <class Op, class T>
-void binary_forward(const OpAttrs&, const ImplRef* const* inputs, TensorImpl& out) {
+void binary_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
   binary_kernel<Op>(Tensor<T>(*inputs[0]), Tensor<T>(*inputs[1]), out.shape,
                     static_cast<T*>(out.data));
 }
@@ -310,7 +310,7 @@ void add_binary_tangent(const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>&
 }
 
 template <class Op, class T>
-ImplRef binary_jvp(const OpAttrs&, const ImplRef* const* inputs, const ImplRef& output,
+ImplRef binary_jvp(const OpArgs&, const ImplRef* const* inputs, const ImplRef& output,
                    const ImplRef* const* tangents) {
   const Tensor<T> a(*inputs[0]), b(*inputs[1]), y(output);
   Tensor<T> sum;

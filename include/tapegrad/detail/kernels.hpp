@@ -1,6 +1,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
@@ -134,20 +135,20 @@ Tensor<Out> map_binary(const Tensor<T>& a, const Tensor<T>& b, const char* op, F
   return y;
 }
 
-/// The sum of x over the axes along which `shape` was broadcast to x's shape.
+/// The sum of x over the axes along which `shape` was broadcast to x's shape, into `py`,
+/// which holds shape's elements.
 template <class T>
-Tensor<T> sum_to_kernel(const Tensor<T>& x, const Shape& shape) {
+void sum_to_into(const Tensor<T>& x, const Shape& shape, T* py) {
   const Shape& sx = x.shape();
-  Tensor<T> y(shape, T(0));
+  std::fill_n(py, shape.size(), T(0));
   if (shape.size() == 1) {
-    y.mutable_data()[0] = x.array().sum();
-    return y;
+    py[0] = x.array().sum();
+    return;
   }
   std::int64_t y_strides[Shape::max_rank], unused[Shape::max_rank] = {};
   broadcast_strides(shape, sx, y_strides);
   const bool y_row = sx.rank() > 0 && y_strides[sx.rank() - 1] != 0;
   const T* px = x.data();
-  T* py = y.mutable_data();
   for_each_row(sx, y_strides, unused,
                [&](std::int64_t in, std::int64_t iy, std::int64_t, std::int64_t length) {
                  const auto len = static_cast<Eigen::Index>(length);
@@ -156,18 +157,21 @@ Tensor<T> sum_to_kernel(const Tensor<T>& x, const Shape& shape) {
                  else
                    py[iy] += ArrayMap<T>(px + in, len).sum();
                });
+}
+template <class T>
+Tensor<T> sum_to_kernel(const Tensor<T>& x, const Shape& shape) {
+  Tensor<T> y(uninitialized, shape);
+  sum_to_into(x, shape, y.mutable_data());
   return y;
 }
 
-/// x repeated along the axes where it has size 1 (or is missing) to fill `shape`.
+/// x repeated along the axes where it has size 1 (or is missing) to fill `shape`, into `py`.
 template <class T>
-Tensor<T> broadcast_kernel(const Tensor<T>& x, const Shape& shape) {
-  Tensor<T> y(uninitialized, shape);
+void broadcast_into(const Tensor<T>& x, const Shape& shape, T* py) {
   std::int64_t x_strides[Shape::max_rank], unused[Shape::max_rank] = {};
   broadcast_strides(x.shape(), shape, x_strides);
   const bool x_row = shape.rank() > 0 && x_strides[shape.rank() - 1] != 0;
   const T* px = x.data();
-  T* py = y.mutable_data();
   for_each_row(shape, x_strides, unused,
                [&](std::int64_t out, std::int64_t ix, std::int64_t, std::int64_t length) {
                  const auto len = static_cast<Eigen::Index>(length);
@@ -176,6 +180,11 @@ Tensor<T> broadcast_kernel(const Tensor<T>& x, const Shape& shape) {
                  else
                    MutableArrayMap<T>(py + out, len).setConstant(px[ix]);
                });
+}
+template <class T>
+Tensor<T> broadcast_kernel(const Tensor<T>& x, const Shape& shape) {
+  Tensor<T> y(uninitialized, shape);
+  broadcast_into(x, shape, y.mutable_data());
   return y;
 }
 

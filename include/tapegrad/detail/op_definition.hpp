@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <type_traits>
 
 #include "tapegrad/detail/tensor_impl.hpp"
 
@@ -17,15 +18,81 @@
 // rule into given buffers, propagating a tangent, drawing a node or counting its bytes needs
 // no per-op code. A definition lives in static storage: entries and traces hold its address.
 //
-// Families convert to this form one at a time. An op not converted yet has a definition with
-// only its backward (`legacy_op`): `forward` and `jvp` are null, and transformations that
-// need them say so (a typed error) rather than guess.
+// A definition without `forward` or `jvp` (a custom gradient: its forward is the user's code,
+// which the entry does not keep) makes the transformations that need them say so with a typed
+// error rather than guess.
 namespace tapegrad::detail {
 
-/// The non-tensor arguments of an op (a scalar operand, an axis, flags).
-struct OpAttrs {
-  double scalar = 0;
-  std::int64_t ints[2] = {0, 0};
+// NOTE [ Typed attributes ]
+// Each op keeps its non-tensor arguments (a scalar operand, an axis, flags, a permutation) in
+// a small struct of its own, named for what it holds. The entry stores it inline, without an
+// allocation or a type-erased closure, so every op's attributes copy and compare as bytes.
+
+/// An op's attributes: a trivially copyable struct of at most 24 bytes, stored inline.
+///   OpAttrs attrs = OpAttrs::of(ReduceAttrs{axis, keepdims}); attrs.as<ReduceAttrs>().axis
+class OpAttrs {
+ public:
+  static constexpr std::size_t capacity = 24;
+  OpAttrs() = default;
+  template <class A>
+  static OpAttrs of(const A& attributes) {
+    static_assert(std::is_trivially_copyable_v<A> && sizeof(A) <= capacity &&
+                      alignof(A) <= alignof(std::int64_t),
+                  "an op's attributes must be a small trivially copyable struct");
+    OpAttrs attrs;
+    std::memcpy(attrs.bytes_, &attributes, sizeof(A));
+    return attrs;
+  }
+  template <class A>
+  A as() const {
+    static_assert(std::is_trivially_copyable_v<A> && sizeof(A) <= capacity);
+    A attributes;
+    std::memcpy(&attributes, bytes_, sizeof(A));
+    return attributes;
+  }
+
+ private:
+  alignas(std::int64_t) unsigned char bytes_[capacity] = {};
+};
+
+/// The attributes of an elementwise op with a scalar operand (x * s, leaky_relu's alpha).
+struct ScalarAttrs {
+  double scalar;
+};
+/// A reduction's: the axis (-1 for all elements) and whether it stays with size 1.
+struct ReduceAttrs {
+  std::int32_t axis;
+  bool keepdims;
+};
+/// An op along one axis (stack, concat, softmax, scatter_add).
+struct AxisAttrs {
+  std::int32_t axis;
+};
+/// take and embed: the axis, the index along it, and its length n in the larger tensor.
+struct TakeAttrs {
+  std::int32_t axis;
+  std::int64_t index;
+  std::int64_t n;
+};
+/// gather: the axis and the length of that axis in params.
+struct GatherAttrs {
+  std::int32_t axis;
+  std::int64_t size;
+};
+/// transpose: y's axis i is x's axis perm[i].
+struct TransposeAttrs {
+  std::int8_t perm[8];
+  std::int32_t rank;
+};
+/// matmul: whether each operand is read transposed.
+struct MatmulAttrs {
+  bool transpose_a;
+  bool transpose_b;
+};
+/// diag_part: the rows and columns of the input's matrices.
+struct MatrixAttrs {
+  std::int64_t rows;
+  std::int64_t cols;
 };
 
 /// Which table an op belongs to (NOTE [ Op tables ]).
@@ -50,13 +117,35 @@ struct Entry;
 using BackwardFn = void (*)(const Entry& entry, ImplRef&& grad, const bool* needs,
                             ImplRef* input_grads);
 
-/// Computes the op's output from its inputs and attributes into `out`, which has the output's
+/// An op's non-tensor arguments as its kernel and rules see them: the inline attributes, and
+/// the shared data that does not fit there (a window, a convolution's geometry, a custom
+/// gradient's function), which entries hold as their closure.
+struct OpArgs {
+  const OpAttrs& attrs;
+  const std::shared_ptr<const void>& shared;
+
+  template <class A>
+  A as() const {
+    return attrs.as<A>();
+  }
+  /// The shared data, which the op knows to be an S.
+  template <class S>
+  const S& data() const {
+    return *static_cast<const S*>(shared.get());
+  }
+  template <class S>
+  std::shared_ptr<const S> data_ref() const {
+    return std::static_pointer_cast<const S>(shared);
+  }
+};
+
+/// Computes the op's output from its inputs and arguments into `out`, which has the output's
 /// shape and dtype; bit for bit what the op itself computes.
-using ForwardFn = void (*)(const OpAttrs& attrs, const ImplRef* const* inputs, TensorImpl& out);
+using ForwardFn = void (*)(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out);
 
 /// The output's tangent, given the inputs, the output and a tangent per input (an empty one
 /// is zero), computed with the library's ops (so that a tape can record it).
-using JvpFn = ImplRef (*)(const OpAttrs& attrs, const ImplRef* const* inputs, const ImplRef& output,
+using JvpFn = ImplRef (*)(const OpArgs& args, const ImplRef* const* inputs, const ImplRef& output,
                           const ImplRef* const* tangents);
 
 /// One op, as data.   record(y.impl(), matmul_op<T>, {&a.impl(), &b.impl()}, ...);
@@ -69,12 +158,6 @@ struct OpDefinition {
   JvpFn jvp = nullptr;
 };
 
-/// A definition for an op whose family is not converted yet: its backward only.
-constexpr OpDefinition legacy_op(const char* name, OpFamily family, int arity,
-                                 BackwardFn backward) {
-  return OpDefinition{name, family, arity, backward, nullptr, nullptr};
-}
-
 /// The identity's rules: the gradient and the tangent pass unchanged.
 inline void identity_backward(const Entry&, ImplRef&& g, const bool*, ImplRef* dx) {
   if (!dx[0]) {
@@ -83,11 +166,11 @@ inline void identity_backward(const Entry&, ImplRef&& g, const bool*, ImplRef* d
   }
   std::memcpy(dx[0]->data, g->data, static_cast<std::size_t>(g->size) * dtype_size(g->dtype));
 }
-inline void identity_forward(const OpAttrs&, const ImplRef* const* inputs, TensorImpl& out) {
+inline void identity_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
   const TensorImpl& x = *inputs[0]->get();
   std::memcpy(out.data, x.data, static_cast<std::size_t>(x.size) * dtype_size(x.dtype));
 }
-inline ImplRef identity_jvp(const OpAttrs&, const ImplRef* const*, const ImplRef&,
+inline ImplRef identity_jvp(const OpArgs&, const ImplRef* const*, const ImplRef&,
                             const ImplRef* const* tangents) {
   return *tangents[0];
 }
@@ -107,13 +190,3 @@ inline const OpDefinition& identity_op_named(const char* name) {
 }
 
 }  // namespace tapegrad::detail
-
-/// The definition of an op whose family is not converted yet (NOTE [ Ops as data ]), made
-/// once at compile time where the op records.
-///   record(y.impl(), TAPEGRAD_LEGACY_OP("diag", linalg, 1, &diag_backward<T>), {&v.impl()}, {});
-#define TAPEGRAD_LEGACY_OP(name, family, arity, backward)                                         \
-  ([]() -> const ::tapegrad::detail::OpDefinition& {                                              \
-    static constexpr ::tapegrad::detail::OpDefinition definition = ::tapegrad::detail::legacy_op( \
-        name, ::tapegrad::detail::OpFamily::family, arity, backward);                             \
-    return definition;                                                                            \
-  }())

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "tapegrad/detail/check.hpp"
 #include "tapegrad/detail/tape_state.hpp"
@@ -15,11 +16,12 @@
 // nothing: the test that sends an op to record() is the one they already make.
 namespace tapegrad::detail {
 
-/// One op call as record() sees it: the op, its attributes, its inputs and its output, and
-/// whether a tape recorded it.
+/// One op call as record() sees it: the op, its attributes and shared data (OpArgs), its
+/// inputs and its output, and whether a tape recorded it.
 struct OpCall {
   const OpDefinition& definition;
   const OpAttrs& attrs;
+  const std::shared_ptr<const void>& shared;
   const ImplRef* const* inputs;
   std::size_t n_inputs;
   const ImplRef& output;

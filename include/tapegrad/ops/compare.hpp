@@ -38,28 +38,52 @@ Tensor<bool> compare(const Tensor<T>& a, const Tensor<T>& b, const char* op, F f
 template <class T>
 Tensor<T> where(const Tensor<bool>& cond, const Tensor<T>& a, const Tensor<T>& b);
 
-// The incoming gradient goes to the branch each element took; the other gets exactly 0.
+// where's inputs are a, b and the mask (a constant: no tape knows a mask). The incoming
+// gradient goes to the branch each element took; the other gets exactly 0. It is linear in
+// (a, b), so its JVP selects between the tangents.
+template <class T>
+void where_into(const Tensor<bool>& cond, const Tensor<T>& a, const Tensor<T>& b,
+                const Shape& shape, T* py) {
+  const Tensor<bool> c = cond.shape() == shape ? cond : broadcast_kernel(cond, shape);
+  const Tensor<T> x = a.shape() == shape ? a : broadcast_kernel(a, shape);
+  const Tensor<T> z = b.shape() == shape ? b : broadcast_kernel(b, shape);
+  MutableArrayMap<T>(py, static_cast<Eigen::Index>(shape.size())) =
+      c.array().select(x.array(), z.array());
+}
 template <class T>
 void where_backward(const Entry& e, ImplRef&& g, const bool* needs, ImplRef* grads) {
   const Tensor<bool>& cond = e.saved[0].get<bool>();
   const Tensor<T> grad(std::move(g));
   const Tensor<T> zero(T(0));
-  if (needs[0]) grads[0] = sum_to(where(cond, grad, zero), e.saved[1]->shape).take_impl();
-  if (needs[1]) grads[1] = sum_to(where(cond, zero, grad), e.saved[2]->shape).take_impl();
+  if (needs[0]) give(grads[0], sum_to(where(cond, grad, zero), e.saved[1]->shape));
+  if (needs[1]) give(grads[1], sum_to(where(cond, zero, grad), e.saved[2]->shape));
 }
+template <class T>
+void where_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
+  where_into(Tensor<bool>(*inputs[2]), Tensor<T>(*inputs[0]), Tensor<T>(*inputs[1]), out.shape,
+             static_cast<T*>(out.data));
+}
+template <class T>
+ImplRef where_jvp(const OpArgs&, const ImplRef* const* inputs, const ImplRef& y,
+                  const ImplRef* const* t) {
+  if (!*t[0] && !*t[1]) return {};
+  auto tangent = [&](int k) { return *t[k] ? Tensor<T>(*t[k]) : Tensor<T>(T(0)); };
+  const Tensor<T> ty = where(Tensor<bool>(*inputs[2]), tangent(0), tangent(1));
+  return broadcast_to(ty, y->shape).take_impl();
+}
+template <class T>
+inline constexpr OpDefinition where_op{
+    "where", OpFamily::elementwise, 3, &where_backward<T>, &where_forward<T>, &where_jvp<T>};
 
 template <class T>
 Tensor<T> where(const Tensor<bool>& cond, const Tensor<T>& a, const Tensor<T>& b) {
   const Shape shape =
       broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
-  const Tensor<bool> c = cond.shape() == shape ? cond : broadcast_kernel(cond, shape);
-  const Tensor<T> x = a.shape() == shape ? a : broadcast_kernel(a, shape);
-  const Tensor<T> z = b.shape() == shape ? b : broadcast_kernel(b, shape);
   Tensor<T> y(uninitialized, shape);
-  y.mutable_array() = c.array().select(x.array(), z.array());
+  where_into(cond, a, b, shape, y.mutable_data());
   if (any_tape_recording())
-    record(y.impl(), TAPEGRAD_LEGACY_OP("where", elementwise, 2, &where_backward<T>),
-           {&a.impl(), &b.impl()}, {&cond.impl(), &a.impl(), &b.impl()});
+    record(y.impl(), where_op<T>, {&a.impl(), &b.impl(), &cond.impl()},
+           {&cond.impl(), &a.impl(), &b.impl()});
   return y;
 }
 
@@ -68,8 +92,26 @@ Tensor<U> cast(const Tensor<T>& x);
 
 template <class From, class To>
 void cast_backward(const Entry&, ImplRef&& g, const bool*, ImplRef* dx) {
-  dx[0] = cast<From>(Tensor<To>(std::move(g))).take_impl();
+  give(dx[0], cast<From>(Tensor<To>(std::move(g))));
 }
+template <class From, class To>
+void cast_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
+  MutableArrayMap<To>(static_cast<To*>(out.data), static_cast<Eigen::Index>(out.size)) =
+      Tensor<From>(*inputs[0]).array().template cast<To>();
+}
+template <class From, class To>
+ImplRef cast_jvp(const OpArgs&, const ImplRef* const*, const ImplRef&, const ImplRef* const* t) {
+  if (!*t[0]) return {};
+  return cast<To>(Tensor<From>(*t[0])).take_impl();
+}
+/// A cast between float and double (the only casts a gradient crosses).
+template <class From, class To>
+inline constexpr OpDefinition cast_op{"cast",
+                                      OpFamily::elementwise,
+                                      1,
+                                      &cast_backward<From, To>,
+                                      &cast_forward<From, To>,
+                                      &cast_jvp<From, To>};
 
 /// Refuses a float-to-integer cast of an element the integer type cannot hold after
 /// truncation toward zero (NaN, an infinity, out of range): C++ leaves that conversion
@@ -106,9 +148,7 @@ Tensor<U> cast(const Tensor<T>& x) {
     // Only float <-> double carries a gradient; through an integer or a mask it stops, as
     // in TensorFlow.
     if constexpr (is_differentiable_v<T> && is_differentiable_v<U>) {
-      if (any_tape_recording())
-        record(y.impl(), TAPEGRAD_LEGACY_OP("cast", elementwise, 1, (&cast_backward<T, U>)),
-               {&x.impl()}, {});
+      if (any_tape_recording()) record(y.impl(), cast_op<T, U>, {&x.impl()}, {});
     }
     return y;
   }

@@ -9,6 +9,8 @@
 #include <string>
 
 #include "tapegrad/detail/apply_op.hpp"
+#include "tapegrad/ops/binary.hpp"
+#include "tapegrad/ops/shape.hpp"
 
 // 2-D convolution and pooling in TensorFlow's NHWC layout: input [batch, height, width,
 // channels], filter [filter_height, filter_width, in_channels, out_channels].
@@ -322,32 +324,85 @@ Tensor<T> conv2d_backprop_filter(const Tensor<T>& x, const Tensor<T>& grad, cons
 inline GeometryRef geometry_of(const Entry& e) {
   return std::static_pointer_cast<const WindowGeometry>(e.extra->closure);
 }
-/// record() for an op whose backward needs its geometry (held as the entry's closure).
+/// record() for an op that keeps its geometry as the entry's shared data.
 inline void record_windowed(const ImplRef& y, const OpDefinition& op,
                             std::initializer_list<const ImplRef*> inputs,
                             std::initializer_list<const ImplRef*> saved, const GeometryRef& g) {
   record(y, op, inputs.begin(), inputs.size(), saved.begin(), saved.size(), OpAttrs{}, g);
 }
 
-// NOTE [ Convolution as three linear maps ]: each backward is made of the other two ops.
+/// The tangent of a bilinear op f(a, b): f(ta, b) + f(a, tb), each term where its tangent is
+/// given.
+template <class T, class F>
+ImplRef bilinear_jvp(const ImplRef* const* inputs, const ImplRef* const* t, F f) {
+  const Tensor<T> a(*inputs[0]), b(*inputs[1]);
+  Tensor<T> sum;
+  if (*t[0]) sum = f(Tensor<T>(*t[0]), b);
+  if (*t[1]) {
+    const Tensor<T> term = f(a, Tensor<T>(*t[1]));
+    sum = sum.has_value() ? Tensor<T>(sum + term) : term;
+  }
+  return sum.has_value() ? std::move(sum).take_impl() : ImplRef();
+}
+
+// NOTE [ Convolution as three linear maps ]: each backward is made of the other two ops, and
+// each op is bilinear, so its JVP is the op applied to one tangent at a time.
 template <class T>
 void conv2d_backward(const Entry& e, ImplRef&& grad, const bool* needs, ImplRef* d) {
   const Tensor<T>& x = e.saved[0].get<T>();
   const Tensor<T>& w = e.saved[1].get<T>();
   const Tensor<T> g(std::move(grad));
   const GeometryRef geometry = geometry_of(e);
-  if (needs[0]) d[0] = conv2d_backprop_input(g, w, geometry).take_impl();
-  if (needs[1]) d[1] = conv2d_backprop_filter(x, g, geometry).take_impl();
+  if (needs[0]) give(d[0], conv2d_backprop_input(g, w, geometry));
+  if (needs[1]) give(d[1], conv2d_backprop_filter(x, g, geometry));
 }
+template <class T>
+void conv2d_forward(const OpArgs& args, const ImplRef* const* in, TensorImpl& out) {
+  conv2d_kernel(static_cast<const T*>((*in[0])->data), static_cast<const T*>((*in[1])->data),
+                args.data<WindowGeometry>(), static_cast<T*>(out.data));
+}
+template <class T>
+ImplRef conv2d_jvp(const OpArgs& args, const ImplRef* const* in, const ImplRef&,
+                   const ImplRef* const* t) {
+  const GeometryRef g = args.data_ref<WindowGeometry>();
+  return bilinear_jvp<T>(in, t,
+                         [&](const Tensor<T>& x, const Tensor<T>& w) { return conv2d(x, w, g); });
+}
+template <class T>
+inline constexpr OpDefinition conv2d_op{
+    "conv2d", OpFamily::convolution, 2, &conv2d_backward<T>, &conv2d_forward<T>, &conv2d_jvp<T>};
+
 template <class T>
 void conv2d_backprop_input_backward(const Entry& e, ImplRef&& grad, const bool* needs, ImplRef* d) {
   const Tensor<T>& g = e.saved[0].get<T>();
   const Tensor<T>& w = e.saved[1].get<T>();
   const Tensor<T> h(std::move(grad));  // shaped like the convolution's input
   const GeometryRef geometry = geometry_of(e);
-  if (needs[0]) d[0] = conv2d(h, w, geometry).take_impl();
-  if (needs[1]) d[1] = conv2d_backprop_filter(h, g, geometry).take_impl();
+  if (needs[0]) give(d[0], conv2d(h, w, geometry));
+  if (needs[1]) give(d[1], conv2d_backprop_filter(h, g, geometry));
 }
+template <class T>
+void conv2d_backprop_input_forward(const OpArgs& args, const ImplRef* const* in, TensorImpl& out) {
+  conv2d_backprop_input_kernel(static_cast<const T*>((*in[0])->data),
+                               static_cast<const T*>((*in[1])->data), args.data<WindowGeometry>(),
+                               static_cast<T*>(out.data));
+}
+template <class T>
+ImplRef conv2d_backprop_input_jvp(const OpArgs& args, const ImplRef* const* in, const ImplRef&,
+                                  const ImplRef* const* t) {
+  const GeometryRef g = args.data_ref<WindowGeometry>();
+  return bilinear_jvp<T>(in, t, [&](const Tensor<T>& grad, const Tensor<T>& w) {
+    return conv2d_backprop_input(grad, w, g);
+  });
+}
+template <class T>
+inline constexpr OpDefinition conv2d_backprop_input_op{"conv2d_backprop_input",
+                                                       OpFamily::convolution,
+                                                       2,
+                                                       &conv2d_backprop_input_backward<T>,
+                                                       &conv2d_backprop_input_forward<T>,
+                                                       &conv2d_backprop_input_jvp<T>};
+
 template <class T>
 void conv2d_backprop_filter_backward(const Entry& e, ImplRef&& grad, const bool* needs,
                                      ImplRef* d) {
@@ -355,17 +410,37 @@ void conv2d_backprop_filter_backward(const Entry& e, ImplRef&& grad, const bool*
   const Tensor<T>& g = e.saved[1].get<T>();
   const Tensor<T> k(std::move(grad));  // shaped like the filter
   const GeometryRef geometry = geometry_of(e);
-  if (needs[0]) d[0] = conv2d_backprop_input(g, k, geometry).take_impl();
-  if (needs[1]) d[1] = conv2d(x, k, geometry).take_impl();
+  if (needs[0]) give(d[0], conv2d_backprop_input(g, k, geometry));
+  if (needs[1]) give(d[1], conv2d(x, k, geometry));
 }
+template <class T>
+void conv2d_backprop_filter_forward(const OpArgs& args, const ImplRef* const* in, TensorImpl& out) {
+  conv2d_backprop_filter_kernel(static_cast<const T*>((*in[0])->data),
+                                static_cast<const T*>((*in[1])->data), args.data<WindowGeometry>(),
+                                static_cast<T*>(out.data));
+}
+template <class T>
+ImplRef conv2d_backprop_filter_jvp(const OpArgs& args, const ImplRef* const* in, const ImplRef&,
+                                   const ImplRef* const* t) {
+  const GeometryRef g = args.data_ref<WindowGeometry>();
+  return bilinear_jvp<T>(in, t, [&](const Tensor<T>& x, const Tensor<T>& grad) {
+    return conv2d_backprop_filter(x, grad, g);
+  });
+}
+template <class T>
+inline constexpr OpDefinition conv2d_backprop_filter_op{"conv2d_backprop_filter",
+                                                        OpFamily::convolution,
+                                                        2,
+                                                        &conv2d_backprop_filter_backward<T>,
+                                                        &conv2d_backprop_filter_forward<T>,
+                                                        &conv2d_backprop_filter_jvp<T>};
 
 template <class T>
 Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& w, const GeometryRef& g) {
   Tensor<T> y(uninitialized, g->output_shape());
   conv2d_kernel(x.data(), w.data(), *g, y.mutable_data());
   if (any_tape_recording())
-    record_windowed(y.impl(), TAPEGRAD_LEGACY_OP("conv2d", convolution, 2, &conv2d_backward<T>),
-                    {&x.impl(), &w.impl()}, {&x.impl(), &w.impl()}, g);
+    record_windowed(y.impl(), conv2d_op<T>, {&x.impl(), &w.impl()}, {&x.impl(), &w.impl()}, g);
   return y;
 }
 
@@ -374,10 +449,8 @@ Tensor<T> conv2d_backprop_input(const Tensor<T>& grad, const Tensor<T>& w, const
   Tensor<T> dx(uninitialized, g->input_shape());
   conv2d_backprop_input_kernel(grad.data(), w.data(), *g, dx.mutable_data());
   if (any_tape_recording())
-    record_windowed(dx.impl(),
-                    TAPEGRAD_LEGACY_OP("conv2d_backprop_input", convolution, 2,
-                                       &conv2d_backprop_input_backward<T>),
-                    {&grad.impl(), &w.impl()}, {&grad.impl(), &w.impl()}, g);
+    record_windowed(dx.impl(), conv2d_backprop_input_op<T>, {&grad.impl(), &w.impl()},
+                    {&grad.impl(), &w.impl()}, g);
   return dx;
 }
 
@@ -386,10 +459,8 @@ Tensor<T> conv2d_backprop_filter(const Tensor<T>& x, const Tensor<T>& grad, cons
   Tensor<T> dw(uninitialized, g->filter_shape());
   conv2d_backprop_filter_kernel(x.data(), grad.data(), *g, dw.mutable_data());
   if (any_tape_recording())
-    record_windowed(dw.impl(),
-                    TAPEGRAD_LEGACY_OP("conv2d_backprop_filter", convolution, 2,
-                                       &conv2d_backprop_filter_backward<T>),
-                    {&x.impl(), &grad.impl()}, {&x.impl(), &grad.impl()}, g);
+    record_windowed(dw.impl(), conv2d_backprop_filter_op<T>, {&x.impl(), &grad.impl()},
+                    {&x.impl(), &grad.impl()}, g);
   return dw;
 }
 
@@ -400,7 +471,8 @@ Tensor<T> conv2d_backprop_filter(const Tensor<T>& x, const Tensor<T>& grad, cons
 // of that scatter with respect to g gathers from the same indices (max_pool2d_grad_grad),
 // whose gradient is the scatter again. Both take the pooled input x as well, as
 // TensorFlow's MaxPoolGrad does: the indices are piecewise constant in x, so the gradient
-// with respect to x is zeros (not "no gradient").
+// with respect to x is zeros (not "no gradient"). The indices are the routing ops' third
+// input, a constant to every tape.
 
 template <class T>
 Tensor<T> max_pool2d_grad(const Tensor<T>& x, const Tensor<T>& grad,
@@ -409,32 +481,9 @@ template <class T>
 Tensor<T> max_pool2d_grad_grad(const Tensor<T>& x, const Tensor<T>& h,
                                const Tensor<std::int64_t>& argmax);
 
+/// The window maxima of x into py, and where each was found into pa.
 template <class T>
-void max_pool2d_backward(const Entry& e, ImplRef&& grad, const bool*, ImplRef* d) {
-  d[0] = max_pool2d_grad(e.saved[0].get<T>(), Tensor<T>(std::move(grad)),
-                         e.saved[1].get<std::int64_t>())
-             .take_impl();
-}
-/// Backward of both routing ops: zeros for x, the other routing op for the routed tensor.
-template <class T, bool Scatter>
-void max_pool2d_routing_backward(const Entry& e, ImplRef&& grad, const bool* needs, ImplRef* d) {
-  const Tensor<T>& x = e.saved[0].get<T>();
-  const Tensor<std::int64_t>& argmax = e.saved[1].get<std::int64_t>();
-  if (needs[0]) d[0] = Tensor<T>::zeros(x.shape()).take_impl();
-  if (!needs[1]) return;
-  if constexpr (Scatter)
-    d[1] = max_pool2d_grad_grad(x, Tensor<T>(std::move(grad)), argmax).take_impl();
-  else
-    d[1] = max_pool2d_grad(x, Tensor<T>(std::move(grad)), argmax).take_impl();
-}
-
-template <class T>
-Tensor<T> max_pool2d(const Tensor<T>& x, const WindowGeometry& g) {
-  Tensor<T> y(uninitialized, g.output_shape());
-  Tensor<std::int64_t> argmax(uninitialized, g.output_shape());
-  const T* px = x.data();
-  T* py = y.mutable_data();
-  std::int64_t* pa = argmax.mutable_data();
+void max_pool2d_into(const T* px, const WindowGeometry& g, T* py, std::int64_t* pa) {
   const std::int64_t c = g.in_c;
   for_each_pool_window(g, [&](std::int64_t out, std::int64_t n, std::int64_t h0, std::int64_t h1,
                               std::int64_t w0, std::int64_t w1) {
@@ -453,9 +502,97 @@ Tensor<T> max_pool2d(const Tensor<T>& x, const WindowGeometry& g) {
         }
       }
   });
+}
+template <class T>
+void max_pool2d_grad_into(const std::int64_t* pa, std::int64_t n, const T* pg, std::int64_t size,
+                          T* pdx) {
+  std::fill_n(pdx, size, T(0));
+  for (std::int64_t i = 0; i < n; ++i) pdx[pa[i]] += pg[i];
+}
+template <class T>
+void max_pool2d_grad_grad_into(const std::int64_t* pa, std::int64_t n, const T* ph, T* py) {
+  for (std::int64_t i = 0; i < n; ++i) py[i] = ph[pa[i]];
+}
+
+template <class T>
+void max_pool2d_backward(const Entry& e, ImplRef&& grad, const bool*, ImplRef* d) {
+  give(d[0], max_pool2d_grad(e.saved[0].get<T>(), Tensor<T>(std::move(grad)),
+                             e.saved[1].get<std::int64_t>()));
+}
+template <class T>
+void max_pool2d_forward(const OpArgs& args, const ImplRef* const* in, TensorImpl& out) {
+  Tensor<std::int64_t> argmax(uninitialized, out.shape);
+  max_pool2d_into(static_cast<const T*>((*in[0])->data), args.data<WindowGeometry>(),
+                  static_cast<T*>(out.data), argmax.mutable_data());
+}
+/// The tangent of each maximum is the tangent of the element it took.
+template <class T>
+ImplRef max_pool2d_jvp(const OpArgs& args, const ImplRef* const* in, const ImplRef& y,
+                       const ImplRef* const* t) {
+  if (!*t[0]) return {};
+  const Tensor<T> x(*in[0]);
+  Tensor<T> maxima(uninitialized, y->shape);
+  Tensor<std::int64_t> argmax(uninitialized, y->shape);
+  max_pool2d_into(x.data(), args.data<WindowGeometry>(), maxima.mutable_data(),
+                  argmax.mutable_data());
+  return max_pool2d_grad_grad(x, Tensor<T>(*t[0]), argmax).take_impl();
+}
+template <class T>
+inline constexpr OpDefinition max_pool2d_op{
+    "max_pool2d",           OpFamily::convolution, 1, &max_pool2d_backward<T>,
+    &max_pool2d_forward<T>, &max_pool2d_jvp<T>};
+
+/// Backward of both routing ops: zeros for x, the other routing op for the routed tensor.
+template <class T, bool Scatter>
+void max_pool2d_routing_backward(const Entry& e, ImplRef&& grad, const bool* needs, ImplRef* d) {
+  const Tensor<T>& x = e.saved[0].get<T>();
+  const Tensor<std::int64_t>& argmax = e.saved[1].get<std::int64_t>();
+  if (needs[0]) give(d[0], Tensor<T>::zeros(x.shape()));
+  if (!needs[1]) return;
+  if constexpr (Scatter)
+    give(d[1], max_pool2d_grad_grad(x, Tensor<T>(std::move(grad)), argmax));
+  else
+    give(d[1], max_pool2d_grad(x, Tensor<T>(std::move(grad)), argmax));
+}
+template <class T, bool Scatter>
+void max_pool2d_routing_forward(const OpArgs&, const ImplRef* const* in, TensorImpl& out) {
+  const TensorImpl& argmax = *in[2]->get();
+  const auto* pa = static_cast<const std::int64_t*>(argmax.data);
+  const auto* routed = static_cast<const T*>((*in[1])->data);
+  if constexpr (Scatter)
+    max_pool2d_grad_into(pa, argmax.size, routed, out.size, static_cast<T*>(out.data));
+  else
+    max_pool2d_grad_grad_into(pa, argmax.size, routed, static_cast<T*>(out.data));
+}
+/// Linear in the routed tensor; the tangent of x moves no index, so it adds nothing.
+template <class T, bool Scatter>
+ImplRef max_pool2d_routing_jvp(const OpArgs&, const ImplRef* const* in, const ImplRef&,
+                               const ImplRef* const* t) {
+  if (!*t[1]) return {};
+  const Tensor<T> x(*in[0]), routed(*t[1]);
+  const Tensor<std::int64_t> argmax(*in[2]);
+  if constexpr (Scatter)
+    return max_pool2d_grad(x, routed, argmax).take_impl();
+  else
+    return max_pool2d_grad_grad(x, routed, argmax).take_impl();
+}
+template <class T, bool Scatter>
+inline constexpr OpDefinition max_pool2d_routing_op{
+    Scatter ? "max_pool2d_grad" : "max_pool2d_grad_grad",
+    OpFamily::convolution,
+    3,
+    &max_pool2d_routing_backward<T, Scatter>,
+    &max_pool2d_routing_forward<T, Scatter>,
+    &max_pool2d_routing_jvp<T, Scatter>};
+
+template <class T>
+Tensor<T> max_pool2d(const Tensor<T>& x, const WindowGeometry& g) {
+  Tensor<T> y(uninitialized, g.output_shape());
+  Tensor<std::int64_t> argmax(uninitialized, g.output_shape());
+  max_pool2d_into(x.data(), g, y.mutable_data(), argmax.mutable_data());
   if (any_tape_recording())
-    record(y.impl(), TAPEGRAD_LEGACY_OP("max_pool2d", convolution, 1, &max_pool2d_backward<T>),
-           {&x.impl()}, {&x.impl(), &argmax.impl()});
+    record_windowed(y.impl(), max_pool2d_op<T>, {&x.impl()}, {&x.impl(), &argmax.impl()},
+                    std::make_shared<const WindowGeometry>(g));
   return y;
 }
 
@@ -463,16 +600,11 @@ Tensor<T> max_pool2d(const Tensor<T>& x, const WindowGeometry& g) {
 template <class T>
 Tensor<T> max_pool2d_grad(const Tensor<T>& x, const Tensor<T>& grad,
                           const Tensor<std::int64_t>& argmax) {
-  Tensor<T> dx(x.shape(), T(0));
-  T* pdx = dx.mutable_data();
-  const T* pg = grad.data();
-  const std::int64_t* pa = argmax.data();
-  for (std::int64_t i = 0, n = argmax.size(); i < n; ++i) pdx[pa[i]] += pg[i];
+  Tensor<T> dx(uninitialized, x.shape());
+  max_pool2d_grad_into(argmax.data(), argmax.size(), grad.data(), dx.size(), dx.mutable_data());
   if (any_tape_recording())
-    record(dx.impl(),
-           TAPEGRAD_LEGACY_OP("max_pool2d_grad", convolution, 2,
-                              (&max_pool2d_routing_backward<T, true>)),
-           {&x.impl(), &grad.impl()}, {&x.impl(), &argmax.impl()});
+    record(dx.impl(), max_pool2d_routing_op<T, true>, {&x.impl(), &grad.impl(), &argmax.impl()},
+           {&x.impl(), &argmax.impl()});
   return dx;
 }
 
@@ -481,76 +613,102 @@ template <class T>
 Tensor<T> max_pool2d_grad_grad(const Tensor<T>& x, const Tensor<T>& h,
                                const Tensor<std::int64_t>& argmax) {
   Tensor<T> y(uninitialized, argmax.shape());
-  T* py = y.mutable_data();
-  const T* ph = h.data();
-  const std::int64_t* pa = argmax.data();
-  for (std::int64_t i = 0, n = argmax.size(); i < n; ++i) py[i] = ph[pa[i]];
+  max_pool2d_grad_grad_into(argmax.data(), argmax.size(), h.data(), y.mutable_data());
   if (any_tape_recording())
-    record(y.impl(),
-           TAPEGRAD_LEGACY_OP("max_pool2d_grad_grad", convolution, 2,
-                              (&max_pool2d_routing_backward<T, false>)),
-           {&x.impl(), &h.impl()}, {&x.impl(), &argmax.impl()});
+    record(y.impl(), max_pool2d_routing_op<T, false>, {&x.impl(), &h.impl(), &argmax.impl()},
+           {&x.impl(), &argmax.impl()});
   return y;
 }
 
 // avg_pool2d and avg_pool2d_grad are linear maps and each other's adjoint (transpose), so
-// each one's backward is the other.
+// each one's backward is the other, and each one's JVP is itself.
 template <class T>
 Tensor<T> avg_pool2d(const Tensor<T>& x, const GeometryRef& g);
 template <class T>
 Tensor<T> avg_pool2d_grad(const Tensor<T>& grad, const GeometryRef& g);
 
 template <class T>
-void avg_pool2d_backward(const Entry& e, ImplRef&& grad, const bool*, ImplRef* d) {
-  d[0] = avg_pool2d_grad(Tensor<T>(std::move(grad)), geometry_of(e)).take_impl();
+void avg_pool2d_into(const T* px, const WindowGeometry& g, T* py) {
+  const auto c = static_cast<Eigen::Index>(g.in_c);
+  for_each_pool_window(g, [&](std::int64_t out, std::int64_t n, std::int64_t h0, std::int64_t h1,
+                              std::int64_t w0, std::int64_t w1) {
+    MutableArrayMap<T> mean(py + out, c);
+    mean.setZero();
+    for (std::int64_t ih = h0; ih < h1; ++ih)
+      for (std::int64_t iw = w0; iw < w1; ++iw)
+        mean += ArrayMap<T>(px + ((n * g.in_h + ih) * g.in_w + iw) * c, c);
+    mean /= static_cast<T>((h1 - h0) * (w1 - w0));
+  });
 }
 template <class T>
-void avg_pool2d_grad_backward(const Entry& e, ImplRef&& grad, const bool*, ImplRef* d) {
-  d[0] = avg_pool2d(Tensor<T>(std::move(grad)), geometry_of(e)).take_impl();
+void avg_pool2d_grad_into(const T* pg, const WindowGeometry& g, T* pdx) {
+  const auto c = static_cast<Eigen::Index>(g.in_c);
+  std::fill_n(pdx, g.input_shape().size(), T(0));
+  for_each_pool_window(g, [&](std::int64_t out, std::int64_t n, std::int64_t h0, std::int64_t h1,
+                              std::int64_t w0, std::int64_t w1) {
+    const auto share = ArrayMap<T>(pg + out, c) / static_cast<T>((h1 - h0) * (w1 - w0));
+    for (std::int64_t ih = h0; ih < h1; ++ih)
+      for (std::int64_t iw = w0; iw < w1; ++iw)
+        MutableArrayMap<T>(pdx + ((n * g.in_h + ih) * g.in_w + iw) * c, c) += share;
+  });
 }
+
+template <class T>
+void avg_pool2d_backward(const Entry& e, ImplRef&& grad, const bool*, ImplRef* d) {
+  give(d[0], avg_pool2d_grad(Tensor<T>(std::move(grad)), geometry_of(e)));
+}
+template <class T>
+void avg_pool2d_forward(const OpArgs& args, const ImplRef* const* in, TensorImpl& out) {
+  avg_pool2d_into(static_cast<const T*>((*in[0])->data), args.data<WindowGeometry>(),
+                  static_cast<T*>(out.data));
+}
+template <class T>
+ImplRef avg_pool2d_jvp(const OpArgs& args, const ImplRef* const*, const ImplRef&,
+                       const ImplRef* const* t) {
+  const GeometryRef g = args.data_ref<WindowGeometry>();
+  return linear_jvp<T>(t, [&](const Tensor<T>& v) { return avg_pool2d(v, g); });
+}
+template <class T>
+inline constexpr OpDefinition avg_pool2d_op{
+    "avg_pool2d",           OpFamily::convolution, 1, &avg_pool2d_backward<T>,
+    &avg_pool2d_forward<T>, &avg_pool2d_jvp<T>};
+
+template <class T>
+void avg_pool2d_grad_backward(const Entry& e, ImplRef&& grad, const bool*, ImplRef* d) {
+  give(d[0], avg_pool2d(Tensor<T>(std::move(grad)), geometry_of(e)));
+}
+template <class T>
+void avg_pool2d_grad_forward(const OpArgs& args, const ImplRef* const* in, TensorImpl& out) {
+  avg_pool2d_grad_into(static_cast<const T*>((*in[0])->data), args.data<WindowGeometry>(),
+                       static_cast<T*>(out.data));
+}
+template <class T>
+ImplRef avg_pool2d_grad_jvp(const OpArgs& args, const ImplRef* const*, const ImplRef&,
+                            const ImplRef* const* t) {
+  const GeometryRef g = args.data_ref<WindowGeometry>();
+  return linear_jvp<T>(t, [&](const Tensor<T>& v) { return avg_pool2d_grad(v, g); });
+}
+template <class T>
+inline constexpr OpDefinition avg_pool2d_grad_op{
+    "avg_pool2d_grad",           OpFamily::convolution,  1, &avg_pool2d_grad_backward<T>,
+    &avg_pool2d_grad_forward<T>, &avg_pool2d_grad_jvp<T>};
 
 /// The mean over each window's in-bounds elements (SAME padding divides by their count).
 template <class T>
 Tensor<T> avg_pool2d(const Tensor<T>& x, const GeometryRef& g) {
   Tensor<T> y(uninitialized, g->output_shape());
-  const T* px = x.data();
-  T* py = y.mutable_data();
-  const auto c = static_cast<Eigen::Index>(g->in_c);
-  for_each_pool_window(*g, [&](std::int64_t out, std::int64_t n, std::int64_t h0, std::int64_t h1,
-                               std::int64_t w0, std::int64_t w1) {
-    MutableArrayMap<T> mean(py + out, c);
-    mean.setZero();
-    for (std::int64_t ih = h0; ih < h1; ++ih)
-      for (std::int64_t iw = w0; iw < w1; ++iw)
-        mean += ArrayMap<T>(px + ((n * g->in_h + ih) * g->in_w + iw) * c, c);
-    mean /= static_cast<T>((h1 - h0) * (w1 - w0));
-  });
-  if (any_tape_recording())
-    record_windowed(y.impl(),
-                    TAPEGRAD_LEGACY_OP("avg_pool2d", convolution, 1, &avg_pool2d_backward<T>),
-                    {&x.impl()}, {}, g);
+  avg_pool2d_into(x.data(), *g, y.mutable_data());
+  if (any_tape_recording()) record_windowed(y.impl(), avg_pool2d_op<T>, {&x.impl()}, {}, g);
   return y;
 }
 
 /// Each grad element divided by its window's count, added to the window's elements.
 template <class T>
 Tensor<T> avg_pool2d_grad(const Tensor<T>& grad, const GeometryRef& g) {
-  Tensor<T> dx(g->input_shape(), T(0));
-  const T* pg = grad.data();
-  T* pdx = dx.mutable_data();
-  const auto c = static_cast<Eigen::Index>(g->in_c);
-  for_each_pool_window(*g, [&](std::int64_t out, std::int64_t n, std::int64_t h0, std::int64_t h1,
-                               std::int64_t w0, std::int64_t w1) {
-    const auto share = ArrayMap<T>(pg + out, c) / static_cast<T>((h1 - h0) * (w1 - w0));
-    for (std::int64_t ih = h0; ih < h1; ++ih)
-      for (std::int64_t iw = w0; iw < w1; ++iw)
-        MutableArrayMap<T>(pdx + ((n * g->in_h + ih) * g->in_w + iw) * c, c) += share;
-  });
+  Tensor<T> dx(uninitialized, g->input_shape());
+  avg_pool2d_grad_into(grad.data(), *g, dx.mutable_data());
   if (any_tape_recording())
-    record_windowed(
-        dx.impl(),
-        TAPEGRAD_LEGACY_OP("avg_pool2d_grad", convolution, 1, &avg_pool2d_grad_backward<T>),
-        {&grad.impl()}, {}, g);
+    record_windowed(dx.impl(), avg_pool2d_grad_op<T>, {&grad.impl()}, {}, g);
   return dx;
 }
 

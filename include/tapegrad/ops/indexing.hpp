@@ -58,60 +58,97 @@ Tensor<T> slice_window(const Tensor<T>& x, const std::shared_ptr<const Window>& 
 template <class T>
 Tensor<T> place_window(const Tensor<T>& x, const std::shared_ptr<const Window>& w, T fill);
 
-template <class T>
-const std::shared_ptr<const Window>& window_of(const Entry& e) {
-  return *static_cast<const std::shared_ptr<const Window>*>(e.extra->closure.get());
-}
+// slice and pad keep their window as the entry's shared data: a shared_ptr to the window, so
+// that a rule can hand it on. Both are linear: the JVP applies the op to the tangent (pad with
+// a zero fill), and each one's rule is the other.
+using SharedWindow = std::shared_ptr<const Window>;
 
 template <class T>
-void slice_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  dx[0] = place_window(Tensor<T>(std::move(g)), window_of<T>(e), T(0)).take_impl();
-}
-template <class T>
-void place_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  dx[0] = slice_window(Tensor<T>(std::move(g)), window_of<T>(e)).take_impl();
-}
-
-template <class T>
-void record_window(const Tensor<T>& y, const Tensor<T>& x, const OpDefinition& op,
-                   const std::shared_ptr<const Window>& w) {
-  const ImplRef* inputs[] = {&x.impl()};
-  // The closure holds a shared_ptr to the window, so that a backward can hand it on.
-  record(y.impl(), op, inputs, 1, nullptr, 0, OpAttrs{},
-         std::make_shared<const std::shared_ptr<const Window>>(w));
-}
-
-template <class T>
-Tensor<T> slice_window(const Tensor<T>& x, const std::shared_ptr<const Window>& w) {
-  Tensor<T> y(uninitialized, w->inner);
-  const T* px = x.data();
-  T* py = y.mutable_data();
+void slice_into(const T* px, const Window& w, T* py) {
   for_each_window_row(
-      *w, [&](std::int64_t outer, std::int64_t inner, std::int64_t length, std::int64_t step) {
+      w, [&](std::int64_t outer, std::int64_t inner, std::int64_t length, std::int64_t step) {
         if (step == 1)
           std::copy_n(px + outer, length, py + inner);
         else
           for (std::int64_t k = 0; k < length; ++k) py[inner + k] = px[outer + k * step];
       });
-  if (any_tape_recording())
-    record_window(y, x, TAPEGRAD_LEGACY_OP("slice", indexing, 1, &slice_backward<T>), w);
-  return y;
 }
-
 template <class T>
-Tensor<T> place_window(const Tensor<T>& x, const std::shared_ptr<const Window>& w, T fill) {
-  Tensor<T> y(w->outer, fill);
-  const T* px = x.data();
-  T* py = y.mutable_data();
+void place_into(const T* px, const Window& w, T fill, T* py) {
+  std::fill_n(py, w.outer.size(), fill);
   for_each_window_row(
-      *w, [&](std::int64_t outer, std::int64_t inner, std::int64_t length, std::int64_t step) {
+      w, [&](std::int64_t outer, std::int64_t inner, std::int64_t length, std::int64_t step) {
         if (step == 1)
           std::copy_n(px + inner, length, py + outer);
         else
           for (std::int64_t k = 0; k < length; ++k) py[outer + k * step] = px[inner + k];
       });
-  if (any_tape_recording())
-    record_window(y, x, TAPEGRAD_LEGACY_OP("pad", indexing, 1, &place_backward<T>), w);
+}
+
+template <class T>
+const SharedWindow& window_of(const Entry& e) {
+  return *static_cast<const SharedWindow*>(e.extra->closure.get());
+}
+
+template <class T>
+void slice_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
+  give(dx[0], place_window(Tensor<T>(std::move(g)), window_of<T>(e), T(0)));
+}
+template <class T>
+void slice_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
+  slice_into(static_cast<const T*>((*inputs[0])->data), *args.data<SharedWindow>(),
+             static_cast<T*>(out.data));
+}
+template <class T>
+ImplRef slice_jvp(const OpArgs& args, const ImplRef* const*, const ImplRef&,
+                  const ImplRef* const* t) {
+  return linear_jvp<T>(
+      t, [&](const Tensor<T>& v) { return slice_window(v, args.data<SharedWindow>()); });
+}
+template <class T>
+inline constexpr OpDefinition slice_op{"slice",           OpFamily::indexing, 1, &slice_backward<T>,
+                                       &slice_forward<T>, &slice_jvp<T>};
+
+template <class T>
+void pad_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
+  give(dx[0], slice_window(Tensor<T>(std::move(g)), window_of<T>(e)));
+}
+template <class T>
+void pad_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
+  place_into(static_cast<const T*>((*inputs[0])->data), *args.data<SharedWindow>(),
+             static_cast<T>(args.as<ScalarAttrs>().scalar), static_cast<T*>(out.data));
+}
+template <class T>
+ImplRef pad_jvp(const OpArgs& args, const ImplRef* const*, const ImplRef&,
+                const ImplRef* const* t) {
+  return linear_jvp<T>(
+      t, [&](const Tensor<T>& v) { return place_window(v, args.data<SharedWindow>(), T(0)); });
+}
+template <class T>
+inline constexpr OpDefinition pad_op{"pad",           OpFamily::indexing, 1, &pad_backward<T>,
+                                     &pad_forward<T>, &pad_jvp<T>};
+
+template <class T>
+void record_window(const Tensor<T>& y, const Tensor<T>& x, const OpDefinition& op,
+                   const SharedWindow& w, T fill = T(0)) {
+  const ImplRef* inputs[] = {&x.impl()};
+  record(y.impl(), op, inputs, 1, nullptr, 0, OpAttrs::of(ScalarAttrs{static_cast<double>(fill)}),
+         std::make_shared<const SharedWindow>(w));
+}
+
+template <class T>
+Tensor<T> slice_window(const Tensor<T>& x, const SharedWindow& w) {
+  Tensor<T> y(uninitialized, w->inner);
+  slice_into(x.data(), *w, y.mutable_data());
+  if (any_tape_recording()) record_window(y, x, slice_op<T>, w);
+  return y;
+}
+
+template <class T>
+Tensor<T> place_window(const Tensor<T>& x, const SharedWindow& w, T fill) {
+  Tensor<T> y(uninitialized, w->outer);
+  place_into(x.data(), *w, fill, y.mutable_data());
+  if (any_tape_recording()) record_window(y, x, pad_op<T>, w, fill);
   return y;
 }
 
@@ -128,25 +165,88 @@ inline std::shared_ptr<Window> box(const Shape& shape, const Shape& size,
   return w;
 }
 
-// attrs.ints[0]: axis, attrs.scalar: the size of that axis in params.
 template <class T, class I>
 Tensor<T> gather(const Tensor<T>& params, const Tensor<I>& indices, int axis);
 template <class T, class I>
 Tensor<T> scatter_add(const Tensor<T>& updates, const Tensor<I>& indices, int axis, std::int64_t n);
 
 template <class T, class I>
+void gather_into(const Tensor<T>& params, const Tensor<I>& indices, int axis, T* py) {
+  const Shape& s = params.shape();
+  const std::int64_t n = s[axis], outer = elements_before(s, axis), inner = elements_after(s, axis),
+                     count = indices.size();
+  const T* px = params.data();
+  const I* pi = indices.data();
+  for (std::int64_t o = 0; o < outer; ++o)
+    for (std::int64_t j = 0; j < count; ++j)
+      std::copy_n(px + (o * n + pi[j]) * inner, inner, py + (o * count + j) * inner);
+}
+/// into `py`, which holds `shape`'s elements (the axis of length n).
+template <class T, class I>
+void scatter_add_into(const Tensor<T>& updates, const Tensor<I>& indices, int axis,
+                      const Shape& shape, T* py) {
+  const std::int64_t outer = elements_before(updates.shape(), axis), count = indices.size();
+  const std::int64_t n = shape[axis], inner = elements_after(shape, axis);
+  std::fill_n(py, shape.size(), T(0));
+  const T* pu = updates.data();
+  const I* pi = indices.data();
+  for (std::int64_t o = 0; o < outer; ++o)
+    for (std::int64_t j = 0; j < count; ++j) {
+      T* dst = py + (o * n + pi[j]) * inner;
+      const T* src = pu + (o * count + j) * inner;
+      for (std::int64_t k = 0; k < inner; ++k) dst[k] += src[k];
+    }
+}
+
+// gather's and scatter_add's inputs are the tensor and its indices (a constant: no tape knows
+// an integer tensor). Each is the other's adjoint, and both are linear in the tensor.
+template <class T, class I>
 void gather_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  dx[0] = detail::scatter_add(Tensor<T>(std::move(g)), e.saved[0].get<I>(),
-                              static_cast<int>(e.attrs.ints[0]),
-                              static_cast<std::int64_t>(e.attrs.scalar))
-              .take_impl();
+  const GatherAttrs a = e.attrs.as<GatherAttrs>();
+  give(dx[0], detail::scatter_add(Tensor<T>(std::move(g)), e.saved[0].get<I>(), a.axis, a.size));
 }
 template <class T, class I>
-void scatter_add_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  dx[0] = detail::gather(Tensor<T>(std::move(g)), e.saved[0].get<I>(),
-                         static_cast<int>(e.attrs.ints[0]))
-              .take_impl();
+void gather_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
+  gather_into(Tensor<T>(*inputs[0]), Tensor<I>(*inputs[1]), args.as<GatherAttrs>().axis,
+              static_cast<T*>(out.data));
 }
+template <class T, class I>
+ImplRef gather_jvp(const OpArgs& args, const ImplRef* const* inputs, const ImplRef&,
+                   const ImplRef* const* t) {
+  return linear_jvp<T>(t, [&](const Tensor<T>& v) {
+    return detail::gather(v, Tensor<I>(*inputs[1]), args.as<GatherAttrs>().axis);
+  });
+}
+template <class T, class I>
+inline constexpr OpDefinition gather_op{
+    "gather",         OpFamily::indexing, 2, &gather_backward<T, I>, &gather_forward<T, I>,
+    &gather_jvp<T, I>};
+
+template <class T, class I>
+void scatter_add_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
+  give(dx[0], detail::gather(Tensor<T>(std::move(g)), e.saved[0].get<I>(),
+                             e.attrs.as<GatherAttrs>().axis));
+}
+template <class T, class I>
+void scatter_add_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
+  scatter_add_into(Tensor<T>(*inputs[0]), Tensor<I>(*inputs[1]), args.as<GatherAttrs>().axis,
+                   out.shape, static_cast<T*>(out.data));
+}
+template <class T, class I>
+ImplRef scatter_add_jvp(const OpArgs& args, const ImplRef* const* inputs, const ImplRef&,
+                        const ImplRef* const* t) {
+  const GatherAttrs a = args.as<GatherAttrs>();
+  return linear_jvp<T>(t, [&](const Tensor<T>& v) {
+    return detail::scatter_add(v, Tensor<I>(*inputs[1]), a.axis, a.size);
+  });
+}
+template <class T, class I>
+inline constexpr OpDefinition scatter_add_op{"scatter_add",
+                                             OpFamily::indexing,
+                                             2,
+                                             &scatter_add_backward<T, I>,
+                                             &scatter_add_forward<T, I>,
+                                             &scatter_add_jvp<T, I>};
 
 template <class I>
 void check_indices(const char* op, const Tensor<I>& indices, std::int64_t n, int axis) {
@@ -168,22 +268,11 @@ inline Shape gather_shape(const Shape& params, const Shape& indices, int axis) {
 template <class T, class I>
 Tensor<T> gather(const Tensor<T>& params, const Tensor<I>& indices, int axis) {
   const Shape& s = params.shape();
-  const std::int64_t n = s[axis], outer = elements_before(s, axis), inner = elements_after(s, axis),
-                     count = indices.size();
   Tensor<T> y(uninitialized, gather_shape(s, indices.shape(), axis));
-  const T* px = params.data();
-  const I* pi = indices.data();
-  T* py = y.mutable_data();
-  for (std::int64_t o = 0; o < outer; ++o)
-    for (std::int64_t j = 0; j < count; ++j)
-      std::copy_n(px + (o * n + pi[j]) * inner, inner, py + (o * count + j) * inner);
-  if (any_tape_recording()) {
-    OpAttrs attrs;
-    attrs.ints[0] = axis;
-    attrs.scalar = static_cast<double>(n);
-    record(y.impl(), TAPEGRAD_LEGACY_OP("gather", indexing, 1, (&gather_backward<T, I>)),
-           {&params.impl()}, {&indices.impl()}, attrs);
-  }
+  gather_into(params, indices, axis, y.mutable_data());
+  if (any_tape_recording())
+    record(y.impl(), gather_op<T, I>, {&params.impl(), &indices.impl()}, {&indices.impl()},
+           OpAttrs::of(GatherAttrs{axis, s[axis]}));
   return y;
 }
 
@@ -193,43 +282,75 @@ template <class T, class I>
 Tensor<T> scatter_add(const Tensor<T>& updates, const Tensor<I>& indices, int axis,
                       std::int64_t n) {
   const Shape& su = updates.shape();
-  const std::int64_t outer = elements_before(su, axis), count = indices.size();
   Shape shape;
   for (int i = 0; i < axis; ++i) shape.push_back(su[i]);
   shape.push_back(n);
   for (int i = axis + indices.rank(); i < su.rank(); ++i) shape.push_back(su[i]);
-  const std::int64_t inner = elements_after(shape, axis);
-  Tensor<T> y(shape, T(0));
-  const T* pu = updates.data();
-  const I* pi = indices.data();
-  T* py = y.mutable_data();
-  for (std::int64_t o = 0; o < outer; ++o)
-    for (std::int64_t j = 0; j < count; ++j) {
-      T* dst = py + (o * n + pi[j]) * inner;
-      const T* src = pu + (o * count + j) * inner;
-      for (std::int64_t k = 0; k < inner; ++k) dst[k] += src[k];
-    }
-  if (any_tape_recording()) {
-    OpAttrs attrs;
-    attrs.ints[0] = axis;
-    record(y.impl(), TAPEGRAD_LEGACY_OP("scatter_add", indexing, 1, (&scatter_add_backward<T, I>)),
-           {&updates.impl()}, {&indices.impl()}, attrs);
-  }
+  Tensor<T> y(uninitialized, shape);
+  scatter_add_into(updates, indices, axis, shape, y.mutable_data());
+  if (any_tape_recording())
+    record(y.impl(), scatter_add_op<T, I>, {&updates.impl(), &indices.impl()}, {&indices.impl()},
+           OpAttrs::of(GatherAttrs{axis, n}));
   return y;
 }
 
-// concat: attrs.ints[0] is the axis; the closure holds each input's extent along it.
+// concat: the closure holds each input's extent along the axis.
+template <class T>
+Tensor<T> concat(const std::vector<Tensor<T>>& xs, int axis);
+
+/// The inputs joined along `axis` (of `shape`, the result's), each `sizes[k]` long there.
+template <class T>
+void concat_into(const T* const* xs, const std::vector<std::int64_t>& sizes, const Shape& shape,
+                 int axis, T* py) {
+  const std::int64_t outer = elements_before(shape, axis), inner = elements_after(shape, axis);
+  for (std::int64_t o = 0; o < outer; ++o)
+    for (std::size_t k = 0; k < sizes.size(); ++k) {
+      const std::int64_t row = sizes[k] * inner;
+      py = std::copy_n(xs[k] + o * row, row, py);
+    }
+}
+
+// concat keeps each input's extent along the axis as its shared data. Linear: the JVP joins
+// the tangents, and each input's gradient is its block of the incoming one.
+using ConcatSizes = std::vector<std::int64_t>;
+template <class T>
+void concat_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
+  const ConcatSizes& sizes = args.data<ConcatSizes>();
+  std::vector<const T*> xs;
+  for (std::size_t k = 0; k < sizes.size(); ++k)
+    xs.push_back(static_cast<const T*>((*inputs[k])->data));
+  concat_into(xs.data(), sizes, out.shape, args.as<AxisAttrs>().axis, static_cast<T*>(out.data));
+}
+template <class T>
+ImplRef concat_jvp(const OpArgs& args, const ImplRef* const* inputs, const ImplRef&,
+                   const ImplRef* const* t) {
+  const ConcatSizes& sizes = args.data<ConcatSizes>();
+  bool any = false;
+  std::vector<Tensor<T>> parts;
+  for (std::size_t k = 0; k < sizes.size(); ++k) {
+    any = any || static_cast<bool>(*t[k]);
+    parts.push_back(*t[k] ? Tensor<T>(*t[k]) : Tensor<T>::zeros((*inputs[k])->shape));
+  }
+  if (!any) return {};
+  return detail::concat(parts, args.as<AxisAttrs>().axis).take_impl();
+}
+template <class T>
+void concat_backward(const Entry& e, ImplRef&& g, const bool* needs, ImplRef* dx);
+template <class T>
+inline constexpr OpDefinition concat_op{
+    "concat", OpFamily::indexing, -1, &concat_backward<T>, &concat_forward<T>, &concat_jvp<T>};
+
 template <class T>
 void concat_backward(const Entry& e, ImplRef&& g, const bool* needs, ImplRef* dx) {
   const Tensor<T> grad(std::move(g));
-  const auto& sizes = *static_cast<const std::vector<std::int64_t>*>(e.extra->closure.get());
-  const int axis = static_cast<int>(e.attrs.ints[0]);
+  const auto& sizes = *static_cast<const ConcatSizes*>(e.extra->closure.get());
+  const int axis = e.attrs.as<AxisAttrs>().axis;
   std::vector<std::int64_t> begin(static_cast<std::size_t>(grad.rank()), 0);
   for (std::size_t k = 0; k < sizes.size(); ++k) {
     if (needs[k]) {
       Shape size = grad.shape();
       size.set(axis, sizes[k]);
-      dx[k] = slice_window(grad, box(grad.shape(), size, begin)).take_impl();
+      give(dx[k], slice_window(grad, box(grad.shape(), size, begin)));
     }
     begin[static_cast<std::size_t>(axis)] += sizes[k];
   }
@@ -257,20 +378,14 @@ Tensor<T> concat(const std::vector<Tensor<T>>& xs, int axis) {
   }
   shape.set(axis, joined);
   Tensor<T> y(uninitialized, shape);
-  const std::int64_t outer = elements_before(shape, axis), inner = elements_after(shape, axis);
-  T* py = y.mutable_data();
-  for (std::int64_t o = 0; o < outer; ++o)
-    for (std::size_t k = 0; k < xs.size(); ++k) {
-      const std::int64_t row = (*sizes)[k] * inner;
-      py = std::copy_n(xs[k].data() + o * row, row, py);
-    }
+  std::vector<const T*> data;
+  for (const auto& x : xs) data.push_back(x.data());
+  concat_into(data.data(), *sizes, shape, axis, y.mutable_data());
   if (any_tape_recording()) {
     std::vector<const ImplRef*> inputs;
     for (const auto& x : xs) inputs.push_back(&x.impl());
-    OpAttrs attrs;
-    attrs.ints[0] = axis;
-    record(y.impl(), TAPEGRAD_LEGACY_OP("concat", indexing, -1, &concat_backward<T>), inputs.data(),
-           inputs.size(), nullptr, 0, attrs, std::shared_ptr<const void>(sizes));
+    record(y.impl(), concat_op<T>, inputs.data(), inputs.size(), nullptr, 0,
+           OpAttrs::of(AxisAttrs{axis}), std::shared_ptr<const void>(sizes));
   }
   return y;
 }

@@ -91,7 +91,7 @@ inline bool shares_right_operand(const Shape& sa, const Shape& sb, const Shape& 
   return !transpose_a && matmul_batch(sb).size() == 1 && matmul_batch(sa).size() == batch.size();
 }
 
-// attrs.ints[0]: transpose_a, attrs.ints[1]: transpose_b. The gradients are products again,
+// The gradients are products again,
 // with the transposes folded into GEMM's arguments instead of materialised, summed back
 // over the batch dimensions an operand was broadcast along.
 template <class T>
@@ -99,12 +99,12 @@ void matmul_backward(const Entry& e, ImplRef&& grad, const bool* needs, ImplRef*
   const Tensor<T>& a = e.saved[0].get<T>();
   const Tensor<T>& b = e.saved[1].get<T>();
   const Tensor<T> g(std::move(grad));
-  const bool ta = e.attrs.ints[0] != 0, tb = e.attrs.ints[1] != 0;
+  const auto [ta, tb] = e.attrs.as<MatmulAttrs>();
   if (needs[0]) {
     const Tensor<T> da =
         ta ? (tb ? batch_matmul(b, g, true, true) : batch_matmul(b, g, false, true))
            : (tb ? batch_matmul(g, b, false, false) : batch_matmul(g, b, false, true));
-    d[0] = sum_to(da, a.shape()).take_impl();
+    give(d[0], sum_to(da, a.shape()));
   }
   if (needs[1]) {
     if (a.rank() > 2 && shares_right_operand(a.shape(), b.shape(), matmul_batch(g.shape()), ta)) {
@@ -114,27 +114,23 @@ void matmul_backward(const Entry& e, ImplRef&& grad, const bool* needs, ImplRef*
       const Tensor<T> g_rows = reshape(g, Shape{rows, g.shape()[g.rank() - 1]});
       const Tensor<T> db = tb ? batch_matmul(g_rows, a_rows, true, false)
                               : batch_matmul(a_rows, g_rows, true, false);
-      d[1] = reshape(db, b.shape()).take_impl();
+      give(d[1], reshape(db, b.shape()));
     } else {
       const Tensor<T> db =
           tb ? (ta ? batch_matmul(g, a, true, true) : batch_matmul(g, a, true, false))
              : (ta ? batch_matmul(a, g, false, false) : batch_matmul(a, g, true, false));
-      d[1] = sum_to(db, b.shape()).take_impl();
+      give(d[1], sum_to(db, b.shape()));
     }
   }
 }
 
-/// The product of two tensors of rank >= 2 (batches of matrices), recorded as "matmul".
+/// The product of two tensors of rank >= 2 (batches of matrices) into `py`, which holds the
+/// product's elements; d = matmul_dims(a, b, ...).
 template <class T>
-Tensor<T> batch_matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a, bool transpose_b) {
+void batch_matmul_into(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a, bool transpose_b,
+                       const MatmulDims& d, T* py_out) {
   const Shape& sa = a.shape();
   const Shape& sb = b.shape();
-  TAPEGRAD_ASSERT(sa.rank() >= 2 && sb.rank() >= 2);
-  const MatmulDims d = matmul_dims(sa, sb, transpose_a, transpose_b);
-  Shape shape = d.batch;
-  shape.push_back(d.m);
-  shape.push_back(d.n);
-  Tensor<T> y(uninitialized, shape);
 
   using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   const auto a_rows = static_cast<Eigen::Index>(sa[sa.rank() - 2]);
@@ -162,10 +158,10 @@ Tensor<T> batch_matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a,
     }
   };
   const std::int64_t slices = d.batch.size();
-  if (y.size() == 0) {
+  if (slices * d.m * d.n == 0) {
     // nothing to compute
   } else if (shares_right_operand(sa, sb, d.batch, transpose_a)) {
-    gemm(a.data(), b.data(), y.mutable_data(), static_cast<Eigen::Index>(slices));
+    gemm(a.data(), b.data(), py_out, static_cast<Eigen::Index>(slices));
   } else {
     std::int64_t a_strides[Shape::max_rank], b_strides[Shape::max_rank];
     broadcast_strides(matmul_batch(sa), d.batch, a_strides);
@@ -175,7 +171,7 @@ Tensor<T> batch_matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a,
                       d.m * d.n * d.k <= tiny_matmul_work;
     const T* pa = a.data();
     const T* pb = b.data();
-    T* py = y.mutable_data();
+    T* py = py_out;
     // An odometer over the batch: the next slice's offsets come from one increment, not from
     // a division per batch axis.
     std::int64_t at[Shape::max_rank] = {}, ia = 0, ib = 0;
@@ -196,13 +192,46 @@ Tensor<T> batch_matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a,
       }
     }
   }
-  if (any_tape_recording()) {
-    OpAttrs attrs;
-    attrs.ints[0] = transpose_a;
-    attrs.ints[1] = transpose_b;
-    record(y.impl(), TAPEGRAD_LEGACY_OP("matmul", linalg, 2, &matmul_backward<T>),
-           {&a.impl(), &b.impl()}, {&a.impl(), &b.impl()}, attrs);
+}
+
+template <class T>
+void matmul_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
+  const Tensor<T> a(*inputs[0]), b(*inputs[1]);
+  const auto [ta, tb] = args.as<MatmulAttrs>();
+  batch_matmul_into(a, b, ta, tb, matmul_dims(a.shape(), b.shape(), ta, tb),
+                    static_cast<T*>(out.data));
+}
+/// Bilinear: d(a b) = da b + a db.
+template <class T>
+ImplRef matmul_jvp(const OpArgs& args, const ImplRef* const* inputs, const ImplRef&,
+                   const ImplRef* const* t) {
+  const Tensor<T> a(*inputs[0]), b(*inputs[1]);
+  const auto [ta, tb] = args.as<MatmulAttrs>();
+  Tensor<T> sum;
+  if (*t[0]) sum = batch_matmul(Tensor<T>(*t[0]), b, ta, tb);
+  if (*t[1]) {
+    const Tensor<T> term = batch_matmul(a, Tensor<T>(*t[1]), ta, tb);
+    sum = sum.has_value() ? Tensor<T>(sum + term) : term;
   }
+  return sum.has_value() ? std::move(sum).take_impl() : ImplRef();
+}
+template <class T>
+inline constexpr OpDefinition matmul_op{
+    "matmul", OpFamily::linalg, 2, &matmul_backward<T>, &matmul_forward<T>, &matmul_jvp<T>};
+
+/// The product of two tensors of rank >= 2 (batches of matrices), recorded as "matmul".
+template <class T>
+Tensor<T> batch_matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a, bool transpose_b) {
+  TAPEGRAD_ASSERT(a.rank() >= 2 && b.rank() >= 2);
+  const MatmulDims d = matmul_dims(a.shape(), b.shape(), transpose_a, transpose_b);
+  Shape shape = d.batch;
+  shape.push_back(d.m);
+  shape.push_back(d.n);
+  Tensor<T> y(uninitialized, shape);
+  batch_matmul_into(a, b, transpose_a, transpose_b, d, y.mutable_data());
+  if (any_tape_recording())
+    record(y.impl(), matmul_op<T>, {&a.impl(), &b.impl()}, {&a.impl(), &b.impl()},
+           OpAttrs::of(MatmulAttrs{transpose_a, transpose_b}));
   return y;
 }
 
@@ -231,34 +260,76 @@ Tensor<T> diag(const Tensor<T>& v, std::int64_t rows, std::int64_t cols);
 template <class T>
 Tensor<T> diag_part(const Tensor<T>& x);
 
-// diag and diag_part are each other's adjoint.
+/// v on the main diagonals of zero [rows, cols] matrices, into `py` (`matrices` of them).
+template <class T>
+void diag_into(const T* pv, std::int64_t matrices, const MatrixAttrs& m, T* py) {
+  const std::int64_t p = std::min(m.rows, m.cols);
+  std::fill_n(py, matrices * m.rows * m.cols, T(0));
+  for (std::int64_t b = 0; b < matrices; ++b)
+    for (std::int64_t i = 0; i < p; ++i) py[b * m.rows * m.cols + i * (m.cols + 1)] = pv[b * p + i];
+}
+/// The main diagonals of `matrices` [rows, cols] matrices, into `py`.
+template <class T>
+void diag_part_into(const T* px, std::int64_t matrices, const MatrixAttrs& m, T* py) {
+  const std::int64_t p = std::min(m.rows, m.cols);
+  for (std::int64_t b = 0; b < matrices; ++b)
+    for (std::int64_t i = 0; i < p; ++i) py[b * p + i] = px[b * m.rows * m.cols + i * (m.cols + 1)];
+}
+
+// diag and diag_part are each other's adjoint, and linear: the JVP applies the op itself.
 template <class T>
 void diag_backward(const Entry&, ImplRef&& g, const bool*, ImplRef* dx) {
-  dx[0] = diag_part(Tensor<T>(std::move(g))).take_impl();
+  give(dx[0], diag_part(Tensor<T>(std::move(g))));
 }
-// attrs.ints[0], attrs.ints[1]: the rows and columns of the input's matrices.
+template <class T>
+void diag_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
+  const TensorImpl& v = *inputs[0]->get();
+  diag_into(static_cast<const T*>(v.data), elements_before(v.shape, v.shape.rank() - 1),
+            args.as<MatrixAttrs>(), static_cast<T*>(out.data));
+}
+template <class T>
+ImplRef diag_jvp(const OpArgs& args, const ImplRef* const*, const ImplRef&,
+                 const ImplRef* const* t) {
+  const MatrixAttrs m = args.as<MatrixAttrs>();
+  return linear_jvp<T>(t, [&](const Tensor<T>& v) { return diag(v, m.rows, m.cols); });
+}
+template <class T>
+inline constexpr OpDefinition diag_op{"diag",           OpFamily::linalg, 1, &diag_backward<T>,
+                                      &diag_forward<T>, &diag_jvp<T>};
+
 template <class T>
 void diag_part_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  dx[0] = diag(Tensor<T>(std::move(g)), e.attrs.ints[0], e.attrs.ints[1]).take_impl();
+  const auto [rows, cols] = e.attrs.as<MatrixAttrs>();
+  give(dx[0], diag(Tensor<T>(std::move(g)), rows, cols));
 }
+template <class T>
+void diag_part_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
+  const TensorImpl& x = *inputs[0]->get();
+  diag_part_into(static_cast<const T*>(x.data), elements_before(x.shape, x.shape.rank() - 2),
+                 args.as<MatrixAttrs>(), static_cast<T*>(out.data));
+}
+template <class T>
+ImplRef diag_part_jvp(const OpArgs&, const ImplRef* const*, const ImplRef&,
+                      const ImplRef* const* t) {
+  return linear_jvp<T>(t, [&](const Tensor<T>& v) { return diag_part(v); });
+}
+template <class T>
+inline constexpr OpDefinition diag_part_op{
+    "diag_part",           OpFamily::linalg, 1, &diag_part_backward<T>,
+    &diag_part_forward<T>, &diag_part_jvp<T>};
 
 /// [..., min(rows, cols)] -> [..., rows, cols]: zero matrices holding v on the main diagonal.
 template <class T>
 Tensor<T> diag(const Tensor<T>& v, std::int64_t rows, std::int64_t cols) {
   const Shape& s = v.shape();
-  const std::int64_t p = std::min(rows, cols);
-  TAPEGRAD_ASSERT(s.rank() >= 1 && s[s.rank() - 1] == p);
+  TAPEGRAD_ASSERT(s.rank() >= 1 && s[s.rank() - 1] == std::min(rows, cols));
   Shape shape = remove_axis(s, s.rank() - 1);
   shape.push_back(rows);
   shape.push_back(cols);
-  Tensor<T> y(shape, T(0));
-  const std::int64_t matrices = elements_before(s, s.rank() - 1);
-  const T* pv = v.data();
-  T* py = y.mutable_data();
-  for (std::int64_t b = 0; b < matrices; ++b)
-    for (std::int64_t i = 0; i < p; ++i) py[b * rows * cols + i * (cols + 1)] = pv[b * p + i];
-  if (any_tape_recording())
-    record(y.impl(), TAPEGRAD_LEGACY_OP("diag", linalg, 1, &diag_backward<T>), {&v.impl()}, {});
+  Tensor<T> y(uninitialized, shape);
+  const MatrixAttrs m{rows, cols};
+  diag_into(v.data(), elements_before(s, s.rank() - 1), m, y.mutable_data());
+  if (any_tape_recording()) record(y.impl(), diag_op<T>, {&v.impl()}, {}, OpAttrs::of(m));
   return y;
 }
 
@@ -267,22 +338,12 @@ template <class T>
 Tensor<T> diag_part(const Tensor<T>& x) {
   const Shape& s = x.shape();
   TAPEGRAD_ASSERT(s.rank() >= 2);
-  const std::int64_t rows = s[s.rank() - 2], cols = s[s.rank() - 1], p = std::min(rows, cols);
+  const MatrixAttrs m{s[s.rank() - 2], s[s.rank() - 1]};
   Shape shape = remove_axis(s, s.rank() - 1);
-  shape.set(s.rank() - 2, p);
+  shape.set(s.rank() - 2, std::min(m.rows, m.cols));
   Tensor<T> y(uninitialized, shape);
-  const std::int64_t matrices = elements_before(s, s.rank() - 2);
-  const T* px = x.data();
-  T* py = y.mutable_data();
-  for (std::int64_t b = 0; b < matrices; ++b)
-    for (std::int64_t i = 0; i < p; ++i) py[b * p + i] = px[b * rows * cols + i * (cols + 1)];
-  if (any_tape_recording()) {
-    OpAttrs attrs;
-    attrs.ints[0] = rows;
-    attrs.ints[1] = cols;
-    record(y.impl(), TAPEGRAD_LEGACY_OP("diag_part", linalg, 1, &diag_part_backward<T>),
-           {&x.impl()}, {}, attrs);
-  }
+  diag_part_into(x.data(), elements_before(s, s.rank() - 2), m, y.mutable_data());
+  if (any_tape_recording()) record(y.impl(), diag_part_op<T>, {&x.impl()}, {}, OpAttrs::of(m));
   return y;
 }
 

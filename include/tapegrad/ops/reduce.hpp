@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "tapegrad/axes.hpp"
 #include "tapegrad/detail/apply_op.hpp"
 #include "tapegrad/ops/binary.hpp"
 #include "tapegrad/ops/compare.hpp"
@@ -24,34 +25,61 @@ inline Shape keepdims_shape(const Shape& shape, int axis) {
   return out;
 }
 
-// attrs.ints[0]: the axis, or -1 for all elements; attrs.ints[1]: keepdims.
+// The reduction family's definitions (NOTE [ Ops as data ]). A reduction's JVP is computed
+// without keepdims and then given the output's shape, which has the same elements.
+
+template <class T>
+Tensor<T> sum(const Tensor<T>& x, int axis, bool keepdims);
+
+/// The sum of x over `axis` (all elements when axis < 0), into `py`.
+template <class T>
+void sum_into(const Tensor<T>& x, int axis, T* py) {
+  if (axis < 0)
+    py[0] = x.array().sum();
+  else
+    sum_to_into(x, keepdims_shape(x.shape(), axis), py);
+}
+
+/// The tangent of a reduction: `reduce` (over the axis, without keepdims) of the tangent
+/// `t`, shaped like the output.
+template <class T, class F>
+ImplRef reduction_tangent(const ImplRef& y, F reduce) {
+  Tensor<T> r = reduce();
+  if (r.shape() != y->shape) r = reshape(r, y->shape);
+  return std::move(r).take_impl();
+}
+
 template <class T>
 void sum_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
   const Shape& input_shape = e.saved[0]->shape;
   Tensor<T> grad(std::move(g));
-  const auto axis = static_cast<int>(e.attrs.ints[0]);
-  if (axis >= 0 && !e.attrs.ints[1]) grad = reshape(grad, keepdims_shape(input_shape, axis));
-  dx[0] = broadcast_to(grad, input_shape).take_impl();
+  const auto [axis, keepdims] = e.attrs.as<ReduceAttrs>();
+  if (axis >= 0 && !keepdims) grad = reshape(grad, keepdims_shape(input_shape, axis));
+  give(dx[0], broadcast_to(grad, input_shape));
 }
+template <class T>
+void sum_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
+  sum_into(Tensor<T>(*inputs[0]), args.as<ReduceAttrs>().axis, static_cast<T*>(out.data));
+}
+template <class T>
+ImplRef sum_jvp(const OpArgs& args, const ImplRef* const*, const ImplRef& y,
+                const ImplRef* const* t) {
+  if (!*t[0]) return {};
+  const int axis = args.as<ReduceAttrs>().axis;
+  return reduction_tangent<T>(y, [&] { return sum(Tensor<T>(*t[0]), axis, false); });
+}
+template <class T>
+inline constexpr OpDefinition sum_op{"sum",           OpFamily::reduction, 1, &sum_backward<T>,
+                                     &sum_forward<T>, &sum_jvp<T>};
 
 template <class T>
 Tensor<T> sum(const Tensor<T>& x, int axis, bool keepdims) {
-  Tensor<T> y;
-  if (axis < 0) {
-    y = Tensor<T>(uninitialized, Shape{});
-    y.mutable_data()[0] = x.array().sum();
-  } else {
-    y = sum_to_kernel(x, keepdims_shape(x.shape(), axis));
-    // Nobody has seen y yet, so dropping the size-1 axis is just a relabelling.
-    if (!keepdims) y.impl()->shape = remove_axis(x.shape(), axis);
-  }
-  if (any_tape_recording()) {
-    OpAttrs attrs;
-    attrs.ints[0] = axis;
-    attrs.ints[1] = keepdims;
-    record(y.impl(), TAPEGRAD_LEGACY_OP("sum", reduction, 1, &sum_backward<T>), {&x.impl()},
-           {&x.impl()}, attrs);
-  }
+  Tensor<T> y(uninitialized, axis < 0   ? Shape{}
+                             : keepdims ? keepdims_shape(x.shape(), axis)
+                                        : remove_axis(x.shape(), axis));
+  sum_into(x, axis, y.mutable_data());
+  if (any_tape_recording())
+    record(y.impl(), sum_op<T>, {&x.impl()}, {&x.impl()}, OpAttrs::of(ReduceAttrs{axis, keepdims}));
   return y;
 }
 
@@ -79,29 +107,29 @@ Tensor<T> with_kept_axes(const Tensor<T>& y, const Shape& keep) {
   return Tensor<T>(ImplRef::adopt(allocate_alias(y.impl().get(), keep)));
 }
 
-// attrs.ints[0]: axis (-1 for all elements), attrs.ints[1]: keepdims.
 // The gradient of max/min goes to the elements equal to the result, split evenly between
 // ties (TensorFlow's convention). Which elements those are does not change under a small
 // perturbation, so the weights are constants to an outer tape.
 template <class T>
-void extreme_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  const Tensor<T>& x = e.saved[0].get<T>();
-  const Tensor<T>& y = e.saved[1].get<T>();
-  const Shape keep = reduction_layout(x.shape(), static_cast<int>(e.attrs.ints[0])).keep;
+Tensor<T> extreme_weights(const Tensor<T>& x, const Tensor<T>& y, const Shape& keep) {
   const Tensor<T> y_kept = broadcast_kernel(with_kept_axes(y, keep), x.shape());
   Tensor<T> weights(uninitialized, x.shape());
   weights.mutable_array() = (x.array() == y_kept.array()).template cast<T>();
   const Tensor<T> ties = broadcast_kernel(sum_to_kernel(weights, keep), x.shape());
   weights.mutable_array() /= ties.array();
-  dx[0] = (detail::reshape(Tensor<T>(std::move(g)), keep) * weights).take_impl();
+  return weights;
+}
+
+template <class T>
+void extreme_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
+  const Tensor<T>& x = e.saved[0].get<T>();
+  const Shape keep = reduction_layout(x.shape(), e.attrs.as<ReduceAttrs>().axis).keep;
+  const Tensor<T> weights = extreme_weights(x, e.saved[1].get<T>(), keep);
+  give(dx[0], detail::reshape(Tensor<T>(std::move(g)), keep) * weights);
 }
 
 template <class T, bool IsMax>
-Tensor<T> extreme(const Tensor<T>& x, int axis, bool keepdims) {
-  const ReductionLayout l = reduction_layout(x.shape(), axis);
-  Tensor<T> y(uninitialized, reduced_shape(x.shape(), axis, keepdims));
-  const T* px = x.data();
-  T* py = y.mutable_data();
+void extreme_into(const T* px, const ReductionLayout& l, T* py) {
   for (std::int64_t o = 0; o < l.outer; ++o)
     for (std::int64_t i = 0; i < l.inner; ++i) {
       // The identity of max is -inf (TensorFlow's result for an empty reduction); NaN wins.
@@ -113,13 +141,37 @@ Tensor<T> extreme(const Tensor<T>& x, int axis, bool keepdims) {
       }
       py[o * l.inner + i] = best;
     }
-  if (any_tape_recording()) {
-    OpAttrs attrs;
-    attrs.ints[0] = axis;
-    attrs.ints[1] = keepdims;
-    record(y.impl(), TAPEGRAD_LEGACY_OP(IsMax ? "max" : "min", reduction, 1, &extreme_backward<T>),
-           {&x.impl()}, {&x.impl(), &y.impl()}, attrs);
-  }
+}
+
+template <class T, bool IsMax>
+void extreme_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
+  const TensorImpl& x = *inputs[0]->get();
+  extreme_into<T, IsMax>(static_cast<const T*>(x.data),
+                         reduction_layout(x.shape, args.as<ReduceAttrs>().axis),
+                         static_cast<T*>(out.data));
+}
+template <class T>
+ImplRef extreme_jvp(const OpArgs& args, const ImplRef* const* inputs, const ImplRef& y,
+                    const ImplRef* const* t) {
+  if (!*t[0]) return {};
+  const Tensor<T> x(*inputs[0]);
+  const int axis = args.as<ReduceAttrs>().axis;
+  const Shape keep = reduction_layout(x.shape(), axis).keep;
+  const Tensor<T> weights = extreme_weights(x, reshape(Tensor<T>(y), keep), keep);
+  return reduction_tangent<T>(y, [&] { return sum(Tensor<T>(*t[0]) * weights, axis, false); });
+}
+template <class T, bool IsMax>
+inline constexpr OpDefinition extreme_op{
+    IsMax ? "max" : "min", OpFamily::reduction,        1,
+    &extreme_backward<T>,  &extreme_forward<T, IsMax>, &extreme_jvp<T>};
+
+template <class T, bool IsMax>
+Tensor<T> extreme(const Tensor<T>& x, int axis, bool keepdims) {
+  Tensor<T> y(uninitialized, reduced_shape(x.shape(), axis, keepdims));
+  extreme_into<T, IsMax>(x.data(), reduction_layout(x.shape(), axis), y.mutable_data());
+  if (any_tape_recording())
+    record(y.impl(), extreme_op<T, IsMax>, {&x.impl()}, {&x.impl(), &y.impl()},
+           OpAttrs::of(ReduceAttrs{axis, keepdims}));
   return y;
 }
 
@@ -155,47 +207,59 @@ void softmax_kernel(const T* x, T* s, const ReductionLayout& l) {
 template <class T>
 Tensor<T> softmax(const Tensor<T>& x, int axis);
 
-// attrs.ints[0]: axis. ds = s * (g - sum(g s)) over the axis.
+// ds = s * (g - sum(g s)) over the axis.
+// It is self-adjoint, so the same text is its JVP.
+template <class T>
+Tensor<T> softmax_rule(const Tensor<T>& s, const Tensor<T>& g, int axis) {
+  const Tensor<T> gs = g * s;
+  return s * (g - detail::sum(gs, axis, true));
+}
 template <class T>
 void softmax_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  const Tensor<T>& s = e.saved[0].get<T>();
-  const Tensor<T> grad(std::move(g));
-  const int axis = static_cast<int>(e.attrs.ints[0]);
-  const Tensor<T> gs = grad * s;
-  dx[0] = (s * (grad - detail::sum(gs, axis, true))).take_impl();
+  give(dx[0],
+       softmax_rule(e.saved[0].get<T>(), Tensor<T>(std::move(g)), e.attrs.as<AxisAttrs>().axis));
 }
+template <class T>
+void softmax_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
+  const TensorImpl& x = *inputs[0]->get();
+  softmax_kernel(static_cast<const T*>(x.data), static_cast<T*>(out.data),
+                 reduction_layout(x.shape, args.as<AxisAttrs>().axis));
+}
+template <class T>
+ImplRef softmax_jvp(const OpArgs& args, const ImplRef* const*, const ImplRef& y,
+                    const ImplRef* const* t) {
+  if (!*t[0]) return {};
+  return softmax_rule(Tensor<T>(y), Tensor<T>(*t[0]), args.as<AxisAttrs>().axis).take_impl();
+}
+template <class T>
+inline constexpr OpDefinition softmax_op{
+    "softmax", OpFamily::reduction, 1, &softmax_backward<T>, &softmax_forward<T>, &softmax_jvp<T>};
 
 template <class T>
 Tensor<T> softmax(const Tensor<T>& x, int axis) {
   Tensor<T> s(uninitialized, x.shape());
   softmax_kernel(x.data(), s.mutable_data(), reduction_layout(x.shape(), axis));
-  if (any_tape_recording()) {
-    OpAttrs attrs;
-    attrs.ints[0] = axis;
-    record(s.impl(), TAPEGRAD_LEGACY_OP("softmax", reduction, 1, &softmax_backward<T>), {&x.impl()},
-           {&s.impl()}, attrs);
-  }
+  if (any_tape_recording())
+    record(s.impl(), softmax_op<T>, {&x.impl()}, {&s.impl()}, OpAttrs::of(AxisAttrs{axis}));
   return s;
 }
 
-// attrs.ints[0]: axis (-1 for all), attrs.ints[1]: keepdims. d/dx = softmax(x).
+// d/dx = softmax(x).
+template <class T>
+Tensor<T> softmax_over(const Tensor<T>& x, int axis) {
+  return axis < 0 ? detail::reshape(softmax(detail::reshape(x, Shape{x.size()}), 0), x.shape())
+                  : softmax(x, axis);
+}
 template <class T>
 void logsumexp_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
   const Tensor<T>& x = e.saved[0].get<T>();
-  const int axis = static_cast<int>(e.attrs.ints[0]);
+  const int axis = e.attrs.as<ReduceAttrs>().axis;
   const Shape keep = reduction_layout(x.shape(), axis).keep;
-  const Tensor<T> s =
-      axis < 0 ? detail::reshape(softmax(detail::reshape(x, Shape{x.size()}), 0), x.shape())
-               : softmax(x, axis);
-  dx[0] = (detail::reshape(Tensor<T>(std::move(g)), keep) * s).take_impl();
+  give(dx[0], detail::reshape(Tensor<T>(std::move(g)), keep) * softmax_over(x, axis));
 }
 
 template <class T>
-Tensor<T> logsumexp(const Tensor<T>& x, int axis, bool keepdims) {
-  const ReductionLayout l = reduction_layout(x.shape(), axis);
-  Tensor<T> y(uninitialized, reduced_shape(x.shape(), axis, keepdims));
-  const T* px = x.data();
-  T* py = y.mutable_data();
+void logsumexp_into(const T* px, const ReductionLayout& l, T* py) {
   for (std::int64_t o = 0; o < l.outer; ++o)
     for (std::int64_t i = 0; i < l.inner; ++i) {
       auto at = [&](std::int64_t k) { return (o * l.n + k) * l.inner + i; };
@@ -206,103 +270,106 @@ Tensor<T> logsumexp(const Tensor<T>& x, int axis, bool keepdims) {
       for (std::int64_t k = 0; k < l.n; ++k) total += std::exp(px[at(k)] - shift);
       py[o * l.inner + i] = std::log(total) + shift;
     }
-  if (any_tape_recording()) {
-    OpAttrs attrs;
-    attrs.ints[0] = axis;
-    attrs.ints[1] = keepdims;
-    record(y.impl(), TAPEGRAD_LEGACY_OP("logsumexp", reduction, 1, &logsumexp_backward<T>),
-           {&x.impl()}, {&x.impl()}, attrs);
-  }
+}
+template <class T>
+void logsumexp_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
+  const TensorImpl& x = *inputs[0]->get();
+  logsumexp_into(static_cast<const T*>(x.data),
+                 reduction_layout(x.shape, args.as<ReduceAttrs>().axis), static_cast<T*>(out.data));
+}
+template <class T>
+ImplRef logsumexp_jvp(const OpArgs& args, const ImplRef* const* inputs, const ImplRef& y,
+                      const ImplRef* const* t) {
+  if (!*t[0]) return {};
+  const int axis = args.as<ReduceAttrs>().axis;
+  const Tensor<T> s = softmax_over(Tensor<T>(*inputs[0]), axis);
+  return reduction_tangent<T>(y, [&] { return sum(Tensor<T>(*t[0]) * s, axis, false); });
+}
+template <class T>
+inline constexpr OpDefinition logsumexp_op{
+    "logsumexp",           OpFamily::reduction, 1, &logsumexp_backward<T>,
+    &logsumexp_forward<T>, &logsumexp_jvp<T>};
+
+template <class T>
+Tensor<T> logsumexp(const Tensor<T>& x, int axis, bool keepdims) {
+  Tensor<T> y(uninitialized, reduced_shape(x.shape(), axis, keepdims));
+  logsumexp_into(x.data(), reduction_layout(x.shape(), axis), y.mutable_data());
+  if (any_tape_recording())
+    record(y.impl(), logsumexp_op<T>, {&x.impl()}, {&x.impl()},
+           OpAttrs::of(ReduceAttrs{axis, keepdims}));
   return y;
 }
 
 }  // namespace detail
 
-/// The sum of all elements, as a 0-d tensor.   auto total = tapegrad::sum(x);
+namespace detail {
+template <class T, class Reduce>
+Tensor<T> reduce_over(const Tensor<T>& x, const Axes& axes, bool keepdims, const char* op,
+                      Reduce reduce_one_axis);
+}  // namespace detail
+
+/// The sum over `axes` (NOTE [ One axis type ]): all elements by default, one axis, or
+/// several; keepdims keeps them with size 1.
+///   auto total = tapegrad::sum(x);   auto row_sums = tapegrad::sum(m, 1);   // [r, c] -> [r]
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> sum(const X& x, SourceLocation where = SourceLocation::current()) {
-  detail::OpScope op_scope(where);
-  return detail::sum(detail::arg(x, "sum"), -1, false);
-}
-/// The sum over one axis (negative counts from the end); keepdims keeps it with size 1.
-///   auto row_sums = tapegrad::sum(m, 1);   // [r, c] -> [r]
-template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> sum(const X& x, int axis, bool keepdims = false,
+Tensor<detail::element_t<X>> sum(const X& x, const Axes& axes = all_axes, bool keepdims = false,
                                  SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
-  const auto& t = detail::arg(x, "sum");
-  return detail::sum(t, normalize_axis("sum", axis, t.rank()), keepdims);
+  using T = detail::element_t<X>;
+  return detail::reduce_over(
+      detail::arg(x, "sum"), axes, keepdims, "sum",
+      [](const Tensor<T>& v, int a, bool k) { return detail::sum(v, a, k); });
 }
 
-/// The mean of all elements, as a 0-d tensor.   auto m = tapegrad::mean(x);
+/// The mean over `axes` (all elements by default); keepdims keeps them with size 1.
+///   auto m = tapegrad::mean(x);   auto col_means = tapegrad::mean(m, 0);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> mean(const X& x, SourceLocation where = SourceLocation::current()) {
-  detail::OpScope op_scope(where);
-  const auto& t = detail::arg(x, "mean");
-  return detail::sum(t, -1, false) / static_cast<detail::element_t<X>>(t.size());
-}
-/// The mean over one axis; keepdims keeps it with size 1.
-///   auto col_means = tapegrad::mean(m, 0);
-template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> mean(const X& x, int axis, bool keepdims = false,
+Tensor<detail::element_t<X>> mean(const X& x, const Axes& axes = all_axes, bool keepdims = false,
                                   SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
+  using T = detail::element_t<X>;
   const auto& t = detail::arg(x, "mean");
-  const int a = normalize_axis("mean", axis, t.rank());
-  return detail::sum(t, a, keepdims) / static_cast<detail::element_t<X>>(t.shape()[a]);
+  std::int64_t count = 1;
+  for (int a : axes.normalized("mean", t.rank())) count *= t.shape()[a];
+  return sum(t, axes, keepdims) / static_cast<T>(count);
 }
 
-}  // namespace tapegrad
-
-namespace tapegrad {
-
-/// The largest element (as a 0-d tensor), or the largest along one axis; ties share the
-/// gradient evenly; NaN propagates.   auto m = tapegrad::max(x, 1);
+/// The largest elements over `axes` (all by default); ties share the gradient evenly; NaN
+/// propagates.   auto m = tapegrad::max(x, 1);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> max(const X& x, SourceLocation where = SourceLocation::current()) {
-  detail::OpScope op_scope(where);
-  return detail::extreme<detail::element_t<X>, true>(detail::arg(x, "max"), -1, false);
-}
-template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> max(const X& x, int axis, bool keepdims = false,
+Tensor<detail::element_t<X>> max(const X& x, const Axes& axes = all_axes, bool keepdims = false,
                                  SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
-  const auto& t = detail::arg(x, "max");
-  return detail::extreme<detail::element_t<X>, true>(t, normalize_axis("max", axis, t.rank()),
-                                                     keepdims);
+  using T = detail::element_t<X>;
+  return detail::reduce_over(
+      detail::arg(x, "max"), axes, keepdims, "max",
+      [](const Tensor<T>& v, int a, bool k) { return detail::extreme<T, true>(v, a, k); });
 }
-/// The smallest element, or the smallest along one axis; ties share the gradient evenly.
+/// The smallest elements over `axes` (all by default); ties share the gradient evenly.
 ///   auto m = tapegrad::min(x);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> min(const X& x, SourceLocation where = SourceLocation::current()) {
-  detail::OpScope op_scope(where);
-  return detail::extreme<detail::element_t<X>, false>(detail::arg(x, "min"), -1, false);
-}
-template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> min(const X& x, int axis, bool keepdims = false,
+Tensor<detail::element_t<X>> min(const X& x, const Axes& axes = all_axes, bool keepdims = false,
                                  SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
-  const auto& t = detail::arg(x, "min");
-  return detail::extreme<detail::element_t<X>, false>(t, normalize_axis("min", axis, t.rank()),
-                                                      keepdims);
+  using T = detail::element_t<X>;
+  return detail::reduce_over(
+      detail::arg(x, "min"), axes, keepdims, "min",
+      [](const Tensor<T>& v, int a, bool k) { return detail::extreme<T, false>(v, a, k); });
 }
 
-/// log(sum(exp(x))) over all elements or one axis, computed after subtracting the maximum,
+/// log(sum(exp(x))) over `axes` (all by default), computed after subtracting the maximum,
 /// so it neither overflows nor underflows; logsumexp([1000, 1000]) = 1000 + log 2 with
 /// gradient [0.5, 0.5], and all -inf inputs give -inf with a finite (uniform) gradient.
 ///   auto lse = tapegrad::logsumexp(logits, -1);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> logsumexp(const X& x,
+Tensor<detail::element_t<X>> logsumexp(const X& x, const Axes& axes = all_axes,
+                                       bool keepdims = false,
                                        SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
-  return detail::logsumexp(detail::arg(x, "logsumexp"), -1, false);
-}
-template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> logsumexp(const X& x, int axis, bool keepdims = false,
-                                       SourceLocation where = SourceLocation::current()) {
-  detail::OpScope op_scope(where);
-  const auto& t = detail::arg(x, "logsumexp");
-  return detail::logsumexp(t, normalize_axis("logsumexp", axis, t.rank()), keepdims);
+  using T = detail::element_t<X>;
+  return detail::reduce_over(
+      detail::arg(x, "logsumexp"), axes, keepdims, "logsumexp",
+      [](const Tensor<T>& v, int a, bool k) { return detail::logsumexp(v, a, k); });
 }
 
 }  // namespace tapegrad
@@ -310,15 +377,6 @@ Tensor<detail::element_t<X>> logsumexp(const X& x, int axis, bool keepdims = fal
 // Reductions over several axes, prod, argmax/argmin, norms and variance.
 namespace tapegrad {
 namespace detail {
-
-/// The distinct axes, normalised and sorted.
-inline std::vector<int> normalize_axes(const std::vector<int>& axes, int rank, const char* op) {
-  std::vector<int> out;
-  for (int axis : axes) out.push_back(normalize_axis(op, axis, rank));
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
-}
 
 inline Shape keep_axes_shape(const Shape& shape, const std::vector<int>& axes) {
   Shape keep = shape;
@@ -337,9 +395,8 @@ inline Shape drop_axes_shape(const Shape& shape, const std::vector<int>& axes) {
 // (reshape) and reduces that one axis. Each step is a recorded op, so the gradient, of any
 // order, comes from the one-axis reduction without further code; the price is one copy.
 template <class T, class Reduce>
-Tensor<T> reduce_axes(const Tensor<T>& x, const std::vector<int>& axes_in, bool keepdims,
+Tensor<T> reduce_axes(const Tensor<T>& x, const std::vector<int>& axes, bool keepdims,
                       const char* op, Reduce reduce_one_axis) {
-  const std::vector<int> axes = normalize_axes(axes_in, x.rank(), op);
   if (axes.empty()) return unchanged(x, op);  // NOTE [ Ops that leave their input unchanged ]
   if (axes.size() == 1) return reduce_one_axis(x, axes[0], keepdims);
   std::vector<int> perm;
@@ -360,12 +417,20 @@ Tensor<T> reduce_axes(const Tensor<T>& x, const std::vector<int>& axes_in, bool 
   return keepdims ? reshape(y, keep_axes_shape(x.shape(), axes)) : y;
 }
 
+/// A reduction over `axes` (NOTE [ One axis type ]), from its one-axis form
+/// reduce_one_axis(x, axis, keepdims), where axis -1 means all elements.
+template <class T, class Reduce>
+Tensor<T> reduce_over(const Tensor<T>& x, const Axes& axes, bool keepdims, const char* op,
+                      Reduce reduce_one_axis) {
+  if (axes.all() && !keepdims) return reduce_one_axis(x, -1, false);
+  return reduce_axes(x, axes.normalized(op, x.rank()), keepdims, op, reduce_one_axis);
+}
+
 // ---- prod ----
 
 template <class T>
 Tensor<T> prod(const Tensor<T>& x, int axis, bool keepdims);
 
-// attrs.ints[0]: axis (-1 for all), attrs.ints[1]: keepdims.
 // d prod / dx_i is the product of the other elements. Where no element is 0 (and no product
 // under- or overflowed) that is prod / x_i, an expression of recorded ops, so an outer tape
 // differentiates it. Otherwise the products of the others are formed directly (prefix times
@@ -377,25 +442,9 @@ void prod_others_backward(const Entry&, ImplRef&&, const bool*, ImplRef*) {
       "prod: the second derivative at inputs that contain 0 is not provided (first "
       "derivatives there are exact)");
 }
-
+/// The product of the other elements along the axis, for each element (prefix times suffix).
 template <class T>
-void prod_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  const Tensor<T>& x = e.saved[0].get<T>();
-  const Tensor<T>& y = e.saved[1].get<T>();
-  const int axis = static_cast<int>(e.attrs.ints[0]);
-  const ReductionLayout l = reduction_layout(x.shape(), axis);
-  const Tensor<T> grad = detail::reshape(Tensor<T>(std::move(g)), l.keep);
-  // y / x is exact enough only where no product under- or overflowed.
-  const bool quotient_ok = !(x.array() == T(0)).any() &&
-                           (y.array().abs() >= std::numeric_limits<T>::min()).all() &&
-                           y.array().isFinite().all();
-  if (quotient_ok) {
-    dx[0] = (grad * (detail::reshape(y, l.keep) / x)).take_impl();
-    return;
-  }
-  Tensor<T> others(uninitialized, x.shape());
-  const T* px = x.data();
-  T* po = others.mutable_data();
+void prod_others_into(const T* px, const ReductionLayout& l, T* po) {
   for (std::int64_t o = 0; o < l.outer; ++o)
     for (std::int64_t i = 0; i < l.inner; ++i) {
       auto at = [&](std::int64_t k) { return (o * l.n + k) * l.inner + i; };
@@ -410,31 +459,80 @@ void prod_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
         suffix *= px[at(k)];
       }
     }
+}
+template <class T>
+void prod_others_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
+  const TensorImpl& x = *inputs[0]->get();
+  prod_others_into(static_cast<const T*>(x.data),
+                   reduction_layout(x.shape, args.as<ReduceAttrs>().axis),
+                   static_cast<T*>(out.data));
+}
+/// No JVP either: a tangent through it would be the second derivative it refuses.
+template <class T>
+inline constexpr OpDefinition prod_others_op{"prod_others", OpFamily::reduction, 1,
+                                             &prod_others_backward<T>, &prod_others_forward<T>};
+
+/// d prod / dx, shaped like x: y / x where that is exact, else the products of the others.
+template <class T>
+Tensor<T> prod_factor(const Tensor<T>& x, const Tensor<T>& y, int axis) {
+  const ReductionLayout l = reduction_layout(x.shape(), axis);
+  // y / x is exact enough only where no product under- or overflowed.
+  const bool quotient_ok = !(x.array() == T(0)).any() &&
+                           (y.array().abs() >= std::numeric_limits<T>::min()).all() &&
+                           y.array().isFinite().all();
+  if (quotient_ok) return detail::reshape(y, l.keep) / x;
+  Tensor<T> others(uninitialized, x.shape());
+  prod_others_into(x.data(), l, others.mutable_data());
   if (any_tape_recording())
-    record(others.impl(), TAPEGRAD_LEGACY_OP("prod_others", reduction, 1, &prod_others_backward<T>),
-           {&x.impl()}, {});
-  dx[0] = (grad * others).take_impl();
+    record(others.impl(), prod_others_op<T>, {&x.impl()}, {},
+           OpAttrs::of(ReduceAttrs{axis, false}));
+  return others;
 }
 
 template <class T>
-Tensor<T> prod(const Tensor<T>& x, int axis, bool keepdims) {
-  const ReductionLayout l = reduction_layout(x.shape(), axis);
-  Tensor<T> y(uninitialized, reduced_shape(x.shape(), axis, keepdims));
-  const T* px = x.data();
-  T* py = y.mutable_data();
+void prod_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
+  const Tensor<T>& x = e.saved[0].get<T>();
+  const int axis = e.attrs.as<ReduceAttrs>().axis;
+  const Shape keep = reduction_layout(x.shape(), axis).keep;
+  give(dx[0],
+       detail::reshape(Tensor<T>(std::move(g)), keep) * prod_factor(x, e.saved[1].get<T>(), axis));
+}
+template <class T>
+void prod_into(const T* px, const ReductionLayout& l, T* py) {
   for (std::int64_t o = 0; o < l.outer; ++o)
     for (std::int64_t i = 0; i < l.inner; ++i) {
       T p = 1;
       for (std::int64_t k = 0; k < l.n; ++k) p *= px[(o * l.n + k) * l.inner + i];
       py[o * l.inner + i] = p;
     }
-  if (any_tape_recording()) {
-    OpAttrs attrs;
-    attrs.ints[0] = axis;
-    attrs.ints[1] = keepdims;
-    record(y.impl(), TAPEGRAD_LEGACY_OP("prod", reduction, 1, &prod_backward<T>), {&x.impl()},
-           {&x.impl(), &y.impl()}, attrs);
-  }
+}
+template <class T>
+void prod_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
+  const TensorImpl& x = *inputs[0]->get();
+  prod_into(static_cast<const T*>(x.data), reduction_layout(x.shape, args.as<ReduceAttrs>().axis),
+            static_cast<T*>(out.data));
+}
+template <class T>
+ImplRef prod_jvp(const OpArgs& args, const ImplRef* const* inputs, const ImplRef& y,
+                 const ImplRef* const* t) {
+  if (!*t[0]) return {};
+  const Tensor<T> x(*inputs[0]);
+  const int axis = args.as<ReduceAttrs>().axis;
+  const Tensor<T> factor =
+      prod_factor(x, detail::reshape(Tensor<T>(y), reduction_layout(x.shape(), axis).keep), axis);
+  return reduction_tangent<T>(y, [&] { return sum(Tensor<T>(*t[0]) * factor, axis, false); });
+}
+template <class T>
+inline constexpr OpDefinition prod_op{"prod",           OpFamily::reduction, 1, &prod_backward<T>,
+                                      &prod_forward<T>, &prod_jvp<T>};
+
+template <class T>
+Tensor<T> prod(const Tensor<T>& x, int axis, bool keepdims) {
+  Tensor<T> y(uninitialized, reduced_shape(x.shape(), axis, keepdims));
+  prod_into(x.data(), reduction_layout(x.shape(), axis), y.mutable_data());
+  if (any_tape_recording())
+    record(y.impl(), prod_op<T>, {&x.impl()}, {&x.impl(), &y.impl()},
+           OpAttrs::of(ReduceAttrs{axis, keepdims}));
   return y;
 }
 
@@ -466,30 +564,28 @@ Tensor<std::int64_t> arg_extreme(const Tensor<T>& x, int axis) {
 
 // ---- Euclidean norm ----
 
-// attrs.ints[0]: axis (-1 for all), attrs.ints[1]: keepdims. d|x|/dx = x / |x|, taken as 0
+// d|x|/dx = x / |x|, taken as 0
 // where |x| = 0 (the subgradient TensorFlow's users expect from a norm penalty). The
 // division is by where(|x| > 0, |x|, 1), so that no branch of the where is NaN and the
 // second derivative at 0 is finite too.
+/// d|x|/dx shaped like x, given y = |x| with the reduced axes kept.
 template <class T>
-void euclidean_norm_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  const Tensor<T>& x = e.saved[0].get<T>();
-  const Tensor<T>& y = e.saved[1].get<T>();
-  const Shape keep = reduction_layout(x.shape(), static_cast<int>(e.attrs.ints[0])).keep;
-  const Tensor<T> y_kept = detail::reshape(y, keep);
-  Tensor<bool> positive(uninitialized, keep);
+Tensor<T> norm_factor(const Tensor<T>& x, const Tensor<T>& y_kept) {
+  Tensor<bool> positive(uninitialized, y_kept.shape());
   positive.mutable_array() = y_kept.array() > T(0);
   const Tensor<T> one(T(1)), zero(T(0));
   const Tensor<T> safe = detail::where(positive, y_kept, one);
-  dx[0] = (detail::reshape(Tensor<T>(std::move(g)), keep) * detail::where(positive, x / safe, zero))
-              .take_impl();
+  return detail::where(positive, x / safe, zero);
 }
-
 template <class T>
-Tensor<T> euclidean_norm(const Tensor<T>& x, int axis, bool keepdims) {
-  const ReductionLayout l = reduction_layout(x.shape(), axis);
-  Tensor<T> y(uninitialized, reduced_shape(x.shape(), axis, keepdims));
-  const T* px = x.data();
-  T* py = y.mutable_data();
+void euclidean_norm_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
+  const Tensor<T>& x = e.saved[0].get<T>();
+  const Shape keep = reduction_layout(x.shape(), e.attrs.as<ReduceAttrs>().axis).keep;
+  const Tensor<T> factor = norm_factor(x, detail::reshape(e.saved[1].get<T>(), keep));
+  give(dx[0], detail::reshape(Tensor<T>(std::move(g)), keep) * factor);
+}
+template <class T>
+void euclidean_norm_into(const T* px, const ReductionLayout& l, T* py) {
   for (std::int64_t o = 0; o < l.outer; ++o)
     for (std::int64_t i = 0; i < l.inner; ++i) {
       // Scaled by the largest magnitude, so that squares neither overflow nor underflow.
@@ -507,98 +603,55 @@ Tensor<T> euclidean_norm(const Tensor<T>& x, int axis, bool keepdims) {
         if (std::isnan(px[(o * l.n + k) * l.inner + i])) result = px[(o * l.n + k) * l.inner + i];
       py[o * l.inner + i] = result;
     }
-  if (any_tape_recording()) {
-    OpAttrs attrs;
-    attrs.ints[0] = axis;
-    attrs.ints[1] = keepdims;
-    record(y.impl(), TAPEGRAD_LEGACY_OP("norm", reduction, 1, &euclidean_norm_backward<T>),
-           {&x.impl()}, {&x.impl(), &y.impl()}, attrs);
-  }
+}
+template <class T>
+void euclidean_norm_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
+  const TensorImpl& x = *inputs[0]->get();
+  euclidean_norm_into(static_cast<const T*>(x.data),
+                      reduction_layout(x.shape, args.as<ReduceAttrs>().axis),
+                      static_cast<T*>(out.data));
+}
+template <class T>
+ImplRef euclidean_norm_jvp(const OpArgs& args, const ImplRef* const* inputs, const ImplRef& y,
+                           const ImplRef* const* t) {
+  if (!*t[0]) return {};
+  const Tensor<T> x(*inputs[0]);
+  const int axis = args.as<ReduceAttrs>().axis;
+  const Tensor<T> factor =
+      norm_factor(x, detail::reshape(Tensor<T>(y), reduction_layout(x.shape(), axis).keep));
+  return reduction_tangent<T>(y, [&] { return sum(Tensor<T>(*t[0]) * factor, axis, false); });
+}
+template <class T>
+inline constexpr OpDefinition euclidean_norm_op{"norm",
+                                                OpFamily::reduction,
+                                                1,
+                                                &euclidean_norm_backward<T>,
+                                                &euclidean_norm_forward<T>,
+                                                &euclidean_norm_jvp<T>};
+
+template <class T>
+Tensor<T> euclidean_norm(const Tensor<T>& x, int axis, bool keepdims) {
+  Tensor<T> y(uninitialized, reduced_shape(x.shape(), axis, keepdims));
+  euclidean_norm_into(x.data(), reduction_layout(x.shape(), axis), y.mutable_data());
+  if (any_tape_recording())
+    record(y.impl(), euclidean_norm_op<T>, {&x.impl()}, {&x.impl(), &y.impl()},
+           OpAttrs::of(ReduceAttrs{axis, keepdims}));
   return y;
 }
 
 }  // namespace detail
 
-// ---- several axes ----
-
-/// Sums over several axes (duplicates ignored, an empty list reduces nothing).
-///   auto per_channel = tapegrad::sum(images, {0, 1, 2});   // NHWC -> [C]
-template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> sum(const X& x, const std::vector<int>& axes, bool keepdims = false,
-                                 SourceLocation where = SourceLocation::current()) {
-  detail::OpScope op_scope(where);
-  using T = detail::element_t<X>;
-  const auto& t = detail::arg(x, "sum");
-  return detail::reduce_axes(t, axes, keepdims, "sum", [](const Tensor<T>& v, int a, bool k) {
-    return detail::sum(v, a, k);
-  });
-}
-/// Means over several axes.   auto m = tapegrad::mean(images, {1, 2}, true);
-template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> mean(const X& x, const std::vector<int>& axes, bool keepdims = false,
-                                  SourceLocation where = SourceLocation::current()) {
-  detail::OpScope op_scope(where);
-  using T = detail::element_t<X>;
-  const auto& t = detail::arg(x, "mean");
-  std::int64_t count = 1;
-  for (int a : detail::normalize_axes(axes, t.rank(), "mean")) count *= t.shape()[a];
-  return sum(t, axes, keepdims) / static_cast<T>(count);
-}
-/// The largest (smallest) elements over several axes; ties share the gradient evenly.
-///   auto m = tapegrad::max(x, {1, 2});
-template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> max(const X& x, const std::vector<int>& axes, bool keepdims = false,
-                                 SourceLocation where = SourceLocation::current()) {
-  detail::OpScope op_scope(where);
-  using T = detail::element_t<X>;
-  return detail::reduce_axes(
-      detail::arg(x, "max"), axes, keepdims, "max",
-      [](const Tensor<T>& v, int a, bool k) { return detail::extreme<T, true>(v, a, k); });
-}
-template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> min(const X& x, const std::vector<int>& axes, bool keepdims = false,
-                                 SourceLocation where = SourceLocation::current()) {
-  detail::OpScope op_scope(where);
-  using T = detail::element_t<X>;
-  return detail::reduce_axes(
-      detail::arg(x, "min"), axes, keepdims, "min",
-      [](const Tensor<T>& v, int a, bool k) { return detail::extreme<T, false>(v, a, k); });
-}
-/// logsumexp over several axes.   auto lse = tapegrad::logsumexp(x, {1, 2});
-template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> logsumexp(const X& x, const std::vector<int>& axes,
-                                       bool keepdims = false,
-                                       SourceLocation where = SourceLocation::current()) {
-  detail::OpScope op_scope(where);
-  using T = detail::element_t<X>;
-  return detail::reduce_axes(
-      detail::arg(x, "logsumexp"), axes, keepdims, "logsumexp",
-      [](const Tensor<T>& v, int a, bool k) { return detail::logsumexp(v, a, k); });
-}
-
 // ---- prod ----
 
-/// The product of all elements (0-d), over one axis, or over several. Its gradient is the
-/// product of the other elements, exact also where inputs are 0; a second derivative there
-/// throws tape_error.   auto p = tapegrad::prod(x, 1);
+/// The product over `axes` (all elements by default). Its gradient is the product of the
+/// other elements, exact also where inputs are 0; a second derivative there throws
+/// tape_error.   auto p = tapegrad::prod(x, 1);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> prod(const X& x, SourceLocation where = SourceLocation::current()) {
-  detail::OpScope op_scope(where);
-  return detail::prod(detail::arg(x, "prod"), -1, false);
-}
-template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> prod(const X& x, int axis, bool keepdims = false,
-                                  SourceLocation where = SourceLocation::current()) {
-  detail::OpScope op_scope(where);
-  const auto& t = detail::arg(x, "prod");
-  return detail::prod(t, normalize_axis("prod", axis, t.rank()), keepdims);
-}
-template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> prod(const X& x, const std::vector<int>& axes, bool keepdims = false,
+Tensor<detail::element_t<X>> prod(const X& x, const Axes& axes = all_axes, bool keepdims = false,
                                   SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   using T = detail::element_t<X>;
-  return detail::reduce_axes(
+  return detail::reduce_over(
       detail::arg(x, "prod"), axes, keepdims, "prod",
       [](const Tensor<T>& v, int a, bool k) { return detail::prod(v, a, k); });
 }
@@ -632,82 +685,50 @@ Tensor<std::int64_t> argmin(const X& x, int axis,
 
 namespace detail {
 template <class T>
-Tensor<T> vector_norm(const Tensor<T>& x, double ord, int axis, bool keepdims) {
-  if (ord == 2) return euclidean_norm(x, axis, keepdims);
-  if (ord == 1) return detail::sum(abs(x), axis, keepdims);
-  if (std::isinf(ord) && ord > 0) return extreme<T, true>(abs(x), axis, keepdims);
-  detail::fail<value_error>("norm: ord must be 1, 2 or inf, got ", ord);
+Tensor<T> vector_norm(const Tensor<T>& x, NormOrder ord, const Axes& axes, bool keepdims) {
+  const double p = ord.p;
+  TAPEGRAD_CHECK(p == 1 || p == 2 || (std::isinf(p) && p > 0), value_error,
+                 "norm: ord must be 1, 2 or inf, got ", p);
+  if (p == 2)
+    return reduce_over(x, axes, keepdims, "norm",
+                       [](const Tensor<T>& v, int a, bool k) { return euclidean_norm(v, a, k); });
+  if (p == 1)
+    return reduce_over(abs(x), axes, keepdims, "norm",
+                       [](const Tensor<T>& v, int a, bool k) { return detail::sum(v, a, k); });
+  return reduce_over(abs(x), axes, keepdims, "norm",
+                     [](const Tensor<T>& v, int a, bool k) { return extreme<T, true>(v, a, k); });
 }
 }  // namespace detail
 
-/// The vector norm of all elements (ord 1, 2 or inf) as a 0-d tensor; its gradient at 0 is
-/// 0 (abs'(0) = 0, and x/|x| taken as 0 at x = 0).   auto penalty = tapegrad::norm(w);
+/// The Euclidean norm over `axes` (all elements by default); its gradient at 0 is 0 (x/|x|
+/// taken as 0 at x = 0).   auto penalty = tapegrad::norm(w);   auto lengths = tapegrad::norm(v,
+/// -1);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> norm(const X& x, double ord = 2,
+Tensor<detail::element_t<X>> norm(const X& x, const Axes& axes = all_axes, bool keepdims = false,
                                   SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
-  return detail::vector_norm(detail::arg(x, "norm"), ord, -1, false);
+  return detail::vector_norm(detail::arg(x, "norm"), NormOrder(2), axes, keepdims);
 }
-/// The vector norm along one axis.   auto lengths = tapegrad::norm(vectors, 2, -1);
+/// The vector norm of order 1, 2 or inf over `axes` (all elements by default); abs'(0) = 0.
+///   auto l1 = tapegrad::norm(w, tapegrad::NormOrder(1), -1);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> norm(const X& x, double ord, int axis, bool keepdims = false,
+Tensor<detail::element_t<X>> norm(const X& x, NormOrder ord, const Axes& axes = all_axes,
+                                  bool keepdims = false,
                                   SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
-  const auto& t = detail::arg(x, "norm");
-  return detail::vector_norm(t, ord, normalize_axis("norm", axis, t.rank()), keepdims);
+  return detail::vector_norm(detail::arg(x, "norm"), ord, axes, keepdims);
 }
 
-/// The (biased, divide-by-n) variance of all elements, or along one axis, computed in two
+/// The (biased, divide-by-n) variance over `axes` (all elements by default), computed in two
 /// passes about the mean.   auto v = tapegrad::variance(x, 0);
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> variance(const X& x,
+Tensor<detail::element_t<X>> variance(const X& x, const Axes& axes = all_axes,
+                                      bool keepdims = false,
                                       SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "variance");
-  return mean(square(t - mean(t)));
-}
-template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> variance(const X& x, int axis, bool keepdims = false,
-                                      SourceLocation where = SourceLocation::current()) {
-  detail::OpScope op_scope(where);
-  const auto& t = detail::arg(x, "variance");
-  const int a = normalize_axis("variance", axis, t.rank());
-  return mean(square(t - mean(t, a, true)), a, keepdims);
-}
-
-// Braced axis lists pick these: sum(x, {0, 2}), and sum(x, {}) reduces nothing.
-template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> sum(const X& x, std::initializer_list<int> axes, bool keepdims = false,
-                                 SourceLocation where = SourceLocation::current()) {
-  return sum(x, std::vector<int>(axes), keepdims, where);
-}
-template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> mean(const X& x, std::initializer_list<int> axes,
-                                  bool keepdims = false,
-                                  SourceLocation where = SourceLocation::current()) {
-  return mean(x, std::vector<int>(axes), keepdims, where);
-}
-template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> max(const X& x, std::initializer_list<int> axes, bool keepdims = false,
-                                 SourceLocation where = SourceLocation::current()) {
-  return max(x, std::vector<int>(axes), keepdims, where);
-}
-template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> min(const X& x, std::initializer_list<int> axes, bool keepdims = false,
-                                 SourceLocation where = SourceLocation::current()) {
-  return min(x, std::vector<int>(axes), keepdims, where);
-}
-template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> logsumexp(const X& x, std::initializer_list<int> axes,
-                                       bool keepdims = false,
-                                       SourceLocation where = SourceLocation::current()) {
-  return logsumexp(x, std::vector<int>(axes), keepdims, where);
-}
-template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> prod(const X& x, std::initializer_list<int> axes,
-                                  bool keepdims = false,
-                                  SourceLocation where = SourceLocation::current()) {
-  return prod(x, std::vector<int>(axes), keepdims, where);
+  (void)axes.normalized("variance", t.rank());  // so that a bad axis is named as variance's
+  return mean(square(t - mean(t, axes, true)), axes, keepdims);
 }
 
 }  // namespace tapegrad

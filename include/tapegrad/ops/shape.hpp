@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "tapegrad/axes.hpp"
 #include "tapegrad/detail/apply_op.hpp"
+#include "tapegrad/detail/elementwise.hpp"
 
 // Ops that change a tensor's shape: reshape (no copy), broadcast_to and its adjoint sum_to,
 // which is how every broadcasting op returns a gradient of its input's shape.
@@ -18,18 +20,63 @@ Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape);
 template <class T>
 Tensor<T> reshape(const Tensor<T>& x, const Shape& shape);
 
+// The shape family's definitions (NOTE [ Ops as data ]). Each op is linear, so its JVP is the
+// op applied to the tangent; each rule is the adjoint op.
+
+/// The tangent of a linear op of one input: `op` applied to the input's tangent (none: zero).
+template <class T, class F>
+ImplRef linear_jvp(const ImplRef* const* tangents, F op) {
+  if (!*tangents[0]) return {};
+  return op(Tensor<T>(*tangents[0])).take_impl();
+}
+
 template <class T>
 void sum_to_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  dx[0] = broadcast_to(Tensor<T>(std::move(g)), e.saved[0]->shape).take_impl();
+  give(dx[0], broadcast_to(Tensor<T>(std::move(g)), e.saved[0]->shape));
 }
+template <class T>
+void sum_to_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
+  sum_to_into(Tensor<T>(*inputs[0]), out.shape, static_cast<T*>(out.data));
+}
+template <class T>
+ImplRef sum_to_jvp(const OpArgs&, const ImplRef* const*, const ImplRef& y,
+                   const ImplRef* const* t) {
+  return linear_jvp<T>(t, [&](const Tensor<T>& v) { return sum_to(v, y->shape); });
+}
+template <class T>
+inline constexpr OpDefinition sum_to_op{"sum_to",           OpFamily::shape, 1, &sum_to_backward<T>,
+                                        &sum_to_forward<T>, &sum_to_jvp<T>};
+
 template <class T>
 void broadcast_to_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  dx[0] = sum_to(Tensor<T>(std::move(g)), e.saved[0]->shape).take_impl();
+  give(dx[0], sum_to(Tensor<T>(std::move(g)), e.saved[0]->shape));
 }
 template <class T>
-void reshape_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  dx[0] = reshape(Tensor<T>(std::move(g)), e.saved[0]->shape).take_impl();
+void broadcast_to_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
+  broadcast_into(Tensor<T>(*inputs[0]), out.shape, static_cast<T*>(out.data));
 }
+template <class T>
+ImplRef broadcast_to_jvp(const OpArgs&, const ImplRef* const*, const ImplRef& y,
+                         const ImplRef* const* t) {
+  return linear_jvp<T>(t, [&](const Tensor<T>& v) { return broadcast_to(v, y->shape); });
+}
+template <class T>
+inline constexpr OpDefinition broadcast_to_op{
+    "broadcast_to",           OpFamily::shape,     1, &broadcast_to_backward<T>,
+    &broadcast_to_forward<T>, &broadcast_to_jvp<T>};
+
+template <class T>
+void reshape_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
+  give(dx[0], reshape(Tensor<T>(std::move(g)), e.saved[0]->shape));
+}
+template <class T>
+ImplRef reshape_jvp(const OpArgs&, const ImplRef* const*, const ImplRef& y,
+                    const ImplRef* const* t) {
+  return linear_jvp<T>(t, [&](const Tensor<T>& v) { return reshape(v, y->shape); });
+}
+template <class T>
+inline constexpr OpDefinition reshape_op{
+    "reshape", OpFamily::shape, 1, &reshape_backward<T>, &identity_forward, &reshape_jvp<T>};
 
 /// The sum of x over the axes along which `shape` broadcasts to x's shape, with result
 /// shape `shape`: the adjoint of broadcast_to.
@@ -39,9 +86,7 @@ Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
   TAPEGRAD_CHECK(broadcasts_to(shape, x.shape()), shape_error, "sum_to: shape ", shape,
                  " does not broadcast to the input shape ", x.shape());
   Tensor<T> y = sum_to_kernel(x, shape);
-  if (any_tape_recording())
-    record(y.impl(), TAPEGRAD_LEGACY_OP("sum_to", shape, 1, &sum_to_backward<T>), {&x.impl()},
-           {&x.impl()});
+  if (any_tape_recording()) record(y.impl(), sum_to_op<T>, {&x.impl()}, {&x.impl()});
   return y;
 }
 
@@ -51,9 +96,7 @@ Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape) {
   TAPEGRAD_CHECK(broadcasts_to(x.shape(), shape), shape_error,
                  "broadcast_to: cannot broadcast shape ", x.shape(), " to ", shape);
   Tensor<T> y = broadcast_kernel(x, shape);
-  if (any_tape_recording())
-    record(y.impl(), TAPEGRAD_LEGACY_OP("broadcast_to", shape, 1, &broadcast_to_backward<T>),
-           {&x.impl()}, {&x.impl()});
+  if (any_tape_recording()) record(y.impl(), broadcast_to_op<T>, {&x.impl()}, {&x.impl()});
   return y;
 }
 
@@ -62,9 +105,7 @@ Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
   TAPEGRAD_CHECK(shape.size() == x.size(), shape_error, "reshape: cannot reshape ", x.shape(), " (",
                  x.size(), " elements) to ", shape, " (", shape.size(), " elements)");
   Tensor<T> y(ImplRef::adopt(allocate_alias(x.impl().get(), shape)));
-  if (any_tape_recording())
-    record(y.impl(), TAPEGRAD_LEGACY_OP("reshape", shape, 1, &reshape_backward<T>), {&x.impl()},
-           {&x.impl()});
+  if (any_tape_recording()) record(y.impl(), reshape_op<T>, {&x.impl()}, {&x.impl()});
   return y;
 }
 
@@ -112,64 +153,128 @@ template <class T>
 Tensor<T> take(const Tensor<T>& x, int axis, std::int64_t index);
 template <class T>
 Tensor<T> embed(const Tensor<T>& x, int axis, std::int64_t index, std::int64_t n);
+template <class T>
+Tensor<T> stack(const std::vector<Tensor<T>>& xs, int axis);
 
-// attrs.ints[0]: axis, attrs.ints[1]: index, attrs.scalar: the length n of the axis.
+template <class T>
+void take_into(const T* x, const Shape& x_shape, const TakeAttrs& a, T* y) {
+  const std::int64_t outer = elements_before(x_shape, a.axis);
+  const std::int64_t inner = elements_after(x_shape, a.axis);
+  for (std::int64_t o = 0; o < outer; ++o)
+    std::copy_n(x + (o * a.n + a.index) * inner, inner, y + o * inner);
+}
+template <class T>
+void embed_into(const T* x, const Shape& y_shape, const TakeAttrs& a, T* y) {
+  const std::int64_t outer = elements_before(y_shape, a.axis);
+  const std::int64_t inner = elements_after(y_shape, a.axis);
+  std::fill_n(y, y_shape.size(), T(0));
+  for (std::int64_t o = 0; o < outer; ++o)
+    std::copy_n(x + o * inner, inner, y + (o * a.n + a.index) * inner);
+}
+
 template <class T>
 void take_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  dx[0] = embed(Tensor<T>(std::move(g)), static_cast<int>(e.attrs.ints[0]), e.attrs.ints[1],
-                static_cast<std::int64_t>(e.attrs.scalar))
-              .take_impl();
+  const TakeAttrs a = e.attrs.as<TakeAttrs>();
+  give(dx[0], embed(Tensor<T>(std::move(g)), a.axis, a.index, a.n));
 }
 template <class T>
-void embed_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  dx[0] =
-      take(Tensor<T>(std::move(g)), static_cast<int>(e.attrs.ints[0]), e.attrs.ints[1]).take_impl();
+void take_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
+  const TensorImpl& x = *inputs[0]->get();
+  take_into(static_cast<const T*>(x.data), x.shape, args.as<TakeAttrs>(),
+            static_cast<T*>(out.data));
 }
+template <class T>
+ImplRef take_jvp(const OpArgs& args, const ImplRef* const*, const ImplRef&,
+                 const ImplRef* const* t) {
+  const TakeAttrs a = args.as<TakeAttrs>();
+  return linear_jvp<T>(t, [&](const Tensor<T>& v) { return take(v, a.axis, a.index); });
+}
+template <class T>
+inline constexpr OpDefinition take_op{"take",           OpFamily::shape, 1, &take_backward<T>,
+                                      &take_forward<T>, &take_jvp<T>};
+
+template <class T>
+void embed_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
+  const TakeAttrs a = e.attrs.as<TakeAttrs>();
+  give(dx[0], take(Tensor<T>(std::move(g)), a.axis, a.index));
+}
+template <class T>
+void embed_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
+  embed_into(static_cast<const T*>((*inputs[0])->data), out.shape, args.as<TakeAttrs>(),
+             static_cast<T*>(out.data));
+}
+template <class T>
+ImplRef embed_jvp(const OpArgs& args, const ImplRef* const*, const ImplRef&,
+                  const ImplRef* const* t) {
+  const TakeAttrs a = args.as<TakeAttrs>();
+  return linear_jvp<T>(t, [&](const Tensor<T>& v) { return embed(v, a.axis, a.index, a.n); });
+}
+template <class T>
+inline constexpr OpDefinition embed_op{"embed",           OpFamily::shape, 1, &embed_backward<T>,
+                                       &embed_forward<T>, &embed_jvp<T>};
 
 /// The slice of x at `index` along `axis`, with that axis removed.
 template <class T>
 Tensor<T> take(const Tensor<T>& x, int axis, std::int64_t index) {
-  const Shape& s = x.shape();
-  const std::int64_t n = s[axis], outer = elements_before(s, axis), inner = elements_after(s, axis);
-  Tensor<T> y(uninitialized, remove_axis(s, axis));
-  for (std::int64_t o = 0; o < outer; ++o)
-    std::copy_n(x.data() + (o * n + index) * inner, inner, y.mutable_data() + o * inner);
-  if (any_tape_recording()) {
-    OpAttrs attrs;
-    attrs.ints[0] = axis;
-    attrs.ints[1] = index;
-    attrs.scalar = static_cast<double>(n);
-    record(y.impl(), TAPEGRAD_LEGACY_OP("take", shape, 1, &take_backward<T>), {&x.impl()}, {},
-           attrs);
-  }
+  const TakeAttrs a{axis, index, x.shape()[axis]};
+  Tensor<T> y(uninitialized, remove_axis(x.shape(), axis));
+  take_into(x.data(), x.shape(), a, y.mutable_data());
+  if (any_tape_recording()) record(y.impl(), take_op<T>, {&x.impl()}, {}, OpAttrs::of(a));
   return y;
 }
 
 /// Zeros with a new axis of length n at `axis`, holding x at `index`: the adjoint of take.
 template <class T>
 Tensor<T> embed(const Tensor<T>& x, int axis, std::int64_t index, std::int64_t n) {
-  const Shape shape = insert_axis(x.shape(), axis, n);
-  const std::int64_t outer = elements_before(shape, axis), inner = elements_after(shape, axis);
-  Tensor<T> y(shape, T(0));
-  for (std::int64_t o = 0; o < outer; ++o)
-    std::copy_n(x.data() + o * inner, inner, y.mutable_data() + (o * n + index) * inner);
-  if (any_tape_recording()) {
-    OpAttrs attrs;
-    attrs.ints[0] = axis;
-    attrs.ints[1] = index;
-    record(y.impl(), TAPEGRAD_LEGACY_OP("embed", shape, 1, &embed_backward<T>), {&x.impl()}, {},
-           attrs);
-  }
+  const TakeAttrs a{axis, index, n};
+  Tensor<T> y(uninitialized, insert_axis(x.shape(), axis, n));
+  embed_into(x.data(), y.shape(), a, y.mutable_data());
+  if (any_tape_recording()) record(y.impl(), embed_op<T>, {&x.impl()}, {}, OpAttrs::of(a));
   return y;
 }
 
-// attrs.ints[0]: axis.
+/// The inputs laid side by side along a new axis of y, whose shape is given.
+template <class T>
+void stack_into(const T* const* xs, std::int64_t n, const Shape& y_shape, int axis, T* y) {
+  const std::int64_t outer = elements_before(y_shape, axis);
+  const std::int64_t inner = elements_after(y_shape, axis);
+  for (std::int64_t o = 0; o < outer; ++o)
+    for (std::int64_t k = 0; k < n; ++k)
+      std::copy_n(xs[k] + o * inner, inner, y + (o * n + k) * inner);
+}
+
 template <class T>
 void stack_backward(const Entry& e, ImplRef&& g, const bool* needs, ImplRef* dx) {
   const Tensor<T> grad(std::move(g));
+  const int axis = e.attrs.as<AxisAttrs>().axis;
   for (std::uint32_t k = 0; k < e.n_inputs; ++k)
-    if (needs[k]) dx[k] = take(grad, static_cast<int>(e.attrs.ints[0]), k).take_impl();
+    if (needs[k]) give(dx[k], take(grad, axis, k));
 }
+template <class T>
+void stack_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
+  const int axis = args.as<AxisAttrs>().axis;
+  const std::int64_t n = out.shape[axis];
+  std::vector<const T*> xs(static_cast<std::size_t>(n));
+  for (std::int64_t k = 0; k < n; ++k) xs[k] = static_cast<const T*>((*inputs[k])->data);
+  stack_into(xs.data(), n, out.shape, axis, static_cast<T*>(out.data));
+}
+template <class T>
+ImplRef stack_jvp(const OpArgs& args, const ImplRef* const* inputs, const ImplRef& y,
+                  const ImplRef* const* t) {
+  const int axis = args.as<AxisAttrs>().axis;
+  const std::int64_t n = y->shape[axis];
+  bool any = false;
+  std::vector<Tensor<T>> parts;
+  for (std::int64_t k = 0; k < n; ++k) {
+    any = any || static_cast<bool>(*t[k]);
+    parts.push_back(*t[k] ? Tensor<T>(*t[k]) : Tensor<T>::zeros((*inputs[k])->shape));
+  }
+  if (!any) return {};
+  return detail::stack(parts, axis).take_impl();
+}
+template <class T>
+inline constexpr OpDefinition stack_op{"stack",           OpFamily::shape, -1, &stack_backward<T>,
+                                       &stack_forward<T>, &stack_jvp<T>};
 
 template <class T>
 Tensor<T> stack(const std::vector<Tensor<T>>& xs, int axis) {
@@ -183,21 +288,16 @@ Tensor<T> stack(const std::vector<Tensor<T>>& xs, int axis) {
                  " already has the maximum rank ", Shape::max_rank);
   axis = normalize_axis("stack", axis, s.rank() + 1);
   const auto n = static_cast<std::int64_t>(xs.size());
-  const Shape shape = insert_axis(s, axis, n);
-  const std::int64_t outer = elements_before(shape, axis), inner = elements_after(shape, axis);
-  Tensor<T> y(uninitialized, shape);
-  for (std::int64_t o = 0; o < outer; ++o)
-    for (std::int64_t k = 0; k < n; ++k)
-      std::copy_n(xs[static_cast<std::size_t>(k)].data() + o * inner, inner,
-                  y.mutable_data() + (o * n + k) * inner);
+  Tensor<T> y(uninitialized, insert_axis(s, axis, n));
+  std::vector<const T*> data;
+  for (const auto& x : xs) data.push_back(x.data());
+  stack_into(data.data(), n, y.shape(), axis, y.mutable_data());
   if (any_tape_recording()) {
     std::vector<const ImplRef*> inputs;
     inputs.reserve(xs.size());
     for (const auto& x : xs) inputs.push_back(&x.impl());
-    OpAttrs attrs;
-    attrs.ints[0] = axis;
-    record(y.impl(), TAPEGRAD_LEGACY_OP("stack", shape, -1, &stack_backward<T>), inputs.data(),
-           inputs.size(), nullptr, 0, attrs);
+    record(y.impl(), stack_op<T>, inputs.data(), inputs.size(), nullptr, 0,
+           OpAttrs::of(AxisAttrs{axis}));
   }
   return y;
 }
@@ -284,33 +384,20 @@ Tensor<detail::element_t<X>> sum_to(const X& x, const Shape& shape,
 namespace tapegrad {
 namespace detail {
 
-// A permutation of up to 8 axes, packed four bits per axis into one OpAttrs integer.
-inline std::int64_t pack_permutation(const int* perm, int rank) {
-  std::int64_t packed = 0;
-  for (int i = 0; i < rank; ++i) packed |= static_cast<std::int64_t>(perm[i]) << (4 * i);
-  return packed;
-}
-inline void unpack_permutation(std::int64_t packed, int rank, int* perm) {
-  for (int i = 0; i < rank; ++i) perm[i] = static_cast<int>((packed >> (4 * i)) & 0xF);
+inline TransposeAttrs transpose_attrs(const int* perm, int rank) {
+  TransposeAttrs a{};
+  for (int i = 0; i < rank; ++i) a.perm[i] = static_cast<std::int8_t>(perm[i]);
+  a.rank = rank;
+  return a;
 }
 
 template <class T>
 Tensor<T> transpose(const Tensor<T>& x, const int* perm);
 
+/// y with y's axis i being x's axis a.perm[i], into `y`.
 template <class T>
-void transpose_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  const int rank = static_cast<int>(e.attrs.ints[1]);
-  int perm[Shape::max_rank], inverse[Shape::max_rank];
-  unpack_permutation(e.attrs.ints[0], rank, perm);
-  for (int i = 0; i < rank; ++i) inverse[perm[i]] = i;
-  dx[0] = transpose(Tensor<T>(std::move(g)), inverse).take_impl();
-}
-
-/// y[i0, ..., ik] = x[...] with y's axis i being x's axis perm[i]; perm is valid.
-template <class T>
-Tensor<T> transpose(const Tensor<T>& x, const int* perm) {
-  const Shape& s = x.shape();
-  const int rank = s.rank();
+void transpose_into(const T* x, const Shape& s, const TransposeAttrs& a, T* y) {
+  const int rank = a.rank;
   std::int64_t x_strides[Shape::max_rank] = {}, read_strides[Shape::max_rank] = {},
                unused[Shape::max_rank] = {};
   Shape shape;
@@ -320,24 +407,52 @@ Tensor<T> transpose(const Tensor<T>& x, const int* perm) {
     stride *= s[i];
   }
   for (int i = 0; i < rank; ++i) {
-    shape.push_back(s[perm[i]]);
-    read_strides[i] = x_strides[perm[i]];
+    shape.push_back(s[a.perm[i]]);
+    read_strides[i] = x_strides[a.perm[i]];
   }
-  Tensor<T> y(uninitialized, shape);
-  const T* px = x.data();
-  T* py = y.mutable_data();
   const std::int64_t step = rank ? read_strides[rank - 1] : 1;
   for_each_row(shape, read_strides, unused,
                [&](std::int64_t out, std::int64_t in, std::int64_t, std::int64_t length) {
-                 for (std::int64_t k = 0; k < length; ++k) py[out + k] = px[in + k * step];
+                 for (std::int64_t k = 0; k < length; ++k) y[out + k] = x[in + k * step];
                });
-  if (any_tape_recording()) {
-    OpAttrs attrs;
-    attrs.ints[0] = pack_permutation(perm, rank);
-    attrs.ints[1] = rank;
-    record(y.impl(), TAPEGRAD_LEGACY_OP("transpose", shape, 1, &transpose_backward<T>), {&x.impl()},
-           {}, attrs);
-  }
+}
+
+template <class T>
+void transpose_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
+  const TransposeAttrs a = e.attrs.as<TransposeAttrs>();
+  int inverse[Shape::max_rank];
+  for (int i = 0; i < a.rank; ++i) inverse[a.perm[i]] = i;
+  give(dx[0], transpose(Tensor<T>(std::move(g)), inverse));
+}
+template <class T>
+void transpose_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
+  const TensorImpl& x = *inputs[0]->get();
+  transpose_into(static_cast<const T*>(x.data), x.shape, args.as<TransposeAttrs>(),
+                 static_cast<T*>(out.data));
+}
+template <class T>
+ImplRef transpose_jvp(const OpArgs& args, const ImplRef* const*, const ImplRef&,
+                      const ImplRef* const* t) {
+  const TransposeAttrs a = args.as<TransposeAttrs>();
+  int perm[Shape::max_rank];
+  for (int i = 0; i < a.rank; ++i) perm[i] = a.perm[i];
+  return linear_jvp<T>(t, [&](const Tensor<T>& v) { return transpose(v, perm); });
+}
+template <class T>
+inline constexpr OpDefinition transpose_op{
+    "transpose",           OpFamily::shape,  1, &transpose_backward<T>,
+    &transpose_forward<T>, &transpose_jvp<T>};
+
+/// y[i0, ..., ik] = x[...] with y's axis i being x's axis perm[i]; perm is valid.
+template <class T>
+Tensor<T> transpose(const Tensor<T>& x, const int* perm) {
+  const Shape& s = x.shape();
+  const TransposeAttrs a = transpose_attrs(perm, s.rank());
+  Shape shape;
+  for (int i = 0; i < s.rank(); ++i) shape.push_back(s[perm[i]]);
+  Tensor<T> y(uninitialized, shape);
+  transpose_into(x.data(), s, a, y.mutable_data());
+  if (any_tape_recording()) record(y.impl(), transpose_op<T>, {&x.impl()}, {}, OpAttrs::of(a));
   return y;
 }
 
@@ -383,25 +498,29 @@ Tensor<detail::element_t<X>> expand_dims(const X& x, int axis,
   return detail::reshape(t, detail::insert_axis(t.shape(), a, 1));
 }
 
-/// x without its size-1 axes, or without the given ones, which must have size 1 (no copy).
+/// x without its size-1 axes (the default, all_axes), or without the given ones, which must
+/// have size 1 (no copy; NOTE [ One axis type ]: an empty list removes none).
 ///   auto v = tapegrad::squeeze(column);           // [n, 1] -> [n]
-///   auto w = tapegrad::squeeze(x, {0});           // [1, 3, 1] -> [3, 1]
+///   auto w = tapegrad::squeeze(x, 0);             // [1, 3, 1] -> [3, 1]
 template <class X, detail::if_differentiable<X> = 0>
-Tensor<detail::element_t<X>> squeeze(const X& x, const std::vector<int>& axes = {},
+Tensor<detail::element_t<X>> squeeze(const X& x, const Axes& axes = all_axes,
                                      SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
   const auto& t = detail::arg(x, "squeeze");
   const Shape& s = t.shape();
   bool drop[Shape::max_rank] = {};
-  for (int axis : axes) {
-    const int a = normalize_axis("squeeze", axis, s.rank());
-    TAPEGRAD_CHECK(s[a] == 1, shape_error, "squeeze: cannot squeeze axis ", a, " of shape ", s,
-                   ": its size is ", s[a], ", expected 1");
-    drop[a] = true;
+  if (axes.all()) {
+    for (int i = 0; i < s.rank(); ++i) drop[i] = s[i] == 1;
+  } else {
+    for (int a : axes.normalized("squeeze", s.rank())) {
+      TAPEGRAD_CHECK(s[a] == 1, shape_error, "squeeze: cannot squeeze axis ", a, " of shape ", s,
+                     ": its size is ", s[a], ", expected 1");
+      drop[a] = true;
+    }
   }
   Shape out;
   for (int i = 0; i < s.rank(); ++i)
-    if (!(axes.empty() ? s[i] == 1 : drop[i])) out.push_back(s[i]);
+    if (!drop[i]) out.push_back(s[i]);
   return detail::reshape(t, out);
 }
 
