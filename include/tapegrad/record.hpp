@@ -104,9 +104,10 @@ TAPEGRAD_NOINLINE inline void record(const ImplRef& output, const OpDefinition& 
 }
 
 /// record() for the common case of a few inputs and saved tensors.
-inline void record(const ImplRef& output, const OpDefinition& definition,
-                   std::initializer_list<const ImplRef*> inputs,
-                   std::initializer_list<const ImplRef*> saved, const OpAttrs& attrs = {}) {
+TAPEGRAD_ALWAYS_INLINE void record(const ImplRef& output, const OpDefinition& definition,
+                                   std::initializer_list<const ImplRef*> inputs,
+                                   std::initializer_list<const ImplRef*> saved,
+                                   const OpAttrs& attrs = {}) {
   record(output, definition, inputs.begin(), inputs.size(), saved.begin(), saved.size(), attrs);
 }
 

@@ -40,19 +40,20 @@ class OpAttrs {
                       alignof(A) <= alignof(std::int64_t),
                   "an op's attributes must be a small trivially copyable struct");
     OpAttrs attrs;
-    std::memcpy(attrs.bytes_, &attributes, sizeof(A));
+    std::memcpy(attrs.words_, &attributes, sizeof(A));
     return attrs;
   }
   template <class A>
   A as() const {
     static_assert(std::is_trivially_copyable_v<A> && sizeof(A) <= capacity);
     A attributes;
-    std::memcpy(&attributes, bytes_, sizeof(A));
+    std::memcpy(&attributes, words_, sizeof(A));
     return attributes;
   }
 
  private:
-  alignas(std::int64_t) unsigned char bytes_[capacity] = {};
+  // Whole words, so that copying an entry's attributes is three moves.
+  std::uint64_t words_[capacity / sizeof(std::uint64_t)] = {};
 };
 
 /// The attributes of an elementwise op with a scalar operand (x * s, leaky_relu's alpha).
