@@ -6,6 +6,7 @@
 #include "tapegrad/detail/apply_op.hpp"
 #include "tapegrad/detail/kernels.hpp"
 #include "tapegrad/detail/op_definition.hpp"
+#include "tapegrad/detail/rule_helpers.hpp"
 #include "tapegrad/record.hpp"
 #include "tapegrad/tensor.hpp"
 
@@ -151,25 +152,6 @@ using has_binary_rule = std::conditional_t<K == 0, has_da<Op, V>, has_db<Op, V>>
 /// argument (NOTE [ One rule, two dialects ]).
 template <class Rule>
 inline constexpr bool computes_v = !std::is_reference_v<Rule>;
-
-/// Puts a gradient into its slot: the tensor itself into an empty slot, its elements into the
-/// buffer a slot already holds (BackwardFn's destinations).
-template <class T>
-void give(ImplRef& slot, Tensor<T>&& value) {
-  if (!slot) {
-    slot = std::move(value).take_impl();
-    return;
-  }
-  TAPEGRAD_ASSERT(slot->shape == value.shape() && slot->dtype == dtype_of<T>());
-  if (slot.get() != value.impl().get())
-    std::memcpy(slot->data, value.data(), static_cast<std::size_t>(value.size()) * sizeof(T));
-}
-/// The tensor a fused rule writes into: the slot's buffer, or a new one of `shape`.
-template <class T>
-Tensor<T> destination(ImplRef& slot, const Shape& shape) {
-  if (slot) return Tensor<T>(std::move(slot));
-  return Tensor<T>(uninitialized, shape);
-}
 
 // ---- unary ops (and tensor-scalar ops, whose scalar is the attribute) ----
 

@@ -3,10 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <string>
 #include <type_traits>
 
 #include "tapegrad/detail/tensor_impl.hpp"
@@ -176,18 +173,26 @@ inline ImplRef identity_jvp(const OpArgs&, const ImplRef* const*, const ImplRef&
   return *tangents[0];
 }
 
-/// The definition of an op that leaves its input unchanged under the op `name` (NOTE [ Ops
-/// that leave their input unchanged ]): an identity that keeps the caller's op name. Made
-/// once per name and kept for the program's life; this path is rare.
+/// The ops that may leave their input unchanged (NOTE [ Ops that leave their input
+/// unchanged ]), each an identity under its own name.
+inline constexpr OpDefinition unchanged_ops[] = {
+#define TAPEGRAD_UNCHANGED_OP(name) \
+  { name, OpFamily::shape, 1, &identity_backward, &identity_forward, &identity_jvp }
+    TAPEGRAD_UNCHANGED_OP("broadcast_to"), TAPEGRAD_UNCHANGED_OP("sum_to"),
+    TAPEGRAD_UNCHANGED_OP("tile"),         TAPEGRAD_UNCHANGED_OP("cast"),
+    TAPEGRAD_UNCHANGED_OP("dropout"),      TAPEGRAD_UNCHANGED_OP("sum"),
+    TAPEGRAD_UNCHANGED_OP("max"),          TAPEGRAD_UNCHANGED_OP("min"),
+    TAPEGRAD_UNCHANGED_OP("logsumexp"),    TAPEGRAD_UNCHANGED_OP("prod"),
+    TAPEGRAD_UNCHANGED_OP("norm"),
+#undef TAPEGRAD_UNCHANGED_OP
+};
+
+/// The identity definition named `name`, from unchanged_ops.
 inline const OpDefinition& identity_op_named(const char* name) {
-  static std::mutex mutex;
-  static std::map<std::string, std::unique_ptr<OpDefinition>> made;
-  std::lock_guard<std::mutex> lock(mutex);
-  auto& slot = made[name];
-  if (!slot)
-    slot = std::make_unique<OpDefinition>(OpDefinition{name, OpFamily::shape, 1, &identity_backward,
-                                                       &identity_forward, &identity_jvp});
-  return *slot;
+  for (const OpDefinition& op : unchanged_ops)
+    if (std::strcmp(op.name, name) == 0) return op;
+  TAPEGRAD_ASSERT(!"identity_op_named: the name is missing from unchanged_ops");
+  return unchanged_ops[0];
 }
 
 }  // namespace tapegrad::detail

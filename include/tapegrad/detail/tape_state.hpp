@@ -152,18 +152,6 @@ struct Entry {
     return k < max_op_inputs ? inputs[k] : extra->inputs[k - max_op_inputs];
   }
   const char* name() const { return definition->name; }
-  /// The bytes of the blocks this entry's saved tensors hold (an alias counts its base block
-  /// too); blocks that other entries or tensors share are counted again.
-  std::size_t saved_bytes() const {
-    std::size_t bytes = 0;
-    auto add = [&](const TensorImpl* t) {
-      for (; t; t = t->base) bytes += block_bytes(t);
-    };
-    for (const SavedTensor& s : saved) add(s.impl());
-    if (extra)
-      for (const ImplRef& s : extra->saved) add(s.get());
-    return bytes;
-  }
 };
 
 /// The state behind a Variable: its current value, shared by every copy of the Variable.

@@ -9,8 +9,7 @@
 #include <string>
 
 #include "tapegrad/detail/apply_op.hpp"
-#include "tapegrad/ops/binary.hpp"
-#include "tapegrad/ops/shape.hpp"
+#include "tapegrad/detail/rule_helpers.hpp"
 
 // 2-D convolution and pooling in TensorFlow's NHWC layout: input [batch, height, width,
 // channels], filter [filter_height, filter_width, in_channels, out_channels].
@@ -329,20 +328,6 @@ inline void record_windowed(const ImplRef& y, const OpDefinition& op,
                             std::initializer_list<const ImplRef*> inputs,
                             std::initializer_list<const ImplRef*> saved, const GeometryRef& g) {
   record(y, op, inputs.begin(), inputs.size(), saved.begin(), saved.size(), OpAttrs{}, g);
-}
-
-/// The tangent of a bilinear op f(a, b): f(ta, b) + f(a, tb), each term where its tangent is
-/// given.
-template <class T, class F>
-ImplRef bilinear_jvp(const ImplRef* const* inputs, const ImplRef* const* t, F f) {
-  const Tensor<T> a(*inputs[0]), b(*inputs[1]);
-  Tensor<T> sum;
-  if (*t[0]) sum = f(Tensor<T>(*t[0]), b);
-  if (*t[1]) {
-    const Tensor<T> term = f(a, Tensor<T>(*t[1]));
-    sum = sum.has_value() ? Tensor<T>(sum + term) : term;
-  }
-  return sum.has_value() ? std::move(sum).take_impl() : ImplRef();
 }
 
 // NOTE [ Convolution as three linear maps ]: each backward is made of the other two ops, and

@@ -205,15 +205,10 @@ void matmul_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl
 template <class T>
 ImplRef matmul_jvp(const OpArgs& args, const ImplRef* const* inputs, const ImplRef&,
                    const ImplRef* const* t) {
-  const Tensor<T> a(*inputs[0]), b(*inputs[1]);
-  const auto [ta, tb] = args.as<MatmulAttrs>();
-  Tensor<T> sum;
-  if (*t[0]) sum = batch_matmul(Tensor<T>(*t[0]), b, ta, tb);
-  if (*t[1]) {
-    const Tensor<T> term = batch_matmul(a, Tensor<T>(*t[1]), ta, tb);
-    sum = sum.has_value() ? Tensor<T>(sum + term) : term;
-  }
-  return sum.has_value() ? std::move(sum).take_impl() : ImplRef();
+  const MatmulAttrs flags = args.as<MatmulAttrs>();
+  return bilinear_jvp<T>(inputs, t, [&](const Tensor<T>& a, const Tensor<T>& b) {
+    return batch_matmul(a, b, flags.transpose_a, flags.transpose_b);
+  });
 }
 template <class T>
 inline constexpr OpDefinition matmul_op{

@@ -23,13 +23,6 @@ Tensor<T> reshape(const Tensor<T>& x, const Shape& shape);
 // The shape family's definitions (NOTE [ Ops as data ]). Each op is linear, so its JVP is the
 // op applied to the tangent; each rule is the adjoint op.
 
-/// The tangent of a linear op of one input: `op` applied to the input's tangent (none: zero).
-template <class T, class F>
-ImplRef linear_jvp(const ImplRef* const* tangents, F op) {
-  if (!*tangents[0]) return {};
-  return op(Tensor<T>(*tangents[0])).take_impl();
-}
-
 template <class T>
 void sum_to_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
   give(dx[0], broadcast_to(Tensor<T>(std::move(g)), e.saved[0]->shape));
