@@ -3,7 +3,10 @@
 #include <tapegrad/testing/live_objects.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 using tapegrad::GradientTape;
 using tapegrad::Shape;
@@ -161,4 +164,70 @@ TEST_CASE(
   GradientTape fresh;
   fresh.watch(x);
   CHECK(fresh.gradient(tapegrad::sum(x * x * x), x).to_vector() == std::vector<double>{0.75, 6.75});
+}
+
+// NOTE [ Saving a shape ]: above 512 bytes of elements, an entry whose rules read only an
+// input's shape keeps a header without elements; its gradients stay those of finite
+// differences, and below the threshold it keeps the tensor itself.
+TEST_CASE("Entries that read only an input's shape keep no elements of a large input",
+          "[lifetime][memory]") {
+  namespace tg = tapegrad;
+  using Inputs = std::vector<Tensor<double>>;
+  struct Case {
+    const char* op;
+    tg::Shape shape;  // of the input whose shape alone is saved (input 0)
+    std::size_t slot;
+    std::function<Tensor<double>(const Inputs&)> f;
+  };
+  const Tensor<bool> mask = tapegrad_test::sample({8, 12}, -1, 1, 7) > 0.0;
+  const std::vector<Case> cases = {
+      {"sum", {8, 12}, 0, [](const Inputs& x) { return tg::sum(x[0], 1); }},
+      {"sum_to",
+       {8, 12},
+       0,
+       [](const Inputs& x) {
+         return tg::detail::sum_to(x[0], tg::Shape{1, x[0].shape()[1]});
+       }},
+      {"broadcast_to",
+       {1, 96},
+       0,
+       [](const Inputs& x) {
+         return tg::broadcast_to(x[0], {3, x[0].shape()[1]}) * 1.5;
+       }},
+      {"reshape",
+       {8, 12},
+       0,
+       [](const Inputs& x) {
+         return tg::reshape(x[0], {x[0].shape()[1], x[0].shape()[0]});
+       }},
+      {"add", {1, 96}, 1, [](const Inputs& x) { return tg::sin(x[1]) + x[0]; }},
+      {"where",
+       {8, 12},
+       1,
+       [&](const Inputs& x) { return tg::where(mask, x[0], tg::Tensor<double>(2.0)); }},
+  };
+  for (const Case& c : cases)
+    for (bool large : {true, false}) {
+      INFO(c.op << (large ? ", large input" : ", small input"));
+      tg::Shape shape = c.shape;
+      if (!large) shape = tg::Shape{2, 3};
+      if (!large && std::string(c.op) == "add") shape = tg::Shape{1, 3};
+      if (!large && std::string(c.op) == "broadcast_to") shape = tg::Shape{1, 3};
+      if (!large && std::string(c.op) == "where") continue;  // the mask's shape is fixed
+      Inputs xs{tapegrad_test::sample(shape, -1, 1, 1),
+                tapegrad_test::sample({3, shape[shape.rank() - 1]}, -1, 1, 2)};
+      if (std::string(c.op) != "add") xs.pop_back();
+      GradientTape tape(tg::persistent);
+      for (const auto& x : xs) tape.watch(x);
+      const Tensor<double> y = c.f(xs);
+      const tg::detail::Entry* entry = nullptr;
+      for (std::size_t i = 0; i < tape.internal_state().entries.size(); ++i)
+        if (std::string(tape.internal_state().entries[i].name()) == c.op)
+          entry = &tape.internal_state().entries[i];
+      REQUIRE(entry != nullptr);
+      REQUIRE(entry->saved[c.slot].impl() != nullptr);
+      CHECK(entry->saved[c.slot]->shape == shape);
+      CHECK((entry->saved[c.slot]->data == nullptr) == large);
+      CHECK_GRADIENTS(c.f, xs);
+    }
 }

@@ -1,6 +1,5 @@
 #pragma once
 
-#include <initializer_list>
 #include <memory>
 #include <mutex>
 
@@ -15,18 +14,41 @@
 // something listens: a tape, anomaly mode or an observer (NOTE [ The op observer ]).
 namespace tapegrad::detail {
 
+/// How many inputs and saved tensors an op call records: known when the op is compiled (the
+/// common case: the loops unroll, and the anomaly and observer code stays out of the way) or
+/// only when it runs.
+template <std::size_t NI, std::size_t NS>
+struct FixedCounts {
+  static_assert(NI <= max_op_inputs && NS <= max_op_inputs, "more than an entry holds inline");
+  static constexpr bool fixed = true;
+  static constexpr std::size_t inputs = NI;
+  static constexpr std::size_t saved = NS;
+};
+struct RuntimeCounts {
+  static constexpr bool fixed = false;
+  std::size_t inputs;
+  std::size_t saved;
+};
+
 /// Records `output = op(inputs)` on every recording tape of this thread that knows one of
 /// the inputs, marks `output` as a node of each of those tapes, and reports the call to the
 /// thread's observer. `saved` are the tensors the rules read (inputs or the output), kept
 /// alive by the entry; `closure` is shared data the rules need (a custom gradient's function).
 /// Strong guarantee: if it throws, no tape and no tensor has changed.
-TAPEGRAD_NOINLINE inline void record(const ImplRef& output, const OpDefinition& definition,
-                                     const ImplRef* const* inputs, std::size_t n_inputs,
-                                     const ImplRef* const* saved, std::size_t n_saved,
-                                     const OpAttrs& attrs,
-                                     const std::shared_ptr<const void>& closure = nullptr) {
+template <class Counts>
+TAPEGRAD_NOINLINE void record_counted(Counts counts, const ImplRef& output,
+                                      const OpDefinition& definition, const ImplRef* const* inputs,
+                                      const ImplRef* const* saved, const OpAttrs& attrs,
+                                      const std::shared_ptr<const void>& closure) {
+  if constexpr (Counts::fixed) {
+    if (TAPEGRAD_UNLIKELY(thread_tapes.anomaly != 0 || thread_tapes.observer != nullptr))
+      return record_counted(RuntimeCounts{Counts::inputs, Counts::saved}, output, definition,
+                            inputs, saved, attrs, closure);
+  }
+  const std::size_t n_inputs = counts.inputs;
+  const std::size_t n_saved = counts.saved;
   const char* const op = definition.name;
-  const bool anomaly = TAPEGRAD_UNLIKELY(thread_tapes.anomaly != 0);
+  const bool anomaly = !Counts::fixed && TAPEGRAD_UNLIKELY(thread_tapes.anomaly != 0);
   std::string site;
   if (anomaly) {
     check_forward_anomaly(output, op, inputs, n_inputs);
@@ -34,7 +56,8 @@ TAPEGRAD_NOINLINE inline void record(const ImplRef& output, const OpDefinition& 
   }
   TapeState* done[max_nested_tapes];
   int n_done = 0;
-  const bool needs_extra = n_inputs > max_op_inputs || n_saved > max_op_inputs || closure;
+  const bool needs_extra =
+      !Counts::fixed && (n_inputs > max_op_inputs || n_saved > max_op_inputs || closure);
   NodeId small_nodes[max_op_inputs];
   std::vector<NodeId> large_nodes;
   if (n_inputs > max_op_inputs) large_nodes.resize(n_inputs);
@@ -98,17 +121,60 @@ TAPEGRAD_NOINLINE inline void record(const ImplRef& output, const OpDefinition& 
     }
     throw;
   }
-  if (TAPEGRAD_UNLIKELY(thread_tapes.observer != nullptr))
+  if (!Counts::fixed && TAPEGRAD_UNLIKELY(thread_tapes.observer != nullptr))
     thread_tapes.observer->on_op(
         OpCall{definition, attrs, closure, inputs, n_inputs, output, n_done > 0});
 }
 
-/// record() for the common case of a few inputs and saved tensors.
+/// The shared data of an op that has none.
+inline const std::shared_ptr<const void> no_closure{};
+
+/// record() for an op with any number of inputs, saved tensors or shared data.
+inline void record(const ImplRef& output, const OpDefinition& definition,
+                   const ImplRef* const* inputs, std::size_t n_inputs, const ImplRef* const* saved,
+                   std::size_t n_saved, const OpAttrs& attrs,
+                   const std::shared_ptr<const void>& closure = nullptr) {
+  record_counted(RuntimeCounts{n_inputs, n_saved}, output, definition, inputs, saved, attrs,
+                 closure);
+}
+
+/// record() for the common case of a few inputs and saved tensors, listed in braces:
+///   record(y.impl(), exp_op<T>, {&x.impl()}, {&y.impl()});
+template <std::size_t NI, std::size_t NS>
 TAPEGRAD_ALWAYS_INLINE void record(const ImplRef& output, const OpDefinition& definition,
-                                   std::initializer_list<const ImplRef*> inputs,
-                                   std::initializer_list<const ImplRef*> saved,
+                                   const ImplRef* const (&inputs)[NI],
+                                   const ImplRef* const (&saved)[NS], const OpAttrs& attrs = {}) {
+  record_counted(FixedCounts<NI, NS>{}, output, definition, inputs, saved, attrs, no_closure);
+}
+/// The empty list `{}` of saved tensors, for an op whose rules read nothing.
+struct NothingSaved {};
+template <std::size_t NI>
+TAPEGRAD_ALWAYS_INLINE void record(const ImplRef& output, const OpDefinition& definition,
+                                   const ImplRef* const (&inputs)[NI], NothingSaved,
                                    const OpAttrs& attrs = {}) {
-  record(output, definition, inputs.begin(), inputs.size(), saved.begin(), saved.size(), attrs);
+  record_counted(FixedCounts<NI, 0>{}, output, definition, inputs, nullptr, attrs, no_closure);
+}
+
+// NOTE [ Saving a shape ]
+// A rule that reads only an input's shape (sum, sum_to, broadcast_to, reshape, where, and the
+// broadcast operand of add or subtract) must not keep the input's elements alive until the
+// tape goes, as PyTorch saves such an input's sizes. Above 512 bytes of elements the entry
+// keeps a header with the shape and no elements; below, the tensor itself, whose reference
+// costs less than a new header.
+/// What an entry saves of `x` when its rules read only x's shape: &x, or `holder`, set to a
+/// header with x's shape and no elements.
+///   ImplRef holder;  record(y.impl(), op, {&x.impl()}, {shape_to_save(x.impl(), holder)});
+inline const ImplRef* shape_to_save(const ImplRef& x, ImplRef& holder) {
+  if (static_cast<std::size_t>(x->size) * dtype_size(x->dtype) <= 512) return &x;
+  holder = ImplRef::adopt(allocate_shape_only(*x.get()));
+  return &holder;
+}
+
+/// record() for an op of one input whose rules read only that input's shape.
+inline void record_reading_shape(const ImplRef& output, const OpDefinition& definition,
+                                 const ImplRef& input, const OpAttrs& attrs = {}) {
+  ImplRef holder;
+  record(output, definition, {&input}, {shape_to_save(input, holder)}, attrs);
 }
 
 /// The tensor a read of `variable` gives: its value, and where a recording tape watches the

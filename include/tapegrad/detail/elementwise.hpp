@@ -39,7 +39,8 @@ enum : unsigned { reads_x = 1, reads_a = 1, reads_b = 2, reads_y = 4 };
 // Fewer saved tensors mean fewer reference counts and fewer tensors kept alive until the tape
 // goes, which is most of what recording costs for small tensors. Where a rule reads no input
 // or output, the backward passes the incoming gradient in its place (it has the same shape).
-// A binary op's input that was broadcast is saved all the same: its backward needs its shape.
+// A binary op's input that was broadcast is saved all the same, for its shape (NOTE [ Saving
+// a shape ]).
 template <class Op, class = void>
 inline constexpr unsigned reads_v = reads_x | reads_b | reads_y;
 template <class Op>
@@ -309,12 +310,16 @@ inline constexpr OpDefinition binary_definition{
 
 template <class Op, class T>
 void record_binary(const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>& y) {
-  const ImplRef& none = no_saved_tensor;
-  const bool save_a = (reads_v<Op> & reads_a) || a.shape() != y.shape();
-  const bool save_b = (reads_v<Op> & reads_b) || b.shape() != y.shape();
+  // An input the rules read is saved; one they do not read, but that was broadcast, is saved
+  // for its shape (NOTE [ Saving a shape ]); the others are not saved at all.
+  ImplRef a_shape, b_shape;
+  auto to_save = [&](const Tensor<T>& x, bool read, ImplRef& holder) {
+    if (read) return &x.impl();
+    return x.shape() == y.shape() ? &no_saved_tensor : shape_to_save(x.impl(), holder);
+  };
   record(y.impl(), binary_definition<Op, T>, {&a.impl(), &b.impl()},
-         {save_a ? &a.impl() : &none, save_b ? &b.impl() : &none,
-          (reads_v<Op> & reads_y) ? &y.impl() : &none});
+         {to_save(a, reads_v<Op> & reads_a, a_shape), to_save(b, reads_v<Op> & reads_b, b_shape),
+          (reads_v<Op> & reads_y) ? &y.impl() : &no_saved_tensor});
 }
 
 template <class Op, class T>

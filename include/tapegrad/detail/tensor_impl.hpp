@@ -223,7 +223,7 @@ inline void free_block(void* block, std::size_t bytes) noexcept {
 }
 
 inline std::size_t block_bytes(const TensorImpl* impl) {
-  return impl->base
+  return impl->base || impl->data == nullptr
              ? sizeof(TensorImpl)
              : impl_header_bytes + static_cast<std::size_t>(impl->size) * dtype_size(impl->dtype);
 }
@@ -265,6 +265,15 @@ inline TensorImpl* allocate_alias(TensorImpl* base, const Shape& shape) {
   TAPEGRAD_COUNT(bytes, sizeof(TensorImpl));
   base->refs.fetch_add(1, std::memory_order_relaxed);
   return new (block) TensorImpl(base->dtype, shape, base->size, base->data, base);
+}
+
+/// A header with `x`'s type and shape and no elements (`data` is null), which a tape entry
+/// keeps when its rules read only the shape (NOTE [ Saving a shape ]).
+inline TensorImpl* allocate_shape_only(const TensorImpl& x) {
+  void* block = allocate_block(sizeof(TensorImpl));
+  TAPEGRAD_COUNT(tensors, 1);
+  TAPEGRAD_COUNT(bytes, sizeof(TensorImpl));
+  return new (block) TensorImpl(x.dtype, x.shape, x.size, nullptr, nullptr);
 }
 
 inline void release_impl(TensorImpl* impl) noexcept {

@@ -81,9 +81,11 @@ Tensor<T> where(const Tensor<bool>& cond, const Tensor<T>& a, const Tensor<T>& b
       broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   Tensor<T> y(uninitialized, shape);
   where_into(cond, a, b, shape, y.mutable_data());
-  if (any_tape_recording())
+  if (any_tape_recording()) {
+    ImplRef a_shape, b_shape;  // the rules read a's and b's shapes only
     record(y.impl(), where_op<T>, {&a.impl(), &b.impl(), &cond.impl()},
-           {&cond.impl(), &a.impl(), &b.impl()});
+           {&cond.impl(), shape_to_save(a.impl(), a_shape), shape_to_save(b.impl(), b_shape)});
+  }
   return y;
 }
 

@@ -79,7 +79,7 @@ Tensor<T> sum(const Tensor<T>& x, int axis, bool keepdims) {
                                         : remove_axis(x.shape(), axis));
   sum_into(x, axis, y.mutable_data());
   if (any_tape_recording())
-    record(y.impl(), sum_op<T>, {&x.impl()}, {&x.impl()}, OpAttrs::of(ReduceAttrs{axis, keepdims}));
+    record_reading_shape(y.impl(), sum_op<T>, x.impl(), OpAttrs::of(ReduceAttrs{axis, keepdims}));
   return y;
 }
 

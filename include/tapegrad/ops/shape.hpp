@@ -79,7 +79,7 @@ Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
   TAPEGRAD_CHECK(broadcasts_to(shape, x.shape()), shape_error, "sum_to: shape ", shape,
                  " does not broadcast to the input shape ", x.shape());
   Tensor<T> y = sum_to_kernel(x, shape);
-  if (any_tape_recording()) record(y.impl(), sum_to_op<T>, {&x.impl()}, {&x.impl()});
+  if (any_tape_recording()) record_reading_shape(y.impl(), sum_to_op<T>, x.impl());
   return y;
 }
 
@@ -89,7 +89,7 @@ Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape) {
   TAPEGRAD_CHECK(broadcasts_to(x.shape(), shape), shape_error,
                  "broadcast_to: cannot broadcast shape ", x.shape(), " to ", shape);
   Tensor<T> y = broadcast_kernel(x, shape);
-  if (any_tape_recording()) record(y.impl(), broadcast_to_op<T>, {&x.impl()}, {&x.impl()});
+  if (any_tape_recording()) record_reading_shape(y.impl(), broadcast_to_op<T>, x.impl());
   return y;
 }
 
@@ -98,7 +98,7 @@ Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
   TAPEGRAD_CHECK(shape.size() == x.size(), shape_error, "reshape: cannot reshape ", x.shape(), " (",
                  x.size(), " elements) to ", shape, " (", shape.size(), " elements)");
   Tensor<T> y(ImplRef::adopt(allocate_alias(x.impl().get(), shape)));
-  if (any_tape_recording()) record(y.impl(), reshape_op<T>, {&x.impl()}, {&x.impl()});
+  if (any_tape_recording()) record_reading_shape(y.impl(), reshape_op<T>, x.impl());
   return y;
 }
 
