@@ -1,8 +1,11 @@
 #include "test_util.hpp"
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
+#include <vector>
 
 using tapegrad::GradientTape;
 using tapegrad::Tensor;
@@ -97,4 +100,52 @@ TEST_CASE("Anomaly mode is off by default and leaves tapes usable after it throw
   }
   CHECK(std::isnan(tapegrad::log(y - 2.0).to_vector()[0]));
   CHECK(tape.gradient(tapegrad::sum(y), x).to_vector() == std::vector<double>{2.0, -2.0});
+}
+
+// NOTE [ Anomaly mode as an observer ]
+TEST_CASE(
+    "Anomaly mode is an op observer: another one hears every op beside it, either may go "
+    "first",
+    "[anomaly][observer]") {
+  namespace detail = tapegrad::detail;
+  struct Counter : detail::OpObserver {
+    int before = 0, after = 0, steps = 0, steps_done = 0;
+    void before_op(const detail::OpCall&) override { ++before; }
+    void on_op(const detail::OpCall& c) override {
+      ++after;
+      CHECK(c.recorded == (c.n_tapes > 0));
+    }
+    void on_backward_step(const detail::TapeState&, std::size_t) override { ++steps; }
+    void after_backward_step(const detail::TapeState& tape, std::size_t index, const bool* needs,
+                             const detail::ImplRef* grads) override {
+      ++steps_done;
+      for (std::uint32_t k = 0; k < tape.entries[index].n_inputs; ++k)
+        if (needs[k]) CHECK(grads[k]);
+    }
+  };
+  const Tensor<double> x({1.0, 2.0});
+  Counter counter;
+  auto anomaly = std::make_unique<tapegrad::DetectAnomaly>();
+  {
+    detail::ObserverScope scope(counter);
+    {
+      GradientTape tape;
+      tape.watch(x);
+      const auto y = tapegrad::sum(tapegrad::exp(x) * x);
+      CHECK(counter.before == 3);
+      CHECK(counter.after == 3);
+      const std::vector<double> g = tape.gradient(y, x).to_vector();
+      CHECK(g[0] == Approx(std::exp(1.0) * 2.0));  // (x + 1) e^x
+      CHECK(g[1] == Approx(std::exp(2.0) * 3.0));
+      CHECK(counter.steps == 3);
+      CHECK(counter.steps_done == 3);
+    }
+    CHECK_THROWS_AS(tapegrad::log(x - 5.0), tapegrad::anomaly_error);
+    anomaly.reset();  // the scope installed first ends first
+    const int before = counter.before;
+    CHECK(std::isnan(tapegrad::log(x - 5.0).to_vector()[0]));
+    CHECK(counter.before == before + 2);
+  }
+  CHECK_FALSE(detail::any_tape_recording());
+  CHECK(detail::thread_tapes.observer == nullptr);
 }

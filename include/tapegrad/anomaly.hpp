@@ -3,8 +3,11 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "tapegrad/config.hpp"
+#include "tapegrad/detail/op_observer.hpp"
 #include "tapegrad/detail/tape_state.hpp"
 #include "tapegrad/errors.hpp"
 #include "tapegrad/source_location.hpp"
@@ -21,33 +24,7 @@ class anomaly_error : public error {
   explicit anomaly_error(const std::string& message) : error(message, detail::without_location) {}
 };
 
-/// While alive, every op on this thread checks its result, and every backward its gradients,
-/// for NaN and infinity, and throws anomaly_error naming the op, its input shapes and the
-/// line of user code that called it (as PyTorch's detect_anomaly, which names only the
-/// backward function). Off by default; when off it costs one thread-local test per op.
-/// Operators (+ - * /) cannot take a source location in C++, so their reports give none;
-/// the named forms (add, subtract, multiply, divide) do.
-///   { tapegrad::DetectAnomaly anomaly; auto loss = model(x); tape.gradient(loss, w); }
-class DetectAnomaly {
- public:
-  DetectAnomaly() noexcept {
-    detail::ThreadTapes& tapes = detail::thread_tapes;
-    ++tapes.anomaly;
-    ++tapes.recording;  // so that every op reaches record(), where the check lives
-  }
-  ~DetectAnomaly() {
-    --detail::thread_tapes.anomaly;
-    --detail::thread_tapes.recording;
-  }
-  DetectAnomaly(const DetectAnomaly&) = delete;
-  DetectAnomaly& operator=(const DetectAnomaly&) = delete;
-};
-
 namespace detail {
-
-inline bool anomaly_mode() noexcept {
-  return thread_tapes.anomaly != 0;
-}
 
 /// The index of the first NaN or infinity in a float or double tensor, or -1.
 inline std::int64_t first_non_finite(const TensorImpl& t, bool& is_nan) {
@@ -78,28 +55,29 @@ inline std::string input_shapes(const ImplRef* const* inputs, std::size_t n) {
   return out.empty() ? "no inputs" : out;
 }
 
-/// Throws anomaly_error if an op's result holds a NaN or infinity.
+/// Throws anomaly_error if an op's result holds a NaN or infinity. `backward_op` and
+/// `backward_site` name the op whose backward runs the op, if one does.
 TAPEGRAD_NOINLINE inline void check_forward_anomaly(const ImplRef& output, const char* op,
                                                     const ImplRef* const* inputs,
-                                                    std::size_t n_inputs) {
+                                                    std::size_t n_inputs, const char* backward_op,
+                                                    const std::string& backward_site) {
   bool is_nan = false;
   const std::int64_t bad = first_non_finite(*output.get(), is_nan);
   if (bad < 0) return;
-  const ThreadTapes& tapes = thread_tapes;
-  if (tapes.backward_op != nullptr)  // a step of a gradient: blame the op being differentiated
-    detail::fail<anomaly_error>(
-        "anomaly: the backward of ", tapes.backward_op, " produced ", (is_nan ? "NaN" : "inf"),
-        " (element ", bad, " of ", output->shape, ", computing ", op, ")",
-        (tapes.backward_site->empty() ? "" : "; the op had " + *tapes.backward_site));
+  if (backward_op != nullptr)  // a step of a gradient: blame the op being differentiated
+    detail::fail<anomaly_error>("anomaly: the backward of ", backward_op, " produced ",
+                                (is_nan ? "NaN" : "inf"), " (element ", bad, " of ", output->shape,
+                                ", computing ", op, ")",
+                                (backward_site.empty() ? "" : "; the op had " + backward_site));
   bool inputs_finite = true;
   for (std::size_t k = 0; k < n_inputs; ++k) {
     bool unused = false;
     inputs_finite = inputs_finite && first_non_finite(*inputs[k]->get(), unused) < 0;
   }
-  detail::fail<anomaly_error>(
-      "anomaly: ", op, " produced ", (is_nan ? "NaN" : "inf"), " (element ", bad, " of ",
-      output->shape, ") from ", (inputs_finite ? "finite inputs " : "inputs (not all finite) "),
-      input_shapes(inputs, n_inputs), ", ", location_text(thread_tapes.location));
+  detail::fail<anomaly_error>("anomaly: ", op, " produced ", (is_nan ? "NaN" : "inf"), " (element ",
+                              bad, " of ", output->shape, ") from ",
+                              (inputs_finite ? "finite inputs " : "inputs (not all finite) "),
+                              input_shapes(inputs, n_inputs), ", ", location_text(current_op_site));
 }
 
 /// Throws anomaly_error if the gradient the backward of `op` computed for input k holds a
@@ -115,25 +93,77 @@ TAPEGRAD_NOINLINE inline void check_backward_anomaly(const ImplRef& grad, const 
                               (site.empty() ? "" : "; the op had " + site));
 }
 
-/// While alive, ops are steps of the backward of `op` (called with `site`), for reports.
-class BackwardScope {
+// NOTE [ Anomaly mode as an observer ]
+// Anomaly mode is an op observer (NOTE [ The op observer ]) that sees the ops a backward runs:
+// it checks each op's result before any tape records it, keeps for each entry recorded while
+// it lives where its op was called, and checks each backward step's gradients. Nothing of it
+// is in the tapes, record() or the sweep.
+class AnomalyObserver final : public OpObserver {
  public:
-  BackwardScope(const char* op, const std::string& site) noexcept
-      : saved_op_(thread_tapes.backward_op), saved_site_(thread_tapes.backward_site) {
-    thread_tapes.backward_op = op;
-    thread_tapes.backward_site = &site;
+  bool sees_backward_ops() const override { return true; }
+
+  void before_op(const OpCall& call) override {
+    const ThreadTapes::BackwardStep* step = thread_tapes.backward_step;
+    if (step == nullptr) {
+      check_forward_anomaly(call.output, call.definition.name, call.inputs, call.n_inputs, nullptr,
+                            no_site());
+      return;
+    }
+    check_forward_anomaly(call.output, call.definition.name, call.inputs, call.n_inputs,
+                          step->tape->entries[step->index].name(),
+                          site_of(*step->tape, step->index));
   }
-  ~BackwardScope() {
-    thread_tapes.backward_op = saved_op_;
-    thread_tapes.backward_site = saved_site_;
+  void on_op(const OpCall& call) override {
+    if (!call.recorded) return;
+    const std::string site = "inputs " + input_shapes(call.inputs, call.n_inputs) + ", " +
+                             location_text(current_op_site);
+    for (int k = 0; k < call.n_tapes; ++k) {
+      const TapeState& tape = *call.tapes[k];
+      std::vector<std::string>& sites = sites_[tape.id];
+      const std::size_t index = tape.entries.size() - 1;
+      if (sites.size() <= index) sites.resize(index + 1);
+      sites[index] = site;
+    }
   }
-  BackwardScope(const BackwardScope&) = delete;
-  BackwardScope& operator=(const BackwardScope&) = delete;
+  void after_backward_step(const TapeState& tape, std::size_t index, const bool* needs,
+                           const ImplRef* grads) override {
+    const Entry& e = tape.entries[index];
+    for (std::uint32_t k = 0; k < e.n_inputs; ++k)
+      if (needs[k] && grads[k]) check_backward_anomaly(grads[k], e.name(), k, site_of(tape, index));
+  }
 
  private:
-  const char* saved_op_;
-  const std::string* saved_site_;
+  static const std::string& no_site() {
+    static const std::string empty;
+    return empty;
+  }
+  /// Where the op of entry `index` was called, if it was recorded while this observer lived.
+  const std::string& site_of(const TapeState& tape, std::size_t index) const {
+    const auto it = sites_.find(tape.id);
+    if (it == sites_.end() || index >= it->second.size()) return no_site();
+    return it->second[index];
+  }
+  std::unordered_map<std::uint64_t, std::vector<std::string>> sites_;  // by tape id, entry
 };
 
 }  // namespace detail
+
+/// While alive, every op on this thread checks its result, and every backward its gradients,
+/// for NaN and infinity, and throws anomaly_error naming the op, its input shapes and the
+/// line of user code that called it (as PyTorch's detect_anomaly, which names only the
+/// backward function). Off by default; when off it costs one thread-local test per op.
+/// Operators (+ - * /) cannot take a source location in C++, so their reports give none;
+/// the named forms (add, subtract, multiply, divide) do.
+///   { tapegrad::DetectAnomaly anomaly; auto loss = model(x); tape.gradient(loss, w); }
+class DetectAnomaly {
+ public:
+  DetectAnomaly() noexcept : scope_(observer_) {}
+  DetectAnomaly(const DetectAnomaly&) = delete;
+  DetectAnomaly& operator=(const DetectAnomaly&) = delete;
+
+ private:
+  detail::AnomalyObserver observer_;
+  detail::ObserverScope scope_;
+};
+
 }  // namespace tapegrad

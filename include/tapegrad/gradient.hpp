@@ -6,7 +6,6 @@
 #include <string>
 #include <vector>
 
-#include "tapegrad/anomaly.hpp"
 #include "tapegrad/detail/kernels.hpp"
 #include "tapegrad/detail/op_observer.hpp"
 #include "tapegrad/detail/tape_state.hpp"
@@ -81,7 +80,9 @@ inline std::vector<ImplRef> reverse_sweep(TapeState& tape, const std::vector<Nod
   auto report_finals_above = [&](std::int64_t index) {
     for (; n_final < finals.size() && finals[n_final].first > index; ++n_final) {
       const std::size_t j = finals[n_final].second;
-      observer->on_source_gradient(tape, j, sources[j] != no_node ? grads[sources[j]] : ImplRef());
+      const ImplRef none;
+      const ImplRef& gradient = sources[j] != no_node ? grads[sources[j]] : none;
+      for_each_observer([&](OpObserver& o) { o.on_source_gradient(tape, j, gradient); });
     }
   };
 
@@ -109,21 +110,22 @@ inline std::vector<ImplRef> reverse_sweep(TapeState& tape, const std::vector<Nod
     }
     ImplRef grad = is_source[e.output] ? grads[e.output] : std::move(grads[e.output]);
     if (!any) continue;
-    if (TAPEGRAD_UNLIKELY(observer != nullptr))
-      observer->on_backward_step(tape, static_cast<std::size_t>(i));
-    if (TAPEGRAD_LIKELY(thread_tapes.anomaly == 0)) {
+    if (TAPEGRAD_LIKELY(observer == nullptr)) {
       e.backward(e, std::move(grad), needs, input_grads);
     } else {
-      static const std::string unknown;
-      const std::string& site = static_cast<std::size_t>(i) < tape.anomaly_sites.size()
-                                    ? tape.anomaly_sites[static_cast<std::size_t>(i)]
-                                    : unknown;
-      {
-        const BackwardScope scope(e.name(), site);
-        e.backward(e, std::move(grad), needs, input_grads);
-      }
-      for (std::uint32_t k = 0; k < e.n_inputs; ++k)
-        if (needs[k] && input_grads[k]) check_backward_anomaly(input_grads[k], e.name(), k, site);
+      // Ops the rules run know which entry they differentiate (anomaly mode blames it).
+      const ThreadTapes::BackwardStep step{&tape, static_cast<std::size_t>(i)};
+      const ThreadTapes::BackwardStep* const outer = thread_tapes.backward_step;
+      struct Restore {
+        const ThreadTapes::BackwardStep* outer;
+        ~Restore() { thread_tapes.backward_step = outer; }
+      } restore{outer};
+      for_each_observer([&](OpObserver& o) { o.on_backward_step(tape, step.index); });
+      thread_tapes.backward_step = &step;
+      e.backward(e, std::move(grad), needs, input_grads);
+      thread_tapes.backward_step = outer;
+      for_each_observer(
+          [&](OpObserver& o) { o.after_backward_step(tape, step.index, needs, input_grads); });
     }
     for (std::uint32_t k = 0; k < e.n_inputs; ++k) {
       if (!needs[k] || !input_grads[k]) continue;

@@ -3,7 +3,6 @@
 #include <memory>
 #include <mutex>
 
-#include "tapegrad/anomaly.hpp"
 #include "tapegrad/config.hpp"
 #include "tapegrad/detail/op_observer.hpp"
 #include "tapegrad/detail/tape_state.hpp"
@@ -41,19 +40,12 @@ TAPEGRAD_NOINLINE void record_counted(Counts counts, const ImplRef& output,
                                       const ImplRef* const* saved, const OpAttrs& attrs,
                                       const std::shared_ptr<const void>& closure) {
   if constexpr (Counts::fixed) {
-    if (TAPEGRAD_UNLIKELY(thread_tapes.anomaly != 0 || thread_tapes.observer != nullptr))
+    if (TAPEGRAD_UNLIKELY(thread_tapes.observer != nullptr))
       return record_counted(RuntimeCounts{Counts::inputs, Counts::saved}, output, definition,
                             inputs, saved, attrs, closure);
   }
   const std::size_t n_inputs = counts.inputs;
   const std::size_t n_saved = counts.saved;
-  const char* const op = definition.name;
-  const bool anomaly = !Counts::fixed && TAPEGRAD_UNLIKELY(thread_tapes.anomaly != 0);
-  std::string site;
-  if (anomaly) {
-    check_forward_anomaly(output, op, inputs, n_inputs);
-    site = "inputs " + input_shapes(inputs, n_inputs) + ", " + location_text(thread_tapes.location);
-  }
   TapeState* done[max_nested_tapes];
   int n_done = 0;
   const bool needs_extra =
@@ -62,6 +54,10 @@ TAPEGRAD_NOINLINE void record_counted(Counts counts, const ImplRef& output,
   std::vector<NodeId> large_nodes;
   if (n_inputs > max_op_inputs) large_nodes.resize(n_inputs);
   NodeId* nodes = n_inputs > max_op_inputs ? large_nodes.data() : small_nodes;
+  if (!Counts::fixed && TAPEGRAD_UNLIKELY(thread_tapes.observer != nullptr)) {
+    const OpCall call{definition, attrs, closure, inputs, n_inputs, output, done, 0, false};
+    for_each_observer([&](OpObserver& o) { o.before_op(call); });
+  }
   try {
     for (TapeState* tape = thread_tapes.top; tape && !tape->barrier; tape = tape->below) {
       if (!tape->on_stack) continue;
@@ -77,11 +73,6 @@ TAPEGRAD_NOINLINE void record_counted(Counts counts, const ImplRef& output,
         if (n_inputs > max_op_inputs) extra->inputs.assign(nodes + max_op_inputs, nodes + n_inputs);
         for (std::size_t k = max_op_inputs; k < n_saved; ++k) extra->saved.push_back(*saved[k]);
         extra->closure = closure;
-      }
-      if (anomaly) {
-        if (tape->anomaly_sites.size() < tape->entries.size() + 1)
-          tape->anomaly_sites.resize(tape->entries.size() + 1);
-        tape->anomaly_sites[tape->entries.size()] = site;
       }
       Entry& entry = tape->entries.emplace_back();
       TAPEGRAD_COUNT(entries, 1);
@@ -121,9 +112,11 @@ TAPEGRAD_NOINLINE void record_counted(Counts counts, const ImplRef& output,
     }
     throw;
   }
-  if (!Counts::fixed && TAPEGRAD_UNLIKELY(thread_tapes.observer != nullptr))
-    thread_tapes.observer->on_op(
-        OpCall{definition, attrs, closure, inputs, n_inputs, output, n_done > 0});
+  if (!Counts::fixed && TAPEGRAD_UNLIKELY(thread_tapes.observer != nullptr)) {
+    const OpCall call{definition, attrs, closure, inputs,    n_inputs,
+                      output,     done,  n_done,  n_done > 0};
+    for_each_observer([&](OpObserver& o) { o.on_op(call); });
+  }
 }
 
 /// The shared data of an op that has none.

@@ -4,20 +4,18 @@
 #include <cstdint>
 #include <memory>
 
-#include "tapegrad/detail/check.hpp"
 #include "tapegrad/detail/tape_state.hpp"
-#include "tapegrad/errors.hpp"
 
 // NOTE [ The op observer ]
 // Features that need to see ops (tracing for replay, pictures of the tape, memory reports,
-// the distributed wrapper's gradient hooks) observe the core rather than live in it. One
-// observer per thread may be installed; while it is, every op call reaches record(), taped or
+// the distributed wrapper's gradient hooks, anomaly mode) observe the core rather than live in
+// it. While an observer is installed on a thread, every op call reaches record(), taped or
 // not, and record() and the sweep report to it. When none is installed it costs the ops
 // nothing: the test that sends an op to record() is the one they already make.
 namespace tapegrad::detail {
 
 /// One op call as record() sees it: the op, its attributes and shared data (OpArgs), its
-/// inputs and its output, and whether a tape recorded it.
+/// inputs and its output, and the tapes that recorded it (each as its last entry).
 struct OpCall {
   const OpDefinition& definition;
   const OpAttrs& attrs;
@@ -25,43 +23,77 @@ struct OpCall {
   const ImplRef* const* inputs;
   std::size_t n_inputs;
   const ImplRef& output;
+  TapeState* const* tapes;
+  int n_tapes;
   bool recorded;
 };
 
-/// Receives a thread's op calls and backward steps; override what you need.
+/// Receives a thread's op calls and backward steps; override what you need. Several may be
+/// installed at once (ObserverScope); each hears every event, the latest installed first.
 class OpObserver {
  public:
   virtual ~OpObserver() = default;
+  /// An op ran and no tape has recorded it yet: throwing here leaves every tape unchanged.
+  virtual void before_op(const OpCall&) {}
   /// An op ran (after its output exists, and after any tape recorded it).
   virtual void on_op(const OpCall&) {}
-  /// The sweep of `tape` is about to apply the rules of entry `index`.
+  /// The sweep of `tape` is about to apply the rules of entry `index`; until the matching
+  /// after_backward_step(), thread_tapes.backward_step names that entry.
   virtual void on_backward_step(const TapeState&, std::size_t) {}
+  /// The rules of entry `index` gave `grads` (for the inputs where `needs` is true).
+  virtual void after_backward_step(const TapeState&, std::size_t, const bool*, const ImplRef*) {}
   /// The sweep of `tape` has finished the gradient of source `source` (an index into the
   /// sources gradient() was given); `gradient` is empty when the source gets none.
   virtual void on_source_gradient(const TapeState&, std::size_t, const ImplRef&) {}
+  /// Whether the ops a backward runs must reach this observer one by one: then rules run as
+  /// recorded ops while it is installed (as when a tape records the backward), not fused.
+  virtual bool sees_backward_ops() const { return false; }
+
+  /// The observer installed before this one, still installed, or null.
+  OpObserver* below() const { return below_; }
+
+ private:
+  friend class ObserverScope;
+  OpObserver* below_ = nullptr;
 };
 
-/// Installs `observer` on this thread for the scope's lifetime.
+/// Calls f(observer) for every observer installed on this thread, the latest first.
+template <class F>
+void for_each_observer(F&& f) {
+  for (OpObserver* o = thread_tapes.observer; o != nullptr; o = o->below()) f(*o);
+}
+
+/// Installs `observer` on this thread for the scope's lifetime, above those already there.
 ///   detail::ObserverScope scope(my_observer);
 class ObserverScope {
  public:
-  explicit ObserverScope(OpObserver& observer) : tapes_(&thread_tapes) {
-    TAPEGRAD_CHECK(tapes_->observer == nullptr, tape_error,
-                   "an op observer is already installed on this thread");
+  explicit ObserverScope(OpObserver& observer) noexcept
+      : tapes_(&thread_tapes), observer_(&observer), watches_only_(!observer.sees_backward_ops()) {
+    observer.below_ = tapes_->observer;
     tapes_->observer = &observer;
-    tapes_->observing = 1;
+    ++tapes_->observers;
     ++tapes_->recording;
+    if (watches_only_) ++tapes_->observing;
   }
+  /// Scopes may end out of order (a guard reset inside a custom gradient's forward): the
+  /// observer is unlinked wherever it is.
   ~ObserverScope() {
-    tapes_->observer = nullptr;
-    tapes_->observing = 0;
+    for (OpObserver** link = &tapes_->observer; *link; link = &(*link)->below_)
+      if (*link == observer_) {
+        *link = observer_->below_;
+        break;
+      }
+    --tapes_->observers;
     --tapes_->recording;
+    if (watches_only_) --tapes_->observing;
   }
   ObserverScope(const ObserverScope&) = delete;
   ObserverScope& operator=(const ObserverScope&) = delete;
 
  private:
   ThreadTapes* tapes_;
+  OpObserver* observer_;
+  bool watches_only_;
 };
 
 }  // namespace tapegrad::detail

@@ -229,8 +229,6 @@ class TapeState {
   std::vector<ImplRef> watched_tensor_refs;  // keeps watched tensors (and so their addresses) alive
   std::unordered_map<const VariableState*, NodeId> variable_nodes;
   std::vector<std::shared_ptr<VariableState>> watched_variables;  // in order of watching
-  // In anomaly mode: for each entry, where its op was called and its input shapes.
-  std::vector<std::string> anomaly_sites;
   // A spent non-persistent tape's answers for explain() (explain.hpp): why each gradient its
   // one gradient() call returned as None was None, worked out before the record was dropped.
   struct SpentReason {
@@ -305,7 +303,6 @@ class TapeState {
     watched_tensor_refs.clear();
     variable_nodes.clear();
     watched_variables.clear();
-    anomaly_sites.clear();
     spent_reasons.clear();
     id = next_tape_id();
   }
@@ -317,18 +314,18 @@ class OpObserver;
 struct ThreadTapes {
   TapeState* top = nullptr;
   int recording = 0;
-  // The observer installed on this thread (op_observer.hpp), which also counts in `recording`
-  // (`observing` is 1 then), so that every op reaches record().
+  // The observers installed on this thread (op_observer.hpp), the latest on top, each of
+  // which counts in `recording`, so that every op reaches record(); `observing` counts those
+  // that only watch (not anomaly mode, which sees the ops a backward runs).
   OpObserver* observer = nullptr;
+  int observers = 0;
   int observing = 0;
-  // Anomaly mode (anomaly.hpp): how many DetectAnomaly guards are alive, each of which also
-  // counts in `recording` so that every op reaches record(), and the location of the
-  // outermost named op running now.
-  int anomaly = 0;
-  const SourceLocation* location = nullptr;
-  // In anomaly mode, while a backward runs: its op and where that op was called.
-  const char* backward_op = nullptr;
-  const std::string* backward_site = nullptr;
+  // While observers are installed and a sweep applies an entry's rules: that entry.
+  struct BackwardStep {
+    const TapeState* tape;
+    std::size_t index;
+  };
+  const BackwardStep* backward_step = nullptr;
 };
 
 // Constant-initialised and trivially destructible, so reading it is a plain TLS load.
@@ -339,9 +336,9 @@ inline bool any_tape_recording() noexcept {
   return thread_tapes.recording != 0;
 }
 
-/// Whether something records the ops a backward runs (a tape, or anomaly mode): then a rule
-/// runs as recorded ops; otherwise as one fused expression (NOTE [ One rule, two dialects ]).
-/// An observer alone does not count: it watches, it does not differentiate.
+/// Whether something records the ops a backward runs (a tape, or an observer that sees them,
+/// as anomaly mode): then a rule runs as recorded ops; otherwise as one fused expression
+/// (NOTE [ One rule, two dialects ]). An observer that only watches does not count.
 inline bool backward_is_recorded() noexcept {
   const ThreadTapes& tapes = thread_tapes;
   return tapes.recording != tapes.observing;
@@ -359,8 +356,8 @@ inline bool any_tape_tracks(std::initializer_list<const TensorImpl*> tensors) {
 
 /// Makes the location of a named op's call known while the op runs: to errors it throws
 /// (NOTE [ Errors that name the caller's line ] in errors.hpp) and to anomaly mode. The
-/// outermost op wins, so an op built from others reports the user's line. Costs two
-/// thread-local tests and a store when anomaly mode is off.
+/// outermost op wins, so an op built from others reports the user's line. Costs one
+/// thread-local test and a store.
 class OpScope {
  public:
   explicit OpScope(const SourceLocation& where) noexcept {
@@ -368,21 +365,14 @@ class OpScope {
       current_op_site = &where;
       owns_site_ = true;
     }
-    ThreadTapes& tapes = thread_tapes;
-    if (TAPEGRAD_UNLIKELY(tapes.anomaly != 0) && tapes.location == nullptr) {
-      tapes.location = &where;
-      owner_ = &tapes;
-    }
   }
   ~OpScope() {
     if (owns_site_) current_op_site = nullptr;
-    if (owner_) owner_->location = nullptr;
   }
   OpScope(const OpScope&) = delete;
   OpScope& operator=(const OpScope&) = delete;
 
  private:
-  ThreadTapes* owner_ = nullptr;
   bool owns_site_ = false;
 };
 
@@ -450,8 +440,8 @@ inline void reinsert_tape(TapeState& tape, TapeState* below) noexcept {
 /// Pushes a barrier: the tapes beneath it stop listening until pop_barrier().
 inline void push_barrier(TapeState& barrier) noexcept {
   ThreadTapes& tapes = thread_tapes;
-  barrier.listeners_below = tapes.recording - tapes.anomaly - tapes.observing;
-  tapes.recording = tapes.anomaly + tapes.observing;
+  barrier.listeners_below = tapes.recording - tapes.observers;
+  tapes.recording = tapes.observers;
   barrier.below = tapes.top;
   barrier.owner = &tapes;
   tapes.top = &barrier;
@@ -490,7 +480,6 @@ class TapeStackSnapshot {
                                       static_cast<std::int64_t>(t->entries.size()));
           t->entries.truncate(s.entries);
           t->producer.resize(s.nodes);
-          if (t->anomaly_sites.size() > s.entries) t->anomaly_sites.resize(s.entries);
         }
   }
 
