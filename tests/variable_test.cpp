@@ -1,5 +1,10 @@
 #include "test_util.hpp"
 
+#include <tapegrad/train/optimizers.hpp>
+
+#include <string>
+#include <vector>
+
 using tapegrad::GradientTape;
 using tapegrad::Shape;
 using tapegrad::Tensor;
@@ -88,4 +93,33 @@ TEST_CASE("Updates happen in place when nothing else sees the variable's element
   CHECK(v.value().data() != held.data());  // a live read forces a copy
   CHECK(held.to_vector() == std::vector<float>{1.5f, 2.5f});
   CHECK(v.value().to_vector() == std::vector<float>{2.5f, 3.5f});
+}
+
+TEST_CASE("An op observer sees every change of a variable's value, optimizer steps included",
+          "[variable][observer]") {
+  namespace detail = tapegrad::detail;
+  struct Updates : detail::OpObserver {
+    std::vector<std::string> ops;
+    std::vector<std::vector<double>> values;
+    void on_variable_update(const detail::VariableState&, const char* op,
+                            const detail::ImplRef& value) override {
+      ops.emplace_back(op);
+      values.push_back(Tensor<double>(value).to_vector());
+    }
+  };
+  Variable<double> w(Tensor<double>({1.0, 2.0}));
+  tapegrad::SGD sgd(0.5);
+  Updates updates;
+  {
+    detail::ObserverScope scope(updates);
+    w.assign(Tensor<double>({3.0, 4.0}));
+    w.assign_add(Tensor<double>(1.0));
+    w.assign_sub(Tensor<double>({0.5, 0.5}));
+    sgd.apply_gradients(std::vector<Tensor<double>>{Tensor<double>({2.0, 2.0})},
+                        std::vector<Variable<double>>{w});
+  }
+  w.assign(Tensor<double>({0.0, 0.0}));  // no observer now
+  CHECK(updates.ops == std::vector<std::string>{"assign", "assign_add", "assign_sub", "assign"});
+  CHECK(updates.values ==
+        std::vector<std::vector<double>>{{3.0, 4.0}, {4.0, 5.0}, {3.5, 4.5}, {2.5, 3.5}});
 }

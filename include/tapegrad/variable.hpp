@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "tapegrad/detail/kernels.hpp"
+#include "tapegrad/detail/op_observer.hpp"
 #include "tapegrad/errors.hpp"
 #include "tapegrad/record.hpp"
 #include "tapegrad/tensor.hpp"
@@ -72,9 +73,12 @@ class Variable {
   /// Replaces the value; the new value must have the same shape.
   void assign(const Tensor<T>& value) {
     check_shape("assign", value);
-    ImplRef fresh = fresh_header(value);
-    std::lock_guard<std::mutex> lock(state_->mutex);
-    state_->value = std::move(fresh);
+    const ImplRef fresh = fresh_header(value);
+    {
+      std::lock_guard<std::mutex> lock(state_->mutex);
+      state_->value = fresh;
+    }
+    detail::notify_variable_update(*state_, "assign", fresh);
   }
   /// value += delta (delta broadcasts to the variable's shape).
   void assign_add(const Tensor<T>& delta) {
@@ -102,6 +106,11 @@ class Variable {
   }
   template <class F>
   void update(const Tensor<T>& delta, const char* op, F apply) {
+    detail::notify_variable_update(*state_, op, update_in_place(delta, op, apply));
+  }
+  /// The new value, which the state holds when this returns.
+  template <class F>
+  ImplRef update_in_place(const Tensor<T>& delta, const char* op, F apply) {
     std::lock_guard<std::mutex> lock(state_->mutex);
     const Shape& shape = state_->value->shape;
     TAPEGRAD_CHECK(broadcasts_to(delta.shape(), shape), shape_error, "Variable::", op, ": shape ",
@@ -130,7 +139,8 @@ class Variable {
       Tensor<T> expanded = detail::broadcast_kernel(delta, shape);
       apply(dst, expanded.array());
     }
-    state_->value = std::move(target);
+    state_->value = target;
+    return target;
   }
 
   std::shared_ptr<detail::VariableState> state_;

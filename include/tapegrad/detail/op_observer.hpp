@@ -45,6 +45,9 @@ class OpObserver {
   /// The sweep of `tape` has finished the gradient of source `source` (an index into the
   /// sources gradient() was given); `gradient` is empty when the source gets none.
   virtual void on_source_gradient(const TapeState&, std::size_t, const ImplRef&) {}
+  /// A variable's value changed (assign, assign_add, assign_sub; optimizers update through
+  /// assign): the one path every change of state takes. `value` is the new value.
+  virtual void on_variable_update(const VariableState&, const char*, const ImplRef&) {}
   /// Whether the ops a backward runs must reach this observer one by one: then rules run as
   /// recorded ops while it is installed (as when a tape records the backward), not fused.
   virtual bool sees_backward_ops() const { return false; }
@@ -61,6 +64,13 @@ class OpObserver {
 template <class F>
 void for_each_observer(F&& f) {
   for (OpObserver* o = thread_tapes.observer; o != nullptr; o = o->below()) f(*o);
+}
+
+/// Tells this thread's observers that `variable` now holds `value`, set by `op`.
+inline void notify_variable_update(const VariableState& variable, const char* op,
+                                   const ImplRef& value) {
+  if (TAPEGRAD_LIKELY(thread_tapes.observer == nullptr)) return;
+  for_each_observer([&](OpObserver& o) { o.on_variable_update(variable, op, value); });
 }
 
 /// Installs `observer` on this thread for the scope's lifetime, above those already there.
