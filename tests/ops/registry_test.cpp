@@ -1,9 +1,13 @@
 #include "op_registry.hpp"
 #include "test_util.hpp"
 
+#include <tapegrad/ops/catalog.hpp>
+#include <tapegrad/ops/elementwise_table.hpp>
+
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <string>
 
 #ifndef TAPEGRAD_INCLUDE_DIR
 #error "TAPEGRAD_INCLUDE_DIR must name the directory that holds tapegrad/"
@@ -123,4 +127,76 @@ TEST_CASE("Elementwise ops propagate 0, -0, +-inf and NaN as the float math does
         CHECK(y[i] == Approx(expected).epsilon(1e-12));
     }
   }
+}
+
+namespace {
+
+/// docs/ops.md's text, rendered from the catalog (a '|' in a cell is escaped for Markdown).
+std::string render_op_catalog() {
+  auto cell = [](const std::string& text) {
+    std::string out;
+    for (char c : text) out += c == '|' ? std::string("\\|") : std::string(1, c);
+    return out;
+  };
+  std::ostringstream out;
+  out << "# tapegrad's ops\n\n"
+      << "Rendered from `include/tapegrad/ops/catalog.hpp` by the test \"docs/ops.md is the op\n"
+      << "catalog, rendered\" (`tests/ops/registry_test.cpp`), which fails when this file differs\n"
+      << "and writes the new text to `ops.md.rendered` in its working directory.\n\n"
+      << "Every op with a gradient is differentiable to any order, and every gradient is written\n"
+      << "with these ops (`prod` at inputs containing 0 is the one exception). The last column\n"
+      << "gives the gradient where the op is not differentiable, as TensorFlow does.\n";
+  for (const tapegrad::OpFamilyDoc& family : tapegrad::op_families) {
+    out << "\n## " << family.name << "\n\n"
+        << family.note << "\n\n"
+        << "| op | call | at non-differentiable points |\n|---|---|---|\n";
+    for (std::size_t i = 0; i < family.size; ++i) {
+      const tapegrad::OpDoc& op = family.ops[i];
+      out << "| `" << cell(op.name) << "` | `" << cell(op.signature) << "` | " << cell(op.at_kinks)
+          << " |\n";
+    }
+  }
+  return out.str();
+}
+
+std::set<std::string> catalog_names() {
+  std::set<std::string> names;
+  for (const tapegrad::OpFamilyDoc& family : tapegrad::op_families)
+    for (std::size_t i = 0; i < family.size; ++i) names.insert(family.ops[i].name);
+  return names;
+}
+
+}  // namespace
+
+TEST_CASE("The op catalog lists every public op, once, and only public ops", "[ops][registry]") {
+  std::set<std::string> scanned;
+  for (const std::string& name : public_ops())
+    if (name.find("::") == std::string::npos) scanned.insert(name);  // x.cast<U>() is cast's
+  std::size_t rows = 0;
+  for (const tapegrad::OpFamilyDoc& family : tapegrad::op_families) rows += family.size;
+  const std::set<std::string> listed = catalog_names();
+  CHECK(rows == listed.size());
+  std::string missing, extra;
+  for (const std::string& name : scanned)
+    if (!listed.count(name)) missing += " " + name;
+  for (const std::string& name : listed)
+    if (!scanned.count(name)) extra += " " + name;
+  INFO("public ops missing from ops/catalog.hpp:" << missing);
+  INFO("catalog rows that no op header declares:" << extra);
+  CHECK(missing.empty());
+  CHECK(extra.empty());
+  for (const auto& row : tapegrad::detail::unary_op_table<double>) {
+    INFO(row.name);
+    CHECK(listed.count(row.name) == 1);
+  }
+}
+
+TEST_CASE("docs/ops.md is the op catalog, rendered", "[ops][registry]") {
+  std::ifstream in(std::string(TAPEGRAD_INCLUDE_DIR) + "/../docs/ops.md");
+  std::stringstream committed;
+  committed << in.rdbuf();
+  const std::string rendered = render_op_catalog();
+  if (committed.str() != rendered) std::ofstream("ops.md.rendered") << rendered;
+  INFO("docs/ops.md differs from the catalog; the rendered text is in ops.md.rendered");
+  CHECK(committed.str() == rendered);
 }
