@@ -94,6 +94,14 @@ Tensor<double> direction(const Shape& shape, unsigned salt) {
   return tapegrad_test::sample(shape, -1.0, 1.0, salt);
 }
 
+/// The row's function on the sample, with `tape` watching its inputs and `recorder` observing.
+Tensor<double> run_taped(GradientTape& tape, Recorder& recorder, const OpRow& row,
+                         const OpSample& sample) {
+  for (const auto& x : sample.inputs) tape.watch(x);
+  detail::ObserverScope scope(recorder);
+  return row.f(sample.inputs);
+}
+
 /// Runs check(row, sample) on every sample of every registry row, naming it on failure.
 template <class Check>
 void for_each_sample(Check&& check) {
@@ -146,13 +154,8 @@ TEST_CASE("(b) Each entry's rules, applied into given buffers, give what gradien
   std::size_t fused_checked = 0, single_entry = 0, backward_only_checked = 0;
   for_each_sample([&](const OpRow& row, const OpSample& sample) {
     GradientTape tape(tapegrad::persistent);
-    for (const auto& x : sample.inputs) tape.watch(x);
     Recorder recorder;
-    Tensor<double> y;
-    {
-      detail::ObserverScope scope(recorder);
-      y = row.f(sample.inputs);
-    }
+    const Tensor<double> y = run_taped(tape, recorder, row, sample);
     tape.stop();  // nothing listens now: rules run fused unless a tape is opened below
     const detail::TapeState& state = tape.internal_state();
     std::vector<const Call*> recorded;
@@ -348,13 +351,8 @@ TEST_CASE("(e) An observer sees every op call, taped or not, and every backward 
   for_each_sample([&](const OpRow& row, const OpSample& sample) {
     const Recorder untaped = observe(row, sample);
     GradientTape tape(tapegrad::persistent);
-    for (const auto& x : sample.inputs) tape.watch(x);
     Recorder taped;
-    Tensor<double> y;
-    {
-      detail::ObserverScope scope(taped);
-      y = row.f(sample.inputs);
-    }
+    const Tensor<double> y = run_taped(tape, taped, row, sample);
     CHECK(taped.names() == untaped.names());
     for (const Call& c : untaped.calls) CHECK_FALSE(c.recorded);
     const detail::TapeState& state = tape.internal_state();
