@@ -149,3 +149,41 @@ TEST_CASE(
   CHECK_FALSE(detail::any_tape_recording());
   CHECK(detail::thread_tapes.observer == nullptr);
 }
+
+TEST_CASE("Nested anomaly guards share call sites, also with an observer that runs ops itself",
+          "[anomaly][observer]") {
+  namespace detail = tapegrad::detail;
+  // An observer, installed after anomaly mode, that runs an op of its own on every op it
+  // sees: a tape then records that op's entry before anomaly mode hears of the first.
+  struct Echo : detail::OpObserver {
+    bool inside = false;
+    void on_op(const detail::OpCall& c) override {
+      if (inside || !c.recorded) return;
+      inside = true;
+      (void)tapegrad::sum(Tensor<double>(c.output));
+      inside = false;
+    }
+  };
+  const Tensor<double> x({0.0, 4.0});
+  GradientTape tape;
+  tape.watch(x);
+  tapegrad::DetectAnomaly outer;
+  Echo echo;
+  detail::ObserverScope scope(echo);
+  const int line = __LINE__ + 1;
+  const Tensor<double> y = tapegrad::sqrt(x);
+  tapegrad::DetectAnomaly inner;  // installed after the forward: it knows the site through
+                                  // the store the guards share
+  CHECK_THROWS_WITH(tape.gradient(tapegrad::sum(y), x),
+                    "anomaly: the backward of sqrt produced inf (element 0 of [2], computing "
+                    "sqrt_grad); the op had inputs [2], called at " +
+                        here(line));
+}
+
+TEST_CASE("Installing an observer that is already installed is a tape_error", "[observer]") {
+  struct Quiet : tapegrad::detail::OpObserver {};
+  Quiet quiet;
+  tapegrad::detail::ObserverScope scope(quiet);
+  CHECK_THROWS_AS(tapegrad::detail::ObserverScope(quiet), tapegrad::tape_error);
+  CHECK(tapegrad::detail::thread_tapes.observers == 1);
+}

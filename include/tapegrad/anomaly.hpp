@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <memory>
+#include <new>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -96,10 +98,14 @@ TAPEGRAD_NOINLINE inline void check_backward_anomaly(const ImplRef& grad, const 
 // NOTE [ Anomaly mode as an observer ]
 // Anomaly mode is an op observer (NOTE [ The op observer ]) that sees the ops a backward runs:
 // it checks each op's result before any tape records it, keeps for each entry recorded while
-// it lives where its op was called, and checks each backward step's gradients. Nothing of it
-// is in the tapes, record() or the sweep.
+// it lives where its op was called (until the tape's record is retired), and checks each
+// backward step's gradients. Nothing of it is in the tapes, record() or the sweep.
+// - Guards alive at once on a thread share one store of sites, so nested guards know the same.
+// - A backward run under a guard that was not alive when its entries were recorded names the
+//   op but not its call site (the site lived with the earlier guard).
 class AnomalyObserver final : public OpObserver {
  public:
+  AnomalyObserver() : sites_(shared_sites()) {}
   bool sees_backward_ops() const override { return true; }
 
   void before_op(const OpCall& call) override {
@@ -115,14 +121,17 @@ class AnomalyObserver final : public OpObserver {
   }
   void on_op(const OpCall& call) override {
     if (!call.recorded) return;
-    const std::string site = "inputs " + input_shapes(call.inputs, call.n_inputs) + ", " +
-                             location_text(current_op_site);
-    for (int k = 0; k < call.n_tapes; ++k) {
-      const TapeState& tape = *call.tapes[k];
-      std::vector<std::string>& sites = sites_[tape.id];
-      const std::size_t index = tape.entries.size() - 1;
-      if (sites.size() <= index) sites.resize(index + 1);
-      sites[index] = site;
+    try {
+      const std::string site = "inputs " + input_shapes(call.inputs, call.n_inputs) + ", " +
+                               location_text(current_op_site);
+      for (int k = 0; k < call.n_tapes; ++k) {
+        std::vector<std::string>& sites = (*sites_)[call.tapes[k]->id];
+        const std::size_t index = call.entries[k];
+        if (sites.size() <= index) sites.resize(index + 1);
+        sites[index] = site;
+      }
+    } catch (const std::bad_alloc&) {
+      // The tapes have recorded the op: losing a site for reports beats failing the op.
     }
   }
   void after_backward_step(const TapeState& tape, std::size_t index, const bool* needs,
@@ -131,19 +140,31 @@ class AnomalyObserver final : public OpObserver {
     for (std::uint32_t k = 0; k < e.n_inputs; ++k)
       if (needs[k] && grads[k]) check_backward_anomaly(grads[k], e.name(), k, site_of(tape, index));
   }
+  void on_tape_retired(std::uint64_t tape_id) noexcept override { sites_->erase(tape_id); }
 
  private:
   static const std::string& no_site() {
     static const std::string empty;
     return empty;
   }
-  /// Where the op of entry `index` was called, if it was recorded while this observer lived.
+  using Sites = std::unordered_map<std::uint64_t, std::vector<std::string>>;  // tape id, entry
+  /// The store every guard alive on this thread shares; made by the first, freed with the last.
+  static std::shared_ptr<Sites> shared_sites() {
+    static thread_local std::weak_ptr<Sites> current;
+    std::shared_ptr<Sites> sites = current.lock();
+    if (!sites) {
+      sites = std::make_shared<Sites>();
+      current = sites;
+    }
+    return sites;
+  }
+  /// Where the op of entry `index` was called, if a guard was alive when it was recorded.
   const std::string& site_of(const TapeState& tape, std::size_t index) const {
-    const auto it = sites_.find(tape.id);
-    if (it == sites_.end() || index >= it->second.size()) return no_site();
+    const auto it = sites_->find(tape.id);
+    if (it == sites_->end() || index >= it->second.size()) return no_site();
     return it->second[index];
   }
-  std::unordered_map<std::uint64_t, std::vector<std::string>> sites_;  // by tape id, entry
+  std::shared_ptr<Sites> sites_;
 };
 
 }  // namespace detail
@@ -157,7 +178,7 @@ class AnomalyObserver final : public OpObserver {
 ///   { tapegrad::DetectAnomaly anomaly; auto loss = model(x); tape.gradient(loss, w); }
 class DetectAnomaly {
  public:
-  DetectAnomaly() noexcept : scope_(observer_) {}
+  DetectAnomaly() : scope_(observer_) {}
   DetectAnomaly(const DetectAnomaly&) = delete;
   DetectAnomaly& operator=(const DetectAnomaly&) = delete;
 

@@ -110,7 +110,7 @@ inline std::vector<ImplRef> reverse_sweep(TapeState& tape, const std::vector<Nod
     }
     ImplRef grad = is_source[e.output] ? grads[e.output] : std::move(grads[e.output]);
     if (!any) continue;
-    if (TAPEGRAD_LIKELY(observer == nullptr)) {
+    if (TAPEGRAD_LIKELY(thread_tapes.observer == nullptr)) {  // one may be installed mid-sweep
       e.backward(e, std::move(grad), needs, input_grads);
     } else {
       // Ops the rules run know which entry they differentiate (anomaly mode blames it).

@@ -47,6 +47,7 @@ TAPEGRAD_NOINLINE void record_counted(Counts counts, const ImplRef& output,
   const std::size_t n_inputs = counts.inputs;
   const std::size_t n_saved = counts.saved;
   TapeState* done[max_nested_tapes];
+  std::size_t done_entry[max_nested_tapes];  // the index of the entry each made
   int n_done = 0;
   const bool needs_extra =
       !Counts::fixed && (n_inputs > max_op_inputs || n_saved > max_op_inputs || closure);
@@ -55,7 +56,8 @@ TAPEGRAD_NOINLINE void record_counted(Counts counts, const ImplRef& output,
   if (n_inputs > max_op_inputs) large_nodes.resize(n_inputs);
   NodeId* nodes = n_inputs > max_op_inputs ? large_nodes.data() : small_nodes;
   if (!Counts::fixed && TAPEGRAD_UNLIKELY(thread_tapes.observer != nullptr)) {
-    const OpCall call{definition, attrs, closure, inputs, n_inputs, output, done, 0, false};
+    const OpCall call{definition, attrs, closure,    inputs, n_inputs,
+                      output,     done,  done_entry, 0,      false};
     for_each_observer([&](OpObserver& o) { o.before_op(call); });
   }
   try {
@@ -101,6 +103,7 @@ TAPEGRAD_NOINLINE void record_counted(Counts counts, const ImplRef& output,
         extra->closure.reset();
         entry.extra = std::move(extra);
       }
+      done_entry[n_done] = tape->entries.size() - 1;
       done[n_done++] = tape;
     }
   } catch (...) {
@@ -113,8 +116,8 @@ TAPEGRAD_NOINLINE void record_counted(Counts counts, const ImplRef& output,
     throw;
   }
   if (!Counts::fixed && TAPEGRAD_UNLIKELY(thread_tapes.observer != nullptr)) {
-    const OpCall call{definition, attrs, closure, inputs,    n_inputs,
-                      output,     done,  n_done,  n_done > 0};
+    const OpCall call{definition, attrs, closure,    inputs, n_inputs,
+                      output,     done,  done_entry, n_done, n_done > 0};
     for_each_observer([&](OpObserver& o) { o.on_op(call); });
   }
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tapegrad/detail/apply_op.hpp"
+#include "tapegrad/detail/op_observer.hpp"
 #include "tapegrad/detail/tape_state.hpp"
 #include "tapegrad/errors.hpp"
 #include "tapegrad/explain.hpp"
@@ -98,7 +99,10 @@ class GradientTape {
   GradientTape(const GradientTape&) = delete;
   GradientTape& operator=(const GradientTape&) = delete;
   /// Stops recording. Tapes may be destroyed in any order; each leaves the others as they were.
-  ~GradientTape() { detail::pop_tape(*state_); }
+  ~GradientTape() {
+    detail::notify_tape_retired(state_->id);
+    detail::pop_tape(*state_);
+  }
 
   /// Makes the tape track a constant, so gradients with respect to it can be taken
   /// (PyTorch's requires_grad = True).   tape.watch(x);
@@ -141,6 +145,7 @@ class GradientTape {
         "Tape is still recording, This can happen if you try to re-enter an already-active "
         "tape.");
     if (state_->used) {
+      detail::notify_tape_retired(state_->id);
       state_->clear();
       state_->used = false;
     }
@@ -158,6 +163,7 @@ class GradientTape {
     TAPEGRAD_CHECK(!(state_->sweeps > 0), tape_error,
                    "GradientTape::reset: called while this tape's gradient() runs (from a "
                    "custom gradient function)");
+    detail::notify_tape_retired(state_->id);
     state_->clear();
     state_->used = false;
   }
@@ -518,6 +524,7 @@ class GradientTape {
                              detail::explain(tape, q)});
         }
       tape.used = true;
+      detail::notify_tape_retired(tape.id);
       tape.clear();
       tape.spent_reasons = std::move(reasons);
     }

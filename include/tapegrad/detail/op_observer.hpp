@@ -4,7 +4,9 @@
 #include <cstdint>
 #include <memory>
 
+#include "tapegrad/detail/check.hpp"
 #include "tapegrad/detail/tape_state.hpp"
+#include "tapegrad/errors.hpp"
 
 // NOTE [ The op observer ]
 // Features that need to see ops (tracing for replay, pictures of the tape, memory reports,
@@ -15,7 +17,7 @@
 namespace tapegrad::detail {
 
 /// One op call as record() sees it: the op, its attributes and shared data (OpArgs), its
-/// inputs and its output, and the tapes that recorded it (each as its last entry).
+/// inputs and its output, and the tapes that recorded it with the entry each made.
 struct OpCall {
   const OpDefinition& definition;
   const OpAttrs& attrs;
@@ -24,6 +26,7 @@ struct OpCall {
   std::size_t n_inputs;
   const ImplRef& output;
   TapeState* const* tapes;
+  const std::size_t* entries;  // entries[k]: the index of the entry tapes[k] made
   int n_tapes;
   bool recorded;
 };
@@ -35,10 +38,11 @@ class OpObserver {
   virtual ~OpObserver() = default;
   /// An op ran and no tape has recorded it yet: throwing here leaves every tape unchanged.
   virtual void before_op(const OpCall&) {}
-  /// An op ran (after its output exists, and after any tape recorded it).
+  /// An op ran (after its output exists, and after any tape recorded it). Should not throw:
+  /// the tapes have recorded the op by then (an entry whose output nobody receives).
   virtual void on_op(const OpCall&) {}
-  /// The sweep of `tape` is about to apply the rules of entry `index`; until the matching
-  /// after_backward_step(), thread_tapes.backward_step names that entry.
+  /// The sweep of `tape` is about to apply the rules of entry `index`. While the rules run,
+  /// thread_tapes.backward_step names that entry.
   virtual void on_backward_step(const TapeState&, std::size_t) {}
   /// The rules of entry `index` gave `grads` (for the inputs where `needs` is true).
   virtual void after_backward_step(const TapeState&, std::size_t, const bool*, const ImplRef*) {}
@@ -48,6 +52,9 @@ class OpObserver {
   /// A variable's value changed (assign, assign_add, assign_sub; optimizers update through
   /// assign): the one path every change of state takes. `value` is the new value.
   virtual void on_variable_update(const VariableState&, const char*, const ImplRef&) {}
+  /// The record of the tape whose id is `tape_id` is gone (the tape was destroyed, reset, or
+  /// spent by its one gradient()): nothing will ask about its entries again. Must not throw.
+  virtual void on_tape_retired(std::uint64_t) noexcept {}
   /// Whether the ops a backward runs must reach this observer one by one: then rules run as
   /// recorded ops while it is installed (as when a tape records the backward), not fused.
   virtual bool sees_backward_ops() const { return false; }
@@ -73,12 +80,22 @@ inline void notify_variable_update(const VariableState& variable, const char* op
   for_each_observer([&](OpObserver& o) { o.on_variable_update(variable, op, value); });
 }
 
+/// Tells this thread's observers that the record of tape `tape_id` is gone.
+inline void notify_tape_retired(std::uint64_t tape_id) noexcept {
+  if (TAPEGRAD_LIKELY(thread_tapes.observer == nullptr)) return;
+  for_each_observer([&](OpObserver& o) { o.on_tape_retired(tape_id); });
+}
+
 /// Installs `observer` on this thread for the scope's lifetime, above those already there.
 ///   detail::ObserverScope scope(my_observer);
 class ObserverScope {
  public:
-  explicit ObserverScope(OpObserver& observer) noexcept
+  explicit ObserverScope(OpObserver& observer)
       : tapes_(&thread_tapes), observer_(&observer), watches_only_(!observer.sees_backward_ops()) {
+    for_each_observer([&](OpObserver& o) {
+      TAPEGRAD_CHECK(&o != &observer, tape_error,
+                     "ObserverScope: this observer is already installed on this thread");
+    });
     observer.below_ = tapes_->observer;
     tapes_->observer = &observer;
     ++tapes_->observers;
