@@ -82,6 +82,46 @@ TEST_CASE("explain: an op inside stop_recording", "[explain]") {
   CHECK_FALSE(tape.gradient(z, x).has_value());
 }
 
+TEST_CASE("explain: a paused tape notes ops of many inputs, and a moved pause", "[explain]") {
+  Tensor<double> x({1.0, 2.0}), c({3.0, 4.0});
+  GradientTape tape(tapegrad::persistent);
+  tape.watch(x);
+  auto pause_for = [](GradientTape& t) { return t.stop_recording(); };
+  Tensor<double> y;
+  {
+    auto pause = pause_for(tape);  // the pause survives being returned
+    CHECK_FALSE(tape.recording());
+    y = tapegrad::stack<double>({c, c, c, x * 2.0, c}, 0);
+  }
+  CHECK(tape.recording());
+  auto z = tapegrad::sum(y);
+  CHECK(tape.explain(z, x) ==
+        "No gradient: the target depends on the source (source -> mul -> stack -> sum -> "
+        "target), but the path is cut at 'mul', which ran inside stop_recording(). Every path "
+        "is cut like this.");
+  CHECK_FALSE(tape.gradient(z, x).has_value());
+  // After the pause, the same ops record again.
+  auto w = tapegrad::sum(tapegrad::stack<double>({c, c, c, x * 2.0, c}, 0));
+  CHECK(tape.gradient(w, x).to_vector() == std::vector<double>{2.0, 2.0});
+}
+
+TEST_CASE("explain: a pause notes nothing of a custom gradient's forward", "[explain]") {
+  Tensor<double> x(3.0);
+  GradientTape tape(tapegrad::persistent);
+  tape.watch(x);
+  const std::size_t before = tape.internal_state().entries.size();
+  {
+    auto pause = tape.stop_recording();
+    const auto square = tapegrad::custom_gradient([](const Tensor<double>& v) {
+      auto f = v * v;  // inside the forward: hidden from every tape, noted by none
+      return std::make_pair(f, [v](const Tensor<double>& g) { return g * 2.0 * v; });
+    });
+    auto y = square(x);
+    auto after_forward = tape.internal_state().entries.size();
+    CHECK(after_forward == before + 1);  // the custom gradient op itself, noted as a barrier
+  }
+}
+
 TEST_CASE("explain: recorded before reset", "[explain]") {
   Tensor<double> x(3.0);
   GradientTape tape;

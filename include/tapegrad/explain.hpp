@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -57,9 +58,20 @@ inline std::string describe_path(const std::vector<const Entry*>& path) {
   return s + " -> target";
 }
 
-inline std::string explain(const TapeState& tape, const ExplainQuery& q) {
+/// A spent non-persistent tape's answer: why one gradient its one gradient() call returned
+/// as None was None, worked out before the record was dropped.
+struct SpentReason {
+  ImplRef target, source;
+  std::shared_ptr<VariableState> variable;
+  std::string reason;
+};
+
+/// Why the gradient of q.target with respect to q.source is what it is; `spent` holds the
+/// answers kept when a non-persistent `tape` was spent.
+inline std::string explain(const TapeState& tape, const std::vector<SpentReason>& spent,
+                           const ExplainQuery& q) {
   if (tape.used) {
-    for (const auto& r : tape.spent_reasons)
+    for (const auto& r : spent)
       if (r.target.get() == q.target && (q.source_variable ? r.variable.get() == q.source_variable
                                                            : r.source.get() == q.source_tensor))
         return r.reason +

@@ -62,7 +62,7 @@ TAPEGRAD_NOINLINE void record_counted(Counts counts, const ImplRef& output,
   }
   try {
     for (TapeState* tape = thread_tapes.top; tape && !tape->barrier; tape = tape->below) {
-      if (!tape->on_stack) continue;
+      if (!tape->recording()) continue;  // a paused tape's notes: NOTE [ What a paused tape notes ]
       bool any = false;
       for (std::size_t k = 0; k < n_inputs; ++k) {
         nodes[k] = tape->find(inputs[k]->get());
@@ -87,22 +87,13 @@ TAPEGRAD_NOINLINE void record_counted(Counts counts, const ImplRef& output,
         TAPEGRAD_COUNT(entries, -1);
         throw;
       }
-      // A paused tape keeps only a barrier: no backward, nothing saved, but the op's name.
-      const bool paused = tape->paused;
-      entry.backward = paused ? nullptr : definition.backward;
+      entry.backward = definition.backward;
       entry.definition = &definition;
       entry.n_inputs = static_cast<std::uint32_t>(n_inputs);
       for (std::size_t k = 0; k < n_inputs && k < max_op_inputs; ++k) entry.inputs[k] = nodes[k];
-      if (!paused) {
-        for (std::size_t k = 0; k < n_saved && k < max_op_inputs; ++k)
-          entry.saved[k].set(*saved[k]);
-        entry.attrs = attrs;
-        if (TAPEGRAD_UNLIKELY(extra != nullptr)) entry.extra = std::move(extra);
-      } else if (n_inputs > max_op_inputs) {
-        extra->saved.clear();
-        extra->closure.reset();
-        entry.extra = std::move(extra);
-      }
+      for (std::size_t k = 0; k < n_saved && k < max_op_inputs; ++k) entry.saved[k].set(*saved[k]);
+      entry.attrs = attrs;
+      if (TAPEGRAD_UNLIKELY(extra != nullptr)) entry.extra = std::move(extra);
       done_entry[n_done] = tape->entries.size() - 1;
       done[n_done++] = tape;
     }

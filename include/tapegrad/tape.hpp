@@ -11,6 +11,7 @@
 
 #include "tapegrad/detail/apply_op.hpp"
 #include "tapegrad/detail/op_observer.hpp"
+#include "tapegrad/detail/pause_notes.hpp"
 #include "tapegrad/detail/tape_state.hpp"
 #include "tapegrad/errors.hpp"
 #include "tapegrad/explain.hpp"
@@ -60,22 +61,22 @@ class Source {
 class GradientTape;
 
 /// Pauses a tape's recording for its lifetime (TensorFlow's `with tape.stop_recording():`).
-/// It must not outlive its tape.
+/// It must not outlive its tape, and must end on the thread that made it (it installs an op
+/// observer there: NOTE [ What a paused tape notes ]).
 ///   { auto pause = tape.stop_recording(); auto z = x * 2.0; }   // z is not recorded
 class [[nodiscard]] RecordingPause {
  public:
-  RecordingPause(RecordingPause&& other) noexcept : tape_(std::exchange(other.tape_, nullptr)) {}
+  RecordingPause(RecordingPause&&) noexcept = default;
   RecordingPause(const RecordingPause&) = delete;
   RecordingPause& operator=(const RecordingPause&) = delete;
   RecordingPause& operator=(RecordingPause&&) = delete;
-  ~RecordingPause() {
-    if (tape_) tape_->paused = false;
-  }
+  ~RecordingPause() = default;
 
  private:
   friend class GradientTape;
-  explicit RecordingPause(detail::TapeState& tape) : tape_(&tape) { tape.paused = true; }
-  detail::TapeState* tape_;
+  explicit RecordingPause(detail::TapeState& tape)
+      : pause_(std::make_unique<detail::PausedTape>(tape)) {}
+  std::unique_ptr<detail::PausedTape> pause_;
 };
 
 /// Records the ops run on watched tensors and variables on this thread, from construction
@@ -148,6 +149,7 @@ class GradientTape {
       detail::notify_tape_retired(state_->id);
       state_->clear();
       state_->used = false;
+      spent_reasons_.clear();
     }
     push();
   }
@@ -166,6 +168,7 @@ class GradientTape {
     detail::notify_tape_retired(state_->id);
     state_->clear();
     state_->used = false;
+    spent_reasons_.clear();
   }
   /// True while ops are being recorded.
   bool recording() const noexcept { return state_->recording(); }
@@ -285,7 +288,7 @@ class GradientTape {
       q.source_variable = source.state().get();
     else
       q.source_tensor = detail::arg(source, "explain").impl().get();
-    return detail::explain(*state_, q);
+    return detail::explain(*state_, spent_reasons_, q);
   }
 
   /// The general form with braced lists: tape.gradient({y1, y2}, {x}, {v1, v2}).
@@ -513,7 +516,7 @@ class GradientTape {
     if (!tape.persistent) {
       // explain() keeps answering for the gradients that were None: the reasons are known now,
       // and keeping them costs far less than keeping the record.
-      std::vector<detail::TapeState::SpentReason> reasons;
+      std::vector<detail::SpentReason> reasons;
       for (std::size_t i : unconnected_sources)
         for (const auto& t : targets) {
           detail::ExplainQuery q;
@@ -521,12 +524,12 @@ class GradientTape {
           q.source_tensor = variables[i] ? nullptr : sources[i].get();
           q.source_variable = variables[i].get();
           reasons.push_back({t, variables[i] ? detail::ImplRef() : sources[i], variables[i],
-                             detail::explain(tape, q)});
+                             detail::explain(tape, spent_reasons_, q)});
         }
       tape.used = true;
       detail::notify_tape_retired(tape.id);
       tape.clear();
-      tape.spent_reasons = std::move(reasons);
+      spent_reasons_ = std::move(reasons);
     }
     return out;
   }
@@ -545,6 +548,9 @@ class GradientTape {
   }
 
   std::unique_ptr<detail::TapeState> state_;
+  // explain()'s answers for the None gradients of the one gradient() call of a spent
+  // non-persistent tape; the tape's record is gone by then.
+  std::vector<detail::SpentReason> spent_reasons_;
 };
 
 }  // namespace tapegrad

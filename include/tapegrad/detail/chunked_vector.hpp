@@ -5,6 +5,8 @@
 #include <new>
 #include <vector>
 
+#include "tapegrad/config.hpp"
+
 namespace tapegrad::detail {
 
 /// A vector whose elements never move: storage grows by whole chunks, so a reference to an
@@ -20,8 +22,8 @@ class ChunkedVector {
   T& back() { return (*this)[size_ - 1]; }
 
   /// A default-constructed element at the end, for the caller to fill in.
-  T& emplace_back() {
-    if (size_ == chunks_.size() * ChunkSize) chunks_.push_back(std::make_unique<T[]>(ChunkSize));
+  TAPEGRAD_ALWAYS_INLINE T& emplace_back() {
+    if (TAPEGRAD_UNLIKELY(size_ == chunks_.size() * ChunkSize)) add_chunk();
     return (*this)[size_++];
   }
   /// Resets the last element to a default-constructed one and drops it.
@@ -41,6 +43,10 @@ class ChunkedVector {
   }
 
  private:
+  // Out of line: once per ChunkSize appends, and it keeps the append small enough to inline
+  // into record().
+  TAPEGRAD_NOINLINE void add_chunk() { chunks_.push_back(std::make_unique<T[]>(ChunkSize)); }
+
   std::vector<std::unique_ptr<T[]>> chunks_;
   std::size_t size_ = 0;
 };

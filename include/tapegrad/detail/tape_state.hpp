@@ -2,7 +2,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -136,9 +135,10 @@ struct EntryExtra {
 /// One recorded op, kept whole (NOTE [ Ops as data ]): its definition and attributes, which
 /// nodes went in, which came out, and what its rules read.
 struct Entry {
-  // The definition's backward, or null for a barrier: stop_gradient, or an op run inside
-  // stop_recording(). Gradients do not cross a barrier; it is kept so that explain() can name
-  // it. Kept beside the definition because the sweep reads it for every entry.
+  // The definition's backward, or null for a barrier: stop_gradient, or an op a paused tape
+  // noted (NOTE [ What a paused tape notes ]). Gradients do not cross a barrier; it is kept so
+  // that explain() can name it. Kept beside the definition because the sweep reads it for every
+  // entry.
   BackwardFn backward = nullptr;
   const OpDefinition* definition = nullptr;
   NodeId output = no_node;
@@ -229,14 +229,6 @@ class TapeState {
   std::vector<ImplRef> watched_tensor_refs;  // keeps watched tensors (and so their addresses) alive
   std::unordered_map<const VariableState*, NodeId> variable_nodes;
   std::vector<std::shared_ptr<VariableState>> watched_variables;  // in order of watching
-  // A spent non-persistent tape's answers for explain() (explain.hpp): why each gradient its
-  // one gradient() call returned as None was None, worked out before the record was dropped.
-  struct SpentReason {
-    ImplRef target, source;
-    std::shared_ptr<VariableState> variable;
-    std::string reason;
-  };
-  std::vector<SpentReason> spent_reasons;
 
   bool recording() const { return on_stack && !paused; }
 
@@ -303,7 +295,6 @@ class TapeState {
     watched_tensor_refs.clear();
     variable_nodes.clear();
     watched_variables.clear();
-    spent_reasons.clear();
     id = next_tape_id();
   }
 };
@@ -344,16 +335,6 @@ inline bool backward_is_recorded() noexcept {
   return tapes.recording != tapes.observing;
 }
 
-/// Whether a recording tape on this thread knows one of these tensors, i.e. whether an op
-/// reading them now would be recorded.
-inline bool any_tape_tracks(std::initializer_list<const TensorImpl*> tensors) {
-  for (TapeState* tape = thread_tapes.top; tape && !tape->barrier; tape = tape->below)
-    if (tape->recording())
-      for (const TensorImpl* t : tensors)
-        if (tape->find(t) != no_node) return true;
-  return false;
-}
-
 /// Makes the location of a named op's call known while the op runs: to errors it throws
 /// (NOTE [ Errors that name the caller's line ] in errors.hpp) and to anomaly mode. The
 /// outermost op wins, so an op built from others reports the user's line. Costs one
@@ -380,7 +361,7 @@ class OpScope {
 // A custom gradient's forward must not be recorded by the tapes already open, but the user's
 // code in it may open tapes of its own, or stop, start, reset or destroy the outer ones. So
 // the forward pushes a barrier instead of hiding the stack: a pseudo-tape that never records,
-// where every walk that records (record(), read_variable(), any_tape_tracks()) stops. The
+// where every walk that records (record(), read_variable()) stops. The
 // listener count `recording` counts the segment above the innermost barrier (plus anomaly
 // guards), so ops inside the forward stay on the fast path; each barrier keeps the count of
 // the segment beneath it. Popping or reinserting a tape adjusts the count of its own segment,
