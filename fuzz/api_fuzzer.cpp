@@ -390,7 +390,7 @@ tg::Tensor<T> make_tensor(Bytes& in, const tg::Shape& shape) {
 }
 
 /// The thread's tape stack as the library sees it: how many tapes are on it, and the
-/// counter of listeners (recording or paused tapes, plus anomaly guards) ops consult.
+/// counter of listeners (recording or paused tapes, anomaly guards and pauses) ops consult.
 int stack_depth() {
   int depth = 0;
   for (auto* t = tg::detail::thread_tapes.top; t; t = t->below) depth += t->barrier ? 0 : 1;
@@ -575,7 +575,8 @@ class Program {
     return depth;
   }
   /// The library's stack against the model: one entry per tape on the stack, a listener
-  /// count of those plus the anomaly guards, and recording() as predicted for every tape.
+  /// count of those plus the anomaly guards and live pauses, and recording() as predicted for
+  /// every tape.
   void check_stack() const {
     // A custom forward sees a stack of its own; inside a sweep, a non-persistent tape is off
     // the stack until its gradient() returns.
@@ -583,8 +584,11 @@ class Program {
     FUZZ_CHECK(stack_depth() == model_depth(),
                "the thread's tape stack does not hold exactly the tapes that were pushed and "
                "not stopped or destroyed");
+    // A live pause counts too: it installs an observer, which listens, until it is released.
+    int pauses = 0;
+    for (const auto& s : tapes_) pauses += s->pause ? 1 : 0;
     FUZZ_CHECK(tg::detail::thread_tapes.recording ==
-                   model_depth() + static_cast<int>(anomaly_guards_.size()),
+                   model_depth() + static_cast<int>(anomaly_guards_.size()) + pauses,
                "the thread's listener count does not match the tapes on its stack");
     for (const auto& s : tapes_) {
       FUZZ_CHECK(s->tape->recording() == (s->on_stack && !s->pause),
@@ -736,18 +740,25 @@ class Program {
     }
   }
 
+  /// A spent non-persistent tape refuses every watch with tape_error; any other tape takes a
+  /// variable, and a tensor unless it has no value.
   void watch(TapeSlot& slot) {
     floating([&](auto zero) {
       using T = decltype(zero);
       if (in_.flag()) {
         auto& vars = variables<T>();
         if (!vars.empty()) {
-          slot.tape->watch(vars[in_.below(vars.size())]);
+          const auto& v = vars[in_.below(vars.size())];
+          const Outcome outcome = attempt([&] { slot.tape->watch(v); });
+          FUZZ_CHECK(outcome == (slot.used ? Outcome::tape_error : Outcome::ok),
+                     "watch(variable): refused a fresh tape, or accepted a spent one");
           return;
         }
       }
       const tg::Tensor<T> t = tensor<T>();
-      attempt([&] { slot.tape->watch(t); });
+      const Outcome outcome = attempt([&] { slot.tape->watch(t); });
+      if (slot.used)
+        FUZZ_CHECK(outcome != Outcome::ok, "watch(tensor): a spent tape accepted a watch");
     });
   }
 

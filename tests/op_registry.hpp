@@ -13,6 +13,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace tapegrad_test {
@@ -260,6 +261,9 @@ inline std::vector<OpRow> op_registry() {
   unary(
       "clip_by_value", [](const auto& x) { return tg::clip_by_value(x, -0.5, 0.8); },
       [](double v) { return std::isnan(v) ? v : std::min(std::max(v, -0.5), 0.8); }, everywhere);
+  unary(
+      "identity", [](const auto& x) { return tg::identity(x * x); }, [](double v) { return v * v; },
+      everywhere);
   unary("cast", [](const auto& x) { return tg::cast<double>(tg::square(tg::cast<float>(x))); },
         nullptr, {{-2, 2}, {-1e-1, 1e-1}, {10, 20}});
   rows.back().variant = "through float";
@@ -313,6 +317,27 @@ inline std::vector<OpRow> op_registry() {
   binary(
       "where", "", [](const auto& a, const auto& b) { return tg::where(a > 0.3, a * b, b); },
       everywhere, everywhere);
+  {
+    // Bounds that are tensors: the gradient flows into a bound where it clips.
+    const std::tuple<Shape, Shape, Shape> shapes[] = {{Shape{}, Shape{}, Shape{}},
+                                                      {Shape{5}, Shape{}, Shape{}},
+                                                      {Shape{2, 3}, Shape{3}, Shape{2, 1}},
+                                                      {Shape{}, Shape{3}, Shape{3}},
+                                                      {Shape{1, 4}, Shape{4}, Shape{1}},
+                                                      {Shape{0}, Shape{}, Shape{}},
+                                                      {Shape{2, 3}, Shape{2, 3}, Shape{2, 3}},
+                                                      {Shape{3, 1}, Shape{1, 2}, Shape{}}};
+    std::vector<OpSample> samples;
+    unsigned salt = 40;
+    for (const auto& [sx, slo, shi] : shapes)
+      samples.push_back({sx.str() + " between " + slo.str() + " and " + shi.str(),
+                         {values(sx, -2, 2, salt), values(slo, -1.2, -0.2, salt + 1),
+                          values(shi, 0.2, 1.2, salt + 2)}}),
+          salt += 3;
+    rows.push_back({"clip_by_value", "tensor bounds",
+                    [](const Inputs& x) { return tg::clip_by_value(x[0], x[1], x[2]); }, samples,
+                    nullptr});
+  }
   binary("sigmoid_cross_entropy", "logits",
          [](const auto& a, const auto& b) {
            // Labels are constants (no gradient), derived from the logits' shape.
@@ -524,6 +549,29 @@ inline std::vector<OpRow> op_registry() {
                          {Shape{1, 3, 2}, Shape{2, 4, 3}},
                          {Shape{3, 0}, Shape{2, 3}},
                          {Shape{0, 2}, Shape{3, 0}}},
+                        -2, 2),
+                  nullptr});
+  rows.push_back({"matvec", "", [](const Inputs& x) { return tg::matvec(x[0], x[1]); },
+                  pairs({{Shape{2, 3}, Shape{3}},
+                         {Shape{1, 1}, Shape{1}},
+                         {Shape{3, 1}, Shape{1}},
+                         {Shape{2, 2, 3}, Shape{3}},
+                         {Shape{2, 3}, Shape{4, 3}},
+                         {Shape{2, 1, 2, 3}, Shape{3, 3}},
+                         {Shape{0, 3}, Shape{3}},
+                         {Shape{2, 0}, Shape{0}}},
+                        -2, 2),
+                  nullptr});
+  rows.push_back({"matvec", "transposed",
+                  [](const Inputs& x) { return tg::matvec(x[0], x[1], true); },
+                  pairs({{Shape{3, 2}, Shape{3}},
+                         {Shape{1, 1}, Shape{1}},
+                         {Shape{1, 3}, Shape{1}},
+                         {Shape{2, 3, 2}, Shape{3}},
+                         {Shape{3, 2}, Shape{4, 3}},
+                         {Shape{0, 2}, Shape{0}},
+                         {Shape{3, 0}, Shape{3}},
+                         {Shape{2, 2}, Shape{2}}},
                         -2, 2),
                   nullptr});
   rows.push_back({"outer", "", [](const Inputs& x) { return tg::outer(x[0], x[1]); },

@@ -62,7 +62,8 @@ TEST_CASE("start re-enters a stopped tape; re-entering an active one is an error
   CHECK_FALSE(tape.gradient(unrecorded, x).has_value());
 }
 
-TEST_CASE("watched_variables lists variables in the order they were watched", "[tape][control]") {
+TEST_CASE("watched_variables lists variables in the order they were made, per type",
+          "[tape][control]") {
   Variable<float> a({1.f}, "a"), b({2.f}, "b"), frozen({3.f}, "frozen", false);
   Variable<double> d({4.0}, "d");
   GradientTape tape;
@@ -70,8 +71,8 @@ TEST_CASE("watched_variables lists variables in the order they were watched", "[
   tape.watch(d);
   const auto watched = tape.watched_variables<float>();
   REQUIRE(watched.size() == 2);
-  CHECK(watched[0].name() == "b");
-  CHECK(watched[1].name() == "a");
+  CHECK(watched[0].name() == "a");  // made first, read second
+  CHECK(watched[1].name() == "b");
   REQUIRE(tape.watched_variables<double>().size() == 1);
   CHECK(tape.watched_variables<double>()[0].name() == "d");
 }

@@ -14,6 +14,7 @@ namespace tapegrad::detail {
 
 struct ExplainQuery {
   const TensorImpl* target = nullptr;
+  const VariableState* target_variable = nullptr;  // a Variable target, known by its handle
   const TensorImpl* source_tensor = nullptr;
   const VariableState* source_variable = nullptr;
 };
@@ -61,7 +62,9 @@ inline std::string describe_path(const std::vector<const Entry*>& path) {
 /// A spent non-persistent tape's answer: why one gradient its one gradient() call returned
 /// as None was None, worked out before the record was dropped.
 struct SpentReason {
-  ImplRef target, source;
+  ImplRef target;
+  std::shared_ptr<VariableState> target_variable;
+  ImplRef source;
   std::shared_ptr<VariableState> variable;
   std::string reason;
 };
@@ -72,8 +75,10 @@ inline std::string explain(const TapeState& tape, const std::vector<SpentReason>
                            const ExplainQuery& q) {
   if (tape.used) {
     for (const auto& r : spent)
-      if (r.target.get() == q.target && (q.source_variable ? r.variable.get() == q.source_variable
-                                                           : r.source.get() == q.source_tensor))
+      if ((q.target_variable ? r.target_variable.get() == q.target_variable
+                             : r.target.get() == q.target) &&
+          (q.source_variable ? r.variable.get() == q.source_variable
+                             : r.source.get() == q.source_tensor))
         return r.reason +
                " (Worked out when this non-persistent tape computed its one set of "
                "gradients.)";
@@ -124,7 +129,10 @@ inline std::string explain(const TapeState& tape, const std::vector<SpentReason>
     }
   }
 
-  const NodeId target = tape.find(q.target);
+  const NodeId target = q.target_variable ? tape.find(q.target_variable) : tape.find(q.target);
+  if (target == no_node && q.target_variable)
+    return "No gradient: the target is a variable this tape never watched, so the tape knows "
+           "nothing of it.";
   if (target == no_node) {
     for (std::uint64_t old : tape.retired_ids)
       if (q.target->find_mark(old))

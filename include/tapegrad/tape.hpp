@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <initializer_list>
 #include <map>
 #include <memory>
@@ -18,6 +19,7 @@
 #include "tapegrad/gradient.hpp"
 #include "tapegrad/ops/shape.hpp"
 #include "tapegrad/tensor.hpp"
+#include "tapegrad/unconnected_gradients.hpp"
 #include "tapegrad/variable.hpp"
 
 namespace tapegrad {
@@ -33,10 +35,6 @@ struct TapeOptions {
 /// Options for a tape that allows several gradient() calls.
 ///   tapegrad::GradientTape tape(tapegrad::persistent);
 inline constexpr TapeOptions persistent{true, true};
-
-/// What gradient() returns for a source the target does not depend on: no value (as
-/// TensorFlow's None), or zeros of the source's shape.
-enum class UnconnectedGradients { none, zero };
 
 /// Something to differentiate with respect to: a Tensor or a Variable.
 template <class T>
@@ -112,22 +110,28 @@ class GradientTape {
     static_assert(is_differentiable_v<T>,
                   "GradientTape::watch: only float and double tensors can be differentiated");
     TAPEGRAD_CHECK(tensor.has_value(), value_error, "GradientTape::watch: the tensor has no value");
+    check_not_spent();
     state_->watch(tensor.impl());
   }
   /// Makes the tape track a variable even when it is not trainable or the tape does not
   /// watch accessed variables.   tape.watch(v);
   template <class T>
   void watch(const Variable<T>& variable) {
+    check_not_spent();
     state_->watch(variable.state());
   }
-  /// The variables of element type T this tape watches, in the order it first saw them.
+  /// The variables of element type T this tape watches, in the order they were constructed
+  /// (as TensorFlow promises). A non-persistent tape still lists them after its gradient();
+  /// reset() forgets them.
   ///   for (auto& v : tape.watched_variables<float>()) std::cout << v.name();
   template <class T>
   std::vector<Variable<T>> watched_variables() const {
-    std::vector<Variable<T>> out;
+    std::vector<std::shared_ptr<detail::VariableState>> states;
     for (const auto& v : state_->watched_variables)
-      if (v->dtype == dtype_of<T>()) out.emplace_back(v);
-    return out;
+      if (v->dtype == dtype_of<T>()) states.push_back(v);
+    std::sort(states.begin(), states.end(),
+              [](const auto& a, const auto& b) { return a->serial < b->serial; });
+    return std::vector<Variable<T>>(states.begin(), states.end());
   }
 
   /// Stops recording for good, as leaving Python's `with` block does; gradient() still works.
@@ -183,8 +187,7 @@ class GradientTape {
       const X& target, const S& source,
       UnconnectedGradients unconnected = UnconnectedGradients::none) {
     using T = detail::element_t<S>;
-    return gradient(std::vector<Tensor<detail::element_t<X>>>{target_tensor(target)},
-                    std::vector<Source<T>>{Source<T>(source)}, {}, unconnected)[0];
+    return gradient_of<T>(target_ref(target), {Source<T>(source)}, unconnected)[0];
   }
   /// Gradients with respect to several sources, in the same order.
   ///   auto grads = tape.gradient(loss, {w, b});
@@ -192,16 +195,15 @@ class GradientTape {
   std::vector<Tensor<detail::element_t<X>>> gradient(
       const X& target, std::initializer_list<Source<detail::element_t<X>>> sources,
       UnconnectedGradients unconnected = UnconnectedGradients::none) {
-    return gradient(std::vector<Tensor<detail::element_t<X>>>{target_tensor(target)},
-                    std::vector<Source<detail::element_t<X>>>(sources), {}, unconnected);
+    return gradient_of<detail::element_t<X>>(target_ref(target), sources, unconnected);
   }
   template <class X, class S, detail::if_differentiable<X> = 0>
   std::vector<Tensor<detail::element_t<S>>> gradient(
       const X& target, const std::vector<S>& sources,
       UnconnectedGradients unconnected = UnconnectedGradients::none) {
     using T = detail::element_t<S>;
-    return gradient(std::vector<Tensor<detail::element_t<X>>>{target_tensor(target)},
-                    std::vector<Source<T>>(sources.begin(), sources.end()), {}, unconnected);
+    return gradient_of<T>(target_ref(target),
+                          std::vector<Source<T>>(sources.begin(), sources.end()), unconnected);
   }
   /// Sources of different element types, as a tuple; the gradients come back as a tuple.
   ///   auto [dw, db] = tape.gradient(loss, std::make_tuple(w_float, b_double));
@@ -212,8 +214,7 @@ class GradientTape {
     std::vector<detail::ImplRef> refs;
     std::vector<std::shared_ptr<detail::VariableState>> vars;
     std::apply([&](const auto&... s) { (add_source(s, refs, vars), ...); }, sources);
-    const Tensor<detail::element_t<X>> t = target_tensor(target);
-    auto grads = compute({t.impl()}, {detail::ImplRef()}, refs, vars, unconnected, 1);
+    auto grads = compute({target_ref(target)}, {detail::ImplRef()}, refs, vars, unconnected, 1);
     return as_tuple<S...>(grads[0], std::index_sequence_for<S...>{});
   }
   /// Sources by name; the gradients come back under the same names.
@@ -225,8 +226,7 @@ class GradientTape {
     using T = detail::element_t<S>;
     std::vector<Source<T>> list;
     for (const auto& [key, source] : sources) list.emplace_back(source);
-    auto grads = gradient(std::vector<Tensor<detail::element_t<X>>>{target_tensor(target)}, list,
-                          {}, unconnected);
+    auto grads = gradient_of<T>(target_ref(target), list, unconnected);
     std::map<K, Tensor<T>> out;
     std::size_t i = 0;
     for (const auto& [key, source] : sources) out.emplace(key, std::move(grads[i++]));
@@ -247,9 +247,10 @@ class GradientTape {
     TAPEGRAD_CHECK(!(!output_gradients.empty() && output_gradients.size() != targets.size()),
                    value_error, "GradientTape::gradient: ", output_gradients.size(),
                    " output_gradients for ", targets.size(), " targets");
-    std::vector<detail::ImplRef> target_refs, seeds(targets.size());
+    std::vector<TargetRef> target_refs;
+    std::vector<detail::ImplRef> seeds(targets.size());
     for (std::size_t i = 0; i < targets.size(); ++i) {
-      target_refs.push_back(detail::arg(targets[i], "gradient").impl());
+      target_refs.push_back({detail::arg(targets[i], "gradient").impl(), nullptr});
       if (i < output_gradients.size() && output_gradients[i].has_value()) {
         TAPEGRAD_CHECK(output_gradients[i].shape() == targets[i].shape(), shape_error,
                        "GradientTape::gradient: output_gradients[", i, "] has shape ",
@@ -284,6 +285,8 @@ class GradientTape {
         return detail::arg(target, "explain");
     }();
     q.target = t.impl().get();
+    if constexpr (std::is_same_v<X, Variable<detail::element_t<X>>>)
+      q.target_variable = target.state().get();
     if constexpr (std::is_same_v<S, Variable<detail::element_t<S>>>)
       q.source_variable = source.state().get();
     else
@@ -310,9 +313,10 @@ class GradientTape {
       const X& target, const S& source,
       UnconnectedGradients unconnected = UnconnectedGradients::none) {
     using T = detail::element_t<S>;
-    const Tensor<detail::element_t<X>> t = target_tensor(target);
+    check_unconnected(unconnected);
+    const TargetRef t = target_ref(target);
     const Source<T> src(source);
-    const Shape target_shape = t.shape(), source_shape = src.shape();
+    const Shape target_shape = t.value->shape, source_shape = src.shape();
     check_jacobian_rank("jacobian", target_shape, source_shape,
                         target_shape.rank() + source_shape.rank());
     const Shape shape = concat(target_shape, source_shape);
@@ -329,12 +333,19 @@ class GradientTape {
       const X& target, const S& source,
       UnconnectedGradients unconnected = UnconnectedGradients::none) {
     using T = detail::element_t<S>;
-    const Tensor<detail::element_t<X>> t = target_tensor(target);
+    check_unconnected(unconnected);
+    const TargetRef t = target_ref(target);
     const Source<T> src(source);
-    const Shape target_shape = t.shape(), source_shape = src.shape();
-    TAPEGRAD_CHECK(!(target_shape.rank() == 0 || source_shape.rank() == 0 ||
-                     target_shape[0] != source_shape[0]),
-                   shape_error, "Need first dimension of target shape ", tf_shape(target_shape),
+    const Shape target_shape = t.value->shape, source_shape = src.shape();
+    // TensorFlow's with_rank_at_least(2): a batch of scalars has no Jacobian per example.
+    for (const Shape* s : {&target_shape, &source_shape})
+      TAPEGRAD_CHECK(s->rank() >= 2, shape_error, "GradientTape::batch_jacobian: Shape ",
+                     tf_shape(*s), " must have rank at least 2 (the ",
+                     s == &target_shape ? "target" : "source",
+                     " is [batch, ...], and each "
+                     "example a tensor of rank 1 or more)");
+    TAPEGRAD_CHECK(target_shape[0] == source_shape[0], shape_error,
+                   "Need first dimension of target shape ", tf_shape(target_shape),
                    " and source shape ", tf_shape(source_shape), " to match.");
     const std::int64_t batch = target_shape[0];
     check_jacobian_rank("batch_jacobian", target_shape, source_shape,
@@ -359,11 +370,46 @@ class GradientTape {
     detail::push_tape(*state_);
   }
 
+  void check_not_spent() const {
+    TAPEGRAD_CHECK(!state_->used, tape_error,
+                   "GradientTape::watch: this non-persistent tape has computed its one set of "
+                   "gradients and forgotten its record; start() it again (it starts empty) or "
+                   "open it with tapegrad::persistent");
+  }
+  // TensorFlow's message for a value that is neither NONE nor ZERO.
+  static void check_unconnected(UnconnectedGradients unconnected) {
+    TAPEGRAD_CHECK(
+        unconnected == UnconnectedGradients::none || unconnected == UnconnectedGradients::zero,
+        value_error, "Unknown value for unconnected_gradients: ", static_cast<int>(unconnected));
+  }
+
+  // A target as the tape knows it: a tensor, or a variable, known by its handle as in
+  // TensorFlow (a read after stop() would give a value no tape recorded).
+  struct TargetRef {
+    detail::ImplRef value;
+    std::shared_ptr<detail::VariableState> variable;
+  };
   template <class X>
-  static Tensor<detail::element_t<X>> target_tensor(const X& target) {
-    static_assert(is_differentiable_v<detail::element_t<X>>,
+  static TargetRef target_ref(const X& target) {
+    using T = detail::element_t<X>;
+    static_assert(is_differentiable_v<T>,
                   "GradientTape::gradient: the target must be a float or double tensor");
-    return detail::arg(target, "gradient");
+    if constexpr (std::is_same_v<X, Variable<T>>)
+      return {detail::current_value(*target.state()), target.state()};
+    else
+      return {detail::arg(target, "gradient").impl(), nullptr};
+  }
+
+  /// gradient() of one target with respect to sources of one element type.
+  template <class T>
+  std::vector<Tensor<T>> gradient_of(const TargetRef& target, const std::vector<Source<T>>& sources,
+                                     UnconnectedGradients unconnected) {
+    std::vector<detail::ImplRef> refs;
+    std::vector<std::shared_ptr<detail::VariableState>> vars;
+    for (const Source<T>& s : sources) add_source(s, refs, vars);
+    auto grads = compute({target}, {detail::ImplRef()}, refs, vars, unconnected, 1);
+    return std::vector<Tensor<T>>(std::make_move_iterator(grads[0].begin()),
+                                  std::make_move_iterator(grads[0].end()));
   }
 
   template <class S>
@@ -389,14 +435,14 @@ class GradientTape {
 
   /// One reverse sweep per element of a row of `target` (its `batch` rows seeded together):
   /// the gradients of the source, no value where it is unconnected.
-  template <class TargetT, class T>
-  std::vector<Tensor<T>> jacobian_rows(const Tensor<TargetT>& target, const Source<T>& source,
+  template <class T>
+  std::vector<Tensor<T>> jacobian_rows(const TargetRef& target, const Source<T>& source,
                                        std::int64_t batch) {
     std::vector<detail::ImplRef> refs;
     std::vector<std::shared_ptr<detail::VariableState>> vars;
     add_source(source, refs, vars);
-    const auto sweeps = static_cast<std::size_t>(batch ? target.size() / batch : 0);
-    auto grads = compute({target.impl()}, one_hot_seeds(target, batch), refs, vars,
+    const auto sweeps = static_cast<std::size_t>(batch ? target.value->size / batch : 0);
+    auto grads = compute({target}, one_hot_seeds(target.value, batch), refs, vars,
                          UnconnectedGradients::none, sweeps);
     std::vector<Tensor<T>> rows;
     for (auto& g : grads) rows.emplace_back(std::move(g[0]));
@@ -405,16 +451,19 @@ class GradientTape {
 
   /// For each of `count` sweeps, a seed that is one at the k-th element of every one of the
   /// `batch` rows of target (row-major), zero elsewhere.
-  template <class T>
-  static std::vector<detail::ImplRef> one_hot_seeds(const Tensor<T>& target, std::int64_t batch) {
-    const std::int64_t inner = batch ? target.size() / batch : 0;
-    std::vector<detail::ImplRef> seeds;
-    for (std::int64_t k = 0; k < inner; ++k) {
-      Tensor<T> seed(target.shape(), T(0));
-      for (std::int64_t b = 0; b < batch; ++b) seed.mutable_data()[b * inner + k] = T(1);
-      seeds.push_back(seed.impl());
-    }
-    return seeds;
+  static std::vector<detail::ImplRef> one_hot_seeds(const detail::ImplRef& target,
+                                                    std::int64_t batch) {
+    return detail::dispatch_floating(target->dtype, [&](auto zero) {
+      using T = decltype(zero);
+      const std::int64_t inner = batch ? target->size / batch : 0;
+      std::vector<detail::ImplRef> seeds;
+      for (std::int64_t k = 0; k < inner; ++k) {
+        Tensor<T> seed(target->shape, T(0));
+        for (std::int64_t b = 0; b < batch; ++b) seed.mutable_data()[b * inner + k] = T(1);
+        seeds.push_back(seed.impl());
+      }
+      return seeds;
+    });
   }
 
   /// Refuses, before any sweep spends the tape, a Jacobian whose rank Shape cannot hold.
@@ -458,11 +507,12 @@ class GradientTape {
   /// the source gradients of each. A non-persistent tape stops recording first, as in
   /// TensorFlow, and is spent afterwards; if a sweep throws it is left as it was.
   std::vector<std::vector<detail::ImplRef>> compute(
-      const std::vector<detail::ImplRef>& targets, const std::vector<detail::ImplRef>& seeds,
+      const std::vector<TargetRef>& targets, const std::vector<detail::ImplRef>& seeds,
       const std::vector<detail::ImplRef>& sources,
       const std::vector<std::shared_ptr<detail::VariableState>>& variables,
       UnconnectedGradients unconnected, std::size_t sweeps) {
     detail::TapeState& tape = *state_;
+    check_unconnected(unconnected);
     // A second gradient() of a non-persistent tape from inside its first (a custom gradient
     // function calling back) is refused like one after it: it would free the record the first
     // is reading.
@@ -474,7 +524,8 @@ class GradientTape {
     for (std::size_t i = 0; i < sources.size(); ++i)
       source_nodes.push_back(variables[i] ? tape.find(variables[i].get())
                                           : tape.find(sources[i].get()));
-    for (const auto& t : targets) target_nodes.push_back(tape.find(t.get()));
+    for (const auto& t : targets)
+      target_nodes.push_back(t.variable ? tape.find(t.variable.get()) : tape.find(t.value.get()));
 
     detail::TapeStackSnapshot snapshot;
     const bool was_on_stack = tape.on_stack;
@@ -493,7 +544,7 @@ class GradientTape {
         for (std::size_t i = 0; i < targets.size(); ++i) {
           const detail::ImplRef& given =
               seeds.size() == 1 ? seeds[0] : seeds[k * targets.size() + i];
-          sweep_seeds.push_back(given ? given : ones_like(targets[i]));
+          sweep_seeds.push_back(given ? given : ones_like(targets[i].value));
         }
         auto grads = detail::reverse_sweep(tape, target_nodes, sweep_seeds, source_nodes);
         if (k == 0)
@@ -520,15 +571,19 @@ class GradientTape {
       for (std::size_t i : unconnected_sources)
         for (const auto& t : targets) {
           detail::ExplainQuery q;
-          q.target = t.get();
+          q.target = t.value.get();
+          q.target_variable = t.variable.get();
           q.source_tensor = variables[i] ? nullptr : sources[i].get();
           q.source_variable = variables[i].get();
-          reasons.push_back({t, variables[i] ? detail::ImplRef() : sources[i], variables[i],
-                             detail::explain(tape, spent_reasons_, q)});
+          reasons.push_back({t.value, t.variable, variables[i] ? detail::ImplRef() : sources[i],
+                             variables[i], detail::explain(tape, spent_reasons_, q)});
         }
       tape.used = true;
       detail::notify_tape_retired(tape.id);
+      // TensorFlow's watched_variables() still answers after the one gradient() call.
+      auto watched = std::move(tape.watched_variables);
       tape.clear();
+      tape.watched_variables = std::move(watched);
       spent_reasons_ = std::move(reasons);
     }
     return out;

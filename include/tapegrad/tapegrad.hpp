@@ -29,6 +29,7 @@
 #include "tapegrad/source_location.hpp"
 #include "tapegrad/tape.hpp"
 #include "tapegrad/tensor.hpp"
+#include "tapegrad/unconnected_gradients.hpp"
 #include "tapegrad/variable.hpp"
 #include "tapegrad/warning.hpp"
 #endif

@@ -183,7 +183,7 @@ inline constexpr OpDefinition unchanged_ops[] = {
     TAPEGRAD_UNCHANGED_OP("dropout"),      TAPEGRAD_UNCHANGED_OP("sum"),
     TAPEGRAD_UNCHANGED_OP("max"),          TAPEGRAD_UNCHANGED_OP("min"),
     TAPEGRAD_UNCHANGED_OP("logsumexp"),    TAPEGRAD_UNCHANGED_OP("prod"),
-    TAPEGRAD_UNCHANGED_OP("norm"),
+    TAPEGRAD_UNCHANGED_OP("norm"),         TAPEGRAD_UNCHANGED_OP("identity"),
 #undef TAPEGRAD_UNCHANGED_OP
 };
 

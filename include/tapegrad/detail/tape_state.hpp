@@ -161,6 +161,14 @@ struct VariableState {
   std::string name;
   bool trainable = true;
   DType dtype = DType::float32;
+  // Which variable was made first: a tape lists its watched variables in construction order.
+  const std::uint64_t serial = next_serial();
+
+ private:
+  static std::uint64_t next_serial() {
+    static std::atomic<std::uint64_t> counter{0};
+    return counter.fetch_add(1, std::memory_order_relaxed);
+  }
 };
 
 /// The variable's current value, read under its lock.
@@ -188,10 +196,10 @@ struct ThreadTapes;
 // so a mark left by a tape that has been reset or destroyed matches nothing.
 class TapeState {
  public:
-  TapeState(bool persistent, bool watch_accessed_variables)
+  TapeState(bool is_persistent, bool watches_accessed_variables)
       : id(next_tape_id()),
-        persistent(persistent),
-        watch_accessed_variables(watch_accessed_variables) {
+        persistent(is_persistent),
+        watch_accessed_variables(watches_accessed_variables) {
     TAPEGRAD_COUNT(tapes, 1);
   }
   /// A barrier (NOTE [ Barriers on the tape stack ]): never records, and is not a tape.

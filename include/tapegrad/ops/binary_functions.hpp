@@ -6,10 +6,11 @@
 
 #include "tapegrad/detail/apply_op.hpp"
 #include "tapegrad/ops/binary.hpp"
+#include "tapegrad/ops/compare.hpp"
 #include "tapegrad/ops/unary.hpp"
 
 // Elementwise functions of two tensors, with NumPy broadcasting: maximum, minimum, atan2,
-// pow, and the compositions squared_difference and clip_by_value.
+// pow, and the compositions squared_difference and clip_by_value (number or tensor bounds).
 namespace tapegrad {
 namespace detail {
 
@@ -159,6 +160,29 @@ Tensor<detail::element_t<X>> clip_by_value(const X& x, double lo, double hi,
                  " is above the upper bound ", hi);
   return minimum(maximum(detail::arg(x, "clip_by_value"), Tensor<T>(static_cast<T>(lo))),
                  Tensor<T>(static_cast<T>(hi)));
+}
+
+/// x limited to [lo, hi] elementwise, with bounds that are tensors (broadcast against x):
+/// TensorFlow's maximum(minimum(x, hi), lo), so the gradient flows into a bound where it
+/// clips and into x where lo <= x <= hi, bounds included. A lo above its hi is a value_error.
+///   auto y = tapegrad::clip_by_value(x, lower, upper);
+template <class X, class L, class H,
+          std::enable_if_t<detail::is_tensor_like_v<L> && detail::is_tensor_like_v<H>, int> = 0,
+          detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> clip_by_value(const X& x, const L& lo, const H& hi,
+                                           SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
+  using T = detail::element_t<X>;
+  const Tensor<T>& tx = detail::arg(x, "clip_by_value");
+  const Tensor<T>& tlo = detail::arg(lo, "clip_by_value");
+  const Tensor<T>& thi = detail::arg(hi, "clip_by_value");
+  const Tensor<bool> inverted = greater(tlo, thi);
+  for (std::int64_t i = 0; i < inverted.size(); ++i)
+    TAPEGRAD_CHECK(!inverted.data()[i], value_error,
+                   "clip_by_value: a lower bound is above its "
+                   "upper bound (lo ",
+                   tlo.shape(), ", hi ", thi.shape(), ", element ", i, " of their broadcast)");
+  return maximum(minimum(tx, thi), tlo);
 }
 
 }  // namespace tapegrad

@@ -72,7 +72,8 @@ inline constexpr OpDoc elementwise_ops[] = {
     {"minimum", "minimum(a, b)", "a = b: all to a"},
     {"atan2", "atan2(y, x)", ""},
     {"squared_difference", "squared_difference(a, b)", ""},
-    {"clip_by_value", "clip_by_value(x, lo, hi)", "x at a bound: passes (1)"},
+    {"clip_by_value", "clip_by_value(x, lo, hi), numbers or tensors as bounds",
+     "x at a bound: passes (1) to x"},
 };
 
 inline constexpr OpDoc mask_ops[] = {
@@ -112,6 +113,7 @@ inline constexpr OpDoc reduction_ops[] = {
 
 inline constexpr OpDoc shape_ops[] = {
     {"reshape", "reshape(x, shape), one dimension may be -1; no copy", ""},
+    {"identity", "identity(x), a new node on the tapes; no copy", ""},
     {"transpose", "transpose(x, perm = reversed axes)", ""},
     {"expand_dims", "expand_dims(x, axis)", ""},
     {"squeeze", "squeeze(x, axes = all_axes)", ""},
@@ -134,6 +136,7 @@ inline constexpr OpDoc indexing_ops[] = {
 
 inline constexpr OpDoc linalg_ops[] = {
     {"matmul", "matmul(a, b, transpose_a = false, transpose_b = false), batched, vectors", ""},
+    {"matvec", "matvec(a, b, transpose_a = false), batched", ""},
     {"outer", "outer(a, b)", ""},
     {"diag", "diag(v)", ""},
     {"diag_part", "diag_part(x)", ""},

@@ -12,6 +12,7 @@
 
 #include "tapegrad/detail/apply_op.hpp"
 #include "tapegrad/ops/shape.hpp"
+#include "tapegrad/unconnected_gradients.hpp"  // NOTE [ Declared before tapegrad::none ]
 
 // Reading parts of a tensor and writing tensors into larger ones: strided slices and their
 // adjoint (placing a tensor into zeros), pad, concat, split, and gather along an axis with

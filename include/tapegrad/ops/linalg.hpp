@@ -365,6 +365,29 @@ Tensor<detail::element_t<X>> matmul(const X& a, const Y& b, bool transpose_a = f
   return detail::matmul(ta, detail::arg(b, "matmul"), transpose_a, transpose_b);
 }
 
+/// The matrix-vector product, as tf.linalg.matvec: [..., m, n] x [..., n] -> [..., m], the
+/// batch dimensions broadcast; the matrix may be transposed first (its last two axes).
+///   auto y = tapegrad::matvec(w, x);   // [3, 4] x [4] -> [3]
+template <class X, class Y, detail::if_both_differentiable<X, Y> = 0>
+Tensor<detail::element_t<X>> matvec(const X& a, const Y& b, bool transpose_a = false,
+                                    SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
+  const auto& ta = detail::arg(a, "matvec");
+  const auto& tb = detail::arg(b, "matvec");
+  TAPEGRAD_CHECK(!(ta.rank() < 2 || tb.rank() < 1), shape_error,
+                 "matvec: expected a matrix [..., m, n] and a vector [..., n], got ", ta.shape(),
+                 " and ", tb.shape());
+  const std::int64_t n = ta.shape()[ta.rank() - (transpose_a ? 2 : 1)];
+  TAPEGRAD_CHECK(n == tb.shape()[tb.rank() - 1], shape_error, "matvec: the matrix ", ta.shape(),
+                 transpose_a ? " transposed" : "", " has ", n, " columns but the vector ",
+                 tb.shape(), " has length ", tb.shape()[tb.rank() - 1]);
+  Shape column = tb.shape();
+  column.push_back(1);
+  const Tensor<detail::element_t<X>> y =
+      detail::matmul(ta, detail::reshape(tb, column), transpose_a, false);
+  return detail::reshape(y, Shape(y.shape().begin(), y.shape().end() - 1));
+}
+
 /// The outer product of two vectors: [m] and [n] -> [m, n] with y[i, j] = a[i] * b[j].
 ///   auto m = tapegrad::outer(u, v);
 template <class X, class Y, detail::if_both_differentiable<X, Y> = 0>

@@ -55,7 +55,10 @@ Tensor<detail::element_t<X>> log_softmax(const X& x, int axis = -1,
 }
 
 /// Cross-entropy between label distributions and unnormalised logits along `axis`, one value
-/// per example (tf.nn.softmax_cross_entropy_with_logits); labels are constants.
+/// per example (tf.nn.softmax_cross_entropy_with_logits). Gradients flow into both, as in
+/// TensorFlow 2: -log_softmax(logits) into the labels, and into the logits the exact
+/// softmax * sum(labels) - labels, where TensorFlow's fused kernel gives softmax - labels
+/// (the same when each row of labels sums to 1).
 ///   auto loss = tapegrad::mean(tapegrad::softmax_cross_entropy(one_hot, logits));
 template <class L, class X, detail::if_both_differentiable<L, X> = 0>
 Tensor<detail::element_t<X>> softmax_cross_entropy(

@@ -332,6 +332,15 @@ Tensor<detail::element_t<X>> reshape(const X& x, const std::vector<std::int64_t>
   return detail::reshape(t, detail::resolve_shape(dims, t.size(), t.shape()));
 }
 
+/// A new tensor with x's value and a node of its own on the recording tapes (tf.identity); the
+/// gradient passes through unchanged. No copy.   auto y = tapegrad::identity(x);
+template <class X, detail::if_differentiable<X> = 0>
+Tensor<detail::element_t<X>> identity(const X& x,
+                                      SourceLocation where = SourceLocation::current()) {
+  detail::OpScope op_scope(where);
+  return detail::unchanged(detail::arg(x, "identity"), "identity");
+}
+
 /// x repeated along size-1 (or missing leading) axes to fill `shape`, NumPy style.
 ///   auto m = tapegrad::broadcast_to(row, {4, 3});
 template <class X, detail::if_differentiable<X> = 0>
