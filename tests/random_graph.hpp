@@ -1205,8 +1205,8 @@ class Generator {
     // An empty result says little, and a row that hands back its operand (a pooling row on a
     // shape it has no geometry for) runs no op at all.
     if (y.size() > options_.max_elements || y.size() == 0) return false;
-    for (const auto& x : operands)
-      if (y.impl().get() == x.impl().get()) return false;
+    for (const auto& operand : operands)
+      if (y.impl().get() == operand.impl().get()) return false;
     for (std::int64_t i = 0; i < y.size(); ++i)
       if (!std::isfinite(y.data()[i])) return false;
     if (!locally_smooth(r.f, operands, rng_.bits())) return false;

@@ -80,7 +80,7 @@ class Axes {
 /// means the last axis, as sum(x, -1) does.
 ///   auto l1 = tapegrad::norm(w, tapegrad::NormOrder(1));
 struct NormOrder {
-  explicit constexpr NormOrder(double p) : p(p) {}
+  explicit constexpr NormOrder(double order) : p(order) {}
   double p;
 };
 

@@ -122,9 +122,9 @@ TEST_CASE("dropout: the gradient is mask / (1 - rate)", "[random][dropout][gradc
   for (const Shape& s : {Shape{}, Shape{1}, Shape{7}, Shape{3, 4}, Shape{2, 1, 3}}) {
     INFO("shape " << s.str());
     CHECK_GRADIENTS(
-        [](const Inputs& x) {
+        [](const Inputs& in) {
           Generator gen(11);  // the same mask on every evaluation
-          return tapegrad::dropout(x[0] * x[0], 0.4, gen);
+          return tapegrad::dropout(in[0] * in[0], 0.4, gen);
         },
         Inputs{sample(s, -2, 2, 1)});
   }

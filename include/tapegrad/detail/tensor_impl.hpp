@@ -30,8 +30,9 @@ struct TapeMark {
 // op has just created, before anyone else can see it (watch() keeps its own table, see
 // NOTE [ Finding a tensor on a tape ]).
 struct TensorImpl {
-  TensorImpl(DType dtype, const Shape& shape, std::int64_t size, void* data, TensorImpl* base)
-      : dtype(dtype), shape(shape), size(size), data(data), base(base) {}
+  TensorImpl(DType element_type, const Shape& dims, std::int64_t elements, void* elements_at,
+             TensorImpl* owner)
+      : dtype(element_type), shape(dims), size(elements), data(elements_at), base(owner) {}
 
   std::atomic<std::int32_t> refs{1};
   DType dtype;
