@@ -7,7 +7,8 @@
 # Environment: REPETITIONS (default 7), MIN_TIME (seconds per repetition, default 0.5),
 # TORCH=OFF to leave libtorch out even when it is installed, OPENMP=OFF to skip the 2-thread
 # runs, BUILD_DIR (default build/bench), RAW_DIR (where the raw JSON goes, default
-# $BUILD_DIR/results), TABLE_ONLY=1 to print the table again from RAW_DIR without running.
+# $BUILD_DIR/results), TABLE_ONLY=1 to print the table again from RAW_DIR without running,
+# COMPILE_ONLY=1 to measure only the compile times (row 6) and print the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repetitions=${REPETITIONS:-7}
@@ -18,6 +19,8 @@ lock=/tmp/tapegrad-build.lock
 locked() { flock "$lock" "$@"; }
 
 if [ "${TABLE_ONLY:-0}" != 1 ]; then
+
+if [ "${COMPILE_ONLY:-0}" != 1 ]; then
 
 # The release preset's settings in a directory of its own, so that switching libtorch and
 # OpenMP on here changes nothing in build/release. Without libtorch installed,
@@ -67,6 +70,10 @@ fi
 } >"$raw_dir/mlp_memory.jsonl"
 locked "$bin/tape_memory" 1000000 >"$raw_dir/tape_memory.json" || true
 
+fi
+mkdir -p "$raw_dir"
+rm -f "$raw_dir/compile_times.txt"
+
 # Compile + link time at -O2 of the seed examples and of a minimal Eigen program, the same
 # command for both (no -march=native), three times each. /usr/bin/time -v gives user + system
 # time (of the compiler, assembler and linker it waits for), which the table compares because
@@ -77,9 +84,10 @@ fi
 eigen_include=$(pkg-config --cflags-only-I eigen3 2>/dev/null || echo -I/usr/include/eigen3)
 compile_times() {
   local source=$1
+  shift
   for _ in 1 2 3; do
-    locked /usr/bin/time -v g++ -std=c++17 -O2 -Iinclude $eigen_include "$source" \
-      -o "$raw_dir/compile_probe" 2>&1 >/dev/null | awk -F': ' '
+    locked /usr/bin/time -v g++ -std=c++17 -O2 -Iinclude -Iexamples $eigen_include "$source" \
+      "$@" -o "$raw_dir/compile_probe" 2>&1 >/dev/null | awk -F': ' '
         /User time/ { user = $2 } /System time/ { sys = $2 } /Elapsed \(wall clock\)/ { wall = $2 }
         END { printf "cpu=%.2f wall=%s ", user + sys, wall }'
   done
@@ -87,6 +95,17 @@ compile_times() {
 {
   echo "seed_examples $(compile_times examples/seed_examples.cpp)"
   echo "minimal_eigen $(compile_times benchmarks/minimal_eigen.cpp)"
+  # Every other example, and the newcomer's logistic regression among them.
+  for example in examples/*.cpp; do
+    name=$(basename "$example" .cpp)
+    case $name in
+      seed_examples) continue ;;
+      # A Catch2 test file: compiled without linking, as its main() is Catch2's, built once.
+      test_my_function) echo "$name $(compile_times "$example" -c)" ;;
+      fashion_mnist_*) echo "$name $(compile_times "$example" -lz)" ;;
+      *) echo "$name $(compile_times "$example")" ;;
+    esac
+  done
 } >"$raw_dir/compile_times.txt"
 [ -x /usr/bin/time ] || rm -f "$raw_dir/compile_times.txt"
 rm -f "$raw_dir/compile_probe"
@@ -288,6 +307,14 @@ row("6 compile time", "seed_examples.cpp / minimal Eigen program, g++ -O2, compi
     f"{fmt(seed, ' s', 2)} / {fmt(minimal, ' s', 2)}; wall {fmt(wall_times.get('seed_examples'), ' s', 2)}"
     f" / {fmt(wall_times.get('minimal_eigen'), ' s', 2)}", fmt(ratio(seed, minimal), "x", 2),
     "<= 3x", check(ratio(seed, minimal), lambda v: v <= 3))
+for name in sorted(cpu_times):
+    if name in ("seed_examples", "minimal_eigen"):
+        continue
+    how = "compile only" if name == "test_my_function" else "compile + link"
+    row(f"6 compile time: {name}", f"examples/{name}.cpp / minimal Eigen program, g++ -O2, {how} "
+        "(user + sys)", f"{fmt(cpu_times[name], ' s', 2)} / {fmt(minimal, ' s', 2)}",
+        fmt(ratio(cpu_times[name], minimal), "x", 2), "<= 3x",
+        check(ratio(cpu_times[name], minimal), lambda v: v <= 3))
 
 # The machine is shared: the load average when each run started says how quiet it was.
 loads = []

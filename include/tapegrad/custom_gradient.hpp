@@ -91,15 +91,12 @@ void custom_gradient_backward(const Entry& e, ImplRef&& g, const bool* needs,
     grads = std::vector<Tensor<T>>(input_part.begin(), input_part.end());
     for (auto& v : variable_part) grads.push_back(std::move(v));
   } else {
+    // (A forward that read trainable variables was refused when it ran: n_vars is 0.)
     using Result = std::invoke_result_t<const Grad&, const Tensor<T>&>;
     if constexpr (std::is_same_v<std::decay_t<Result>, Tensor<T>>)
       grads.push_back(closure.grad(upstream));
     else
       for (auto& t : closure.grad(upstream)) grads.push_back(std::move(t));
-    TAPEGRAD_CHECK(
-        !n_vars, value_error, "custom_gradient: the forward function read ", n_vars,
-        " trainable variables, so the gradient function must take (upstream, variables) and "
-        "return {input gradients, variable gradients}");
   }
   TAPEGRAD_CHECK(!(grads.size() < n_inputs), value_error,
                  "custom_gradient: the gradient function returned ", grads.size(),
@@ -155,6 +152,17 @@ class CustomGradientOp {
     const Tensor<T> y = arg(Tensor<T>(value), "custom_gradient");
     // A fresh handle, so that marking the output never marks a tensor the forward returned as is.
     Tensor<T> out(ImplRef::adopt(allocate_alias(y.impl().get(), y.shape())));
+    // As TensorFlow does, when the op is called, taped or not: a gradient function that
+    // cannot take the variables the forward read would give them no gradient silently.
+    if constexpr (!std::is_invocable_v<const Grad&, const Tensor<T>&,
+                                       const std::vector<Variable<T>>&>) {
+      std::size_t trainable = 0;
+      for (const auto& v : read) trainable += v->trainable && v->dtype == dtype_of<T>() ? 1 : 0;
+      TAPEGRAD_CHECK(
+          trainable == 0, value_error, "custom_gradient: the forward function read ", trainable,
+          " trainable variables, so the gradient function must take (upstream, variables) and "
+          "return {input gradients, variable gradients}");
+    }
     if (!any_tape_recording()) return out;
     auto closure = std::make_shared<CustomGradientClosure<T, Grad>>(
         CustomGradientClosure<T, Grad>{std::move(grad), {}, {}});
@@ -193,6 +201,26 @@ class CustomGradientOp {
 template <class Forward>
 detail::CustomGradientOp<Forward> custom_gradient(Forward forward) {
   return detail::CustomGradientOp<Forward>(std::move(forward));
+}
+
+/// `f` with the identity as its gradient (tf.grad_pass_through): the value is f(x), and the
+/// upstream gradient passes to x unchanged, so f must keep x's shape. Variables f reads get
+/// no gradient. Useful around a non-differentiable step (an assign, a quantisation).
+///   auto y = tapegrad::grad_pass_through([&](const auto& v) { w.assign(v); return w.value();
+///   })(z);
+template <class F>
+auto grad_pass_through(F f) {
+  return [f](const auto& x) {
+    using T = detail::element_t<std::decay_t<decltype(x)>>;
+    return custom_gradient([&f](const Tensor<T>& v) {
+      auto identity_gradient = [](const Tensor<T>& upstream,
+                                  const std::vector<Variable<T>>& variables) {
+        return std::make_pair(std::vector<Tensor<T>>{upstream},
+                              std::vector<Tensor<T>>(variables.size()));
+      };
+      return std::make_pair(Tensor<T>(f(v)), identity_gradient);
+    })(x);
+  };
 }
 
 }  // namespace tapegrad

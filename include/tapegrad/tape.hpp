@@ -179,7 +179,9 @@ class GradientTape {
   bool persistent() const noexcept { return state_->persistent; }
 
   /// d sum(target) / d source, shaped like source; no value (TensorFlow's None) when the
-  /// target does not depend on the source or the source was never watched.
+  /// target does not depend on the source or the source was never watched. Called while a
+  /// persistent tape records, the tape records the computation too (for higher derivatives),
+  /// which costs time and memory; call it after stop() otherwise.
   ///   auto dy_dx = tape.gradient(y, x);
   template <class X, class S,
             std::enable_if_t<detail::is_tensor_like_v<X> && detail::is_tensor_like_v<S>, int> = 0>
