@@ -14,7 +14,10 @@ cd "$(dirname "$0")/.."
 repetitions=${REPETITIONS:-7}
 min_time=${MIN_TIME:-0.5}
 build_dir=${BUILD_DIR:-build/bench}
-raw_dir=${RAW_DIR:-$build_dir/results}
+# A compile-only run keeps its results apart, so that its table shows no older benchmark rows.
+default_raw_dir=$build_dir/results
+[ "${COMPILE_ONLY:-0}" = 1 ] && default_raw_dir=$build_dir/compile-results
+raw_dir=${RAW_DIR:-$default_raw_dir}
 lock=/tmp/tapegrad-build.lock
 locked() { flock "$lock" "$@"; }
 
@@ -317,7 +320,7 @@ for name in sorted(cpu_times):
         check(ratio(cpu_times[name], minimal), lambda v: v <= 3))
 
 # The machine is shared: the load average when each run started says how quiet it was.
-loads = []
+loads, date = [], None
 for name in ("chain", "scalar", "mlp_1", "matmul_1", "mlp_2", "matmul_2"):
     path = os.path.join(raw_dir, name + ".json")
     if os.path.exists(path) and os.path.getsize(path):
@@ -329,8 +332,9 @@ for name in ("chain", "scalar", "mlp_1", "matmul_1", "mlp_2", "matmul_2"):
 print("| target | measure | medians | ratio | goal | met |")
 print("|---|---|---|---|---|---|")
 print("\n".join(rows))
-print(f"\nRun {date}; 1-minute load average at the start of each run (2 cores): "
-      + ", ".join(loads) + ".")
+if loads:
+    print(f"\nRun {date}; 1-minute load average at the start of each run (2 cores): "
+          + ", ".join(loads) + ".")
 if not has_torch:
     print("libtorch was not built in: its cases and ratios are n/a.")
 PY
