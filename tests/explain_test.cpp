@@ -1,6 +1,7 @@
 // Pins explain()'s answer for each way a gradient can be missing, and for a path.
 #include "test_util.hpp"
 
+#include <optional>
 #include <thread>
 
 using Catch::Contains;
@@ -86,10 +87,10 @@ TEST_CASE("explain: a paused tape notes ops of many inputs, and a moved pause", 
   Tensor<double> x({1.0, 2.0}), c({3.0, 4.0});
   GradientTape tape(tapegrad::persistent);
   tape.watch(x);
-  auto pause_for = [](GradientTape& t) { return t.stop_recording(); };
   Tensor<double> y;
   {
-    auto pause = pause_for(tape);  // the pause survives being returned
+    auto first = tape.stop_recording();
+    auto pause = std::move(first);  // the pause survives a move
     CHECK_FALSE(tape.recording());
     y = tapegrad::stack<double>({c, c, c, x * 2.0, c}, 0);
   }
@@ -190,4 +191,40 @@ TEST_CASE("explain: a spent non-persistent tape still says why each None came ab
   // Starting the spent tape again forgets the reasons with everything else.
   second.start();
   CHECK_THAT(second.explain(loss, unused), !Contains("Worked out"));
+}
+
+TEST_CASE(
+    "A pause takes no note of an op that anomaly mode refused, nor of its tape's own "
+    "gradient, and outlives its tape harmlessly",
+    "[explain][anomaly]") {
+  Tensor<double> x({1.0, 2.0});
+  {
+    tapegrad::DetectAnomaly anomaly;
+    GradientTape tape(tapegrad::persistent);
+    tape.watch(x);
+    const std::size_t before = tape.internal_state().entries.size();
+    auto pause = tape.stop_recording();
+    CHECK_THROWS_AS(tapegrad::log(x - 5.0), tapegrad::anomaly_error);
+    // The subtraction ran and was noted; the log that anomaly mode refused was not.
+    CHECK(tape.internal_state().entries.size() == before + 1);
+  }
+  {
+    GradientTape tape(tapegrad::persistent);
+    tape.watch(x);
+    auto y = tapegrad::sum(tapegrad::sin(x) * x);
+    const std::size_t before = tape.internal_state().entries.size();
+    auto pause = tape.stop_recording();
+    const auto g = tape.gradient(y, x);  // the backward's ops are no op of the record
+    CHECK(g.has_value());
+    CHECK(tape.internal_state().entries.size() == before);
+  }
+  std::optional<tapegrad::RecordingPause> late;
+  {
+    GradientTape tape;
+    tape.watch(x);
+    late.emplace(tape.stop_recording());
+  }
+  auto z = x * 2.0;  // the pause's observer is still installed: it must not touch the tape
+  CHECK(z.to_vector() == std::vector<double>{2.0, 4.0});
+  late.reset();
 }

@@ -322,11 +322,11 @@ inline std::vector<OpRow> op_registry() {
     const std::tuple<Shape, Shape, Shape> shapes[] = {{Shape{}, Shape{}, Shape{}},
                                                       {Shape{5}, Shape{}, Shape{}},
                                                       {Shape{2, 3}, Shape{3}, Shape{2, 1}},
-                                                      {Shape{}, Shape{3}, Shape{3}},
+                                                      {Shape{3}, Shape{3}, Shape{1}},
                                                       {Shape{1, 4}, Shape{4}, Shape{1}},
                                                       {Shape{0}, Shape{}, Shape{}},
                                                       {Shape{2, 3}, Shape{2, 3}, Shape{2, 3}},
-                                                      {Shape{3, 1}, Shape{1, 2}, Shape{}}};
+                                                      {Shape{3, 2}, Shape{1, 2}, Shape{}}};
     std::vector<OpSample> samples;
     unsigned salt = 40;
     for (const auto& [sx, slo, shi] : shapes)

@@ -1950,6 +1950,19 @@ inline Outcome check_program(const Program& p, const CheckOptions& o, Stats& sta
     run.destroy(p.setup.outer_destroyed_first);
   }
 
+  // The targets that are a constant input itself (t = x_i): as TensorFlow's
+  // sources_that_are_targets, that input gets their seeds on a tape that never saw it.
+  auto seeds_of_itself = [&](std::size_t i) {
+    std::vector<std::size_t> ks;
+    for (std::size_t k = 0; k < p.targets.size(); ++k) {
+      const Step& t = p.steps[static_cast<std::size_t>(p.targets[k])];
+      if (t.op == Op::input && static_cast<std::size_t>(t.index) == i &&
+          p.inputs[i].kind == InputKind::constant)
+        ks.push_back(k);
+    }
+    return ks;
+  };
+
   // Which sources have a gradient at all, and its shape.
   for (int which = 0; which < (p.setup.nested ? 2 : 1); ++which) {
     const Tensors& g = which ? outer_grads : grads;
@@ -1957,7 +1970,16 @@ inline Outcome check_program(const Program& p, const CheckOptions& o, Stats& sta
     for (std::size_t i = 0; i < n_inputs; ++i) {
       const bool on = which ? on_outer_mask[i] : on_tape_mask[i];
       const bool connected = which ? connected_outer[i] : connected_main[i];
-      const bool expected = on && connected;
+      const std::vector<std::size_t> itself = on ? std::vector<std::size_t>{} : seeds_of_itself(i);
+      const bool expected = (on && connected) || !itself.empty();
+      if (!itself.empty() && g[i].has_value() && g[i].shape() == values[i].shape()) {
+        // Exactly the seeds, summed in target order.
+        Tensor<double> sum = w[itself[0]];
+        for (std::size_t k = 1; k < itself.size(); ++k) sum = sum + w[itself[k]];
+        if (!same_bits(g[i], sum))
+          return fail(tape + " gave a source that is itself a target other than its seeds",
+                      "input x" + std::to_string(i), Scenario::first_order, w);
+      }
       if (!expected) ++stats.no_gradient_checked;
       const std::string name =
           std::string(which ? "outer_grads[" : "grads[") + std::to_string(i) + "]";

@@ -214,6 +214,14 @@ TEST_CASE("BT testTapeNoOpGradient, testTapeIdentityGradientIsIdentity", "[tf_pa
   tape.watch(x);
   CHECK(tape.gradient(x, x).item() == 1.0);
   CHECK(tape.gradient(tapegrad::identity(x), x).item() == 1.0);
+  // tape.h's sources_that_are_targets: ones even for what the tape never saw.
+  Tensor<double> unseen({1.0, 2.0});
+  Variable<double> v(Tensor<double>(4.0));
+  CHECK(tape.gradient(unseen, unseen).to_vector() == std::vector<double>{1.0, 1.0});
+  CHECK(tape.gradient(v, v).item() == 1.0);
+  CHECK(tape.gradient({unseen, unseen}, {unseen}, {})[0].to_vector() ==
+        std::vector<double>{2.0, 2.0});
+  CHECK_THAT(tape.explain(unseen, unseen), Contains("The target is the source itself"));
 }
 
 TEST_CASE("BT testTwoTargets and the multi-target no-op tests (the gradient of the sum)",
@@ -370,8 +378,13 @@ TEST_CASE(
   for (bool persistent : {false, true}) {
     Variable<double> v1(Tensor<double>(1.0));
     GradientTape tape(tapegrad::TapeOptions{persistent, true});
-    auto loss = v1 * 2.0;
-    CHECK(tape.gradient(loss, v1).item() == 2.0);  // inside the block: no error
+    auto loss = v1 * v1;
+    const auto g = tape.gradient(loss, v1);
+    CHECK(g.item() == 2.0);  // inside the block: no error
+    // A non-persistent tape has stopped recording; a persistent one recorded the gradient's
+    // computation, which it can differentiate again.
+    CHECK(tape.recording() == persistent);
+    if (persistent) CHECK(tape.gradient(g, v1).item() == 2.0);
   }
   {
     Tensor<double> x(3.0);
@@ -963,11 +976,23 @@ TEST_CASE("docs/tf_parity.md: counts and pins", "[tf_parity]") {
     REQUIRE(f);
     elsewhere += std::string(std::istreambuf_iterator<char>(f), {});
   }
+  // In the other files a pin must sit in a test's name: TEST_CASE("... or add_test(NAME ...
+  auto named_elsewhere = [&](const std::string& pin) {
+    for (std::size_t at = elsewhere.find(pin); at != std::string::npos;
+         at = elsewhere.find(pin, at + 1)) {
+      const std::size_t line = elsewhere.rfind('\n', at) + 1;
+      const std::string before = elsewhere.substr(line, at - line);
+      if (before.find("TEST_CASE(\"") != std::string::npos ||
+          before.find("add_test(NAME ") != std::string::npos)
+        return true;
+    }
+    return false;
+  };
   auto pinned = [&](const std::string& pin) {
     if (pin.empty()) return false;
     for (const auto& name : names)
       if (name.find(pin) != std::string::npos) return true;
-    return elsewhere.find(pin) != std::string::npos;
+    return named_elsewhere(pin);
   };
   int same = 0, deviates = 0, not_applicable = 0;
   std::string counts, line;
@@ -1010,4 +1035,25 @@ TEST_CASE("docs/tf_parity.md: counts and pins", "[tf_parity]") {
                       std::to_string(deviates) + ", n/a " + std::to_string(not_applicable) + " (" +
                       std::to_string(total) + " rows).**");
   CHECK(total >= 70);
+}
+
+TEST_CASE(
+    "GT CustomGradientTest: a variable passed as an input is not among the variables, "
+    "even when the forward also reads it",
+    "[tf_parity]") {
+  Variable<double> w(Tensor<double>(3.0), "w");
+  const auto scale = tapegrad::custom_gradient([&w](const Tensor<double>& v) {
+    return std::make_pair(v * w, [](const Tensor<double>& dy) { return dy * 5.0; });
+  });
+  GradientTape tape;
+  auto y = scale(w);  // w is the input: no variables, so the one-argument gradient is fine
+  CHECK(y.item() == 9.0);
+  CHECK(tape.gradient(y, w).item() == 5.0);
+}
+
+TEST_CASE("clip_by_value with tensor bounds keeps x's shape, as TensorFlow asserts",
+          "[tf_parity]") {
+  Tensor<double> x(0.5), lo({-1.0, 0.0, 1.0}), hi(2.0);
+  CHECK_THROWS_AS(tapegrad::clip_by_value(x, lo, hi), tapegrad::shape_error);
+  CHECK_THROWS_WITH(tapegrad::clip_by_value(x, lo, hi), Contains("would widen x of shape []"));
 }

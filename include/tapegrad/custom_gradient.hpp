@@ -1,5 +1,7 @@
 #pragma once
 
+#include <algorithm>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -135,10 +137,27 @@ class CustomGradientOp {
       ForwardScope scope(&read);
       return call(inputs, std::index_sequence_for<X...>{});
     }();
+    // A variable passed as an input is an input, not one of the variables read (as in
+    // TensorFlow), even when the forward also reads it directly.
+    const VariableState* const passed[] = {input_variable(xs)...};
+    read.erase(std::remove_if(read.begin(), read.end(),
+                              [&](const auto& v) {
+                                return std::find(std::begin(passed), std::end(passed), v.get()) !=
+                                       std::end(passed);
+                              }),
+               read.end());
     return finish<T>(inputs, read, std::move(result));
   }
 
  private:
+  template <class X>
+  static const VariableState* input_variable(const X& x) {
+    if constexpr (std::is_same_v<X, Variable<element_t<X>>>)
+      return x.state().get();
+    else
+      return nullptr;
+  }
+
   template <class T, std::size_t... I>
   auto call(const std::vector<Tensor<T>>& inputs, std::index_sequence<I...>) const {
     return forward_(inputs[I]...);

@@ -87,6 +87,9 @@ inline std::string explain(const TapeState& tape, const std::vector<SpentReason>
            "and this target and source were not such a pair. Open it with tapegrad::persistent "
            "to ask about anything.";
   }
+  if (q.target_variable ? q.target_variable == q.source_variable
+                        : !q.source_variable && q.target == q.source_tensor)
+    return "The target is the source itself: the gradient is ones.";
   std::string source_name = "the source";
   NodeId source = no_node;
   if (q.source_variable) {

@@ -63,10 +63,10 @@ inline std::vector<ImplRef> reverse_sweep(TapeState& tape, const std::vector<Nod
 
   // For an observer: the sources in the order their gradients become final, which is when
   // the sweep has passed the first entry that reads them (NOTE [ The op observer ]).
-  OpObserver* const observer = thread_tapes.observer;
+  const bool heard = thread_tapes.hearing_backward != 0;
   std::vector<std::pair<std::int64_t, std::size_t>> finals;  // (entry index, source)
   std::size_t n_final = 0;
-  if (TAPEGRAD_UNLIKELY(observer != nullptr)) {
+  if (TAPEGRAD_UNLIKELY(heard)) {
     for (std::size_t j = 0; j < sources.size(); ++j) finals.push_back({-1, j});
     for (std::int64_t i = 0; i <= last; ++i) {
       const Entry& e = tape.entries[static_cast<std::size_t>(i)];
@@ -92,7 +92,7 @@ inline std::vector<ImplRef> reverse_sweep(TapeState& tape, const std::vector<Nod
   std::vector<ImplRef> large_grads;
   for (std::int64_t i = last; i >= 0; --i) {
     const Entry& e = tape.entries[static_cast<std::size_t>(i)];
-    if (TAPEGRAD_UNLIKELY(observer != nullptr)) report_finals_above(i);
+    if (TAPEGRAD_UNLIKELY(heard)) report_finals_above(i);
     if (!grads[e.output] || !e.backward) continue;  // no gradient here, or a barrier
     bool* needs = small_needs;
     ImplRef* input_grads = small_grads;
@@ -110,7 +110,7 @@ inline std::vector<ImplRef> reverse_sweep(TapeState& tape, const std::vector<Nod
     }
     ImplRef grad = is_source[e.output] ? grads[e.output] : std::move(grads[e.output]);
     if (!any) continue;
-    if (TAPEGRAD_LIKELY(thread_tapes.observer == nullptr)) {  // one may be installed mid-sweep
+    if (TAPEGRAD_LIKELY(thread_tapes.hearing_backward == 0)) {  // one may come mid-sweep
       e.backward(e, std::move(grad), needs, input_grads);
     } else {
       // Ops the rules run know which entry they differentiate (anomaly mode blames it).
@@ -134,7 +134,7 @@ inline std::vector<ImplRef> reverse_sweep(TapeState& tape, const std::vector<Nod
       input_grads[k].reset();
     }
   }
-  if (TAPEGRAD_UNLIKELY(observer != nullptr)) report_finals_above(-2);
+  if (TAPEGRAD_UNLIKELY(heard)) report_finals_above(-2);
   for (std::size_t i = 0; i < sources.size(); ++i)
     if (sources[i] != no_node) results[i] = grads[sources[i]];
   return results;

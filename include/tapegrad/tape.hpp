@@ -59,8 +59,8 @@ class Source {
 class GradientTape;
 
 /// Pauses a tape's recording for its lifetime (TensorFlow's `with tape.stop_recording():`).
-/// It must not outlive its tape, and must end on the thread that made it (it installs an op
-/// observer there: NOTE [ What a paused tape notes ]).
+/// It must end on the thread that made it (it installs an op observer there: NOTE [ What a
+/// paused tape notes ]); should it outlive its tape, it does nothing more.
 ///   { auto pause = tape.stop_recording(); auto z = x * 2.0; }   // z is not recorded
 class [[nodiscard]] RecordingPause {
  public:
@@ -99,6 +99,7 @@ class GradientTape {
   GradientTape& operator=(const GradientTape&) = delete;
   /// Stops recording. Tapes may be destroyed in any order; each leaves the others as they were.
   ~GradientTape() {
+    if (state_->pause != nullptr) state_->pause->detach();  // a pause that outlives the tape
     detail::notify_tape_retired(state_->id);
     detail::pop_tape(*state_);
   }
@@ -549,6 +550,16 @@ class GradientTape {
           sweep_seeds.push_back(given ? given : ones_like(targets[i].value));
         }
         auto grads = detail::reverse_sweep(tape, target_nodes, sweep_seeds, source_nodes);
+        // As TensorFlow's sources_that_are_targets: a source that is itself a target gets
+        // that target's seed, even when the tape never saw it.
+        for (std::size_t i = 0; i < grads.size(); ++i) {
+          if (source_nodes[i] != detail::no_node) continue;
+          for (std::size_t t = 0; t < targets.size(); ++t)
+            if (variables[i] ? targets[t].variable == variables[i]
+                             : !targets[t].variable && targets[t].value.get() == sources[i].get())
+              grads[i] =
+                  grads[i] ? detail::add_gradients(grads[i], sweep_seeds[t]) : sweep_seeds[t];
+        }
         if (k == 0)
           for (std::size_t i = 0; i < grads.size(); ++i)
             if (!grads[i]) unconnected_sources.push_back(i);
@@ -582,7 +593,8 @@ class GradientTape {
         }
       tape.used = true;
       detail::notify_tape_retired(tape.id);
-      // TensorFlow's watched_variables() still answers after the one gradient() call.
+      // TensorFlow's watched_variables() still answers after the one gradient() call. (The
+      // map from variable to node goes: a spent tape refuses watch(), and start() clears all.)
       auto watched = std::move(tape.watched_variables);
       tape.clear();
       tape.watched_variables = std::move(watched);

@@ -58,6 +58,9 @@ class OpObserver {
   /// Whether the ops a backward runs must reach this observer one by one: then rules run as
   /// recorded ops while it is installed (as when a tape records the backward), not fused.
   virtual bool sees_backward_ops() const { return false; }
+  /// Whether it wants the sweep's events (on_backward_step, after_backward_step,
+  /// on_source_gradient): a sweep with no such observer installed pays nothing for them.
+  virtual bool hears_backward() const { return true; }
 
   /// The observer installed before this one, still installed, or null.
   OpObserver* below() const { return below_; }
@@ -91,7 +94,10 @@ inline void notify_tape_retired(std::uint64_t tape_id) noexcept {
 class ObserverScope {
  public:
   explicit ObserverScope(OpObserver& observer)
-      : tapes_(&thread_tapes), observer_(&observer), watches_only_(!observer.sees_backward_ops()) {
+      : tapes_(&thread_tapes),
+        observer_(&observer),
+        watches_only_(!observer.sees_backward_ops()),
+        hears_backward_(observer.hears_backward()) {
     for_each_observer([&](OpObserver& o) {
       TAPEGRAD_CHECK(&o != &observer, tape_error,
                      "ObserverScope: this observer is already installed on this thread");
@@ -101,10 +107,12 @@ class ObserverScope {
     ++tapes_->observers;
     ++tapes_->recording;
     if (watches_only_) ++tapes_->observing;
+    if (hears_backward_) ++tapes_->hearing_backward;
   }
   /// Scopes may end out of order (a guard reset inside a custom gradient's forward): the
   /// observer is unlinked wherever it is.
   ~ObserverScope() {
+    TAPEGRAD_ASSERT(tapes_ == &thread_tapes && "an ObserverScope ends on the thread it began on");
     for (OpObserver** link = &tapes_->observer; *link; link = &(*link)->below_)
       if (*link == observer_) {
         *link = observer_->below_;
@@ -113,6 +121,7 @@ class ObserverScope {
     --tapes_->observers;
     --tapes_->recording;
     if (watches_only_) --tapes_->observing;
+    if (hears_backward_) --tapes_->hearing_backward;
   }
   ObserverScope(const ObserverScope&) = delete;
   ObserverScope& operator=(const ObserverScope&) = delete;
@@ -121,6 +130,7 @@ class ObserverScope {
   ThreadTapes* tapes_;
   OpObserver* observer_;
   bool watches_only_;
+  bool hears_backward_;
 };
 
 }  // namespace tapegrad::detail

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <new>
 #include <vector>
 
 #include "tapegrad/config.hpp"
@@ -20,32 +21,53 @@ namespace tapegrad::detail {
 /// While installed, notes each op on tensors `tape` knows as a barrier entry of `tape`.
 class PauseNotes final : public OpObserver {
  public:
-  explicit PauseNotes(TapeState& tape) : tape_(tape) {}
+  explicit PauseNotes(TapeState& tape) : tape_(&tape) {}
 
-  // In before_op, so that failing to note (bad_alloc) leaves every tape as it was. Should a
-  // recording tape then fail, the note stays: a barrier on an output nobody receives.
-  void before_op(const OpCall& call) override {
-    if (!tape_.on_stack || !tape_.paused || !reachable()) return;
-    std::vector<NodeId> nodes(call.n_inputs, no_node);
+  // In on_op, after every observer's before_op has let the op through (anomaly mode may
+  // refuse it): an op that failed leaves no note. A note that cannot be made (bad_alloc) is
+  // given up: explain() then knows less, and no tape or tensor has changed.
+  void on_op(const OpCall& call) override {
+    TapeState* const tape = tape_;
+    // Not once the tape is gone or off the stack, and not during its own gradient(): the
+    // rules a sweep runs are no op of the paused record.
+    if (tape == nullptr || !tape->on_stack || !tape->paused || tape->sweeps > 0 || !reachable())
+      return;
+    NodeId small[max_op_inputs];
+    std::vector<NodeId> large;
+    if (call.n_inputs > max_op_inputs) large.assign(call.n_inputs, no_node);
+    NodeId* const nodes = call.n_inputs > max_op_inputs ? large.data() : small;
     bool any = false;
     for (std::size_t k = 0; k < call.n_inputs; ++k) {
-      nodes[k] = tape_.find(call.inputs[k]->get());
+      nodes[k] = tape->find(call.inputs[k]->get());
       any = any || nodes[k] != no_node;
     }
     if (!any) return;
+    try {
+      note(*tape, call, nodes);
+    } catch (const std::bad_alloc&) {
+    }
+  }
+  bool hears_backward() const override { return false; }
+
+  /// The tape is going away: note nothing more.
+  void detach() noexcept { tape_ = nullptr; }
+
+ private:
+  // Strong guarantee: if it throws, the tape is as it was.
+  static void note(TapeState& tape, const OpCall& call, const NodeId* nodes) {
     std::unique_ptr<EntryExtra> extra;
     if (call.n_inputs > max_op_inputs) {
       extra = std::make_unique<EntryExtra>();
-      extra->inputs.assign(nodes.begin() + max_op_inputs, nodes.end());
+      extra->inputs.assign(nodes + max_op_inputs, nodes + call.n_inputs);
     }
-    Entry& entry = tape_.entries.emplace_back();
+    Entry& entry = tape.entries.emplace_back();
     TAPEGRAD_COUNT(entries, 1);
     try {
-      entry.output = tape_.new_node(static_cast<std::int32_t>(tape_.entries.size() - 1));
-      call.output->add_mark(TapeMark{tape_.id, entry.output});
+      entry.output = tape.new_node(static_cast<std::int32_t>(tape.entries.size() - 1));
+      call.output->add_mark(TapeMark{tape.id, entry.output});
     } catch (...) {
-      if (entry.output != no_node) tape_.producer.pop_back();
-      tape_.entries.pop_back();
+      if (entry.output != no_node) tape.producer.pop_back();
+      tape.entries.pop_back();
       TAPEGRAD_COUNT(entries, -1);
       throw;
     }
@@ -55,32 +77,44 @@ class PauseNotes final : public OpObserver {
     entry.extra = std::move(extra);
   }
 
- private:
   // Not when a barrier (a custom gradient's forward) stands between the top and the tape:
   // the forward's ops are no op of the tapes beneath.
   bool reachable() const {
     for (const TapeState* t = thread_tapes.top; t; t = t->below) {
-      if (t == &tape_) return true;
+      if (t == tape_) return true;
       if (t->barrier) return false;
     }
     return false;
   }
 
-  TapeState& tape_;
+  TapeState* tape_;
 };
 
-/// A pause of `tape` with its notes: pauses on construction, resumes on destruction.
+/// A pause of `tape` with its notes: pauses on construction, resumes on destruction. The
+/// tape knows its pause (TapeState::pause), so that a tape destroyed first detaches it.
 class PausedTape {
  public:
-  explicit PausedTape(TapeState& tape) : tape_(tape), notes_(tape), scope_(notes_) {
+  explicit PausedTape(TapeState& tape) : tape_(&tape), notes_(tape), scope_(notes_) {
     tape.paused = true;
+    tape.pause = this;
   }
-  ~PausedTape() { tape_.paused = false; }
+  ~PausedTape() {
+    if (tape_ != nullptr) {
+      tape_->paused = false;
+      tape_->pause = nullptr;
+    }
+  }
   PausedTape(const PausedTape&) = delete;
   PausedTape& operator=(const PausedTape&) = delete;
 
+  /// Called by the tape's destructor: the pause outlives it and must not touch it.
+  void detach() noexcept {
+    tape_ = nullptr;
+    notes_.detach();
+  }
+
  private:
-  TapeState& tape_;
+  TapeState* tape_;
   PauseNotes notes_;
   ObserverScope scope_;
 };

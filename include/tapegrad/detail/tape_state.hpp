@@ -186,6 +186,7 @@ inline std::uint64_t next_tape_id() {
 }
 
 struct ThreadTapes;
+class PausedTape;
 
 // NOTE [ Finding a tensor on a tape ]
 // A tape knows a tensor as a node id. The output of an op recorded on the tape carries a
@@ -220,9 +221,10 @@ class TapeState {
   std::vector<std::uint64_t> retired_ids;  // ids before the latest reset()s, newest last
   bool persistent;
   bool watch_accessed_variables;
-  bool on_stack = false;  // pushed on its thread's stack and not stopped yet
-  bool paused = false;    // inside a stop_recording() scope
-  bool used = false;      // a non-persistent tape whose gradient() has run
+  bool on_stack = false;        // pushed on its thread's stack and not stopped yet
+  bool paused = false;          // inside a stop_recording() scope
+  PausedTape* pause = nullptr;  // that scope's pause (pause_notes.hpp), while it lasts
+  bool used = false;            // a non-persistent tape whose gradient() has run
   const bool barrier = false;
   int sweeps = 0;           // this tape's gradient() calls running now (a custom gradient
                             // function can call back into the tape)
@@ -319,6 +321,7 @@ struct ThreadTapes {
   OpObserver* observer = nullptr;
   int observers = 0;
   int observing = 0;
+  int hearing_backward = 0;  // observers that want the sweep's events (hears_backward())
   // While observers are installed and a sweep applies an entry's rules: that entry.
   struct BackwardStep {
     const TapeState* tape;

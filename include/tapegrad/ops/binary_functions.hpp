@@ -162,9 +162,10 @@ Tensor<detail::element_t<X>> clip_by_value(const X& x, double lo, double hi,
                  Tensor<T>(static_cast<T>(hi)));
 }
 
-/// x limited to [lo, hi] elementwise, with bounds that are tensors (broadcast against x):
+/// x limited to [lo, hi] elementwise, with bounds that are tensors (broadcast to x's shape):
 /// TensorFlow's maximum(minimum(x, hi), lo), so the gradient flows into a bound where it
-/// clips and into x where lo <= x <= hi, bounds included. A lo above its hi is a value_error.
+/// clips and into x where lo <= x <= hi, bounds included. A lo above its hi is a value_error
+/// (TensorFlow returns lo there), and bounds that would widen x a shape_error.
 ///   auto y = tapegrad::clip_by_value(x, lower, upper);
 template <class X, class L, class H,
           std::enable_if_t<detail::is_tensor_like_v<L> && detail::is_tensor_like_v<H>, int> = 0,
@@ -182,7 +183,12 @@ Tensor<detail::element_t<X>> clip_by_value(const X& x, const L& lo, const H& hi,
                    "clip_by_value: a lower bound is above its "
                    "upper bound (lo ",
                    tlo.shape(), ", hi ", thi.shape(), ", element ", i, " of their broadcast)");
-  return maximum(minimum(tx, thi), tlo);
+  Tensor<T> y = maximum(minimum(tx, thi), tlo);
+  // TensorFlow asserts that the bounds do not widen x: the result has x's shape.
+  TAPEGRAD_CHECK(y.shape() == tx.shape(), shape_error, "clip_by_value: bounds of shapes ",
+                 tlo.shape(), " and ", thi.shape(), " would widen x of shape ", tx.shape(), " to ",
+                 y.shape());
+  return y;
 }
 
 }  // namespace tapegrad
