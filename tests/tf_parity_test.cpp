@@ -1057,3 +1057,14 @@ TEST_CASE("clip_by_value with tensor bounds keeps x's shape, as TensorFlow asser
   CHECK_THROWS_AS(tapegrad::clip_by_value(x, lo, hi), tapegrad::shape_error);
   CHECK_THROWS_WITH(tapegrad::clip_by_value(x, lo, hi), Contains("would widen x of shape []"));
 }
+
+TEST_CASE("Bad inputs of identity and grad_pass_through", "[tf_parity][errors]") {
+  CHECK_THROWS_AS(tapegrad::identity(Tensor<double>()), tapegrad::value_error);
+  // f must keep x's shape: the identity gradient would not fit x otherwise.
+  Tensor<double> x({1.0, 2.0});
+  GradientTape tape;
+  tape.watch(x);
+  auto y = tapegrad::grad_pass_through([](const Tensor<double>& v) { return tapegrad::sum(v); })(x);
+  CHECK_THROWS_AS(tape.gradient(y, x), tapegrad::shape_error);
+  CHECK_THROWS_WITH(tape.gradient(y, x), Contains("custom_gradient: gradient 0 has shape []"));
+}
