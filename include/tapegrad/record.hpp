@@ -56,13 +56,15 @@ TAPEGRAD_NOINLINE void record_counted(Counts counts, const ImplRef& output,
   if (n_inputs > max_op_inputs) large_nodes.resize(n_inputs);
   NodeId* nodes = n_inputs > max_op_inputs ? large_nodes.data() : small_nodes;
   if (!Counts::fixed && TAPEGRAD_UNLIKELY(thread_tapes.observer != nullptr)) {
-    const OpCall call{definition, attrs, closure,    inputs, n_inputs,
-                      output,     done,  done_entry, 0,      false};
+    const OpCall call{definition, attrs,  closure, inputs,     n_inputs, saved,
+                      n_saved,    output, done,    done_entry, 0,        false};
     for_each_observer([&](OpObserver& o) { o.before_op(call); });
   }
   try {
     for (TapeState* tape = thread_tapes.top; tape && !tape->barrier; tape = tape->below) {
       if (!tape->recording()) continue;  // a paused tape's notes: NOTE [ What a paused tape notes ]
+      // (Only an installed observer, a forward accumulator, sets the limit.)
+      if (!Counts::fixed && tape->pushed_serial > thread_tapes.jvp_limit) continue;
       bool any = false;
       for (std::size_t k = 0; k < n_inputs; ++k) {
         nodes[k] = tape->find(inputs[k]->get());
@@ -107,8 +109,8 @@ TAPEGRAD_NOINLINE void record_counted(Counts counts, const ImplRef& output,
     throw;
   }
   if (!Counts::fixed && TAPEGRAD_UNLIKELY(thread_tapes.observer != nullptr)) {
-    const OpCall call{definition, attrs, closure,    inputs, n_inputs,
-                      output,     done,  done_entry, n_done, n_done > 0};
+    const OpCall call{definition, attrs,  closure, inputs,     n_inputs, saved,
+                      n_saved,    output, done,    done_entry, n_done,   n_done > 0};
     for_each_observer([&](OpObserver& o) { o.on_op(call); });
   }
 }
@@ -181,13 +183,18 @@ inline ImplRef read_variable(const std::shared_ptr<VariableState>& variable) {
   if (TAPEGRAD_LIKELY(!any_tape_recording())) return value;
   ImplRef alias;
   for (TapeState* tape = thread_tapes.top; tape && !tape->barrier; tape = tape->below) {
-    if (!tape->recording()) continue;
+    if (!tape->recording() || tape->pushed_serial > thread_tapes.jvp_limit) continue;
     NodeId node = tape->find(variable.get());
     if (node == no_node && tape->watch_accessed_variables && variable->trainable)
       node = tape->watch(variable);
     if (node == no_node) continue;
     if (!alias) alias = ImplRef::adopt(allocate_alias(value.get(), value->shape));
     alias->add_mark(TapeMark{tape->id, node});
+  }
+  if (TAPEGRAD_UNLIKELY(thread_tapes.observer != nullptr)) {
+    ImplRef read = alias ? alias : value;
+    for_each_observer([&](OpObserver& o) { o.on_variable_read(*variable, value, read); });
+    return read;
   }
   return alias ? alias : value;
 }

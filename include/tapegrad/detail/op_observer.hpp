@@ -24,6 +24,8 @@ struct OpCall {
   const std::shared_ptr<const void>& shared;
   const ImplRef* const* inputs;
   std::size_t n_inputs;
+  const ImplRef* const* saved;  // what the op's rules read (as an entry saves it)
+  std::size_t n_saved;
   const ImplRef& output;
   TapeState* const* tapes;
   const std::size_t* entries;  // entries[k]: the index of the entry tapes[k] made
@@ -49,6 +51,9 @@ class OpObserver {
   /// The sweep of `tape` has finished the gradient of source `source` (an index into the
   /// sources gradient() was given); `gradient` is empty when the source gets none.
   virtual void on_source_gradient(const TapeState&, std::size_t, const ImplRef&) {}
+  /// A read of `variable` gives `read` (its value `value`, or a new handle on it that tapes
+  /// know): the observer may replace `read` by a new handle on `value` of its own.
+  virtual void on_variable_read(const VariableState&, const ImplRef&, ImplRef&) {}
   /// A variable's value changed (assign, assign_add, assign_sub; optimizers update through
   /// assign): the one path every change of state takes. `value` is the new value.
   virtual void on_variable_update(const VariableState&, const char*, const ImplRef&) {}
@@ -64,6 +69,10 @@ class OpObserver {
 
   /// The observer installed before this one, still installed, or null.
   OpObserver* below() const { return below_; }
+
+  /// Whether it stands for a stop_recording() scope: forward accumulators made before it
+  /// give no tangents to the ops it sees (NOTE [ Who sees a tangent's ops ]).
+  bool stops_recording = false;
 
  private:
   friend class ObserverScope;

@@ -21,7 +21,7 @@ namespace tapegrad::detail {
 /// While installed, notes each op on tensors `tape` knows as a barrier entry of `tape`.
 class PauseNotes final : public OpObserver {
  public:
-  explicit PauseNotes(TapeState& tape) : tape_(&tape) {}
+  explicit PauseNotes(TapeState& tape) : tape_(&tape) { stops_recording = true; }
 
   // In on_op, after every observer's before_op has let the op through (anomaly mode may
   // refuse it): an op that failed leaves no note. A note that cannot be made (bad_alloc) is

@@ -230,6 +230,10 @@ class TapeState {
                             // function can call back into the tape)
   std::uint64_t stops = 0;  // stop() calls so far
   int listeners_below = 0;  // a barrier's: the listeners of the stack segment beneath it
+  // When it was last pushed, on the clock of next_tape_id(): the ops a forward accumulator
+  // runs for its tangents are recorded only by tapes pushed before it (NOTE [ Who sees a
+  // tangent's ops ] in forward_accumulator.hpp).
+  std::uint64_t pushed_serial = 0;
   TapeState* below = nullptr;
   ThreadTapes* owner = nullptr;
 
@@ -328,6 +332,9 @@ struct ThreadTapes {
     std::size_t index;
   };
   const BackwardStep* backward_step = nullptr;
+  // While a forward accumulator computes tangents: its id. Tapes pushed, and accumulators
+  // made, after it do not see those ops (NOTE [ Who sees a tangent's ops ]).
+  std::uint64_t jvp_limit = ~std::uint64_t{0};
 };
 
 // Constant-initialised and trivially destructible, so reading it is a plain TLS load.
@@ -393,6 +400,7 @@ inline void push_tape(TapeState& tape) {
   tape.owner = &tapes;
   tapes.top = &tape;
   tape.on_stack = true;
+  tape.pushed_serial = next_tape_id();
   ++tapes.recording;
 }
 

@@ -22,6 +22,8 @@ struct TapeMark {
   std::uint32_t node;
 };
 
+struct TensorExtras;
+
 // NOTE [ Tensor storage ]
 // A tensor is one heap block: this header followed by the elements, so creating a small
 // tensor costs one allocation. An alias (a variable read) is a header whose `data` points
@@ -42,32 +44,23 @@ struct TensorImpl {
   void* data;
   TensorImpl* base;
   TapeMark marks[2];
-  std::vector<TapeMark>* more_marks = nullptr;
+  // Marks beyond the first two, and tangents (NOTE [ Tangents live on their primal ]).
+  TensorExtras* extras = nullptr;
 
   const TapeMark* find_mark(std::uint64_t tape_id) const {
     for (std::uint8_t i = 0; i < n_marks && i < 2; ++i)
       if (marks[i].tape_id == tape_id) return &marks[i];
-    if (more_marks)
-      for (const TapeMark& m : *more_marks)
-        if (m.tape_id == tape_id) return &m;
-    return nullptr;
+    return extras ? find_more_marks(tape_id) : nullptr;
   }
   void add_mark(TapeMark mark) {
     if (n_marks < 2) {
       marks[n_marks++] = mark;
       return;
     }
-    if (!more_marks) more_marks = new std::vector<TapeMark>();
-    more_marks->push_back(mark);
+    add_more_mark(mark);
   }
   void remove_mark(std::uint64_t tape_id) {
-    if (more_marks) {
-      for (auto it = more_marks->begin(); it != more_marks->end(); ++it)
-        if (it->tape_id == tape_id) {
-          more_marks->erase(it);
-          return;
-        }
-    }
+    if (extras && remove_more_mark(tape_id)) return;
     for (std::uint8_t i = 0; i < n_marks; ++i)
       if (marks[i].tape_id == tape_id) {
         marks[i] = marks[n_marks - 1];
@@ -75,6 +68,12 @@ struct TensorImpl {
         return;
       }
   }
+
+ private:
+  // Below TensorExtras: the marks beyond the first two.
+  const TapeMark* find_more_marks(std::uint64_t tape_id) const;
+  void add_more_mark(TapeMark mark);
+  bool remove_more_mark(std::uint64_t tape_id);
 };
 
 // Headers are rounded to 16 bytes so the elements after them are 16-byte aligned; Eigen
@@ -277,6 +276,8 @@ inline TensorImpl* allocate_shape_only(const TensorImpl& x) {
   return new (block) TensorImpl(x.dtype, x.shape, x.size, nullptr, nullptr);
 }
 
+inline void delete_extras(TensorExtras* extras) noexcept;
+
 inline void release_impl(TensorImpl* impl) noexcept {
   // The last owner can skip the atomic decrement: holding the only reference, it races with
   // nobody (a new reference is only ever copied from an existing one).
@@ -286,7 +287,7 @@ inline void release_impl(TensorImpl* impl) noexcept {
     const std::size_t bytes = block_bytes(impl);
     TAPEGRAD_COUNT(tensors, -1);
     TAPEGRAD_COUNT(bytes, -static_cast<std::int64_t>(bytes));
-    delete impl->more_marks;
+    if (impl->extras) delete_extras(impl->extras);
     impl->~TensorImpl();
     free_block(impl, bytes);
     impl = base;
@@ -331,5 +332,64 @@ class ImplRef {
  private:
   TensorImpl* impl_ = nullptr;
 };
+
+// NOTE [ Tangents live on their primal ]
+// A forward accumulator (forward_accumulator.hpp) gives each tensor computed from its primals
+// a tangent. The tangent hangs on the tensor it belongs to, under the accumulator's id, so it
+// lives exactly as long as its primal: forward mode keeps no tape, and its memory does not
+// grow with the length of the computation. It is written only into a tensor an op has just
+// created, before anyone else can see it (as tape marks are, NOTE [ Tensor storage ]), and an
+// accumulator's id is never reused, so a tangent left by one that has ended matches nothing
+// and goes with its tensor. Kept out of line with the marks beyond two, so that tensors
+// without either pay one null pointer.
+struct TensorExtras {
+  struct Tangent {
+    std::uint64_t accumulator_id;
+    ImplRef tangent;
+  };
+  std::vector<TapeMark> marks;
+  std::vector<Tangent> tangents;
+};
+
+inline void delete_extras(TensorExtras* extras) noexcept {
+  delete extras;
+}
+
+inline const TapeMark* TensorImpl::find_more_marks(std::uint64_t tape_id) const {
+  for (const TapeMark& m : extras->marks)
+    if (m.tape_id == tape_id) return &m;
+  return nullptr;
+}
+inline void TensorImpl::add_more_mark(TapeMark mark) {
+  if (!extras) extras = new TensorExtras();
+  extras->marks.push_back(mark);
+}
+inline bool TensorImpl::remove_more_mark(std::uint64_t tape_id) {
+  for (auto it = extras->marks.begin(); it != extras->marks.end(); ++it)
+    if (it->tape_id == tape_id) {
+      extras->marks.erase(it);
+      return true;
+    }
+  return false;
+}
+
+/// The tangent `accumulator_id` gave `x`, or null.
+inline const ImplRef* find_tangent(const TensorImpl& x, std::uint64_t accumulator_id) {
+  if (TAPEGRAD_LIKELY(x.extras == nullptr)) return nullptr;
+  for (const TensorExtras::Tangent& t : x.extras->tangents)
+    if (t.accumulator_id == accumulator_id) return &t.tangent;
+  return nullptr;
+}
+
+/// Gives `x`, which an op has just created, the tangent `tangent` from `accumulator_id`.
+inline void attach_tangent(TensorImpl& x, std::uint64_t accumulator_id, ImplRef tangent) {
+  if (!x.extras) x.extras = new TensorExtras();
+  for (TensorExtras::Tangent& t : x.extras->tangents)
+    if (t.accumulator_id == accumulator_id) {
+      t.tangent = std::move(tangent);
+      return;
+    }
+  x.extras->tangents.push_back({accumulator_id, std::move(tangent)});
+}
 
 }  // namespace tapegrad::detail

@@ -1,0 +1,89 @@
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "tapegrad/detail/kernels.hpp"
+#include "tapegrad/detail/op_observer.hpp"
+#include "tapegrad/detail/tape_state.hpp"
+#include "tapegrad/gradient.hpp"
+#include "tapegrad/ops/binary.hpp"
+#include "tapegrad/ops/reduce.hpp"
+
+// NOTE [ A tangent from the backward rule ]
+// An op whose definition has no JVP (a custom gradient, whose forward is the user's code, or
+// a user-defined op) still gets a tangent, from its backward rule alone, as TensorFlow does:
+// the rule computes u = J^T g, linear in the cotangent g; then <u, t> = <g, J t>, so J t is the
+// gradient of <u, t> with respect to g. A local tape watches a dummy g (ones, so that no rule
+// meets the zero-upstream special cases) while the rule runs, and its sweep gives J t. It
+// costs about two backward passes of the op, so the built-in ops write their JVP directly;
+// this is what keeps "every op has a tangent" true without a special case.
+namespace tapegrad::detail {
+
+/// The tangent of `call`'s output, given a tangent per input (empty: zero), from the op's
+/// backward rule. Empty when the op has no rule (a barrier) or the tangent is zero.
+/// Strong guarantee: if the rule throws, the tapes of this thread are as they were.
+inline ImplRef jvp_by_double_vjp(const OpCall& call, const ImplRef* const* tangents) {
+  const OpDefinition& op = call.definition;
+  if (op.backward == nullptr) return {};
+  const std::size_t n = call.n_inputs;
+
+  // The entry a tape would have made (node ids mean nothing to a rule).
+  Entry entry;
+  entry.backward = op.backward;
+  entry.definition = &op;
+  entry.n_inputs = static_cast<std::uint32_t>(n);
+  for (std::size_t k = 0; k < call.n_saved && k < max_op_inputs; ++k)
+    entry.saved[k].set(*call.saved[k]);
+  entry.attrs = call.attrs;
+  if (n > max_op_inputs || call.n_saved > max_op_inputs || call.shared) {
+    entry.extra = std::make_unique<EntryExtra>();
+    if (n > max_op_inputs) entry.extra->inputs.assign(n - max_op_inputs, no_node);
+    for (std::size_t k = max_op_inputs; k < call.n_saved; ++k)
+      entry.extra->saved.push_back(*call.saved[k]);
+    entry.extra->closure = call.shared;
+  }
+
+  TapeStackSnapshot snapshot;
+  try {
+    return dispatch_floating(call.output->dtype, [&](auto zero) -> ImplRef {
+      using T = decltype(zero);
+      TapeState local(false, false);
+      push_tape(local);
+      local.pushed_serial = 0;  // below every limit: it records what the rule runs
+      struct Pop {
+        TapeState& tape;
+        ~Pop() { pop_tape(tape); }
+      } pop{local};
+      const Tensor<T> g = Tensor<T>::ones(call.output->shape);
+      local.watch(g.impl());
+
+      std::unique_ptr<bool[]> needs(new bool[n]);
+      std::vector<ImplRef> vjps(n);
+      bool any = false;
+      for (std::size_t k = 0; k < n; ++k) {
+        needs[k] = *tangents[k] && (*tangents[k])->dtype == call.output->dtype;
+        any = any || needs[k];
+      }
+      if (!any) return {};
+      op.backward(entry, ImplRef(g.impl()), needs.get(), vjps.data());
+      Tensor<T> inner;  // <J^T g, t>
+      for (std::size_t k = 0; k < n; ++k) {
+        if (!needs[k] || !vjps[k]) continue;
+        const Tensor<T> term = sum(Tensor<T>(vjps[k]) * Tensor<T>(*tangents[k]), -1, false);
+        inner = inner.has_value() ? inner + term : term;
+      }
+      if (!inner.has_value()) return {};
+      pop_tape(local);
+      const NodeId target = local.find(inner.impl().get());
+      if (target == no_node) return {};  // the rule's result does not depend on g: zero
+      const NodeId source = local.find(g.impl().get());
+      return reverse_sweep(local, {target}, {Tensor<T>::ones(Shape{}).impl()}, {source})[0];
+    });
+  } catch (...) {
+    snapshot.restore();
+    throw;
+  }
+}
+
+}  // namespace tapegrad::detail
