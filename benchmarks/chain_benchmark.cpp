@@ -45,6 +45,20 @@ void BM_ChainForwardAndGradient(benchmark::State& state) {
   bench::set_per_op(state, chain_length);
 }
 
+// Forward mode: the same chain under a ForwardAccumulator, whose tangent rides along (no
+// tape); its target is at most 3x the forward with no tape.
+void BM_ChainJvp(benchmark::State& state) {
+  bench::use_threads();
+  const tg::Tensor<float> x(tg::Shape{state.range(0)}, 0.5f);
+  const tg::Tensor<float> v(tg::Shape{state.range(0)}, 1.0f);
+  for (auto _ : state) {
+    tg::ForwardAccumulator acc(x, v);
+    const auto y = small_op_chain(x, chain_length);
+    benchmark::DoNotOptimize(acc.jvp(y));
+  }
+  bench::set_per_op(state, chain_length);
+}
+
 }  // namespace
 
 BENCHMARK(BM_ChainForwardNoTape)
@@ -58,6 +72,11 @@ BENCHMARK(BM_ChainForwardRecording)
     ->Unit(benchmark::kMicrosecond)
     ->Apply(bench::time_for_threads);
 BENCHMARK(BM_ChainForwardAndGradient)
+    ->Arg(1)
+    ->Arg(16)
+    ->Unit(benchmark::kMicrosecond)
+    ->Apply(bench::time_for_threads);
+BENCHMARK(BM_ChainJvp)
     ->Arg(1)
     ->Arg(16)
     ->Unit(benchmark::kMicrosecond)

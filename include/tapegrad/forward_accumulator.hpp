@@ -59,7 +59,8 @@ class Accumulation final : public OpObserver {
   }
 
   void on_op(const OpCall& call) override {
-    if (!is_floating(call.output->dtype)) return;
+    // First the cheapest test: the ops of an accumulator's own rules end here.
+    if (id > thread_tapes.jvp_limit || !is_floating(call.output->dtype)) return;
     const std::size_t n = call.n_inputs;
     const ImplRef* small[max_op_inputs];
     std::vector<const ImplRef*> large;
@@ -71,10 +72,11 @@ class Accumulation final : public OpObserver {
       tangents[k] = t ? t : &no_tangent_;
       any = any || t != nullptr;
     }
-    if (!any || !sees_ops()) return;
+    bool others_listen = false;
+    if (!any || !sees_ops(others_listen)) return;
     ImplRef tangent;
     {
-      const Busy busy(id);
+      const Busy busy(id, !others_listen);
       const OpArgs args{call.attrs, call.shared};
       tangent = call.definition.jvp ? call.definition.jvp(args, call.inputs, call.output, tangents)
                                     : jvp_by_double_vjp(call, tangents);
@@ -86,7 +88,8 @@ class Accumulation final : public OpObserver {
                         ImplRef& read) override {
     for (const auto& [primal, tangent] : variables) {
       if (primal.get() != &variable) continue;
-      if (!sees_ops()) return;
+      bool others_listen = false;
+      if (!sees_ops(others_listen)) return;
       // A handle of our own: the value itself may be shared with other threads.
       if (read.get() == value.get())
         read = ImplRef::adopt(allocate_alias(value.get(), value->shape));
@@ -99,27 +102,51 @@ class Accumulation final : public OpObserver {
   bool hears_backward() const override { return false; }
 
  private:
-  // The thread's ops that this accumulator may give tangents (NOTE [ Who sees a tangent's
-  // ops ]): not those another accumulator made before this one runs for its tangents, not
-  // those in a custom gradient's forward begun since, nor in a stop_recording() scope begun
-  // since.
-  bool sees_ops() const {
+  // Whether this accumulator gives the op now running a tangent (NOTE [ Who sees a
+  // tangent's ops ]): not if another accumulator made before this one runs it for its
+  // tangents, nor inside a custom gradient's forward or a stop_recording() scope begun since.
+  // Sets `others_listen` when anything else would see the ops of its rules: a tape pushed
+  // before it, or another observer (an older accumulator, anomaly mode, a pause's notes).
+  bool sees_ops(bool& others_listen) const {
     const ThreadTapes& tapes = thread_tapes;
     if (id > tapes.jvp_limit) return false;
-    for (const TapeState* t = tapes.top; t; t = t->below)
-      if (t->barrier && t->id > id) return false;
+    bool below_barrier = false;
+    for (const TapeState* t = tapes.top; t; t = t->below) {
+      if (t->barrier) {
+        if (t->id > id) return false;
+        below_barrier = true;
+      } else if (!below_barrier && t->recording() && t->pushed_serial < id) {
+        others_listen = true;
+      }
+    }
     for (const OpObserver* o = tapes.observer; o && o != this; o = o->below())
       if (o->stops_recording) return false;
+    others_listen = others_listen || tapes.observers > 1;
     return true;
   }
 
-  // While an accumulator computes tangents, only what came before it sees the ops.
+  // While an accumulator computes tangents, only what came before it sees the ops. When that
+  // is nothing, the rules' ops run as if no tape were recording (the fast path, nothing
+  // reaches record()), and elementwise rules fuse.
   struct Busy {
-    explicit Busy(std::uint64_t limit) : outer(thread_tapes.jvp_limit) {
+    Busy(std::uint64_t limit, bool unobserved)
+        : outer_limit(thread_tapes.jvp_limit),
+          outer_unobserved(thread_tapes.jvp_unobserved),
+          silenced(unobserved ? thread_tapes.recording : 0) {
       thread_tapes.jvp_limit = limit - 1;
+      thread_tapes.jvp_unobserved = unobserved;
+      thread_tapes.recording -= silenced;
     }
-    ~Busy() { thread_tapes.jvp_limit = outer; }
-    std::uint64_t outer;
+    ~Busy() {
+      thread_tapes.jvp_limit = outer_limit;
+      thread_tapes.jvp_unobserved = outer_unobserved;
+      thread_tapes.recording += silenced;
+    }
+    Busy(const Busy&) = delete;
+    Busy& operator=(const Busy&) = delete;
+    std::uint64_t outer_limit;
+    bool outer_unobserved;
+    int silenced;
   };
 
   ImplRef no_tangent_;

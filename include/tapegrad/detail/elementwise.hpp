@@ -95,6 +95,28 @@ auto elementwise(const A& a, const B& b) {
   return Op::forward(a, b);
 }
 
+/// The elements of a tensor held by `x` as a flat Eigen array, without taking a reference.
+template <class T>
+ArrayMap<T> array_of(const ImplRef& x) {
+  return ArrayMap<T>(static_cast<const T*>(x->data), static_cast<Eigen::Index>(x->size));
+}
+
+/// A Tensor<T> on the tensor `x` holds that takes no reference of its own (so none of the
+/// atomic traffic of a copy, which is most of a small op's JVP); valid while `x` is. A copy of
+/// it (a tape saving it, a rule returning it) takes a reference as any copy does.
+template <class T>
+class Borrowed {
+ public:
+  explicit Borrowed(const ImplRef& x) : tensor_(ImplRef::adopt(x.get())) {}
+  ~Borrowed() { static_cast<void>(std::move(tensor_).take_impl().release()); }
+  Borrowed(const Borrowed&) = delete;
+  Borrowed& operator=(const Borrowed&) = delete;
+  const Tensor<T>& operator*() const { return tensor_; }
+
+ private:
+  Tensor<T> tensor_;
+};
+
 // ---- the rules, looked up ----
 
 template <class Op, class V, class = void>
@@ -204,9 +226,20 @@ ImplRef unary_jvp(const OpArgs& args, const ImplRef* const* inputs, const ImplRe
   if constexpr (!has_unary_rule_v<Op, T>) {
     return Tensor<T>::zeros(output->shape).take_impl();
   } else {
-    const Tensor<T> x(*inputs[0]), y(output), t(*tangents[0]);
     const auto s = static_cast<T>(args.as<ScalarAttrs>().scalar);
-    return Tensor<T>(unary_rule<Op>(x, y, t, s)).take_impl();
+    using Rule =
+        decltype(unary_rule<Op>(std::declval<const Tensor<T>&>(), std::declval<const Tensor<T>&>(),
+                                std::declval<const Tensor<T>&>(), s));
+    if constexpr (fuses_v<Op> && computes_v<Rule>) {
+      if (!jvp_is_recorded()) {  // maps, not tensors: no reference-count traffic
+        Tensor<T> out(uninitialized, output->shape);
+        out.mutable_array() = unary_rule<Op>(array_of<T>(*inputs[0]), array_of<T>(output),
+                                             array_of<T>(*tangents[0]), s);
+        return std::move(out).take_impl();
+      }
+    }
+    const Borrowed<T> x(*inputs[0]), y(output), t(*tangents[0]);
+    return Tensor<T>(unary_rule<Op>(*x, *y, *t, s)).take_impl();
   }
 }
 
@@ -292,13 +325,67 @@ void add_binary_tangent(const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>&
   sum = sum.has_value() ? Tensor<T>(sum + term) : term;
 }
 
+/// Whether binary rule K exists and computes (does not return an argument).
+template <int K, class Op, class T, bool = has_binary_rule<K, Op, Tensor<T>>::value>
+inline constexpr bool binary_rule_computes_v = false;
+template <int K, class Op, class T>
+inline constexpr bool binary_rule_computes_v<K, Op, T, true> =
+    computes_v<decltype(binary_rule<K, Op>(
+        std::declval<const Tensor<T>&>(), std::declval<const Tensor<T>&>(),
+        std::declval<const Tensor<T>&>(), std::declval<const Tensor<T>&>()))>;
+
+/// A binary op's JVP as one fused expression, where nothing sees the JVP's ops, no operand
+/// broadcasts and each rule that applies computes (NOTE [ One rule, two dialects ]). Reads
+/// through maps: no reference-count traffic, which is most of a small op's cost.
+template <class Op, class T>
+bool fused_binary_jvp(const ImplRef& a, const ImplRef& b, const ImplRef& y, const ImplRef& ta,
+                      const ImplRef& tb, ImplRef& out) {
+  if constexpr (!fuses_v<Op>) {
+    return false;
+  } else {
+    constexpr bool a_fuses = binary_rule_computes_v<0, Op, T>;
+    constexpr bool b_fuses = binary_rule_computes_v<1, Op, T>;
+    if (jvp_is_recorded() || a->shape != y->shape || b->shape != y->shape) return false;
+    const ArrayMap<T> av = array_of<T>(a), bv = array_of<T>(b), yv = array_of<T>(y);
+    if constexpr (a_fuses && b_fuses) {
+      if (ta && tb) {
+        Tensor<T> result(uninitialized, y->shape);
+        result.mutable_array() = binary_rule<0, Op>(av, bv, yv, array_of<T>(ta)) +
+                                 binary_rule<1, Op>(av, bv, yv, array_of<T>(tb));
+        out = std::move(result).take_impl();
+        return true;
+      }
+    }
+    if constexpr (a_fuses) {
+      if (ta && !tb) {
+        Tensor<T> result(uninitialized, y->shape);
+        result.mutable_array() = binary_rule<0, Op>(av, bv, yv, array_of<T>(ta));
+        out = std::move(result).take_impl();
+        return true;
+      }
+    }
+    if constexpr (b_fuses) {
+      if (tb && !ta) {
+        Tensor<T> result(uninitialized, y->shape);
+        result.mutable_array() = binary_rule<1, Op>(av, bv, yv, array_of<T>(tb));
+        out = std::move(result).take_impl();
+        return true;
+      }
+    }
+    return false;
+  }
+}
+
 template <class Op, class T>
 ImplRef binary_jvp(const OpArgs&, const ImplRef* const* inputs, const ImplRef& output,
                    const ImplRef* const* tangents) {
-  const Tensor<T> a(*inputs[0]), b(*inputs[1]), y(output);
+  if (ImplRef fused;
+      fused_binary_jvp<Op, T>(*inputs[0], *inputs[1], output, *tangents[0], *tangents[1], fused))
+    return fused;
+  const Borrowed<T> a(*inputs[0]), b(*inputs[1]), y(output);
   Tensor<T> sum;
-  add_binary_tangent<0, Op>(a, b, y, *tangents[0], sum);
-  add_binary_tangent<1, Op>(a, b, y, *tangents[1], sum);
+  add_binary_tangent<0, Op>(*a, *b, *y, *tangents[0], sum);
+  add_binary_tangent<1, Op>(*a, *b, *y, *tangents[1], sum);
   return sum.has_value() ? std::move(sum).take_impl() : ImplRef();
 }
 

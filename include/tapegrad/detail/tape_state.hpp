@@ -335,6 +335,9 @@ struct ThreadTapes {
   // While a forward accumulator computes tangents: its id. Tapes pushed, and accumulators
   // made, after it do not see those ops (NOTE [ Who sees a tangent's ops ]).
   std::uint64_t jvp_limit = ~std::uint64_t{0};
+  // While it computes tangents that nothing else sees (no older tape or other observer):
+  // then JVP rules may run fused (NOTE [ One rule, two dialects ]).
+  bool jvp_unobserved = false;
 };
 
 // Constant-initialised and trivially destructible, so reading it is a plain TLS load.
@@ -351,6 +354,12 @@ inline bool any_tape_recording() noexcept {
 inline bool backward_is_recorded() noexcept {
   const ThreadTapes& tapes = thread_tapes;
   return tapes.recording != tapes.observing;
+}
+
+/// Whether the ops a JVP rule runs now are seen by anything (NOTE [ Who sees a tangent's ops ]
+/// in forward_accumulator.hpp): if not, the rule may compute in one fused expression.
+inline bool jvp_is_recorded() noexcept {
+  return !thread_tapes.jvp_unobserved;
 }
 
 /// Makes the location of a named op's call known while the op runs: to errors it throws
