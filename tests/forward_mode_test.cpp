@@ -7,6 +7,7 @@
 #include <tapegrad/testing/live_objects.hpp>
 
 #include <cmath>
+#include <memory>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -160,6 +161,29 @@ TEST_CASE("A custom gradient that reads variables gives tangents to inputs and v
   ForwardAccumulator acc(std::vector<Source<double>>{x, w}, {tx, tw});
   const Tensor<double> y = scale(x);
   CHECK(relative_difference(acc.jvp(y), tx * w.value() + x * tw) < 1e-14);
+}
+
+TEST_CASE("A gradient function that opens a tape of its own gives the tangent", "[forward]") {
+  // The rule differentiates its forward on a tape it makes while the accumulator computes the
+  // tangent: that tape must record (it is made inside, not beside, the JVP computation).
+  auto through_tape = tg::custom_gradient([](const Tensor<double>& x) {
+    return std::make_pair(tg::sin(x), [x](const Tensor<double>& g) {
+      GradientTape inner;
+      inner.watch(x);
+      return inner.gradient(std::vector<Tensor<double>>{tg::sin(x)}, std::vector<Source<double>>{x},
+                            {g})[0];
+    });
+  });
+  const Tensor<double> x = sample({3}, -1, 1, 1), t = sample({3}, -1, 1, 2);
+  for (bool older_tape : {false, true}) {
+    INFO("a tape made before the accumulator: " << older_tape);
+    std::unique_ptr<GradientTape> tape;
+    if (older_tape) tape = std::make_unique<GradientTape>();
+    ForwardAccumulator acc(x, t);
+    const Tensor<double> jv = acc.jvp(through_tape(x));
+    REQUIRE(jv.has_value());
+    CHECK(relative_difference(jv, tg::cos(x) * t) < 1e-15);
+  }
 }
 
 TEST_CASE("A gradient function that throws under an accumulator leaves the tapes usable",

@@ -1543,6 +1543,7 @@ struct Stats {
   long persistent = 0, nested = 0, stopped = 0, multi_target = 0, with_stop_gradient = 0,
        with_pause = 0;
   long elements_compared = 0, no_gradient_checked = 0, fd_rescued = 0, vjp = 0, jacobians = 0;
+  long jvp = 0, hvp = 0;  // forward-mode checks: <v, J u> by JVP, and forward-over-reverse H v
   long second_order = 0, second_order_elements = 0, second_order_prod_skipped = 0;
   /// Steps that are ops (not the maps into an op's smooth interval), and the longest chain
   /// of such ops from an input to a node.
@@ -1560,7 +1561,8 @@ struct Stats {
         << with_pause << " with steps under stop_recording() or a reset()."
         << "\nchecked: " << elements_compared << " gradient elements against central differences ("
         << fd_rescued << " agreed only at another step size), " << no_gradient_checked
-        << " sources that must have no gradient, " << vjp << " <v, J u> products, " << jacobians
+        << " sources that must have no gradient, " << vjp << " <v, J u> products (" << jvp
+        << " also by forward mode), " << hvp << " forward-over-reverse H v, " << jacobians
         << " Jacobians, " << second_order << " programs' second derivatives ("
         << second_order_elements << " elements and directions; " << second_order_prod_skipped
         << " skipped for prod's documented tape_error at 0).\nops:";
@@ -2075,6 +2077,37 @@ inline Outcome check_program(const Program& p, const CheckOptions& o, Stats& sta
       return fail("a vector-Jacobian product differs from the directional derivative", d.str(),
                   Scenario::first_order, v);
     }
+
+    // ---- (5) forward mode: <v, J u> from a ForwardAccumulator's tangents along u equals the
+    // same product through the tape (the transposition identity). Paused steps cut tangents
+    // as they cut gradients; a reset has no forward counterpart, so those programs skip it.
+    if (p.reset_at < 0) {
+      Bindings b(p, values);
+      std::vector<tg::Source<double>> primals;
+      Tensors tangents;
+      for (std::size_t i : on_tape) {
+        primals.push_back(b.source(i));
+        tangents.push_back(u[i]);
+      }
+      tg::GradientTape pausing;  // watches nothing: its pauses stop the accumulator
+      tg::ForwardAccumulator acc(primals, tangents);
+      const auto read = [&](int i) { return b.read(i); };
+      Execution how{nullptr, false, &pausing, nullptr};
+      const Tensors targets = target_values(p, execute(p, read, how), read);
+      double forward = 0;
+      for (std::size_t t = 0; t < targets.size(); ++t) {
+        const Tensor<double> jv = acc.jvp(targets[t], tg::UnconnectedGradients::zero);
+        forward += dot(jv, v[t]);
+      }
+      ++stats.jvp;
+      if (std::abs(forward - lhs) > 1e-12 + 1e-9 * std::max(scale, std::abs(lhs))) {
+        std::ostringstream d;
+        d.precision(17);
+        d << "<v, J u> from a ForwardAccumulator " << forward << ", through the tape " << lhs;
+        return fail("a JVP differs from the tape's vector-Jacobian product", d.str(),
+                    Scenario::first_order, v);
+      }
+    }
   }
 
   // ---- (2) second derivatives through nested tapes ----
@@ -2145,6 +2178,41 @@ inline Outcome check_program(const Program& p, const CheckOptions& o, Stats& sta
   if (!repeatable)
     return fail("a persistent tape's second gradient() of a gradient differs in its bits", "",
                 Scenario::second_order, w, vs);
+  // Forward-over-reverse: an accumulator (tangents vs) around the tape's gradient() gives the
+  // same H vs as the nested tapes, where no step is paused (a pause cuts the accumulator's
+  // tangents, while the outer tape of the pair still sees the paused steps).
+  if (!any_paused) {
+    Bindings b(p, values);
+    std::vector<tg::Source<double>> sources;
+    for (std::size_t i : on_tape) sources.push_back(b.source(i));
+    Tensors hv;
+    try {
+      tg::ForwardAccumulator acc(sources, vs);
+      tg::GradientTape tape(tg::TapeOptions{p.setup.persistent, false});
+      for (std::size_t i : on_tape) b.watch(tape, i);
+      const auto read = [&](int i) { return b.read(i); };
+      const Tensors g = tape.gradient(target_values(p, execute(p, read), read), sources, w);
+      for (const auto& gk : g) hv.push_back(gk.has_value() ? acc.jvp(gk) : Tensor<double>());
+    } catch (const tg::tape_error&) {
+      if (!has_prod) throw;
+      hv.clear();
+    }
+    ++stats.hvp;
+    for (std::size_t k = 0; k < hv.size(); ++k)
+      for (std::int64_t j = 0; j < values[on_tape[k]].size(); ++j) {
+        const double fwd = hv[k].has_value() ? hv[k].data()[j] : 0.0;
+        const double rev = h[k].has_value() ? h[k].data()[j] : 0.0;
+        if (std::isnan(fwd) && std::isnan(rev)) continue;
+        if (!(std::abs(fwd - rev) <= 1e-12 + 1e-9 * std::abs(rev))) {
+          std::ostringstream d;
+          d.precision(17);
+          d << "H v at input " << on_tape[k] << "[" << j << "]: forward-over-reverse " << fwd
+            << ", nested tapes " << rev;
+          return fail("a forward-over-reverse Hessian-vector product differs from nested tapes'",
+                      d.str(), Scenario::second_order, w, vs);
+        }
+      }
+  }
   std::vector<std::pair<std::size_t, std::int64_t>> elements;
   std::int64_t total = 0;
   for (std::size_t k = 0; k < on_tape.size(); ++k) total += values[on_tape[k]].size();

@@ -60,7 +60,7 @@ class Accumulation final : public OpObserver {
 
   void on_op(const OpCall& call) override {
     // First the cheapest test: the ops of an accumulator's own rules end here.
-    if (id > thread_tapes.jvp_limit || !is_floating(call.output->dtype)) return;
+    if (!sees_current_ops(id) || !is_floating(call.output->dtype)) return;
     const std::size_t n = call.n_inputs;
     const ImplRef* small[max_op_inputs];
     std::vector<const ImplRef*> large;
@@ -109,7 +109,7 @@ class Accumulation final : public OpObserver {
   // before it, or another observer (an older accumulator, anomaly mode, a pause's notes).
   bool sees_ops(bool& others_listen) const {
     const ThreadTapes& tapes = thread_tapes;
-    if (id > tapes.jvp_limit) return false;
+    if (!sees_current_ops(id)) return false;
     bool below_barrier = false;
     for (const TapeState* t = tapes.top; t; t = t->below) {
       if (t->barrier) {
@@ -129,22 +129,27 @@ class Accumulation final : public OpObserver {
   // is nothing, the rules' ops run as if no tape were recording (the fast path, nothing
   // reaches record()), and elementwise rules fuse.
   struct Busy {
-    Busy(std::uint64_t limit, bool unobserved)
+    Busy(std::uint64_t id, bool unobserved)
         : outer_limit(thread_tapes.jvp_limit),
+          outer_resume(thread_tapes.jvp_resume),
           outer_unobserved(thread_tapes.jvp_unobserved),
           silenced(unobserved ? thread_tapes.recording : 0) {
-      thread_tapes.jvp_limit = limit - 1;
+      thread_tapes.jvp_limit = id - 1;
+      // Tapes and accumulators the rules themselves make (a gradient function's own tape)
+      // come after this and see their ops.
+      thread_tapes.jvp_resume = latest_tape_id();
       thread_tapes.jvp_unobserved = unobserved;
       thread_tapes.recording -= silenced;
     }
     ~Busy() {
       thread_tapes.jvp_limit = outer_limit;
+      thread_tapes.jvp_resume = outer_resume;
       thread_tapes.jvp_unobserved = outer_unobserved;
       thread_tapes.recording += silenced;
     }
     Busy(const Busy&) = delete;
     Busy& operator=(const Busy&) = delete;
-    std::uint64_t outer_limit;
+    std::uint64_t outer_limit, outer_resume;
     bool outer_unobserved;
     int silenced;
   };

@@ -64,7 +64,7 @@ TAPEGRAD_NOINLINE void record_counted(Counts counts, const ImplRef& output,
     for (TapeState* tape = thread_tapes.top; tape && !tape->barrier; tape = tape->below) {
       if (!tape->recording()) continue;  // a paused tape's notes: NOTE [ What a paused tape notes ]
       // (Only an installed observer, a forward accumulator, sets the limit.)
-      if (!Counts::fixed && tape->pushed_serial > thread_tapes.jvp_limit) continue;
+      if (!Counts::fixed && !sees_current_ops(tape->pushed_serial)) continue;
       bool any = false;
       for (std::size_t k = 0; k < n_inputs; ++k) {
         nodes[k] = tape->find(inputs[k]->get());
@@ -183,7 +183,7 @@ inline ImplRef read_variable(const std::shared_ptr<VariableState>& variable) {
   if (TAPEGRAD_LIKELY(!any_tape_recording())) return value;
   ImplRef alias;
   for (TapeState* tape = thread_tapes.top; tape && !tape->barrier; tape = tape->below) {
-    if (!tape->recording() || tape->pushed_serial > thread_tapes.jvp_limit) continue;
+    if (!tape->recording() || !sees_current_ops(tape->pushed_serial)) continue;
     NodeId node = tape->find(variable.get());
     if (node == no_node && tape->watch_accessed_variables && variable->trainable)
       node = tape->watch(variable);

@@ -49,8 +49,7 @@ inline ImplRef jvp_by_double_vjp(const OpCall& call, const ImplRef* const* tange
     return dispatch_floating(call.output->dtype, [&](auto zero) -> ImplRef {
       using T = decltype(zero);
       TapeState local(false, false);
-      push_tape(local);
-      local.pushed_serial = 0;  // below every limit: it records what the rule runs
+      push_tape(local);  // pushed now, so it records what the rule runs
       struct Pop {
         TapeState& tape;
         ~Pop() { pop_tape(tape); }

@@ -180,9 +180,13 @@ inline ImplRef current_value(const VariableState& variable) {
 /// While a custom gradient's forward runs, the variables it reads are collected here.
 inline thread_local std::vector<std::shared_ptr<VariableState>>* variable_watcher = nullptr;
 
+inline std::atomic<std::uint64_t> tape_id_clock{0};
 inline std::uint64_t next_tape_id() {
-  static std::atomic<std::uint64_t> counter{0};
-  return counter.fetch_add(1, std::memory_order_relaxed) + 1;
+  return tape_id_clock.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+/// The latest id next_tape_id() gave (on any thread): every later one is larger.
+inline std::uint64_t latest_tape_id() {
+  return tape_id_clock.load(std::memory_order_relaxed);
 }
 
 struct ThreadTapes;
@@ -332,9 +336,11 @@ struct ThreadTapes {
     std::size_t index;
   };
   const BackwardStep* backward_step = nullptr;
-  // While a forward accumulator computes tangents: its id. Tapes pushed, and accumulators
-  // made, after it do not see those ops (NOTE [ Who sees a tangent's ops ]).
+  // While a forward accumulator computes tangents: the tapes pushed, and the accumulators
+  // made, after it (serial above jvp_limit) and before it began (up to jvp_resume) do not see
+  // those ops (NOTE [ Who sees a tangent's ops ]).
   std::uint64_t jvp_limit = ~std::uint64_t{0};
+  std::uint64_t jvp_resume = ~std::uint64_t{0};
   // While it computes tangents that nothing else sees (no older tape or other observer):
   // then JVP rules may run fused (NOTE [ One rule, two dialects ]).
   bool jvp_unobserved = false;
@@ -354,6 +360,13 @@ inline bool any_tape_recording() noexcept {
 inline bool backward_is_recorded() noexcept {
   const ThreadTapes& tapes = thread_tapes;
   return tapes.recording != tapes.observing;
+}
+
+/// Whether a tape pushed, or a forward accumulator made, at `serial` (on the clock of
+/// next_tape_id()) sees the ops running now (NOTE [ Who sees a tangent's ops ]).
+inline bool sees_current_ops(std::uint64_t serial) noexcept {
+  const ThreadTapes& tapes = thread_tapes;
+  return serial <= tapes.jvp_limit || serial > tapes.jvp_resume;
 }
 
 /// Whether the ops a JVP rule runs now are seen by anything (NOTE [ Who sees a tangent's ops ]

@@ -359,9 +359,16 @@ struct TensorExtras {
   std::vector<Tangent> more_tangents;
   std::vector<TapeMark> marks;
 
-  // From the block cache: forward mode makes one per op.
-  static void* operator new(std::size_t bytes) { return allocate_block(bytes); }
-  static void operator delete(void* block, std::size_t bytes) noexcept { free_block(block, bytes); }
+  // From the block cache: forward mode makes one per op. Counted with the tensors' bytes.
+  static void* operator new(std::size_t bytes) {
+    void* block = allocate_block(bytes);
+    TAPEGRAD_COUNT(bytes, bytes);
+    return block;
+  }
+  static void operator delete(void* block, std::size_t bytes) noexcept {
+    TAPEGRAD_COUNT(bytes, -static_cast<std::int64_t>(bytes));
+    free_block(block, bytes);
+  }
 };
 
 inline void delete_extras(TensorExtras* extras) noexcept {

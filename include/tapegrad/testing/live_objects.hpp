@@ -42,4 +42,21 @@ inline LiveObjects live_objects() {
   return out;
 }
 
+/// The most bytes tensors have held at once since reset_peak_bytes() (0 when not counted).
+///   tapegrad::testing::reset_peak_bytes();  run();  auto peak = tapegrad::testing::peak_bytes();
+inline std::int64_t peak_bytes() {
+#ifdef TAPEGRAD_LIVE_COUNTERS
+  return ::tapegrad::detail::live_counters.peak_bytes.load();
+#else
+  return 0;
+#endif
+}
+/// Starts a new peak at the bytes held now.
+inline void reset_peak_bytes() {
+#ifdef TAPEGRAD_LIVE_COUNTERS
+  auto& c = ::tapegrad::detail::live_counters;
+  c.peak_bytes.store(c.bytes.load());
+#endif
+}
+
 }  // namespace tapegrad::testing
