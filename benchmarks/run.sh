@@ -31,7 +31,8 @@ if [ "${COMPILE_ONLY:-0}" != 1 ]; then
 locked cmake --preset release -B "$build_dir" -DTAPEGRAD_BENCHMARK_TORCH="${TORCH:-ON}" \
   -DTAPEGRAD_OPENMP="${OPENMP:-ON}" >/dev/null
 locked cmake --build "$build_dir" -j 2 --target chain_benchmark mlp_benchmark \
-  matmul_benchmark scalar_benchmark mlp_memory tape_memory >/dev/null
+  matmul_benchmark scalar_benchmark mlp_memory tape_memory hvp_benchmark hvp_memory \
+  jvp_memory >/dev/null
 bin="$build_dir/benchmarks"
 has_torch=OFF
 if grep -q '^TAPEGRAD_BENCHMARK_TORCH:BOOL=ON' "$build_dir/CMakeCache.txt" &&
@@ -41,8 +42,8 @@ if grep -q '^TAPEGRAD_BENCHMARK_TORCH:BOOL=ON' "$build_dir/CMakeCache.txt" &&
 fi
 has_openmp=$(grep -q '^TAPEGRAD_OPENMP:BOOL=ON' "$build_dir/CMakeCache.txt" && echo ON || echo OFF)
 mkdir -p "$raw_dir"
-rm -f "$raw_dir"/{chain,scalar,mlp_1,mlp_2,matmul_1,matmul_2,tape_memory}.json \
-  "$raw_dir/mlp_memory.jsonl" "$raw_dir/compile_times.txt"
+rm -f "$raw_dir"/{chain,scalar,mlp_1,mlp_2,matmul_1,matmul_2,tape_memory,hvp,hvp_memory}.json \
+  "$raw_dir"/{mlp_memory,jvp_memory}.jsonl "$raw_dir/compile_times.txt"
 
 # One Google Benchmark binary under the lock with a given thread count (see NOTE [ Threads
 # in the benchmarks ] in bench_common.hpp). Repetitions are interleaved at random, so that
@@ -60,6 +61,7 @@ run 1 chain_benchmark chain
 run 1 scalar_benchmark scalar
 run 1 mlp_benchmark mlp_1
 run 1 matmul_benchmark matmul_1 '--benchmark_filter=/1024(/|$)'
+run 1 hvp_benchmark hvp
 if [ "$has_openmp" = ON ]; then
   run 2 mlp_benchmark mlp_2
   run 2 matmul_benchmark matmul_2 '--benchmark_filter=/1024(/|$)'
@@ -72,6 +74,12 @@ fi
   if [ "$has_torch" = ON ]; then OPENBLAS_NUM_THREADS=1 locked "$bin/mlp_memory_torch" torch 200 256; fi
 } >"$raw_dir/mlp_memory.jsonl"
 locked "$bin/tape_memory" 1000000 >"$raw_dir/tape_memory.json" || true
+# Forward mode: peak RSS of a JVP along chains of two lengths, one process each.
+{
+  locked "$bin/jvp_memory" 10000
+  locked "$bin/jvp_memory" 1000000
+} >"$raw_dir/jvp_memory.jsonl"
+OPENBLAS_NUM_THREADS=1 locked "$bin/hvp_memory" 64 100000 >"$raw_dir/hvp_memory.json" || true
 
 fi
 mkdir -p "$raw_dir"
@@ -286,6 +294,42 @@ if os.path.exists(path) and os.path.getsize(path):
         f"malloc: {kept / 2**20:.1f} MiB kept (block cache); RSS: {rss['first'] / 2**20:.0f} MiB"
         f" kept, {rss['after_malloc_trim'] / 2**20:.0f} MiB after malloc_trim(0)", "",
         "returned", t["memory_returned"])
+
+# 7. Forward mode.
+hvp = load("hvp")
+for size in (1, 16):
+    no_tape = counter(chain, f"BM_ChainForwardNoTape/{size}", "ns_per_op")
+    jvp = counter(chain, f"BM_ChainJvp/{size}", "ns_per_op")
+    row("7 forward mode", f"chain [{size}] JVP (ForwardAccumulator) / no tape",
+        f"{fmt(jvp)} / {fmt(no_tape)} ns/op", fmt(ratio(jvp, no_tape), "x", 2), "<= 3x",
+        check(ratio(jvp, no_tape), lambda v: v <= 3))
+path = os.path.join(raw_dir, "jvp_memory.jsonl")
+if os.path.exists(path):
+    with open(path) as f:
+        jvp_peaks = {r["ops"]: r["peak_rss_kib"] / 1024 for r in map(json.loads, filter(str.strip, f))}
+    short, long_ = jvp_peaks.get(10000), jvp_peaks.get(1000000)
+    row("7 forward mode", "JVP peak RSS, chain of 1,000,000 ops / of 10,000",
+        f"{fmt(long_, ' MiB')} / {fmt(short, ' MiB')}", fmt(ratio(long_, short), "x", 3),
+        "<= 1.10x", check(ratio(long_, short), lambda v: v <= 1.10))
+for problem, goal in (("Mlp", 1.0), ("Elementwise", 0.6)):
+    arg = "64" if problem == "Mlp" else "100000"
+    fwd = ms(hvp, f"BM_Hvp{problem}ForwardOverReverse/{arg}")
+    rev = ms(hvp, f"BM_Hvp{problem}NestedTapes/{arg}")
+    what = "MLP 784-256-256-10, batch 64" if problem == "Mlp" else "elementwise f on [100,000]"
+    row("7 forward mode", f"H v ({what}): forward-over-reverse / nested tapes",
+        f"{fmt(fwd, ' ms', 2)} / {fmt(rev, ' ms', 2)}", fmt(ratio(fwd, rev), "x", 2),
+        f"<= {goal}x", check(ratio(fwd, rev), lambda v, g=goal: v <= g))
+path = os.path.join(raw_dir, "hvp_memory.json")
+if os.path.exists(path) and os.path.getsize(path):
+    with open(path) as f:
+        h = json.load(f)
+    for key, what in (("mlp", "MLP"), ("elementwise", "elementwise f")):
+        r = h[key]
+        row("7 forward mode", f"H v ({what}): peak live tensor bytes, forward-over-reverse / nested",
+            f"{r['forward_over_reverse_peak_bytes'] / 2**20:.2f} / "
+            f"{r['nested_tapes_peak_bytes'] / 2**20:.2f} MiB (agree to {r['max_relative_difference']:.1g})",
+            fmt(r["ratio"], "x", 2), "<= 0.5x" if key == "mlp" else "reported",
+            (r["ratio"] <= 0.5) if key == "mlp" else None)
 
 # 6. Compile time: medians of user + system seconds, wall seconds beside them.
 cpu_times, wall_times = {}, {}

@@ -139,18 +139,18 @@ int main(int argc, char** argv) {
       .at_least(1)
       .option("lambda", lambda, "L2 regularisation", "X")
       .option("out", out_dir, "directory for the CSV and the plot", "DIR")
-      .flag("quick", quick, "1,000 images and 6 Newton steps, for ctest");
+      .flag("quick", quick, "400 images and 4 Newton steps, for ctest");
   try {
     cli.parse(argc, argv);
     if (quick) {
-      images = std::min(images, 1000);
-      newton_steps = std::min(newton_steps, 6);
+      images = std::min(images, 400);
+      newton_steps = std::min(newton_steps, 4);
     }
     using examples::ImageLayout;
     const auto train =
         examples::load_fashion_mnist(data_dir, examples::Split::train, ImageLayout::flat, images);
     const auto test = examples::load_fashion_mnist(data_dir, examples::Split::test,
-                                                   ImageLayout::flat, quick ? 1000 : -1);
+                                                   ImageLayout::flat, quick ? 500 : -1);
     const Objective f{train.images, train.labels, static_cast<float>(lambda)};
     const Objective test_f{test.images, test.labels, static_cast<float>(lambda)};
     std::cout << "softmax regression on " << train.labels.size() << " Fashion-MNIST images, "

@@ -4,7 +4,8 @@
 # `int main(`, `TEST_CASE(` or an `#include` of its own is a whole file; any other block is a
 # list of statements and goes inside a function. Unused variables are fine in a snippet.
 #
-# In: README (the file), OUT_DIR. Out: README_SNIPPETS (the files), README_BLOCK_COUNT.
+# In: README (the file), OUT_DIR. Out: README_SNIPPETS (the files), README_WHOLE_FILES (those
+# of them that are whole files), README_BLOCK_COUNT.
 set(_prelude_marker "// The prelude of every C++ block in this README")
 # CMake lists split at ';' and keep brackets together: hide both while the text is a list.
 file(READ ${README} _text_all)
@@ -18,6 +19,7 @@ set(_current "")
 set(_index 0)
 set(_prelude "")
 set(README_SNIPPETS "")
+set(README_WHOLE_FILES "")
 set(README_BLOCK_COUNT 0)
 foreach(_line IN LISTS _lines)
   if(NOT _in_block AND _line MATCHES "^```cpp")
@@ -55,6 +57,7 @@ foreach(_block IN LISTS _blocks)
   string(APPEND _text "${_prelude}\n")
   if(_block MATCHES "int main\\(|TEST_CASE\\(|#include")
     string(APPEND _text "${_block}")
+    list(APPEND README_WHOLE_FILES ${_file})
   else()
     string(APPEND _text "[[maybe_unused]] static void readme_snippet_${_index}() {\n${_block}}\n")
   endif()
