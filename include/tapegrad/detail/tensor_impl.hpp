@@ -282,7 +282,12 @@ inline TensorImpl* allocate_shape_only(const TensorImpl& x) {
   return new (block) TensorImpl(x.dtype, x.shape, x.size, nullptr, nullptr);
 }
 
-inline void delete_extras(TensorExtras* extras) noexcept;
+// Out of line: tensors without extras, nearly all, keep a lean release path. A template, so
+// that TensorExtras (defined below) is complete where it is instantiated.
+template <class Extras>
+TAPEGRAD_NOINLINE void delete_extras(Extras* extras) noexcept {
+  delete extras;
+}
 
 inline void release_impl(TensorImpl* impl) noexcept {
   // The last owner can skip the atomic decrement: holding the only reference, it races with
@@ -370,10 +375,6 @@ struct TensorExtras {
     free_block(block, bytes);
   }
 };
-
-inline void delete_extras(TensorExtras* extras) noexcept {
-  delete extras;
-}
 
 inline const TapeMark* TensorImpl::find_more_marks(std::uint64_t tape_id) const {
   for (const TapeMark& m : extras->marks)
