@@ -263,6 +263,49 @@ TEST_CASE("Forward-over-forward: nested accumulators give second directional der
   CHECK(relative_difference(outer.jvp(inner_jvp), 6.0 * x * u * v) < 1e-15);
 }
 
+TEST_CASE("Forward-over-forward through rules that read the op's output (exp, tanh)", "[forward]") {
+  // The inner accumulator's rule for exp is t * y: the outer one must have y's tangent first.
+  const Tensor<double> x = sample({3}, -1, 1, 1), u = sample({3}, -1, 1, 2),
+                       v = sample({3}, -1, 1, 3);
+  ForwardAccumulator outer(x, u);
+  ForwardAccumulator inner(x, v);
+  const Tensor<double> y = tg::exp(x);
+  const Tensor<double> second = outer.jvp(inner.jvp(y));
+  REQUIRE(second.has_value());
+  CHECK(relative_difference(second, tg::exp(x) * u * v) < 1e-15);
+  // tanh'' = -2 tanh (1 - tanh^2).
+  const Tensor<double> t = tg::tanh(x);
+  const Tensor<double> second_tanh = outer.jvp(inner.jvp(t));
+  REQUIRE(second_tanh.has_value());
+  CHECK(relative_difference(second_tanh, -2.0 * t * (1.0 - t * t) * u * v) < 1e-14);
+}
+
+TEST_CASE("A pause that outlives its tape no longer stops an accumulator", "[forward]") {
+  const Tensor<double> x = sample({3}, -1, 1, 1), t = sample({3}, -1, 1, 2);
+  ForwardAccumulator acc(x, t);
+  auto tape = std::make_unique<GradientTape>();
+  auto pause = tape->stop_recording();
+  CHECK_FALSE(acc.jvp(tg::sin(x)).has_value());
+  tape.reset();
+  CHECK(acc.jvp(tg::sin(x)).has_value());
+}
+
+TEST_CASE("A tangent that needs a 65th nested tape is a tape_error, not a crash", "[forward]") {
+  auto scaled = tg::custom_gradient([](const Tensor<double>& z) {
+    return std::make_pair(z * 2.0, [](const Tensor<double>& g) { return g * 2.0; });
+  });
+  const Tensor<double> x = sample({2}, -1, 1, 1), t = sample({2}, -1, 1, 2);
+  std::vector<std::unique_ptr<GradientTape>> tapes;
+  for (int i = 0; i < 64; ++i) {
+    tapes.push_back(std::make_unique<GradientTape>());
+    tapes.back()->watch(x);
+  }
+  ForwardAccumulator acc(x, t);
+  CHECK_THROWS_AS(scaled(x), tapegrad::tape_error);
+  tapes.pop_back();
+  CHECK(relative_difference(acc.jvp(scaled(x)), 2.0 * t) < 1e-15);
+}
+
 TEST_CASE("jvp() and jacfwd() agree with the tape's gradient and jacobian", "[forward]") {
   const Tensor<double> a = sample({2, 3}, -1, 1, 1);
   auto f = [&a](const Tensor<double>& x) { return tg::tanh(tg::matvec(a, x)) * 2.0; };
@@ -286,6 +329,11 @@ TEST_CASE("jvp() and jacfwd() agree with the tape's gradient and jacobian", "[fo
   // A 0-d input: jacfwd's result has the output's shape.
   const Tensor<double> s(Shape{}, 0.7);
   CHECK(tg::jacfwd([](const Tensor<double>& z) { return tg::exp(z) * 2.0; }, s).shape() == Shape{});
+  // An input with no elements: no direction, and the result has f(x).shape + [0].
+  const Tensor<double> empty = Tensor<double>::zeros({0});
+  CHECK(tg::jacfwd([](const Tensor<double>& z) { return tg::sum(z) + Tensor<double>::ones({3}); },
+                   empty)
+            .shape() == Shape{3, 0});
 }
 
 TEST_CASE("ForwardAccumulator, jvp, jacfwd and hessian_vector_product refuse bad input",

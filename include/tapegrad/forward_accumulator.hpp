@@ -33,7 +33,10 @@
 // function, not the JVPs, which is what makes a forward-over-reverse Hessian-vector product
 // lighter than two tapes. So a tape made inside an accumulator cannot differentiate
 // acc.jvp(y): make the tape first. Tapes and accumulators share one clock (next_tape_id()):
-// an accumulator's id, a tape's pushed_serial, a barrier's id.
+// an accumulator's id, a tape's pushed_serial, a barrier's id. Tapes and accumulators that a
+// rule itself makes (a custom gradient function's own tape) see the rule's ops. Accumulators
+// take each op oldest first, so that an outer one has the tangent of an op's output before an
+// inner one's rule reads that output.
 // Ops inside a custom gradient's forward (a barrier made after the accumulator) and inside a
 // stop_recording() scope that began after it get no tangent, as they are not recorded: the
 // custom op's tangent comes from its gradient function. stop_gradient's tangent is zero.
@@ -44,7 +47,7 @@ namespace detail {
 /// an op's output a tangent.
 class Accumulation final : public OpObserver {
  public:
-  Accumulation() = default;
+  Accumulation() { accumulates_tangents = true; }
 
   const std::uint64_t id = next_tape_id();
   std::vector<std::pair<ImplRef, ImplRef>> primals;  // (tensor, its tangent)
@@ -58,7 +61,33 @@ class Accumulation final : public OpObserver {
     return nullptr;
   }
 
+  // Accumulators take an op oldest first: an outer one's tangent of y must exist before an
+  // inner one's rule reads y (exp's tangent t * y), so that the outer one differentiates the
+  // inner one's rule. Observers hear an op newest first, so the newest accumulator of the
+  // thread runs them all, in order, and the others leave it to that one.
   void on_op(const OpCall& call) override {
+    for (const OpObserver* o = thread_tapes.observer; o != this; o = o->below())
+      if (o->accumulates_tangents) return;
+    Accumulation* small[8];
+    std::vector<Accumulation*> large;
+    int n = 0;
+    for (OpObserver* o = this; o != nullptr; o = o->below()) {
+      if (!o->accumulates_tangents) continue;
+      auto* a = static_cast<Accumulation*>(o);
+      if (n < 8) {
+        small[n++] = a;
+      } else {
+        if (large.empty()) large.assign(small, small + 8);
+        large.push_back(a);
+        ++n;
+      }
+    }
+    Accumulation** chain = large.empty() ? small : large.data();
+    for (int k = n - 1; k >= 0; --k) chain[k]->accumulate(call);
+  }
+
+  /// Gives the op's output this accumulator's tangent, if an input has one.
+  void accumulate(const OpCall& call) {
     // First the cheapest test: the ops of an accumulator's own rules end here.
     if (!sees_current_ops(id) || !is_floating(call.output->dtype)) return;
     const std::size_t n = call.n_inputs;
@@ -76,10 +105,24 @@ class Accumulation final : public OpObserver {
     if (!any || !sees_ops(others_listen)) return;
     ImplRef tangent;
     {
-      const Busy busy(id, !others_listen);
+      // A built-in rule runs no user code: when nothing else listens, its ops may skip
+      // record() altogether. The backward rule of a custom gradient may push and pop tapes.
+      const JvpFn rule = call.definition.jvp;
+      const Busy busy(id, !others_listen, !others_listen && rule != nullptr);
       const OpArgs args{call.attrs, call.shared};
-      tangent = call.definition.jvp ? call.definition.jvp(args, call.inputs, call.output, tangents)
-                                    : jvp_by_double_vjp(call, tangents);
+      if (rule == nullptr) {
+        tangent = jvp_by_double_vjp(call, tangents);
+      } else if (!others_listen) {
+        tangent = rule(args, call.inputs, call.output, tangents);
+      } else {
+        TapeStackSnapshot snapshot;  // what older tapes record of a rule that fails, undone
+        try {
+          tangent = rule(args, call.inputs, call.output, tangents);
+        } catch (...) {
+          snapshot.restore();
+          throw;
+        }
+      }
     }
     if (tangent) attach_tangent(*call.output.get(), id, std::move(tangent));
   }
@@ -126,14 +169,14 @@ class Accumulation final : public OpObserver {
   }
 
   // While an accumulator computes tangents, only what came before it sees the ops. When that
-  // is nothing, the rules' ops run as if no tape were recording (the fast path, nothing
-  // reaches record()), and elementwise rules fuse.
+  // is nothing, elementwise rules fuse, and a built-in rule's ops run as if no tape were
+  // recording (the fast path: nothing reaches record()).
   struct Busy {
-    Busy(std::uint64_t id, bool unobserved)
+    Busy(std::uint64_t id, bool unobserved, bool silence)
         : outer_limit(thread_tapes.jvp_limit),
           outer_resume(thread_tapes.jvp_resume),
           outer_unobserved(thread_tapes.jvp_unobserved),
-          silenced(unobserved ? thread_tapes.recording : 0) {
+          silenced(silence ? thread_tapes.recording : 0) {
       thread_tapes.jvp_limit = id - 1;
       // Tapes and accumulators the rules themselves make (a gradient function's own tape)
       // come after this and see their ops.

@@ -57,6 +57,7 @@ Tensor<T> jacfwd(F&& f, const Tensor<T>& x) {
                    y.shape(), " for direction ", i, " but ", y_shape, " for direction 0");
     columns.push_back(std::move(dy));
   }
+  if (columns.empty()) y_shape = std::forward<F>(f)(x).shape();  // no direction: the shape alone
   Shape shape = y_shape;
   for (std::int64_t d : x.shape()) shape.push_back(d);
   if (columns.empty()) return Tensor<T>::zeros(shape);

@@ -3,9 +3,11 @@
 #include <memory>
 #include <vector>
 
+#include "tapegrad/detail/check.hpp"
 #include "tapegrad/detail/kernels.hpp"
 #include "tapegrad/detail/op_observer.hpp"
 #include "tapegrad/detail/tape_state.hpp"
+#include "tapegrad/errors.hpp"
 #include "tapegrad/gradient.hpp"
 #include "tapegrad/ops/binary.hpp"
 #include "tapegrad/ops/reduce.hpp"
@@ -44,6 +46,11 @@ inline ImplRef jvp_by_double_vjp(const OpCall& call, const ImplRef* const* tange
     entry.extra->closure = call.shared;
   }
 
+  int depth = 0;
+  for (const TapeState* t = thread_tapes.top; t; t = t->below) depth += t->barrier ? 0 : 1;
+  TAPEGRAD_CHECK(depth < max_nested_tapes, tape_error, "ForwardAccumulator: the tangent of '",
+                 op.name, "' comes from its backward rule, on a tape of its own, but ",
+                 max_nested_tapes, " tapes are already nested on this thread");
   TapeStackSnapshot snapshot;
   try {
     return dispatch_floating(call.output->dtype, [&](auto zero) -> ImplRef {

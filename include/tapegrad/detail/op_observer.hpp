@@ -41,7 +41,10 @@ class OpObserver {
   /// An op ran and no tape has recorded it yet: throwing here leaves every tape unchanged.
   virtual void before_op(const OpCall&) {}
   /// An op ran (after its output exists, and after any tape recorded it). Should not throw:
-  /// the tapes have recorded the op by then (an entry whose output nobody receives).
+  /// the tapes have recorded the op by then (an entry whose output nobody receives). A forward
+  /// accumulator does throw when a tangent's rule fails (a custom gradient function's error):
+  /// the op then fails, observers older than it do not hear of it, and the tapes keep its
+  /// entry, which no gradient reaches.
   virtual void on_op(const OpCall&) {}
   /// The sweep of `tape` is about to apply the rules of entry `index`. While the rules run,
   /// thread_tapes.backward_step names that entry.
@@ -73,6 +76,9 @@ class OpObserver {
   /// Whether it stands for a stop_recording() scope: forward accumulators made before it
   /// give no tangents to the ops it sees (NOTE [ Who sees a tangent's ops ]).
   bool stops_recording = false;
+  /// Whether it is a forward accumulator (forward_accumulator.hpp), which hear an op oldest
+  /// first, unlike other observers.
+  bool accumulates_tangents = false;
 
  private:
   friend class ObserverScope;

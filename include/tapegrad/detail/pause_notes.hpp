@@ -49,8 +49,11 @@ class PauseNotes final : public OpObserver {
   }
   bool hears_backward() const override { return false; }
 
-  /// The tape is going away: note nothing more.
-  void detach() noexcept { tape_ = nullptr; }
+  /// The tape is going away: note nothing more, and stop nothing (a pause of no tape).
+  void detach() noexcept {
+    tape_ = nullptr;
+    stops_recording = false;
+  }
 
  private:
   // Strong guarantee: if it throws, the tape is as it was.
