@@ -68,22 +68,17 @@ class Accumulation final : public OpObserver {
   void on_op(const OpCall& call) override {
     for (const OpObserver* o = thread_tapes.observer; o != this; o = o->below())
       if (o->accumulates_tangents) return;
-    Accumulation* small[8];
-    std::vector<Accumulation*> large;
-    int n = 0;
-    for (OpObserver* o = this; o != nullptr; o = o->below()) {
-      if (!o->accumulates_tangents) continue;
-      auto* a = static_cast<Accumulation*>(o);
-      if (n < 8) {
-        small[n++] = a;
-      } else {
-        if (large.empty()) large.assign(small, small + 8);
-        large.push_back(a);
-        ++n;
-      }
-    }
-    Accumulation** chain = large.empty() ? small : large.data();
-    for (int k = n - 1; k >= 0; --k) chain[k]->accumulate(call);
+    for (const OpObserver* o = below(); o != nullptr; o = o->below())
+      if (o->accumulates_tangents) return accumulate_all(call);
+    accumulate(call);  // the one accumulator of the thread: the common case
+  }
+
+  /// Runs every accumulator of the thread on the op, oldest first.
+  TAPEGRAD_NOINLINE void accumulate_all(const OpCall& call) {
+    std::vector<Accumulation*> chain;
+    for (OpObserver* o = this; o != nullptr; o = o->below())
+      if (o->accumulates_tangents) chain.push_back(static_cast<Accumulation*>(o));
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) (*it)->accumulate(call);
   }
 
   /// Gives the op's output this accumulator's tangent, if an input has one.
