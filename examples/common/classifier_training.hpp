@@ -5,6 +5,7 @@
 // evaluation on the test set after each epoch, progress, learning curves and the summary.
 // Each program passes its defaults and a function that builds its network.
 
+#include <tapegrad/memory_report.hpp>
 #include <tapegrad/tapegrad.hpp>
 #include <tapegrad/train/layers.hpp>
 #include <tapegrad/train/optimizers.hpp>
@@ -17,6 +18,7 @@
 #include <exception>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <numeric>
 #include <sstream>
 #include <string>
@@ -124,7 +126,7 @@ inline const char* plural_s(int count) {
 inline int run_classifier(int argc, char** argv, ClassifierSetup setup,
                           const ModelBuilder& build_model) {
   namespace tg = tapegrad;
-  bool quick = false;
+  bool quick = false, print_memory_report = false;
   std::uint64_t seed = 42;
   int epochs = setup.epochs;
   int batch_size = setup.batch_size;
@@ -160,7 +162,9 @@ inline int run_classifier(int argc, char** argv, ClassifierSetup setup,
       .option("train-limit", train_limit, "use only the first N training images (-1: all)")
       .option("test-limit", test_limit, "use only the first N test images (-1: all)")
       .option("data", data_dir, "directory holding the Fashion-MNIST .gz files", "DIR")
-      .option("out", out_dir, "directory for curves.csv and curves.png", "DIR");
+      .option("out", out_dir, "directory for curves.csv and curves.png", "DIR")
+      .flag("memory-report", print_memory_report,
+            "print what the tape holds after the first forward pass, per op and entry");
   cli.parse(argc, argv);
   if (schedule != "constant" && schedule != "cosine") {
     std::cerr << setup.program << ": --schedule must be constant or cosine, not '" << schedule
@@ -217,9 +221,15 @@ inline int run_classifier(int argc, char** argv, ClassifierSetup setup,
       const std::int64_t first = b * batch_size,
                          count = std::min<std::int64_t>(batch_size, n - first);
       detail::make_batch(train, setup.example_shape, order, first, count, x, y);
+      const bool report_memory = print_memory_report && epoch == 1 && b == 0;
+      std::unique_ptr<tg::TapeDetails> details;  // notes shapes and lines for the report
+      if (report_memory) details = std::make_unique<tg::TapeDetails>();
       tg::GradientTape tape;
       const auto logits = model(x);
       const auto loss = tg::mean(tg::sparse_softmax_cross_entropy(y, logits));
+      if (report_memory)
+        std::cout << "what the tape holds after the first forward pass:\n"
+                  << tg::memory_report(tape) << '\n';
       opt.apply_gradients(tape.gradient(loss, vars), vars);
       progress.batch_done(count, loss.item(), detail::count_correct(logits, y));
     }

@@ -76,6 +76,25 @@ struct CustomGradientClosure {
   std::vector<Variable<T>> variables;
 };
 
+// NOTE [ A gradient function that reads the inputs from the entry ]
+// A gradient function usually holds what it needs itself, out of the tape's sight. One that
+// names its op (`static constexpr const char* op_name`, as recompute_grad's does) is called
+// with the op's inputs as a third argument instead: the entry saves them, so that memory
+// reports count them, pictures show the op under its own name, and no second reference to
+// them makes the tape's bytes look shared.
+template <class Grad, class = void>
+struct reads_inputs_from_entry : std::false_type {};
+template <class Grad>
+struct reads_inputs_from_entry<Grad, std::void_t<decltype(Grad::op_name)>> : std::true_type {};
+
+template <class Grad>
+constexpr const char* custom_op_name() {
+  if constexpr (reads_inputs_from_entry<Grad>::value)
+    return Grad::op_name;
+  else
+    return "custom_gradient";
+}
+
 template <class T, class Grad>
 void custom_gradient_backward(const Entry& e, ImplRef&& g, const bool* needs,
                               ImplRef* input_grads) {
@@ -84,14 +103,24 @@ void custom_gradient_backward(const Entry& e, ImplRef&& g, const bool* needs,
   const std::size_t n_vars = closure.variables.size();
   std::vector<Tensor<T>> grads;
   const Tensor<T> upstream(std::move(g));
-  if constexpr (std::is_invocable_v<const Grad&, const Tensor<T>&,
-                                    const std::vector<Variable<T>>&>) {
-    auto [input_part, variable_part] = closure.grad(upstream, closure.variables);
-    TAPEGRAD_CHECK(variable_part.size() == n_vars, value_error,
-                   "custom_gradient: the gradient function returned ", variable_part.size(),
+  constexpr const char* op = custom_op_name<Grad>();
+  auto take_variable_form = [&](auto&& parts) {
+    auto& [input_part, variable_part] = parts;
+    TAPEGRAD_CHECK(variable_part.size() == n_vars, value_error, op,
+                   ": the gradient function returned ", variable_part.size(),
                    " variable gradients for ", n_vars, " variables read in the forward function");
     grads = std::vector<Tensor<T>>(input_part.begin(), input_part.end());
     for (auto& v : variable_part) grads.push_back(std::move(v));
+  };
+  if constexpr (reads_inputs_from_entry<Grad>::value) {
+    std::vector<Tensor<T>> inputs;
+    for (std::size_t k = 0; k < n_inputs; ++k)
+      inputs.push_back(k < max_op_inputs ? e.saved[k].template get<T>()
+                                         : Tensor<T>(e.extra->saved[k - max_op_inputs]));
+    take_variable_form(closure.grad(upstream, closure.variables, inputs));
+  } else if constexpr (std::is_invocable_v<const Grad&, const Tensor<T>&,
+                                           const std::vector<Variable<T>>&>) {
+    take_variable_form(closure.grad(upstream, closure.variables));
   } else {
     // (A forward that read trainable variables was refused when it ran: n_vars is 0.)
     using Result = std::invoke_result_t<const Grad&, const Tensor<T>&>;
@@ -100,15 +129,14 @@ void custom_gradient_backward(const Entry& e, ImplRef&& g, const bool* needs,
     else
       for (auto& t : closure.grad(upstream)) grads.push_back(std::move(t));
   }
-  TAPEGRAD_CHECK(!(grads.size() < n_inputs), value_error,
-                 "custom_gradient: the gradient function returned ", grads.size(),
-                 " gradients for ", n_inputs, " inputs");
+  TAPEGRAD_CHECK(!(grads.size() < n_inputs), value_error, op, ": the gradient function returned ",
+                 grads.size(), " gradients for ", n_inputs, " inputs");
   for (std::size_t k = 0; k < n_inputs + n_vars; ++k) {
     if (!needs[k] || !grads[k].has_value()) continue;
     const Shape expected =
         k < n_inputs ? closure.input_shapes[k] : closure.variables[k - n_inputs].shape();
-    TAPEGRAD_CHECK(grads[k].shape() == expected, shape_error, "custom_gradient: gradient ", k,
-                   " has shape ", grads[k].shape(), " but its input has shape ", expected);
+    TAPEGRAD_CHECK(grads[k].shape() == expected, shape_error, op, ": gradient ", k, " has shape ",
+                   grads[k].shape(), " but its input has shape ", expected);
     input_grads[k] = grads[k].impl();
   }
 }
@@ -117,7 +145,7 @@ void custom_gradient_backward(const Entry& e, ImplRef&& g, const bool* needs,
 /// It has no forward kernel or JVP: its forward is the user's code, which the entry does not
 /// keep (NOTE [ Ops as data ]).
 template <class T, class Grad>
-inline constexpr OpDefinition custom_gradient_op{"custom_gradient", OpFamily::custom, -1,
+inline constexpr OpDefinition custom_gradient_op{custom_op_name<Grad>(), OpFamily::custom, -1,
                                                  &custom_gradient_backward<T, Grad>};
 
 template <class Forward>
@@ -174,7 +202,8 @@ class CustomGradientOp {
     // As TensorFlow does, when the op is called, taped or not: a gradient function that
     // cannot take the variables the forward read would give them no gradient silently.
     if constexpr (!std::is_invocable_v<const Grad&, const Tensor<T>&,
-                                       const std::vector<Variable<T>>&>) {
+                                       const std::vector<Variable<T>>&> &&
+                  !reads_inputs_from_entry<Grad>::value) {
       std::size_t trainable = 0;
       for (const auto& v : read) trainable += v->trainable && v->dtype == dtype_of<T>() ? 1 : 0;
       TAPEGRAD_CHECK(
@@ -194,8 +223,9 @@ class CustomGradientOp {
       }
     std::vector<const ImplRef*> refs;
     for (const auto& x : all_inputs) refs.push_back(&x.impl());
-    record(out.impl(), custom_gradient_op<T, Grad>, refs.data(), refs.size(), nullptr, 0, OpAttrs{},
-           std::shared_ptr<const void>(closure));
+    const std::size_t n_saved = reads_inputs_from_entry<Grad>::value ? inputs.size() : 0;
+    record(out.impl(), custom_gradient_op<T, Grad>, refs.data(), refs.size(), refs.data(), n_saved,
+           OpAttrs{}, std::shared_ptr<const void>(closure));
     return out;
   }
 

@@ -27,6 +27,7 @@
 #include "tapegrad/ops/reduce.hpp"
 #include "tapegrad/ops/shape.hpp"
 #include "tapegrad/ops/unary.hpp"
+#include "tapegrad/recompute_grad.hpp"
 #include "tapegrad/shape.hpp"
 #include "tapegrad/source_location.hpp"
 #include "tapegrad/tape.hpp"

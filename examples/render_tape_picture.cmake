@@ -1,0 +1,27 @@
+# ctest's check of the README's tape picture: run tape_picture, which writes DOT, render it
+# with Graphviz's dot when it is installed, and check that the result is a PNG.
+#   cmake -DPROGRAM=... -DDOT=... -DOUT=<path without extension> -P render_tape_picture.cmake
+execute_process(COMMAND ${PROGRAM} ${OUT}.dot RESULT_VARIABLE status)
+if(NOT status EQUAL 0)
+  message(FATAL_ERROR "tape_picture failed: ${status}")
+endif()
+file(READ ${OUT}.dot text)
+string(FIND "${text}" "digraph tape {" at)
+if(NOT at EQUAL 0)
+  message(FATAL_ERROR "${OUT}.dot does not start as DOT")
+endif()
+if(NOT DOT)
+  message(STATUS "Graphviz's dot is not installed: the picture is not rendered")
+  return()
+endif()
+execute_process(COMMAND ${DOT} -Tpng ${OUT}.dot -o ${OUT}.png RESULT_VARIABLE status
+  ERROR_VARIABLE errors)
+if(NOT status EQUAL 0 OR NOT errors STREQUAL "")
+  message(FATAL_ERROR "dot could not render ${OUT}.dot (${status}): ${errors}")
+endif()
+file(READ ${OUT}.png signature LIMIT 8 HEX)
+if(NOT signature STREQUAL "89504e470d0a1a0a")
+  message(FATAL_ERROR "${OUT}.png is not a PNG (it starts with ${signature})")
+endif()
+file(SIZE ${OUT}.png bytes)
+message(STATUS "rendered ${OUT}.png: ${bytes} bytes")
