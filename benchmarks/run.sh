@@ -32,7 +32,7 @@ locked cmake --preset release -B "$build_dir" -DTAPEGRAD_BENCHMARK_TORCH="${TORC
   -DTAPEGRAD_OPENMP="${OPENMP:-ON}" >/dev/null
 locked cmake --build "$build_dir" -j 2 --target chain_benchmark mlp_benchmark \
   matmul_benchmark scalar_benchmark mlp_memory tape_memory hvp_benchmark hvp_memory \
-  jvp_memory >/dev/null
+  jvp_memory recompute_memory >/dev/null
 bin="$build_dir/benchmarks"
 has_torch=OFF
 if grep -q '^TAPEGRAD_BENCHMARK_TORCH:BOOL=ON' "$build_dir/CMakeCache.txt" &&
@@ -43,6 +43,7 @@ fi
 has_openmp=$(grep -q '^TAPEGRAD_OPENMP:BOOL=ON' "$build_dir/CMakeCache.txt" && echo ON || echo OFF)
 mkdir -p "$raw_dir"
 rm -f "$raw_dir"/{chain,scalar,mlp_1,mlp_2,matmul_1,matmul_2,tape_memory,hvp,hvp_memory}.json \
+  "$raw_dir/recompute_memory.json" \
   "$raw_dir"/{mlp_memory,jvp_memory}.jsonl "$raw_dir/compile_times.txt"
 
 # One Google Benchmark binary under the lock with a given thread count (see NOTE [ Threads
@@ -80,6 +81,9 @@ locked "$bin/tape_memory" 1000000 >"$raw_dir/tape_memory.json" || true
   locked "$bin/jvp_memory" 1000000
 } >"$raw_dir/jvp_memory.jsonl"
 OPENBLAS_NUM_THREADS=1 locked "$bin/hvp_memory" 64 100000 >"$raw_dir/hvp_memory.json" || true
+# Gradient checkpointing: a 64-layer MLP with recompute_grad around each 8 layers, and without.
+OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 locked "$bin/recompute_memory" 64 256 2048 8 15 \
+  >"$raw_dir/recompute_memory.json" || true
 
 fi
 mkdir -p "$raw_dir"
@@ -330,6 +334,24 @@ if os.path.exists(path) and os.path.getsize(path):
             f"{r['nested_tapes_peak_bytes'] / 2**20:.2f} MiB (agree to {r['max_relative_difference']:.1g})",
             fmt(r["ratio"], "x", 2), "<= 0.5x" if key == "mlp" else "reported",
             (r["ratio"] <= 0.5) if key == "mlp" else None)
+
+# 8. recompute_grad (gradient checkpointing).
+path = os.path.join(raw_dir, "recompute_memory.json")
+if os.path.exists(path) and os.path.getsize(path):
+    with open(path) as f:
+        r = json.load(f)
+    what = f"{r['layers']} layers of {r['width']}, batch {r['batch']}, {r['blocks']} blocks"
+    row("8 recompute_grad", f"tape bytes after the forward, with / without ({what})",
+        f"{r['recompute']['tape_held_bytes'] / 2**20:.1f} / {r['plain']['tape_held_bytes'] / 2**20:.1f} MiB",
+        fmt(r["tape_bytes_ratio"], "x", 3), "<= 0.25x", r["tape_bytes_ratio"] <= 0.25)
+    row("8 recompute_grad", "peak live tensor bytes of a step, with / without",
+        f"{r['recompute']['peak_bytes'] / 2**20:.1f} / {r['plain']['peak_bytes'] / 2**20:.1f} MiB",
+        fmt(r["peak_ratio"], "x", 3), "reported", None)
+    row("8 recompute_grad", f"step time, with / without (medians of {r['reps']}, alternating)",
+        f"{r['recompute']['median_s'] * 1e3:.0f} / {r['plain']['median_s'] * 1e3:.0f} ms",
+        fmt(r["time_ratio"], "x", 2), "<= 1.4x", r["time_ratio"] <= 1.4)
+    row("8 recompute_grad", "gradients bit for bit the same", str(r["gradients_bit_identical"]).lower(),
+        "", "true", r["gradients_bit_identical"])
 
 # 6. Compile time: medians of user + system seconds, wall seconds beside them.
 cpu_times, wall_times = {}, {}
