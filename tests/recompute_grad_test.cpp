@@ -185,7 +185,7 @@ TEST_CASE("recompute_grad: a forward accumulator gives its tangent", "[recompute
   for (std::size_t i = 0; i < g.size(); ++i) CHECK(g[i] == Approx(e[i]).epsilon(1e-13));
 }
 
-TEST_CASE("recompute_grad: a tape inside it records the block only", "[recompute_grad]") {
+TEST_CASE("recompute_grad: a block that runs a tape and gradient() inside", "[recompute_grad]") {
   // gradient() inside the block, as a training step nested in a checkpoint would.
   const auto f = [](const Tensor<double>& x) {
     GradientTape tape;
@@ -233,4 +233,114 @@ TEST_CASE("recompute_grad: blocks nest", "[recompute_grad]") {
   auto got = tape.gradient(outer(x), x);
   CHECK(got.to_vector() == expected.to_vector());
   CHECK_GRADIENTS([&](const std::vector<Tensor<double>>& v) { return outer(v[0]); }, {x});
+}
+
+TEST_CASE("recompute_grad: a tensor passed twice gets its gradient once", "[recompute_grad]") {
+  const auto f = [](const Tensor<double>& a, const Tensor<double>& b) {
+    return tapegrad::sin(a) * b;
+  };
+  const auto checkpointed = tapegrad::recompute_grad(f);
+  const Tensor<double> x = tapegrad_test::sample({3}, -1.0, 1.0, 14);
+  GradientTape plain_tape, tape;
+  plain_tape.watch(x);
+  tape.watch(x);
+  const auto expected = plain_tape.gradient(f(x, x), x).to_vector();
+  const auto got = tape.gradient(checkpointed(x, x), x).to_vector();
+  REQUIRE(got.size() == expected.size());
+  for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == Approx(expected[i]).epsilon(1e-14));
+}
+
+TEST_CASE("recompute_grad: what the block does not depend on gets no gradient, as without it",
+          "[recompute_grad]") {
+  Variable<double> unused(Tensor<double>({1.0, 2.0}), "unused");
+  // Reads the variable and takes b, but the result depends on neither.
+  const auto checkpointed =
+      tapegrad::recompute_grad([&](const Tensor<double>& a, const Tensor<double>& b) {
+        (void)unused.value();
+        (void)b;
+        return tapegrad::exp(a);
+      });
+  const Tensor<double> a({0.5, 1.0}), b({3.0});
+  GradientTape tape(tapegrad::persistent);
+  tape.watch(a);
+  tape.watch(b);
+  auto grads = tape.gradient(checkpointed(a, b), {a, b});
+  CHECK(grads[0].has_value());
+  CHECK_FALSE(grads[1].has_value());  // None, not zeros
+  CHECK_FALSE(tape.gradient(checkpointed(a, b), unused).has_value());
+}
+
+TEST_CASE("recompute_grad: variables, trainable or watched, passed or read", "[recompute_grad]") {
+  Variable<double> w(tapegrad_test::sample({3}, -1.0, 1.0, 15), "w");
+  Variable<double> frozen(tapegrad_test::sample({3}, -1.0, 1.0, 16), "frozen", false);
+  const auto f = [&](const Tensor<double>& x) {
+    return tapegrad::sin(x * w) * frozen + tapegrad::square(w);
+  };
+  const auto checkpointed = tapegrad::recompute_grad(f);
+  auto grads_of = [&](bool recompute) {
+    GradientTape tape;
+    tape.watch(frozen);  // not trainable: only an explicit watch gives it a gradient
+    // w passed as the argument and read inside as well: both paths count.
+    auto y = recompute ? checkpointed(w) : f(w.value());
+    return tape.gradient(tapegrad::sum(y), {w, frozen});
+  };
+  const auto plain = grads_of(false);
+  const auto recomputed = grads_of(true);
+  REQUIRE(plain[0].has_value());
+  REQUIRE(plain[1].has_value());
+  REQUIRE(recomputed[0].has_value());
+  REQUIRE(recomputed[1].has_value());
+  for (int k = 0; k < 2; ++k) {
+    const auto e = plain[k].to_vector(), g = recomputed[k].to_vector();
+    for (std::size_t i = 0; i < e.size(); ++i) CHECK(g[i] == Approx(e[i]).epsilon(1e-14));
+  }
+}
+
+TEST_CASE("recompute_grad: nested blocks pass on the variables read inside", "[recompute_grad]") {
+  Variable<double> w(tapegrad_test::sample({4}, -1.0, 1.0, 17), "w");
+  const auto inner =
+      tapegrad::recompute_grad([&](const Tensor<double>& x) { return tapegrad::tanh(x * w); });
+  const auto outer =
+      tapegrad::recompute_grad([&](const Tensor<double>& x) { return inner(x) * x; });
+  const Tensor<double> x = tapegrad_test::sample({4}, -1.0, 1.0, 18);
+  GradientTape plain_tape, tape;
+  const auto expected = plain_tape.gradient(tapegrad::sum(tapegrad::tanh(x * w) * x), w);
+  const auto got = tape.gradient(tapegrad::sum(outer(x)), w);
+  REQUIRE(got.has_value());
+  CHECK(got.to_vector() == expected.to_vector());
+}
+
+TEST_CASE("recompute_grad: a variable assigned before gradient() is refused", "[recompute_grad]") {
+  Variable<double> w(Tensor<double>({1.0, 2.0}), "w");
+  const auto f = tapegrad::recompute_grad([&](const Tensor<double>& x) { return x * w; });
+  const Tensor<double> x({3.0, 4.0});
+  GradientTape tape(tapegrad::persistent);
+  tape.watch(x);
+  auto y = f(x);
+  CHECK(tape.gradient(y, x).to_vector() == std::vector<double>{1.0, 2.0});
+  w.assign_sub(Tensor<double>({0.5, 0.5}));  // an optimizer step between two gradient() calls
+  CHECK_THROWS_AS(tape.gradient(y, x), tapegrad::tape_error);
+  CHECK_THROWS_WITH(tape.gradient(y, x),
+                    Catch::Contains("variable 'w' was assigned after the block ran"));
+  w.assign(Tensor<double>({1.0, 2.0}));
+  CHECK_THROWS_AS(tape.gradient(y, x), tapegrad::tape_error);  // equal values, but another state
+}
+
+TEST_CASE("recompute_grad: the generator is put back when the recomputation throws",
+          "[recompute_grad]") {
+  int calls = 0;
+  const auto f = tapegrad::recompute_grad([&](const Tensor<double>& x) {
+    auto noise = tapegrad::random_uniform<double>(x.shape());
+    if (++calls == 2) throw std::runtime_error("failed on recomputation");
+    return x * noise;
+  });
+  const Tensor<double> x({1.0, 2.0, 3.0});
+  tapegrad::set_seed(11);
+  GradientTape tape;
+  tape.watch(x);
+  auto y = f(x);
+  const tapegrad::Generator reached = tapegrad::default_generator();
+  CHECK_THROWS_AS(tape.gradient(y, x), std::runtime_error);
+  tapegrad::Generator expected = reached;
+  CHECK(tapegrad::default_generator().bits() == expected.bits());
 }

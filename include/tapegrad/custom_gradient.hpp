@@ -165,15 +165,26 @@ class CustomGradientOp {
       ForwardScope scope(&read);
       return call(inputs, std::index_sequence_for<X...>{});
     }();
-    // A variable passed as an input is an input, not one of the variables read (as in
-    // TensorFlow), even when the forward also reads it directly.
-    const VariableState* const passed[] = {input_variable(xs)...};
-    read.erase(std::remove_if(read.begin(), read.end(),
-                              [&](const auto& v) {
-                                return std::find(std::begin(passed), std::end(passed), v.get()) !=
-                                       std::end(passed);
-                              }),
-               read.end());
+    // A forward nested in another's reads for both, as TensorFlow's variable watchers do, so
+    // that the outer gradient function also hears of the variables read inside.
+    if (variable_watcher != nullptr)
+      for (const auto& v : read)
+        if (std::find(variable_watcher->begin(), variable_watcher->end(), v) ==
+            variable_watcher->end())
+          variable_watcher->push_back(v);
+    using Grad = std::decay_t<decltype(std::get<1>(result))>;
+    if constexpr (!reads_inputs_from_entry<Grad>::value) {
+      // A variable passed as an input is an input, not one of the variables read (as in
+      // TensorFlow), even when the forward also reads it directly. (A gradient function that
+      // runs the forward again keeps it in both roles: the direct reads need their share.)
+      const VariableState* const passed[] = {input_variable(xs)...};
+      read.erase(std::remove_if(read.begin(), read.end(),
+                                [&](const auto& v) {
+                                  return std::find(std::begin(passed), std::end(passed), v.get()) !=
+                                         std::end(passed);
+                                }),
+                 read.end());
+    }
     return finish<T>(inputs, read, std::move(result));
   }
 
@@ -216,8 +227,11 @@ class CustomGradientOp {
         CustomGradientClosure<T, Grad>{std::move(grad), {}, {}});
     std::vector<Tensor<T>> all_inputs = inputs;
     for (const auto& x : inputs) closure->input_shapes.push_back(x.shape());
+    // Trainable variables, as TensorFlow passes them; a gradient function that runs the forward
+    // again takes every variable of the element type, so that one a tape watches explicitly
+    // gets the gradient it would get without it.
     for (const auto& v : read)
-      if (v->trainable && v->dtype == dtype_of<T>()) {
+      if ((v->trainable || reads_inputs_from_entry<Grad>::value) && v->dtype == dtype_of<T>()) {
         closure->variables.emplace_back(v);
         all_inputs.push_back(closure->variables.back().value());  // watched as any read is
       }

@@ -72,12 +72,12 @@ inline std::string byte_text(std::size_t bytes) {
   return out.str();
 }
 
-inline std::string where_text(const SourceLocation& where) {
-  if (where.file == nullptr) return "?";
-  std::string file = where.file;
-  const std::size_t slash = file.find_last_of('/');
-  if (slash != std::string::npos) file = file.substr(slash + 1);
-  return file + ":" + std::to_string(where.line);
+/// "file.cpp:42" (the file without its directory), or "?" where no line was noted.
+inline std::string where_text(const OpDetail& d) {
+  if (d.file.empty()) return "?";
+  const std::size_t slash = d.file.find_last_of('/');
+  return (slash == std::string::npos ? d.file : d.file.substr(slash + 1)) + ":" +
+         std::to_string(d.line);
 }
 
 inline std::size_t record_bytes(const TapeState& tape) {
@@ -99,6 +99,9 @@ inline MemoryReport memory_report(const std::vector<const GradientTape*>& tapes)
   std::vector<const detail::TapeState*> states;
   for (const GradientTape* t : tapes) {
     TAPEGRAD_CHECK(t != nullptr, value_error, "memory_report: a tape pointer is null");
+    TAPEGRAD_CHECK(std::find(states.begin(), states.end(), &t->internal_state()) == states.end(),
+                   value_error, "memory_report: tape ", states.size(),
+                   " is given twice; a report counts each tape once");
     states.push_back(&t->internal_state());
   }
   MemoryReport report;
@@ -120,7 +123,6 @@ inline MemoryReport memory_report(const std::vector<const GradientTape*>& tapes)
     report.tapes.push_back(row);
     for (std::size_t i = 0; i < tape.entries.size(); ++i) ++by_op[tape.entries[i].name()].entries;
   }
-  const TapeDetails* details = TapeDetails::current();
   for (const detail::HeldBlock& b : blocks) {
     report.held_bytes += b.bytes;
     report.freed_bytes += b.freed ? b.bytes : 0;
@@ -134,13 +136,12 @@ inline MemoryReport memory_report(const std::vector<const GradientTape*>& tapes)
     MemoryReport::EntryRow& e = by_entry[{b.tape, b.entry}];
     if (e.op.empty()) {
       const std::size_t index = static_cast<std::size_t>(b.entry);
-      const OpDetail nothing_noted;
-      const OpDetail& d = details ? details->of(tape.id, index) : nothing_noted;
+      const OpDetail& d = TapeDetails::noted(tape, index);
       e.tape = b.tape;
       e.index = index;
       e.op = op;
       e.shape = d.noted ? d.shape.str() + " " + dtype_name(d.dtype) : "?";
-      e.where = detail::where_text(d.where);
+      e.where = detail::where_text(d);
     }
     e.held_bytes += b.bytes;
     e.freed_bytes += b.freed ? b.bytes : 0;

@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <new>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -24,8 +25,13 @@ namespace tapegrad {
 struct OpDetail {
   Shape shape;  // the output's
   DType dtype = DType::float32;
-  SourceLocation where;  // the user's call, where the op knew it (file null otherwise)
+  std::string file;  // the user's call, where the op knew it (empty otherwise)
+  int line = 0;
   bool noted = false;
+  // Which entry it describes: a failed call removes its entries again, and a later op may take
+  // the same index without being noted (a paused tape's note).
+  const void* definition = nullptr;
+  std::uint32_t output = 0;
 };
 
 /// While alive, notes for each op that this thread's tapes record the output's shape and
@@ -39,23 +45,25 @@ class TapeDetails {
   TapeDetails(const TapeDetails&) = delete;
   TapeDetails& operator=(const TapeDetails&) = delete;
 
-  /// What was noted about entry `index` of the tape whose id is `tape_id` (noted = false if
-  /// nothing was).
-  const OpDetail& of(std::uint64_t tape_id, std::size_t index) const {
-    static const OpDetail nothing_noted;
-    auto it = observer_.details.find(tape_id);
-    if (it == observer_.details.end() || index >= it->second.size()) return nothing_noted;
-    return it->second[index];
+  /// What was noted about entry `index` of `tape` (null if nothing was).
+  const OpDetail* of(const detail::TapeState& tape, std::size_t index) const {
+    auto it = observer_.details.find(tape.id);
+    if (it == observer_.details.end() || index >= it->second.size()) return nullptr;
+    const OpDetail& d = it->second[index];
+    const detail::Entry& e = tape.entries[index];
+    return d.noted && d.definition == e.definition && d.output == e.output ? &d : nullptr;
   }
 
-  /// The TapeDetails alive on this thread (the latest made), or null.
-  static const TapeDetails* current() {
-    const TapeDetails* found = nullptr;
+  /// What any TapeDetails alive on this thread noted about entry `index` of `tape` (noted =
+  /// false if none did).
+  static const OpDetail& noted(const detail::TapeState& tape, std::size_t index) {
+    static const OpDetail nothing_noted;
+    const OpDetail* found = nullptr;
     detail::for_each_observer([&](detail::OpObserver& o) {
       if (found == nullptr)
-        if (auto* notes = dynamic_cast<Observer*>(&o)) found = notes->owner;
+        if (auto* notes = dynamic_cast<Observer*>(&o)) found = notes->owner->of(tape, index);
     });
-    return found;
+    return found ? *found : nothing_noted;
   }
 
  private:
@@ -68,11 +76,18 @@ class TapeDetails {
         OpDetail d;
         d.shape = call.output->shape;
         d.dtype = call.output->dtype;
-        if (detail::current_op_site != nullptr) d.where = *detail::current_op_site;
+        // Copied: a SourceLocation may point at a caller's string that will be gone.
+        if (const SourceLocation* where = detail::current_op_site; where && where->file) {
+          d.file = where->file;
+          d.line = where->line;
+        }
         d.noted = true;
+        d.definition = &call.definition;
         for (int k = 0; k < call.n_tapes; ++k) {
-          std::vector<OpDetail>& notes = details[call.tapes[k]->id];
+          const detail::TapeState& tape = *call.tapes[k];
+          std::vector<OpDetail>& notes = details[tape.id];
           if (notes.size() <= call.entries[k]) notes.resize(call.entries[k] + 1);
+          d.output = tape.entries[call.entries[k]].output;
           notes[call.entries[k]] = d;
         }
       } catch (const std::bad_alloc&) {

@@ -26,7 +26,8 @@ namespace detail {
 // are: a stop_gradient box in red, an op a paused tape noted (it ran inside stop_recording()
 // on tensors the tape knew) in grey with a dashed border; no gradient crosses either. The
 // target, when given, has a double border, and the picture then keeps only the entries on a
-// path from a given source to it, cuts included, so that it shows why a gradient is what it is.
+// path from a given source to it, cuts included, so that it shows why a gradient is what it is;
+// an input made off those paths is named in grey.
 
 inline std::string dot_escape(const std::string& text) {
   std::string out;
@@ -40,7 +41,6 @@ inline std::string dot_escape(const std::string& text) {
 /// The DOT text of `tape`'s entries where keep[i] (all when keep is empty); `target` is a node
 /// or no_node.
 inline std::string tape_dot(const TapeState& tape, const std::vector<bool>& keep, NodeId target) {
-  const TapeDetails* details = TapeDetails::current();
   std::vector<std::size_t> saved_bytes(tape.entries.size(), 0);
   const TapeState* const tapes[] = {&tape};
   for (const HeldBlock& b : held_blocks(tapes, 1))
@@ -66,17 +66,24 @@ inline std::string tape_dot(const TapeState& tape, const std::vector<bool>& keep
     dot << "  n" << node << " [shape=ellipse, style=filled, fillcolor=\"#dbeafe\", label=\""
         << dot_escape(label) << "\"" << (node == target ? ", peripheries=2" : "") << "];\n";
   };
+  // An input made by an entry off the drawn paths: named, in grey, without its own inputs.
+  std::vector<bool> elided_drawn(tape.entries.size(), false);
+  auto draw_elided = [&](std::size_t entry) {
+    if (elided_drawn[entry]) return;
+    elided_drawn[entry] = true;
+    dot << "  o" << entry << " [shape=plaintext, fontcolor=\"#6b7280\", label=\""
+        << dot_escape(std::string(tape.entries[entry].name()) + " (off the path)") << "\"];\n";
+  };
   for (std::size_t i = 0; i < tape.entries.size(); ++i) {
     if (!keep.empty() && !keep[i]) continue;
     const Entry& e = tape.entries[i];
-    const OpDetail nothing_noted;
-    const OpDetail& d = details ? details->of(tape.id, i) : nothing_noted;
+    const OpDetail& d = TapeDetails::noted(tape, i);
     const bool cut = e.backward == nullptr && e.definition == &stop_gradient_op;
     const bool paused = e.backward == nullptr && !cut;
     std::vector<std::string> lines{e.name()};
     lines.push_back(d.noted ? d.shape.str() + " " + dtype_name(d.dtype) : std::string("?"));
     if (saved_bytes[i] > 0) lines.push_back("saved " + byte_text(saved_bytes[i]));
-    if (d.where.file != nullptr) lines.push_back(where_text(d.where));
+    if (!d.file.empty()) lines.push_back(where_text(d));
     if (cut) lines.push_back("(no gradient crosses)");
     if (paused) lines.push_back("(paused: not recorded)");
     std::string label;
@@ -95,6 +102,9 @@ inline std::string tape_dot(const TapeState& tape, const std::vector<bool>& keep
       if (producer < 0) {
         draw_source(in);
         dot << "  n" << in;
+      } else if (!keep.empty() && !keep[static_cast<std::size_t>(producer)]) {
+        draw_elided(static_cast<std::size_t>(producer));
+        dot << "  o" << producer;
       } else {
         dot << "  e" << producer;
       }

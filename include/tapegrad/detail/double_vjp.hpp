@@ -59,7 +59,10 @@ inline ImplRef jvp_by_double_vjp(const OpCall& call, const ImplRef* const* tange
       push_tape(local);  // pushed now, so it records what the rule runs
       struct Pop {
         TapeState& tape;
-        ~Pop() { pop_tape(tape); }
+        ~Pop() {
+          pop_tape(tape);
+          notify_tape_retired(tape.id);  // observers forget what they kept about it
+        }
       } pop{local};
       const Tensor<T> g = Tensor<T>::ones(call.output->shape);
       local.watch(g.impl());
