@@ -1,0 +1,8 @@
+// Data-parallel training on MPI: the optional tapegrad::distributed target (found when CMake's
+// find_package(MPI) succeeds). The core library never needs MPI.
+#pragma once
+
+#include "tapegrad/distributed/collectives.hpp"
+#include "tapegrad/distributed/communicator.hpp"
+#include "tapegrad/distributed/optimizer.hpp"
+#include "tapegrad/distributed/sampler.hpp"
