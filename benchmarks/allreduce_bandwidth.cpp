@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <vector>
 
+#include "mpi_timing.hpp"
+
 namespace tg = tapegrad;
 namespace td = tapegrad::distributed;
 
@@ -32,12 +34,7 @@ int main(int argc, char** argv) {
       const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
       if (r >= 2) seconds.push_back(took.count());
     }
-    // The slowest rank's time is the collective's.
-    std::vector<double> slowest(seconds.size());
-    MPI_Allreduce(seconds.data(), slowest.data(), static_cast<int>(seconds.size()), MPI_DOUBLE,
-                  MPI_MAX, comm.comm());
-    std::sort(slowest.begin(), slowest.end());
-    const double median = slowest[slowest.size() / 2];
+    const double median = bench::median_of_slowest(comm, seconds);
     const double p = comm.size();
     if (comm.rank() == 0)
       std::printf(

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "mlp_model.hpp"
+#include "mpi_timing.hpp"
 
 namespace tg = tapegrad;
 namespace td = tapegrad::distributed;
@@ -57,11 +58,7 @@ int main(int argc, char** argv) {
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
     if (r >= 2) seconds.push_back(took.count());
   }
-  std::vector<double> slowest(seconds.size());
-  MPI_Allreduce(seconds.data(), slowest.data(), static_cast<int>(seconds.size()), MPI_DOUBLE,
-                MPI_MAX, comm.comm());
-  std::sort(slowest.begin(), slowest.end());
-  const double median = slowest[slowest.size() / 2];
+  const double median = bench::median_of_slowest(comm, seconds);
   if (comm.rank() == 0)
     std::printf(
         "{\"ranks\": %d, \"global_batch\": %d, \"median_ms\": %.3f, "
