@@ -62,17 +62,23 @@ inline std::vector<ImplRef> reverse_sweep(TapeState& tape, const std::vector<Nod
     if (s != no_node) is_source[s] = 1;
 
   // For an observer: the sources in the order their gradients become final, which is when
-  // the sweep has passed the first entry that reads them (NOTE [ The op observer ]).
+  // the sweep has passed the first entry that reads them, or at once for a source that no
+  // entry reads (NOTE [ The op observer ]).
   const bool heard = thread_tapes.hearing_backward != 0;
   std::vector<std::pair<std::int64_t, std::size_t>> finals;  // (entry index, source)
   std::size_t n_final = 0;
   if (TAPEGRAD_UNLIKELY(heard)) {
-    for (std::size_t j = 0; j < sources.size(); ++j) finals.push_back({-1, j});
+    std::vector<std::int64_t> first_reader(n_nodes, -1);
     for (std::int64_t i = 0; i <= last; ++i) {
       const Entry& e = tape.entries[static_cast<std::size_t>(i)];
-      for (std::uint32_t k = 0; k < e.n_inputs; ++k)
-        for (auto& [at, j] : finals)
-          if (at < 0 && sources[j] != no_node && e.input(k) == sources[j]) at = i;
+      for (std::uint32_t k = 0; k < e.n_inputs; ++k) {
+        const NodeId in = e.input(k);
+        if (in != no_node && is_source[in] && first_reader[in] < 0) first_reader[in] = i;
+      }
+    }
+    for (std::size_t j = 0; j < sources.size(); ++j) {
+      const std::int64_t reader = sources[j] != no_node ? first_reader[sources[j]] : -1;
+      finals.push_back({reader >= 0 ? reader : last + 1, j});
     }
     std::stable_sort(finals.begin(), finals.end(),
                      [](const auto& x, const auto& y) { return x.first > y.first; });

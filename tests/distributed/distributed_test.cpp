@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <utility>
 #include <vector>
 
 namespace tg = tapegrad;
@@ -165,6 +166,199 @@ TEST_CASE("data-parallel steps equal one process's steps on the whole batch", "[
   for (std::size_t i = 0; i < alone.first.size(); ++i)
     CHECK(together.first[i] == Approx(alone.first[i]).epsilon(1e-5));
   CHECK(together.second[0] == Approx(alone.second[0]).epsilon(1e-5));
+}
+
+namespace distributed_test {
+
+// A three-layer network in double on rank-dependent data, with a custom gradient and a
+// recompute_grad block in it, so that the sweep runs ops of every kind. `extra` is read on
+// rank 0 only (None elsewhere); `unused` is read by no rank.
+struct Net {
+  std::vector<tg::Variable<double>> vars;
+  tg::Tensor<double> x, y;
+  Net() {
+    tg::Generator gen(11);  // the same weights on every rank
+    const std::vector<tg::Shape> shapes{{4, 6}, {6}, {6, 5}, {5}, {5, 1}, {1}, {5}, {2}};
+    const char* names[] = {"w1", "b1", "w2", "b2", "w3", "b3", "extra", "unused"};
+    for (std::size_t i = 0; i < shapes.size(); ++i)
+      vars.emplace_back(tg::random_normal<double>(shapes[i], 0.0, 0.5, gen), names[i]);
+    tg::Generator data(100 + static_cast<std::uint64_t>(world->rank()));
+    x = tg::random_normal<double>({7, 4}, 0.0, 1.0, data);
+    y = tg::random_normal<double>({7, 1}, 0.0, 1.0, data);
+  }
+  tg::Tensor<double> loss() const {
+    auto softplus = tg::custom_gradient([](const tg::Tensor<double>& t) {
+      return std::make_pair(tg::log(1.0 + tg::exp(t)),
+                            [t](const tg::Tensor<double>& g) { return g / (1.0 + tg::exp(-t)); });
+    });
+    auto layer2 = tg::recompute_grad(
+        [&](const tg::Tensor<double>& h) { return tg::tanh(tg::matmul(h, vars[2]) + vars[3]); });
+    auto h1 = softplus(tg::matmul(x, vars[0]) + vars[1]);
+    auto h2 = layer2(h1);
+    if (world->rank() == 0) h2 = h2 * vars[6];
+    return tg::mean(tg::square(tg::matmul(h2, vars[4]) + vars[5] - y));
+  }
+};
+
+void check_same_bits(const std::vector<tg::Tensor<double>>& a,
+                     const std::vector<tg::Tensor<double>>& b) {
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    INFO("gradient " << i);
+    REQUIRE(a[i].has_value() == b[i].has_value());
+    if (a[i].has_value()) CHECK(a[i].to_vector() == b[i].to_vector());
+  }
+}
+
+}  // namespace distributed_test
+
+TEST_CASE("DistributedGradientTape equals the tape's gradient averaged afterwards",
+          "[distributed]") {
+  const distributed_test::Net net;
+  for (std::size_t bucket : {std::size_t{8}, std::size_t{100}, std::size_t{1} << 20}) {
+    INFO("bucket " << bucket << " bytes on " << world->size() << " ranks");
+    tg::GradientTape plain;
+    auto expected = plain.gradient(net.loss(), net.vars);
+    td::allreduce_gradients(*world, expected, net.vars, bucket);
+    tg::GradientTape tape;
+    td::DistributedGradientTape overlapped(tape, *world, bucket);
+    const auto grads = overlapped.gradient(net.loss(), net.vars);
+    distributed_test::check_same_bits(grads, expected);
+    CHECK(grads[6].has_value());        // rank 0's gradient, averaged with the others' zeros
+    CHECK_FALSE(grads[7].has_value());  // no rank has one
+    const td::OverlapReport& report = overlapped.last_overlap();
+    CHECK(report.buckets == (bucket == 8 ? 78u : bucket == 100 ? 7u : 1u));  // 78 elements
+    // The last layer's gradients are final long before the first layer's: with small buckets
+    // their allreduce starts while the sweep still runs; one bucket must wait for all.
+    if (bucket == (std::size_t{1} << 20))
+      CHECK(report.started_during_sweep == 0);
+    else
+      CHECK(report.started_during_sweep >= 2);
+    CHECK(report.sweep_seconds > 0);
+  }
+}
+
+TEST_CASE("DistributedGradientTape: no gradient anywhere, and bad input before any collective",
+          "[distributed]") {
+  std::vector<tg::Variable<double>> vars{tg::Variable<double>(tg::Tensor<double>({1.0, 2.0}), "a")};
+  tg::GradientTape tape;
+  const auto unrelated = tg::sum(tg::Tensor<double>({3.0}) * 2.0);
+  auto grads = td::DistributedGradientTape(tape, *world).gradient(unrelated, vars);
+  REQUIRE(grads.size() == 1);
+  CHECK_FALSE(grads[0].has_value());
+
+  tg::GradientTape persistent(tg::persistent);
+  const auto loss = tg::sum(vars[0].value() * vars[0].value());
+  CHECK_THROWS_WITH(td::DistributedGradientTape(persistent, *world, 2).gradient(loss, vars),
+                    Catch::Contains("bucket_bytes must hold one element, got 2"));
+  // Nothing started, so the tape and the job go on.
+  auto again = td::DistributedGradientTape(persistent, *world).gradient(loss, vars);
+  CHECK(again[0].to_vector() == std::vector<double>{2.0, 4.0});
+}
+
+TEST_CASE("mean_over_ranks: the mean, and its gradient is the mean of the ranks' upstreams",
+          "[distributed]") {
+  const double r = world->rank(), n = world->size();
+  const tg::Tensor<double> x({r, 2 * r + 1});
+  tg::GradientTape tape;
+  tape.watch(x);
+  const auto mean = td::mean_over_ranks(*world, x);
+  CHECK(mean.to_vector() == std::vector<double>{(n - 1) / 2, n});
+  const auto weighted = tg::sum(mean * tg::Tensor<double>({r + 1, 1.0}));
+  const auto dx = tape.gradient(weighted, x);
+  CHECK(dx.to_vector() == std::vector<double>{(n + 1) / 2, 1.0});
+}
+
+namespace distributed_test {
+
+// Every rank's data together, for a serial reference on one process.
+std::pair<tg::Tensor<double>, tg::Tensor<double>> all_ranks_data(std::int64_t per_rank) {
+  std::vector<tg::Tensor<double>> xs, ys;
+  for (int r = 0; r < world->size(); ++r) {
+    tg::Generator data(200 + static_cast<std::uint64_t>(r));
+    xs.push_back(tg::random_normal<double>({per_rank, 3}, 0.0, 1.0, data));
+    ys.push_back(tg::random_normal<double>({per_rank, 1}, 0.0, 1.0, data));
+  }
+  return {tg::concat(xs, 0), tg::concat(ys, 0)};
+}
+
+tg::Tensor<double> cubic_loss(const tg::Tensor<double>& x, const tg::Tensor<double>& y,
+                              const tg::Variable<double>& w) {
+  const auto r = tg::matmul(x, w) - y;
+  return tg::mean(r * r * r * r);  // not quadratic, so the Hessian depends on w
+}
+
+}  // namespace distributed_test
+
+TEST_CASE("averaged gradients compose with an outer tape and a ForwardAccumulator",
+          "[distributed]") {
+  const std::int64_t per_rank = 5;
+  const auto [x_all, y_all] = distributed_test::all_ranks_data(per_rank);
+  const auto x = tg::slice(x_all, {world->rank() * per_rank, 0}, {per_rank, 3});
+  const auto y = tg::slice(y_all, {world->rank() * per_rank, 0}, {per_rank, 1});
+  tg::Variable<double> w(tg::Tensor<double>({{0.3}, {-0.2}, {0.5}}), "w");
+  const std::vector<tg::Variable<double>> vars{w};
+  const tg::Tensor<double> v({{1.0}, {0.5}, {-2.0}});
+
+  // The serial reference on the whole batch: H g (the gradient of |g|^2 / 2) and H v.
+  tg::GradientTape outer_ref;
+  tg::GradientTape inner_ref;
+  const auto g_ref = inner_ref.gradient(distributed_test::cubic_loss(x_all, y_all, w), w);
+  const auto hg_ref = outer_ref.gradient(0.5 * tg::sum(g_ref * g_ref), w);
+  tg::GradientTape hv_tape;
+  tg::GradientTape hv_inner;
+  const auto g2 = hv_inner.gradient(distributed_test::cubic_loss(x_all, y_all, w), w);
+  const auto hv_ref = hv_tape.gradient(tg::sum(g2 * v), w);
+
+  SECTION("an outer tape, then the average of its gradient: H g") {
+    tg::GradientTape outer;
+    tg::GradientTape inner;
+    const auto g = td::DistributedGradientTape(inner, *world)
+                       .gradient(distributed_test::cubic_loss(x, y, w), vars)[0];
+    CHECK(g.to_vector()[0] == Approx(g_ref.to_vector()[0]).epsilon(1e-12));
+    auto hg = outer.gradient(0.5 * tg::sum(g * g), vars);
+    td::allreduce_gradients(*world, hg, vars);
+    for (std::size_t k = 0; k < 3; ++k)
+      CHECK(hg[0].to_vector()[k] == Approx(hg_ref.to_vector()[k]).epsilon(1e-12));
+  }
+  SECTION("a ForwardAccumulator around it: H v, as forward-over-reverse") {
+    tg::ForwardAccumulator acc(w, v);
+    tg::GradientTape tape;
+    const auto grads = td::DistributedGradientTape(tape, *world)
+                           .gradient(distributed_test::cubic_loss(x, y, w), vars);
+    const auto hv = acc.jvp(grads[0]);
+    REQUIRE(hv.has_value());
+    for (std::size_t k = 0; k < 3; ++k)
+      CHECK(hv.to_vector()[k] == Approx(hv_ref.to_vector()[k]).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("data-parallel steps with DistributedGradientTape equal one process's steps",
+          "[distributed]") {
+  const std::int64_t per_rank = 4;
+  const auto [x_all, y_all] = distributed_test::all_ranks_data(per_rank);
+  auto train = [&](bool distributed) {
+    tg::Variable<double> w(tg::Tensor<double>({{0.1}, {0.2}, {0.3}}), "w");
+    const std::vector<tg::Variable<double>> vars{w};
+    tg::Adam adam(0.05);
+    const auto x =
+        distributed ? tg::slice(x_all, {world->rank() * per_rank, 0}, {per_rank, 3}) : x_all;
+    const auto y =
+        distributed ? tg::slice(y_all, {world->rank() * per_rank, 0}, {per_rank, 1}) : y_all;
+    for (int step = 0; step < 4; ++step) {
+      tg::GradientTape tape;
+      const auto loss = distributed_test::cubic_loss(x, y, w);
+      adam.apply_gradients(distributed
+                               ? td::DistributedGradientTape(tape, *world).gradient(loss, vars)
+                               : tape.gradient(loss, vars),
+                           vars);
+    }
+    return w.snapshot().to_vector();
+  };
+  const auto alone = train(false);
+  const auto together = train(true);
+  for (std::size_t i = 0; i < alone.size(); ++i)
+    CHECK(together[i] == Approx(alone[i]).epsilon(1e-12));
 }
 
 int main(int argc, char** argv) {

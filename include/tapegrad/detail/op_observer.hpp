@@ -52,7 +52,8 @@ class OpObserver {
   /// The rules of entry `index` gave `grads` (for the inputs where `needs` is true).
   virtual void after_backward_step(const TapeState&, std::size_t, const bool*, const ImplRef*) {}
   /// The sweep of `tape` has finished the gradient of source `source` (an index into the
-  /// sources gradient() was given); `gradient` is empty when the source gets none.
+  /// sources gradient() was given): right after the first entry that reads it, or before the
+  /// first step for a source that no entry reads. `gradient` is empty when it gets none.
   virtual void on_source_gradient(const TapeState&, std::size_t, const ImplRef&) {}
   /// A read of `variable` gives `read` (its value `value`, or a new handle on it that tapes
   /// know): the observer may replace `read` by a new handle on `value` of its own.

@@ -6,10 +6,14 @@
 #include <climits>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "tapegrad/distributed/average_op.hpp"
+#include "tapegrad/distributed/buckets.hpp"
 #include "tapegrad/distributed/communicator.hpp"
 #include "tapegrad/errors.hpp"
 #include "tapegrad/tensor.hpp"
@@ -19,13 +23,6 @@
 // variables, starts from the same weights, and averages its gradients with the others'.
 namespace tapegrad::distributed {
 namespace detail {
-
-template <class T>
-MPI_Datatype mpi_type() {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
-                "distributed: gradients are float or double");
-  return std::is_same_v<T, float> ? MPI_FLOAT : MPI_DOUBLE;
-}
 
 /// One line per variable: its name, element type and shape.
 template <class T>
@@ -85,6 +82,26 @@ void check_same_variables(const Communicator& comm, const std::vector<Variable<T
   }
 }
 
+/// check_same_variables, skipped when this thread last checked the same variables (the same
+/// objects, all still alive) on `comm`: the check costs two collectives, a training step needs
+/// it once.   check_same_variables_once(comm, vars);   // before each step's allreduce
+template <class T>
+void check_same_variables_once(const Communicator& comm, const std::vector<Variable<T>>& vars) {
+  struct Checked {
+    const Communicator* comm = nullptr;
+    std::vector<std::weak_ptr<const void>> variables;
+  };
+  static thread_local Checked last;
+  bool same = last.comm == &comm && last.variables.size() == vars.size();
+  for (std::size_t i = 0; same && i < vars.size(); ++i)
+    same = last.variables[i].lock() == std::shared_ptr<const void>(vars[i].state());
+  if (same) return;
+  last = Checked{};
+  check_same_variables(comm, vars);
+  last.comm = &comm;
+  for (const Variable<T>& v : vars) last.variables.emplace_back(v.state());
+}
+
 /// Sets every rank's variables to `root`'s values, so that training starts from the same
 /// weights everywhere (Horovod's broadcast_variables). Checks first that the ranks hold the
 /// same variables.   tapegrad::distributed::broadcast_variables(comm, vars, 0);
@@ -108,21 +125,11 @@ void broadcast_variables(const Communicator& comm, const std::vector<Variable<T>
   }
 }
 
-/// The default size of a fusion bucket: 25 MiB, as PyTorch's DistributedDataParallel.
-constexpr std::size_t default_bucket_bytes = std::size_t{25} << 20;
-
-// NOTE [ Averaging gradients in buckets ]
-// Gradients are packed one after another into buckets of at most `bucket_bytes` (a tensor
-// larger than a bucket spans several), and each bucket is summed over the ranks by one
-// non-blocking MPI_Iallreduce, so that many small gradients cost a few large messages
-// (Horovod's tensor fusion, DDP's buckets). A gradient with no value (None) on a rank counts as
-// zeros there, so every rank sends the same layout; one small allreduce first tells every
-// rank which gradients some rank has, and a gradient no rank has stays None everywhere (the
-// optimizer then skips its variable, as it would on one process). The sums are divided by the
-// number of ranks. The buffers are this call's own: the gradients handed in are not written.
-
 /// Averages `grads` (one per variable of `vars`, in the same order on every rank) over the
-/// ranks, in place: Horovod's allreduce with op=Average over a fused list.
+/// ranks, in place: Horovod's allreduce with op=Average over a fused list (NOTE [ Averaging
+/// gradients in buckets ]); the averages stay differentiable (NOTE [ The average over the
+/// ranks is an op ]). To overlap the averaging with the reverse sweep, use
+/// DistributedGradientTape instead.
 ///   auto grads = tape.gradient(loss, vars);   allreduce_gradients(comm, grads, vars);
 template <class T>
 void allreduce_gradients(const Communicator& comm, std::vector<Tensor<T>>& grads,
@@ -130,53 +137,16 @@ void allreduce_gradients(const Communicator& comm, std::vector<Tensor<T>>& grads
                          std::size_t bucket_bytes = default_bucket_bytes) {
   TAPEGRAD_CHECK(grads.size() == vars.size(), value_error, "allreduce_gradients: ", grads.size(),
                  " gradients for ", vars.size(), " variables (expected one per variable)");
-  TAPEGRAD_CHECK(bucket_bytes >= sizeof(T), value_error,
-                 "allreduce_gradients: bucket_bytes must hold one element, got ", bucket_bytes);
   for (std::size_t i = 0; i < grads.size(); ++i)
     TAPEGRAD_CHECK(!grads[i].has_value() || grads[i].shape() == vars[i].shape(), shape_error,
                    "allreduce_gradients: gradient ", i, " has shape ", grads[i].shape(),
                    " but variable '", vars[i].name(), "' has shape ", vars[i].shape());
   if (grads.empty()) return;
-  std::vector<int> present(grads.size());
-  for (std::size_t i = 0; i < grads.size(); ++i) present[i] = grads[i].has_value() ? 1 : 0;
-  detail::check_mpi(MPI_Allreduce(MPI_IN_PLACE, present.data(), static_cast<int>(present.size()),
-                                  MPI_INT, MPI_MAX, comm.comm()),
-                    "MPI_Allreduce");
-  std::vector<std::int64_t> offset(grads.size() + 1, 0);
-  for (std::size_t i = 0; i < grads.size(); ++i)
-    offset[i + 1] = offset[i] + (present[i] ? vars[i].shape().size() : 0);
-  // The buckets' buffer lives on with the thread: a fresh one would page-fault in on every
-  // step (9.5 ms instead of 0.6 ms for 1 MiB on the machine the benchmarks ran on).
-  static thread_local std::vector<T> flat;
-  if (flat.size() < static_cast<std::size_t>(offset.back()))
-    flat.resize(static_cast<std::size_t>(offset.back()));
-  for (std::size_t i = 0; i < grads.size(); ++i) {
-    if (grads[i].has_value())
-      std::copy_n(grads[i].data(), grads[i].size(), flat.data() + offset[i]);
-    else
-      std::fill(flat.data() + offset[i], flat.data() + offset[i + 1], T(0));
-  }
-  const std::int64_t per_bucket = static_cast<std::int64_t>(
-      std::min<std::size_t>(bucket_bytes / sizeof(T), static_cast<std::size_t>(INT_MAX)));
-  std::vector<MPI_Request> requests;
-  for (std::int64_t at = 0; at < offset.back(); at += per_bucket) {
-    const int count = static_cast<int>(std::min(per_bucket, offset.back() - at));
-    requests.emplace_back();
-    detail::check_mpi(MPI_Iallreduce(MPI_IN_PLACE, flat.data() + at, count, detail::mpi_type<T>(),
-                                     MPI_SUM, comm.comm(), &requests.back()),
-                      "MPI_Iallreduce");
-  }
-  detail::check_mpi(
-      MPI_Waitall(static_cast<int>(requests.size()), requests.data(), MPI_STATUSES_IGNORE),
-      "MPI_Waitall");
-  const T scale = T(1) / static_cast<T>(comm.size());
-  for (std::size_t i = 0; i < grads.size(); ++i) {
-    if (!present[i]) continue;
-    Tensor<T> mean(tapegrad::detail::uninitialized, vars[i].shape());
-    T* out = mean.mutable_data();
-    for (std::int64_t k = 0; k < mean.size(); ++k) out[k] = flat[offset[i] + k] * scale;
-    grads[i] = std::move(mean);
-  }
+  std::vector<Shape> shapes;
+  for (const Variable<T>& v : vars) shapes.push_back(v.shape());
+  detail::BucketedAverage<T> average(comm, std::move(shapes), bucket_bytes, "allreduce_gradients");
+  for (std::size_t i = grads.size(); i-- > 0;) average.add(i, grads[i]);
+  grads = detail::as_averages_of(comm, grads, average.finish());
 }
 
 }  // namespace tapegrad::distributed

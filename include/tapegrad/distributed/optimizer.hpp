@@ -27,12 +27,7 @@ class DistributedOptimizer {
   /// Averages `grads` over the ranks, then applies them.
   template <class T>
   void apply_gradients(std::vector<Tensor<T>> grads, const std::vector<Variable<T>>& vars) {
-    std::vector<const void*> states;
-    for (const Variable<T>& v : vars) states.push_back(v.state().get());
-    if (states != checked_) {
-      check_same_variables(*comm_, vars);
-      checked_ = std::move(states);
-    }
+    check_same_variables_once(*comm_, vars);
     allreduce_gradients(*comm_, grads, vars, bucket_bytes_);
     optimizer_->apply_gradients(grads, vars);
   }
@@ -44,7 +39,6 @@ class DistributedOptimizer {
   Optimizer* optimizer_;
   const Communicator* comm_;
   std::size_t bucket_bytes_;
-  std::vector<const void*> checked_;  // the variables last found the same on every rank
 };
 
 }  // namespace tapegrad::distributed

@@ -1,0 +1,212 @@
+#pragma once
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <utility>
+#include <vector>
+
+#include "tapegrad/distributed/communicator.hpp"
+#include "tapegrad/errors.hpp"
+#include "tapegrad/tensor.hpp"
+
+// NOTE [ Averaging gradients in buckets ]
+// Gradients are packed one after another into buckets of at most `bucket_bytes` (a tensor
+// larger than a bucket spans several), and each bucket is summed over the ranks by one
+// non-blocking MPI_Iallreduce, so that many small gradients cost a few large messages
+// (Horovod's tensor fusion, DDP's buckets). The layout takes the variables in reverse order,
+// as DDP does: a model's last variables are the first whose gradients the reverse sweep
+// finishes, so the first buckets fill early. A bucket starts as soon as every gradient in it
+// has been added and every bucket before it has started: MPI needs the ranks to start
+// collectives in the same order, and the order of the buckets is the same everywhere.
+//
+// A gradient with no value (None) on a rank counts as zeros there, so every rank sends the same
+// layout; a last small allreduce tells every rank which gradients some rank has, and a gradient
+// no rank has stays None everywhere (the optimizer then skips its variable, as it would on one
+// process). The sums are divided by the number of ranks. The gradients handed in are not
+// written.
+//
+// A collective that has started cannot be taken back: if the rank fails (an exception) while
+// some of its buckets are in flight, the other ranks wait for buckets it will never start, and
+// MPI may still write into the buffer. The reduction then ends the job (MPI_Abort, after a line
+// on stderr) instead of leaving it to hang; a failure before any bucket started is thrown as
+// usual.
+namespace tapegrad::distributed {
+
+/// The default size of a fusion bucket: 25 MiB, as PyTorch's DistributedDataParallel.
+constexpr std::size_t default_bucket_bytes = std::size_t{25} << 20;
+
+namespace detail {
+
+template <class T>
+MPI_Datatype mpi_type() {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "distributed: gradients are float or double");
+  return std::is_same_v<T, float> ? MPI_FLOAT : MPI_DOUBLE;
+}
+
+/// One averaging of a gradient list over the ranks, bucket by bucket, as the gradients come.
+///   BucketedAverage<float> avg(comm, shapes, bucket_bytes, "allreduce_gradients");
+///   avg.add(i, grad_i) for each i, in any order;   grads = avg.finish();
+template <class T>
+class BucketedAverage {
+ public:
+  /// Gradients of the given shapes (one per variable, in the variables' order).
+  BucketedAverage(const Communicator& comm, std::vector<Shape> shapes, std::size_t bucket_bytes,
+                  const char* caller)
+      : comm_(&comm),
+        caller_(caller),
+        shapes_(std::move(shapes)),
+        offset_(shapes_.size()),
+        added_(shapes_.size(), 0) {
+    TAPEGRAD_CHECK(bucket_bytes >= sizeof(T), value_error, caller,
+                   ": bucket_bytes must hold one element, got ", bucket_bytes);
+    std::int64_t total = 0;
+    for (std::size_t k = shapes_.size(); k-- > 0;) {
+      offset_[k] = total;
+      total += shapes_[k].size();
+    }
+    total_ = total;
+    per_bucket_ = static_cast<std::int64_t>(
+        std::min<std::size_t>(bucket_bytes / sizeof(T), static_cast<std::size_t>(INT_MAX)));
+    const std::int64_t n_buckets = (total + per_bucket_ - 1) / per_bucket_;
+    pending_.assign(static_cast<std::size_t>(n_buckets), 0);
+    for (std::size_t i = 0; i < shapes_.size(); ++i) {
+      if (shapes_[i].size() == 0) continue;
+      for (std::int64_t b = first_bucket(i); b <= last_bucket(i); ++b)
+        ++pending_[static_cast<std::size_t>(b)];
+    }
+    // The buffer lives on with the thread: a fresh one would page-fault in on every step
+    // (9.5 ms instead of 0.6 ms for 1 MiB on the machine the benchmarks ran on).
+    level_ = depth()++;
+    if (pool().size() <= level_) pool().resize(level_ + 1);
+    if (buffer().size() < static_cast<std::size_t>(total))
+      buffer().resize(static_cast<std::size_t>(total));
+    requests_.reserve(pending_.size() + 1);
+  }
+  BucketedAverage(const BucketedAverage&) = delete;
+  BucketedAverage& operator=(const BucketedAverage&) = delete;
+
+  /// A failure while buckets are in flight ends the job (NOTE [ Averaging gradients in
+  /// buckets ]).
+  ~BucketedAverage() {
+    --depth();
+    if (requests_.empty() || finished_) return;
+    std::fprintf(stderr,
+                 "tapegrad::distributed: %s failed on rank %d after %zu of its %zu gradient "
+                 "buckets had started; the other ranks would wait for the rest, so the job "
+                 "ends\n",
+                 caller_, comm_->rank(), requests_.size(), pending_.size());
+    abort_job();
+  }
+
+  /// Whether gradient i has been added.
+  bool added(std::size_t i) const { return added_[i] != 0; }
+
+  /// Packs gradient i (no value: zeros here) and starts every bucket that is now complete.
+  void add(std::size_t i, const Tensor<T>& grad) {
+    TAPEGRAD_CHECK(!added_[i], value_error, caller_, ": gradient ", i, " was added twice");
+    TAPEGRAD_CHECK(!grad.has_value() || grad.shape() == shapes_[i], shape_error, caller_,
+                   ": gradient ", i, " has shape ", grad.shape(), " but its variable has shape ",
+                   shapes_[i]);
+    T* at = buffer().data() + offset_[i];
+    if (grad.has_value())
+      std::copy_n(grad.data(), grad.size(), at);
+    else
+      std::fill_n(at, shapes_[i].size(), T(0));
+    added_[i] = grad.has_value() ? 2 : 1;
+    if (shapes_[i].size() == 0) return;
+    for (std::int64_t b = first_bucket(i); b <= last_bucket(i); ++b)
+      --pending_[static_cast<std::size_t>(b)];
+    while (started_ < pending_.size() && pending_[started_] == 0) start(started_++);
+  }
+
+  /// Lets MPI move the buckets in flight along: Open MPI progresses a non-blocking collective
+  /// only inside MPI calls.
+  void progress() {
+    if (requests_.empty()) return;
+    int done = 0;
+    check_mpi(MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &done,
+                          MPI_STATUSES_IGNORE),
+              "MPI_Testall");
+  }
+
+  /// The number of buckets, and how many have started.
+  std::size_t buckets() const noexcept { return pending_.size(); }
+  std::size_t started() const noexcept { return started_; }
+
+  /// Waits for every bucket (all gradients must have been added) and returns the averages,
+  /// None where no rank had a gradient.
+  std::vector<Tensor<T>> finish() {
+    for (std::size_t i = 0; i < added_.size(); ++i)
+      TAPEGRAD_CHECK(added_[i], value_error, caller_, ": gradient ", i, " was never added");
+    present_.resize(added_.size());
+    for (std::size_t i = 0; i < added_.size(); ++i) present_[i] = added_[i] == 2 ? 1 : 0;
+    if (!present_.empty()) {
+      requests_.emplace_back();
+      check_mpi(MPI_Iallreduce(MPI_IN_PLACE, present_.data(), static_cast<int>(present_.size()),
+                               MPI_INT, MPI_MAX, comm_->comm(), &requests_.back()),
+                "MPI_Iallreduce");
+    }
+    check_mpi(
+        MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE),
+        "MPI_Waitall");
+    finished_ = true;
+    const T scale = T(1) / static_cast<T>(comm_->size());
+    const T* flat = buffer().data();
+    std::vector<Tensor<T>> means(added_.size());
+    for (std::size_t i = 0; i < added_.size(); ++i) {
+      if (!present_[i]) continue;
+      Tensor<T> mean(tapegrad::detail::uninitialized, shapes_[i]);
+      T* out = mean.mutable_data();
+      for (std::int64_t k = 0; k < mean.size(); ++k) out[k] = flat[offset_[i] + k] * scale;
+      means[i] = std::move(mean);
+    }
+    return means;
+  }
+
+ private:
+  // One buffer per averaging alive on the thread: they nest (a gradient function that
+  // averages runs inside a sweep whose buckets are in flight) and end in reverse order.
+  static std::vector<std::vector<T>>& pool() {
+    static thread_local std::vector<std::vector<T>> buffers;
+    return buffers;
+  }
+  static std::size_t& depth() {
+    static thread_local std::size_t in_use = 0;
+    return in_use;
+  }
+  std::vector<T>& buffer() const { return pool()[level_]; }
+  std::int64_t first_bucket(std::size_t i) const { return offset_[i] / per_bucket_; }
+  std::int64_t last_bucket(std::size_t i) const {
+    return (offset_[i] + shapes_[i].size() - 1) / per_bucket_;
+  }
+  void start(std::size_t bucket) {
+    const std::int64_t at = static_cast<std::int64_t>(bucket) * per_bucket_;
+    const int count = static_cast<int>(std::min(per_bucket_, total_ - at));
+    requests_.emplace_back();
+    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, buffer().data() + at, count, mpi_type<T>(), MPI_SUM,
+                             comm_->comm(), &requests_.back()),
+              "MPI_Iallreduce");
+  }
+
+  const Communicator* comm_;
+  const char* caller_;
+  std::vector<Shape> shapes_;
+  std::vector<std::int64_t> offset_;  // where each gradient starts in the buffer
+  std::vector<std::uint8_t> added_;   // 0: not yet, 1: added as zeros (None), 2: added
+  std::vector<int> pending_;          // per bucket: gradients in it not yet added
+  std::vector<int> present_;
+  std::vector<MPI_Request> requests_;
+  std::int64_t total_ = 0, per_bucket_ = 1;
+  std::size_t started_ = 0;
+  std::size_t level_ = 0;  // which of the thread's buffers is ours
+  bool finished_ = false;
+};
+
+}  // namespace detail
+}  // namespace tapegrad::distributed

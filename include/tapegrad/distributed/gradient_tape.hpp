@@ -1,0 +1,123 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <utility>
+#include <vector>
+
+#include "tapegrad/detail/op_observer.hpp"
+#include "tapegrad/distributed/average_op.hpp"
+#include "tapegrad/distributed/buckets.hpp"
+#include "tapegrad/distributed/collectives.hpp"
+#include "tapegrad/distributed/communicator.hpp"
+#include "tapegrad/tape.hpp"
+#include "tapegrad/tensor.hpp"
+#include "tapegrad/variable.hpp"
+
+// NOTE [ Overlapping the averaging with the reverse sweep ]
+// DistributedGradientTape::gradient() listens to the sweep (NOTE [ The op observer ]): the
+// sweep reports each source's gradient as soon as it is final, which is when it has passed the
+// first entry that read the source, and the gradient goes into its fusion bucket at once; a
+// bucket starts its allreduce when it is full (NOTE [ Averaging gradients in buckets ]). Open
+// MPI moves a non-blocking collective along only inside MPI calls, so before each backward
+// step the listener calls MPI_Testall on the buckets in flight; a step that runs long (one large
+// matmul) gets no progress until it ends. A progress thread would need MPI_THREAD_MULTIPLE and
+// a core of its own, which the two-rank jobs on a two-core machine do not have. How much of
+// the communication this hides is measured by benchmarks/distributed_mlp.cpp (see
+// benchmarks/README.md).
+namespace tapegrad::distributed {
+
+/// What the last DistributedGradientTape::gradient() did, to measure the overlap.
+struct OverlapReport {
+  std::size_t buckets = 0;               // fusion buckets of the gradient list
+  std::size_t started_during_sweep = 0;  // of which started before the sweep's last step
+  double sweep_seconds = 0;              // in the tape's gradient() (the reverse sweep)
+  double wait_seconds = 0;               // waiting for the buckets after the sweep
+};
+
+namespace detail {
+
+/// Hears the sweep of one tape and hands each final gradient to the bucketed average.
+template <class T>
+class SweepListener final : public tapegrad::detail::OpObserver {
+ public:
+  SweepListener(const tapegrad::detail::TapeState& tape, BucketedAverage<T>& average)
+      : tape_(&tape), level_(tape.sweeps + 1), average_(&average) {}
+
+  void on_source_gradient(const tapegrad::detail::TapeState& tape, std::size_t source,
+                          const tapegrad::detail::ImplRef& gradient) override {
+    // Only our sweep: a custom gradient function may sweep other tapes, or this one again.
+    if (&tape != tape_ || tape.sweeps != level_ || average_->added(source)) return;
+    average_->add(source, gradient ? Tensor<T>(gradient) : Tensor<T>());
+  }
+  void on_backward_step(const tapegrad::detail::TapeState& tape, std::size_t) override {
+    average_->progress();
+    if (&tape == tape_) started_before_last_step_ = average_->started();
+  }
+  /// The buckets that had started when the sweep began its last backward step: those whose
+  /// communication could overlap computation.
+  std::size_t started_before_last_step() const noexcept { return started_before_last_step_; }
+
+ private:
+  const tapegrad::detail::TapeState* tape_;
+  int level_;
+  BucketedAverage<T>* average_;
+  std::size_t started_before_last_step_ = 0;
+};
+
+}  // namespace detail
+
+/// A GradientTape's gradient(), averaged over the ranks while the sweep still runs (Horovod's
+/// DistributedGradientTape, DDP's overlapped reducer): each fusion bucket's allreduce starts
+/// as soon as the sweep has finished every gradient in it. The result equals tape.gradient()
+/// followed by allreduce_gradients(), including None where no rank has a gradient, and stays
+/// differentiable (NOTE [ The average over the ranks is an op ]). Checks,
+/// before its first allreduce for a list of variables, that all ranks hold the same ones.
+///   tg::GradientTape tape;   auto loss = ...;
+///   auto grads = td::DistributedGradientTape(tape, comm).gradient(loss, vars);
+class DistributedGradientTape {
+ public:
+  DistributedGradientTape(GradientTape& tape, const Communicator& comm,
+                          std::size_t bucket_bytes = default_bucket_bytes)
+      : tape_(&tape), comm_(&comm), bucket_bytes_(bucket_bytes) {}
+
+  /// The gradients of `target` with respect to `vars`, averaged over the ranks.
+  template <class T>
+  std::vector<Tensor<T>> gradient(const Tensor<T>& target, const std::vector<Variable<T>>& vars) {
+    check_same_variables_once(*comm_, vars);
+    using clock = std::chrono::steady_clock;
+    std::vector<Shape> shapes;
+    for (const Variable<T>& v : vars) shapes.push_back(v.shape());
+    detail::BucketedAverage<T> average(*comm_, std::move(shapes), bucket_bytes_,
+                                       "DistributedGradientTape::gradient");
+    detail::SweepListener<T> listener(tape_->internal_state(), average);
+    const auto start = clock::now();
+    std::vector<Tensor<T>> grads;
+    {
+      tapegrad::detail::ObserverScope listening(listener);
+      grads = tape_->gradient(target, vars);
+    }
+    report_.buckets = average.buckets();
+    report_.started_during_sweep = listener.started_before_last_step();
+    const auto swept = clock::now();
+    // What the sweep did not report (a target that no source reaches ends it early).
+    for (std::size_t i = grads.size(); i-- > 0;)
+      if (!average.added(i)) average.add(i, grads[i]);
+    auto means = average.finish();
+    const auto waited = clock::now();
+    report_.sweep_seconds = std::chrono::duration<double>(swept - start).count();
+    report_.wait_seconds = std::chrono::duration<double>(waited - swept).count();
+    return detail::as_averages_of(*comm_, grads, std::move(means));
+  }
+
+  /// What the last gradient() did: buckets, how many started during the sweep, and times.
+  const OverlapReport& last_overlap() const noexcept { return report_; }
+
+ private:
+  GradientTape* tape_;
+  const Communicator* comm_;
+  std::size_t bucket_bytes_;
+  OverlapReport report_;
+};
+
+}  // namespace tapegrad::distributed
