@@ -34,6 +34,7 @@ Tensor<T> as_average_of(const Communicator& comm, const Tensor<T>& x, Tensor<T> 
 template <class T>
 Tensor<T> mean_over_ranks(const Communicator& comm, const Tensor<T>& x) {
   TAPEGRAD_CHECK(x.has_value(), value_error, "mean_over_ranks: the tensor has no value");
+  if (comm.size() == 1) return x;
   detail::BucketedAverage<T> average(comm, {x.shape()}, default_bucket_bytes, "mean_over_ranks");
   average.add(0, x);
   return detail::as_average_of(comm, x, std::move(average.finish()[0]));

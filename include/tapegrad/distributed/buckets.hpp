@@ -49,6 +49,13 @@ MPI_Datatype mpi_type() {
   return std::is_same_v<T, float> ? MPI_FLOAT : MPI_DOUBLE;
 }
 
+/// Throws value_error unless a bucket of `bucket_bytes` holds an element of T.
+template <class T>
+void check_bucket_bytes(std::size_t bucket_bytes, const char* caller) {
+  TAPEGRAD_CHECK(bucket_bytes >= sizeof(T), value_error, caller,
+                 ": bucket_bytes must hold one element, got ", bucket_bytes);
+}
+
 /// One averaging of a gradient list over the ranks, bucket by bucket, as the gradients come.
 ///   BucketedAverage<float> avg(comm, shapes, bucket_bytes, "allreduce_gradients");
 ///   avg.add(i, grad_i) for each i, in any order;   grads = avg.finish();
@@ -63,8 +70,7 @@ class BucketedAverage {
         shapes_(std::move(shapes)),
         offset_(shapes_.size()),
         added_(shapes_.size(), 0) {
-    TAPEGRAD_CHECK(bucket_bytes >= sizeof(T), value_error, caller,
-                   ": bucket_bytes must hold one element, got ", bucket_bytes);
+    check_bucket_bytes<T>(bucket_bytes, caller);
     std::int64_t total = 0;
     for (std::size_t k = shapes_.size(); k-- > 0;) {
       offset_[k] = total;

@@ -141,7 +141,8 @@ void allreduce_gradients(const Communicator& comm, std::vector<Tensor<T>>& grads
     TAPEGRAD_CHECK(!grads[i].has_value() || grads[i].shape() == vars[i].shape(), shape_error,
                    "allreduce_gradients: gradient ", i, " has shape ", grads[i].shape(),
                    " but variable '", vars[i].name(), "' has shape ", vars[i].shape());
-  if (grads.empty()) return;
+  detail::check_bucket_bytes<T>(bucket_bytes, "allreduce_gradients");
+  if (grads.empty() || comm.size() == 1) return;  // the mean of one rank's gradients
   std::vector<Shape> shapes;
   for (const Variable<T>& v : vars) shapes.push_back(v.shape());
   detail::BucketedAverage<T> average(comm, std::move(shapes), bucket_bytes, "allreduce_gradients");

@@ -84,7 +84,12 @@ class DistributedGradientTape {
   /// The gradients of `target` with respect to `vars`, averaged over the ranks.
   template <class T>
   std::vector<Tensor<T>> gradient(const Tensor<T>& target, const std::vector<Variable<T>>& vars) {
+    detail::check_bucket_bytes<T>(bucket_bytes_, "DistributedGradientTape::gradient");
     check_same_variables_once(*comm_, vars);
+    if (comm_->size() == 1) {  // the mean of one rank's gradients
+      report_ = OverlapReport{};
+      return tape_->gradient(target, vars);
+    }
     using clock = std::chrono::steady_clock;
     std::vector<Shape> shapes;
     for (const Variable<T>& v : vars) shapes.push_back(v.shape());
