@@ -1,11 +1,16 @@
 // Fashion-MNIST with a 784-256-128-10 ReLU multilayer perceptron: softmax cross-entropy,
 // Adam with a cosine-decayed learning rate and shuffled mini-batches, every gradient from a
 // GradientTape. The full run reaches about 89% test accuracy on the 10,000 test images;
-// --quick trains on a small subset so ctest can run it in seconds.
+// --quick trains on a small subset so ctest can run it in seconds. Built as
+// fashion_mnist_mlp_distributed (with MPI), the same program trains data-parallel:
+//   mpirun -np 2 fashion_mnist_mlp_distributed
 #include <tapegrad/tapegrad.hpp>
 #include <tapegrad/train/layers.hpp>
 
 #include "common/classifier_training.hpp"
+#ifdef EXAMPLES_DATA_PARALLEL
+#include "common/data_parallel.hpp"
+#endif
 
 namespace tg = tapegrad;
 
@@ -23,6 +28,11 @@ int main(int argc, char** argv) {
   setup.quick_test_images = 1000;
   setup.quick_floor = 0.5;
   setup.evaluation_batch = 1000;
+#ifdef EXAMPLES_DATA_PARALLEL
+  examples::DataParallelTeam team(argc, argv);
+  setup.program = "fashion_mnist_mlp_distributed";
+  setup.team = &team;
+#endif
   return examples::run_classifier(argc, argv, setup, [](tg::Generator& gen) {
     auto relu = [](const tg::Tensor<float>& t) { return tg::relu(t); };
     return tg::Sequential<float>(tg::Dense<float>(784, 256, relu, gen, "dense1"),

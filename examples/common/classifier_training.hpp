@@ -31,6 +31,25 @@
 
 namespace examples {
 
+/// The processes that train together: one, unless the program runs data-parallel
+/// (data_parallel.hpp). Every global batch is split over them, their gradients averaged.
+class Team {
+ public:
+  virtual ~Team() = default;
+  virtual int rank() const { return 0; }
+  virtual int size() const { return 1; }
+  /// Gives every process rank 0's weights.
+  virtual void start_alike(const std::vector<tapegrad::Variable<float>>&) {}
+  /// The gradients of `loss`, averaged over the processes.
+  virtual std::vector<tapegrad::Tensor<float>> gradient(
+      tapegrad::GradientTape& tape, const tapegrad::Tensor<float>& loss,
+      const std::vector<tapegrad::Variable<float>>& vars) {
+    return tape.gradient(loss, vars);
+  }
+  /// Each value summed over the processes.
+  virtual void sum(std::vector<double>&) {}
+};
+
 /// What differs between the classifier programs besides the network itself.
 struct ClassifierSetup {
   std::string program;      // for --help and error messages, e.g. "fashion_mnist_mlp"
@@ -54,6 +73,7 @@ struct ClassifierSetup {
   /// what a full run reaches, since a subset and one epoch prove the pipeline, not the model.
   double quick_floor = 0.5;
   std::int64_t evaluation_batch = 1000;  // bounds the memory of one forward pass
+  Team* team = nullptr;                  // null: this process alone
 };
 
 using ModelBuilder = std::function<tapegrad::Sequential<float>(tapegrad::Generator&)>;
@@ -93,26 +113,30 @@ inline std::int64_t count_correct(const tapegrad::Tensor<float>& logits,
 }
 
 /// Mean loss and accuracy over a whole split, in batches (no tape is open, so nothing is
-/// recorded).
+/// recorded); each of the team's processes takes its share of the split.
 inline std::pair<double, double> evaluate(const tapegrad::Sequential<float>& model,
                                           const LabeledImages& data,
-                                          const tapegrad::Shape& example_shape,
-                                          std::int64_t batch) {
+                                          const tapegrad::Shape& example_shape, std::int64_t batch,
+                                          Team& team) {
   const std::int64_t n = data.labels.size();
+  const std::int64_t begin = n * team.rank() / team.size(),
+                     end = n * (team.rank() + 1) / team.size();
   std::vector<std::int64_t> order(static_cast<std::size_t>(n));
   std::iota(order.begin(), order.end(), 0);
   double loss_sum = 0;
   std::int64_t correct = 0;
   tapegrad::Tensor<float> x;
   tapegrad::Tensor<std::int32_t> y;
-  for (std::int64_t first = 0; first < n; first += batch) {
-    const std::int64_t count = std::min(batch, n - first);
+  for (std::int64_t first = begin; first < end; first += batch) {
+    const std::int64_t count = std::min(batch, end - first);
     make_batch(data, example_shape, order, first, count, x, y);
     const auto logits = model(x);
     loss_sum += tapegrad::sum(tapegrad::sparse_softmax_cross_entropy(y, logits)).item();
     correct += count_correct(logits, y);
   }
-  return {loss_sum / static_cast<double>(n), static_cast<double>(correct) / static_cast<double>(n)};
+  std::vector<double> sums{loss_sum, static_cast<double>(correct)};
+  team.sum(sums);
+  return {sums[0] / static_cast<double>(n), sums[1] / static_cast<double>(n)};
 }
 
 inline const char* plural_s(int count) {
@@ -126,6 +150,8 @@ inline const char* plural_s(int count) {
 inline int run_classifier(int argc, char** argv, ClassifierSetup setup,
                           const ModelBuilder& build_model) {
   namespace tg = tapegrad;
+  Team alone;
+  Team& team = setup.team ? *setup.team : alone;
   bool quick = false, print_memory_report = false;
   std::uint64_t seed = 42;
   int epochs = setup.epochs;
@@ -190,15 +216,24 @@ inline int run_classifier(int argc, char** argv, ClassifierSetup setup,
     std::cerr << setup.program << ": " << e.what() << '\n';
     return 1;
   }
+  if (batch_size < team.size()) {
+    std::cerr << setup.program << ": a batch of " << batch_size << " does not split over "
+              << team.size() << " processes\n";
+    return 2;
+  }
   const std::int64_t n = train.labels.size();
   std::cout << "Fashion-MNIST: " << n << " training and " << test.labels.size() << " test images; "
             << setup.model_name << ", Adam lr " << lr
             << (schedule == "cosine" ? " cosine-decayed" : "") << ", batch " << batch_size << ", "
             << epochs << " epoch" << detail::plural_s(epochs) << ", seed " << seed << '\n';
+  if (team.size() > 1)
+    std::cout << "data-parallel over " << team.size() << " processes: each takes its share of "
+              << "every batch, and their gradients are averaged\n";
 
   tg::Generator gen(seed);
   const tg::Sequential<float> model = build_model(gen);
   const auto vars = model.trainable_variables();
+  team.start_alike(vars);
   const std::int64_t batches = (n + batch_size - 1) / batch_size;
   tg::Adam opt(schedule == "cosine" ? tg::LearningRate(tg::CosineDecay(
                                           lr, static_cast<std::int64_t>(epochs) * batches))
@@ -218,34 +253,49 @@ inline int run_classifier(int argc, char** argv, ClassifierSetup setup,
     }
     progress.begin_epoch();
     for (std::int64_t b = 0; b < batches; ++b) {
-      const std::int64_t first = b * batch_size,
-                         count = std::min<std::int64_t>(batch_size, n - first);
+      // This process's share of the global batch [b * batch_size, + global_count).
+      const std::int64_t global_count = std::min<std::int64_t>(batch_size, n - b * batch_size);
+      const std::int64_t first = b * batch_size + global_count * team.rank() / team.size(),
+                         count = b * batch_size + global_count * (team.rank() + 1) / team.size() -
+                                 first;
       detail::make_batch(train, setup.example_shape, order, first, count, x, y);
       const bool report_memory = print_memory_report && epoch == 1 && b == 0;
       std::unique_ptr<tg::TapeDetails> details;  // notes shapes and lines for the report
       if (report_memory) details = std::make_unique<tg::TapeDetails>();
       tg::GradientTape tape;
       const auto logits = model(x);
-      const auto loss = tg::mean(tg::sparse_softmax_cross_entropy(y, logits));
+      const auto losses = tg::sparse_softmax_cross_entropy(y, logits);
+      // The global batch's mean loss, as this process's part of it: averaged over the
+      // processes, the gradients are those of the mean over the global batch, even when the
+      // shares differ in size.
+      const auto loss =
+          tg::sum(losses) / (static_cast<float>(global_count) / static_cast<float>(team.size()));
       if (report_memory)
         std::cout << "what the tape holds after the first forward pass:\n"
                   << tg::memory_report(tape) << '\n';
-      opt.apply_gradients(tape.gradient(loss, vars), vars);
-      progress.batch_done(count, loss.item(), detail::count_correct(logits, y));
+      opt.apply_gradients(team.gradient(tape, loss, vars), vars);
+      // The global batch's figures, as one process would report them.
+      std::vector<double> sums{tg::sum(losses).item(),
+                               static_cast<double>(detail::count_correct(logits, y))};
+      team.sum(sums);
+      progress.batch_done(global_count, sums[0] / static_cast<double>(global_count),
+                          static_cast<std::int64_t>(sums[1]));
     }
     const auto [test_loss, test_acc] =
-        detail::evaluate(model, test, setup.example_shape, setup.evaluation_batch);
+        detail::evaluate(model, test, setup.example_shape, setup.evaluation_batch, team);
     progress.end_epoch(test_loss, test_acc);
     if (!reached_at && test_acc >= target) reached_at = epoch;
   }
   progress.finish();
 
-  try {
-    write_learning_curves_csv(out_dir + "/curves.csv", progress.history());
-    std::cout << "wrote " << out_dir << "/curves.csv\n";
-    plot_learning_curves(out_dir + "/curves.csv", out_dir + "/curves.png");
-  } catch (const std::exception& e) {
-    std::cerr << setup.program << ": " << e.what() << '\n';  // the training itself succeeded
+  if (team.rank() == 0) {  // one process writes the curves, which every process knows
+    try {
+      write_learning_curves_csv(out_dir + "/curves.csv", progress.history());
+      std::cout << "wrote " << out_dir << "/curves.csv\n";
+      plot_learning_curves(out_dir + "/curves.csv", out_dir + "/curves.png");
+    } catch (const std::exception& e) {
+      std::cerr << setup.program << ": " << e.what() << '\n';  // the training itself succeeded
+    }
   }
 
   const double test_acc = progress.history().back().test_acc;
