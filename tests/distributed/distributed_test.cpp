@@ -302,7 +302,9 @@ tg::Tensor<double> cubic_loss(const tg::Tensor<double>& x, const tg::Tensor<doub
 TEST_CASE("averaged gradients compose with an outer tape and a ForwardAccumulator",
           "[distributed]") {
   const std::int64_t per_rank = 5;
-  const auto [x_all, y_all] = distributed_test::all_ranks_data(per_rank);
+  const auto data = distributed_test::all_ranks_data(per_rank);
+  const tg::Tensor<double>& x_all = data.first;
+  const tg::Tensor<double>& y_all = data.second;
   const auto x = tg::slice(x_all, {world->rank() * per_rank, 0}, {per_rank, 3});
   const auto y = tg::slice(y_all, {world->rank() * per_rank, 0}, {per_rank, 1});
   tg::Variable<double> w(tg::Tensor<double>({{0.3}, {-0.2}, {0.5}}), "w");
@@ -345,7 +347,9 @@ TEST_CASE("averaged gradients compose with an outer tape and a ForwardAccumulato
 TEST_CASE("data-parallel steps with DistributedGradientTape equal one process's steps",
           "[distributed]") {
   const std::int64_t per_rank = 4;
-  const auto [x_all, y_all] = distributed_test::all_ranks_data(per_rank);
+  const auto data = distributed_test::all_ranks_data(per_rank);
+  const tg::Tensor<double>& x_all = data.first;
+  const tg::Tensor<double>& y_all = data.second;
   auto train = [&](bool distributed) {
     tg::Variable<double> w(tg::Tensor<double>({{0.1}, {0.2}, {0.3}}), "w");
     const std::vector<tg::Variable<double>> vars{w};
