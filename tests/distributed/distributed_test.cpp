@@ -278,6 +278,22 @@ TEST_CASE("mean_over_ranks: the mean, and its gradient is the mean of the ranks'
   CHECK(dx.to_vector() == std::vector<double>{(n + 1) / 2, 1.0});
 }
 
+TEST_CASE("mean_over_ranks inside a recompute_grad block: recomputed alike on every rank",
+          "[distributed]") {
+  const double r = world->rank(), n = world->size();
+  const tg::Tensor<double> x({r + 1.0, 2.0});
+  auto block = tg::recompute_grad(
+      [](const tg::Tensor<double>& t) { return td::mean_over_ranks(*world, t) * t; });
+  tg::GradientTape tape;
+  tape.watch(x);
+  const auto y = tg::sum(block(x));
+  // d/dx_r of sum(mean(x) * x_r): mean(x) + mean over ranks of x_r's upstream (x_r itself).
+  const auto dx = tape.gradient(y, x);
+  const double mean0 = (n + 1) / 2;  // the mean of r + 1 over the ranks
+  CHECK(dx.to_vector()[0] == Approx(mean0 + mean0).epsilon(1e-14));
+  CHECK(dx.to_vector()[1] == Approx(2.0 + 2.0).epsilon(1e-14));
+}
+
 namespace distributed_test {
 
 // Every rank's data together, for a serial reference on one process.
