@@ -205,13 +205,22 @@ struct Net {
   }
 };
 
-void check_same_bits(const std::vector<tg::Tensor<double>>& a,
-                     const std::vector<tg::Tensor<double>>& b) {
+// The same values; bit for bit on up to two ranks, where any allreduce algorithm adds the same
+// two numbers, and to rounding on more, where the blocking and non-blocking allreduce may add
+// in different orders (a margin for sums that nearly cancel).
+void check_same_values(const std::vector<tg::Tensor<double>>& a,
+                       const std::vector<tg::Tensor<double>>& b) {
   REQUIRE(a.size() == b.size());
   for (std::size_t i = 0; i < a.size(); ++i) {
     INFO("gradient " << i);
     REQUIRE(a[i].has_value() == b[i].has_value());
-    if (a[i].has_value()) CHECK(a[i].to_vector() == b[i].to_vector());
+    if (!a[i].has_value()) continue;
+    if (world->size() <= 2) {
+      CHECK(a[i].to_vector() == b[i].to_vector());
+    } else {
+      for (std::int64_t k = 0; k < a[i].size(); ++k)
+        CHECK(a[i].data()[k] == Approx(b[i].data()[k]).epsilon(1e-14).margin(1e-15));
+    }
   }
 }
 
@@ -228,7 +237,7 @@ TEST_CASE("DistributedGradientTape equals the tape's gradient averaged afterward
     tg::GradientTape tape;
     td::DistributedGradientTape overlapped(tape, *world, bucket);
     const auto grads = overlapped.gradient(net.loss(), net.vars);
-    distributed_test::check_same_bits(grads, expected);
+    distributed_test::check_same_values(grads, expected);
     CHECK(grads[6].has_value());        // rank 0's gradient, averaged with the others' zeros
     CHECK_FALSE(grads[7].has_value());  // no rank has one
     const td::OverlapReport& report = overlapped.last_overlap();

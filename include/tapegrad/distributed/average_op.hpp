@@ -35,7 +35,8 @@ template <class T>
 Tensor<T> mean_over_ranks(const Communicator& comm, const Tensor<T>& x) {
   TAPEGRAD_CHECK(x.has_value(), value_error, "mean_over_ranks: the tensor has no value");
   if (comm.size() == 1) return x;
-  detail::BucketedAverage<T> average(comm, {x.shape()}, default_bucket_bytes, "mean_over_ranks");
+  detail::BucketedAverage<T> average(comm, {x.shape()}, default_bucket_bytes, "mean_over_ranks",
+                                     detail::BucketedAverage<T>::Start::in_finish);
   average.add(0, x);
   return detail::as_average_of(comm, x, std::move(average.finish()[0]));
 }

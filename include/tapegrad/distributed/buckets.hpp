@@ -22,7 +22,11 @@
 // as DDP does: a model's last variables are the first whose gradients the reverse sweep
 // finishes, so the first buckets fill early. A bucket starts as soon as every gradient in it
 // has been added and every bucket before it has started: MPI needs the ranks to start
-// collectives in the same order, and the order of the buckets is the same everywhere.
+// collectives in the same order, and the order of the buckets is the same everywhere. When
+// every gradient is at hand before the first bucket could start (allreduce_gradients, after
+// the sweep), nothing can overlap: the buckets then go by the blocking MPI_Allreduce, which
+// Open MPI runs faster (245 us against 337 us for 1 MiB on two ranks here). Every rank makes
+// the same choice, since it is the caller's, not the timing's.
 //
 // A gradient with no value (None) on a rank counts as zeros there, so every rank sends the same
 // layout; a last small allreduce tells every rank which gradients some rank has, and a gradient
@@ -62,11 +66,15 @@ void check_bucket_bytes(std::size_t bucket_bytes, const char* caller) {
 template <class T>
 class BucketedAverage {
  public:
+  /// When the buckets go: as soon as each is full (non-blocking), or all in finish().
+  enum class Start { when_full, in_finish };
+
   /// Gradients of the given shapes (one per variable, in the variables' order).
   BucketedAverage(const Communicator& comm, std::vector<Shape> shapes, std::size_t bucket_bytes,
-                  const char* caller)
+                  const char* caller, Start start = Start::when_full)
       : comm_(&comm),
         caller_(caller),
+        blocking_(start == Start::in_finish),
         shapes_(std::move(shapes)),
         offset_(shapes_.size()),
         added_(shapes_.size(), 0) {
@@ -128,6 +136,7 @@ class BucketedAverage {
     if (shapes_[i].size() == 0) return;
     for (std::int64_t b = first_bucket(i); b <= last_bucket(i); ++b)
       --pending_[static_cast<std::size_t>(b)];
+    if (blocking_) return;
     while (started_ < pending_.size() && pending_[started_] == 0) start(started_++);
   }
 
@@ -152,7 +161,18 @@ class BucketedAverage {
       TAPEGRAD_CHECK(added_[i], value_error, caller_, ": gradient ", i, " was never added");
     present_.resize(added_.size());
     for (std::size_t i = 0; i < added_.size(); ++i) present_[i] = added_[i] == 2 ? 1 : 0;
-    if (!present_.empty()) {
+    if (blocking_) {
+      for (std::size_t bucket = 0; bucket < pending_.size(); ++bucket) {
+        const auto [at, count] = extent(bucket);
+        check_mpi(MPI_Allreduce(MPI_IN_PLACE, buffer().data() + at, count, mpi_type<T>(), MPI_SUM,
+                                comm_->comm()),
+                  "MPI_Allreduce");
+      }
+      if (!present_.empty())
+        check_mpi(MPI_Allreduce(MPI_IN_PLACE, present_.data(), static_cast<int>(present_.size()),
+                                MPI_INT, MPI_MAX, comm_->comm()),
+                  "MPI_Allreduce");
+    } else if (!present_.empty()) {
       requests_.emplace_back();
       check_mpi(MPI_Iallreduce(MPI_IN_PLACE, present_.data(), static_cast<int>(present_.size()),
                                MPI_INT, MPI_MAX, comm_->comm(), &requests_.back()),
@@ -191,9 +211,13 @@ class BucketedAverage {
   std::int64_t last_bucket(std::size_t i) const {
     return (offset_[i] + shapes_[i].size() - 1) / per_bucket_;
   }
-  void start(std::size_t bucket) {
+  /// Where bucket `bucket` starts in the buffer, and its number of elements.
+  std::pair<std::int64_t, int> extent(std::size_t bucket) const {
     const std::int64_t at = static_cast<std::int64_t>(bucket) * per_bucket_;
-    const int count = static_cast<int>(std::min(per_bucket_, total_ - at));
+    return {at, static_cast<int>(std::min(per_bucket_, total_ - at))};
+  }
+  void start(std::size_t bucket) {
+    const auto [at, count] = extent(bucket);
     requests_.emplace_back();
     check_mpi(MPI_Iallreduce(MPI_IN_PLACE, buffer().data() + at, count, mpi_type<T>(), MPI_SUM,
                              comm_->comm(), &requests_.back()),
@@ -202,6 +226,7 @@ class BucketedAverage {
 
   const Communicator* comm_;
   const char* caller_;
+  bool blocking_;
   std::vector<Shape> shapes_;
   std::vector<std::int64_t> offset_;  // where each gradient starts in the buffer
   std::vector<std::uint8_t> added_;   // 0: not yet, 1: added as zeros (None), 2: added

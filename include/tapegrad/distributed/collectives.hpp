@@ -145,7 +145,8 @@ void allreduce_gradients(const Communicator& comm, std::vector<Tensor<T>>& grads
   if (grads.empty() || comm.size() == 1) return;  // the mean of one rank's gradients
   std::vector<Shape> shapes;
   for (const Variable<T>& v : vars) shapes.push_back(v.shape());
-  detail::BucketedAverage<T> average(comm, std::move(shapes), bucket_bytes, "allreduce_gradients");
+  detail::BucketedAverage<T> average(comm, std::move(shapes), bucket_bytes, "allreduce_gradients",
+                                     detail::BucketedAverage<T>::Start::in_finish);
   for (std::size_t i = grads.size(); i-- > 0;) average.add(i, grads[i]);
   grads = detail::as_averages_of(comm, grads, average.finish());
 }
