@@ -138,8 +138,9 @@ TEST_CASE("shard_indices: every example once per epoch over the ranks, the same 
 }
 
 TEST_CASE("data-parallel steps equal one process's steps on the whole batch", "[distributed]") {
-  // Linear regression, global batch 48 split evenly over the ranks, five Adam steps.
-  const std::int64_t global = 48, features = 3;
+  // Linear regression, five Adam steps: 32 examples per rank against one process on all of
+  // them (on two ranks, batch 32 against batch 64).
+  const std::int64_t global = 32 * world->size(), features = 3;
   tg::Generator gen(5);
   const auto x = tg::random_normal<float>({global, features}, 0.0, 1.0, gen);
   const auto y = tg::random_normal<float>({global, 1}, 0.0, 1.0, gen);
