@@ -306,15 +306,20 @@ TEST_CASE("mean_over_ranks inside a recompute_grad block: recomputed alike on ev
 
 namespace distributed_test {
 
-// Every rank's data together, for a serial reference on one process.
-std::pair<tg::Tensor<double>, tg::Tensor<double>> all_ranks_data(std::int64_t per_rank) {
+// Regression data: every rank's examples together (for a serial reference on one process)
+// and this rank's share.
+struct Shares {
+  tg::Tensor<double> x_all, y_all, x, y;
+};
+Shares shares_of_data(std::int64_t per_rank) {
   std::vector<tg::Tensor<double>> xs, ys;
   for (int r = 0; r < world->size(); ++r) {
     tg::Generator data(200 + static_cast<std::uint64_t>(r));
     xs.push_back(tg::random_normal<double>({per_rank, 3}, 0.0, 1.0, data));
     ys.push_back(tg::random_normal<double>({per_rank, 1}, 0.0, 1.0, data));
   }
-  return {tg::concat(xs, 0), tg::concat(ys, 0)};
+  const auto mine = static_cast<std::size_t>(world->rank());
+  return {tg::concat(xs, 0), tg::concat(ys, 0), xs[mine], ys[mine]};
 }
 
 tg::Tensor<double> cubic_loss(const tg::Tensor<double>& x, const tg::Tensor<double>& y,
@@ -328,11 +333,8 @@ tg::Tensor<double> cubic_loss(const tg::Tensor<double>& x, const tg::Tensor<doub
 TEST_CASE("averaged gradients compose with an outer tape and a ForwardAccumulator",
           "[distributed]") {
   const std::int64_t per_rank = 5;
-  const auto data = distributed_test::all_ranks_data(per_rank);
-  const tg::Tensor<double>& x_all = data.first;
-  const tg::Tensor<double>& y_all = data.second;
-  const auto x = tg::slice(x_all, {world->rank() * per_rank, 0}, {per_rank, 3});
-  const auto y = tg::slice(y_all, {world->rank() * per_rank, 0}, {per_rank, 1});
+  const auto data = distributed_test::shares_of_data(per_rank);
+  const tg::Tensor<double> x = data.x, y = data.y;  // this rank's share
   tg::Variable<double> w(tg::Tensor<double>({{0.3}, {-0.2}, {0.5}}), "w");
   const std::vector<tg::Variable<double>> vars{w};
   const tg::Tensor<double> v({{1.0}, {0.5}, {-2.0}});
@@ -340,11 +342,11 @@ TEST_CASE("averaged gradients compose with an outer tape and a ForwardAccumulato
   // The serial reference on the whole batch: H g (the gradient of |g|^2 / 2) and H v.
   tg::GradientTape outer_ref;
   tg::GradientTape inner_ref;
-  const auto g_ref = inner_ref.gradient(distributed_test::cubic_loss(x_all, y_all, w), w);
+  const auto g_ref = inner_ref.gradient(distributed_test::cubic_loss(data.x_all, data.y_all, w), w);
   const auto hg_ref = outer_ref.gradient(0.5 * tg::sum(g_ref * g_ref), w);
   tg::GradientTape hv_tape;
   tg::GradientTape hv_inner;
-  const auto g2 = hv_inner.gradient(distributed_test::cubic_loss(x_all, y_all, w), w);
+  const auto g2 = hv_inner.gradient(distributed_test::cubic_loss(data.x_all, data.y_all, w), w);
   const auto hv_ref = hv_tape.gradient(tg::sum(g2 * v), w);
 
   SECTION("an outer tape, then the average of its gradient: H g") {
@@ -373,17 +375,13 @@ TEST_CASE("averaged gradients compose with an outer tape and a ForwardAccumulato
 TEST_CASE("data-parallel steps with DistributedGradientTape equal one process's steps",
           "[distributed]") {
   const std::int64_t per_rank = 4;
-  const auto data = distributed_test::all_ranks_data(per_rank);
-  const tg::Tensor<double>& x_all = data.first;
-  const tg::Tensor<double>& y_all = data.second;
+  const auto data = distributed_test::shares_of_data(per_rank);
   auto train = [&](bool distributed) {
     tg::Variable<double> w(tg::Tensor<double>({{0.1}, {0.2}, {0.3}}), "w");
     const std::vector<tg::Variable<double>> vars{w};
     tg::Adam adam(0.05);
-    const auto x =
-        distributed ? tg::slice(x_all, {world->rank() * per_rank, 0}, {per_rank, 3}) : x_all;
-    const auto y =
-        distributed ? tg::slice(y_all, {world->rank() * per_rank, 0}, {per_rank, 1}) : y_all;
+    const auto x = distributed ? data.x : data.x_all;
+    const auto y = distributed ? data.y : data.y_all;
     for (int step = 0; step < 4; ++step) {
       tg::GradientTape tape;
       const auto loss = distributed_test::cubic_loss(x, y, w);
