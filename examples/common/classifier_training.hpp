@@ -216,9 +216,9 @@ inline int run_classifier(int argc, char** argv, ClassifierSetup setup,
     std::cerr << setup.program << ": " << e.what() << '\n';
     return 1;
   }
-  if (batch_size < team.size()) {
-    std::cerr << setup.program << ": a batch of " << batch_size << " does not split over "
-              << team.size() << " processes\n";
+  if (batch_size < team.size()) {  // (a last, partial batch may leave some processes none)
+    std::cerr << setup.program << ": a batch of " << batch_size << " leaves some of the "
+              << team.size() << " processes without examples\n";
     return 2;
   }
   const std::int64_t n = train.labels.size();

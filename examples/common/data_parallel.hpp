@@ -18,10 +18,10 @@ class DataParallelTeam final : public Team {
  public:
   /// Joins the job (MPI_Init) before the program reads its command line.
   DataParallelTeam(int& argc, char**& argv) : comm_(argc, argv) {
-    if (comm_.rank() != 0) quiet_ = std::cout.rdbuf(&nowhere_);
+    if (comm_.rank() != 0) saved_cout_ = std::cout.rdbuf(&nowhere_);
   }
   ~DataParallelTeam() override {
-    if (quiet_ != nullptr) std::cout.rdbuf(quiet_);
+    if (saved_cout_ != nullptr) std::cout.rdbuf(saved_cout_);
   }
 
   int rank() const override { return comm_.rank(); }
@@ -35,8 +35,10 @@ class DataParallelTeam final : public Team {
     return tapegrad::distributed::DistributedGradientTape(tape, comm_).gradient(loss, vars);
   }
   void sum(std::vector<double>& values) override {
-    MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_DOUBLE, MPI_SUM,
-                  comm_.comm());
+    tapegrad::distributed::detail::check_mpi(
+        MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_DOUBLE,
+                      MPI_SUM, comm_.comm()),
+        "MPI_Allreduce");
   }
 
  private:
@@ -45,7 +47,7 @@ class DataParallelTeam final : public Team {
   };
   tapegrad::distributed::Communicator comm_;
   Nowhere nowhere_;
-  std::streambuf* quiet_ = nullptr;
+  std::streambuf* saved_cout_ = nullptr;  // rank 0's stays; the others' goes nowhere
 };
 
 }  // namespace examples

@@ -61,9 +61,9 @@ inline std::vector<ImplRef> reverse_sweep(TapeState& tape, const std::vector<Nod
   for (NodeId s : sources)
     if (s != no_node) is_source[s] = 1;
 
-  // For an observer: the sources in the order their gradients become final, which is when
-  // the sweep has passed the first entry that reads them, or at once for a source that no
-  // entry reads (NOTE [ The op observer ]).
+  // For an observer: the sources on the tape in the order their gradients become final, which
+  // is when the sweep has passed the first entry that reads them, or at once for a source that
+  // no entry reads (NOTE [ The op observer ]).
   const bool heard = thread_tapes.hearing_backward != 0;
   std::vector<std::pair<std::int64_t, std::size_t>> finals;  // (entry index, source)
   std::size_t n_final = 0;
@@ -77,7 +77,8 @@ inline std::vector<ImplRef> reverse_sweep(TapeState& tape, const std::vector<Nod
       }
     }
     for (std::size_t j = 0; j < sources.size(); ++j) {
-      const std::int64_t reader = sources[j] != no_node ? first_reader[sources[j]] : -1;
+      if (sources[j] == no_node) continue;  // gradient() decides it after the sweep
+      const std::int64_t reader = first_reader[sources[j]];
       finals.push_back({reader >= 0 ? reader : last + 1, j});
     }
     std::stable_sort(finals.begin(), finals.end(),
@@ -86,9 +87,7 @@ inline std::vector<ImplRef> reverse_sweep(TapeState& tape, const std::vector<Nod
   auto report_finals_above = [&](std::int64_t index) {
     for (; n_final < finals.size() && finals[n_final].first > index; ++n_final) {
       const std::size_t j = finals[n_final].second;
-      const ImplRef none;
-      const ImplRef& gradient = sources[j] != no_node ? grads[sources[j]] : none;
-      for_each_observer([&](OpObserver& o) { o.on_source_gradient(tape, j, gradient); });
+      for_each_observer([&](OpObserver& o) { o.on_source_gradient(tape, j, grads[sources[j]]); });
     }
   };
 

@@ -388,6 +388,38 @@ TEST_CASE("(e) An observer sees every op call, taped or not, and every backward 
   CHECK(samples > 1000);
 }
 
+TEST_CASE("The sweep reports each source when its gradient is final, unread sources first",
+          "[ops][definition]") {
+  struct SweepLog final : detail::OpObserver {
+    std::vector<std::string> events;
+    void on_backward_step(const detail::TapeState&, std::size_t index) override {
+      events.push_back("step " + std::to_string(index));
+    }
+    void on_source_gradient(const detail::TapeState&, std::size_t source,
+                            const ImplRef& gradient) override {
+      events.push_back("source " + std::to_string(source) + (gradient ? "" : " none"));
+    }
+  };
+  // Sources a (read by entry 0), b (read by entry 1), u (watched, never read) and v (never
+  // watched): u is final before any step, b after entry 1's, a after entry 0's; v is left to
+  // gradient(), which gives it None.
+  const Tensor<double> a(0.5), b(2.0), u(1.0), v(3.0);
+  GradientTape tape;
+  tape.watch(a);
+  tape.watch(b);
+  tape.watch(u);
+  const auto y = tapegrad::sin(a) * b;
+  SweepLog log;
+  std::vector<Tensor<double>> grads;
+  {
+    detail::ObserverScope scope(log);
+    grads = tape.gradient(y, std::vector<Tensor<double>>{a, b, u, v});
+  }
+  CHECK(log.events ==
+        std::vector<std::string>{"source 2 none", "step 1", "source 1", "step 0", "source 0"});
+  CHECK_FALSE(grads[3].has_value());
+}
+
 TEST_CASE("Each elementwise table row records its definition and has registry samples",
           "[ops][definition]") {
   std::set<std::string> registered;

@@ -54,6 +54,8 @@ class OpObserver {
   /// The sweep of `tape` has finished the gradient of source `source` (an index into the
   /// sources gradient() was given): right after the first entry that reads it, or before the
   /// first step for a source that no entry reads. `gradient` is empty when it gets none.
+  /// Sources the tape never saw are not reported, nor any when none is on the tape (then no
+  /// sweep runs): gradient() decides their gradients after the sweep.
   virtual void on_source_gradient(const TapeState&, std::size_t, const ImplRef&) {}
   /// A read of `variable` gives `read` (its value `value`, or a new handle on it that tapes
   /// know): the observer may replace `read` by a new handle on `value` of its own.

@@ -17,8 +17,10 @@
 // mean of the ranks' objectives and that every rank's gradient is averaged at the end, the
 // rank's contribution to d(global)/d(its gradient) is the mean of the ranks' upstream
 // gradients. That VJP is a collective: it works because every rank runs the same program, so
-// the same sweeps reach it in the same order. Where no tape or accumulator records, the op
-// costs a custom_gradient call and nothing else.
+// the same sweeps reach it in the same order. So only a gradient that every rank has becomes
+// such an op; one that some ranks lack is a constant everywhere, to outer tapes too, since a
+// sweep through it would run the collective on some ranks only. Where no tape or accumulator
+// records, the op costs a custom_gradient call and nothing else.
 namespace tapegrad::distributed {
 
 namespace detail {
@@ -55,14 +57,15 @@ Tensor<T> as_average_of(const Communicator& comm, const Tensor<T>& x, Tensor<T> 
   })(x);
 }
 
-/// as_average_of for each gradient that has a value here; one that only other ranks have is
-/// a constant on this rank.
+/// as_average_of for each gradient that every rank has (`average` is finished); one that
+/// some ranks lack is a constant on every rank, since an outer sweep through it would run the
+/// average's collective on some ranks only.
 template <class T>
 std::vector<Tensor<T>> as_averages_of(const Communicator& comm, const std::vector<Tensor<T>>& mine,
-                                      std::vector<Tensor<T>> means) {
+                                      std::vector<Tensor<T>> means,
+                                      const BucketedAverage<T>& average) {
   for (std::size_t i = 0; i < means.size(); ++i)
-    if (means[i].has_value() && mine[i].has_value())
-      means[i] = as_average_of(comm, mine[i], std::move(means[i]));
+    if (average.on_every_rank(i)) means[i] = as_average_of(comm, mine[i], std::move(means[i]));
   return means;
 }
 

@@ -25,20 +25,26 @@
 // collectives in the same order, and the order of the buckets is the same everywhere. When
 // every gradient is at hand before the first bucket could start (allreduce_gradients, after
 // the sweep), nothing can overlap: the buckets then go by the blocking MPI_Allreduce, which
-// Open MPI runs faster (245 us against 337 us for 1 MiB on two ranks here). Every rank makes
-// the same choice, since it is the caller's, not the timing's.
+// Open MPI runs as fast as its fastest non-blocking algorithm and twice as fast as its default
+// one (NOTE [ Open MPI's non-blocking allreduce ]). Every rank makes
+// the same choice, since it is the caller's, not the timing's. The buckets that start during
+// a sweep travel on a communicator of their own (Communicator::bucket_comm()): they start at
+// moments that may differ from rank to rank (a variable that one rank's sweep never reaches is
+// final there at once), so on the shared communicator they could pair with another rank's
+// different collective, one a gradient function runs (mean_over_ranks) or the program's.
 //
 // A gradient with no value (None) on a rank counts as zeros there, so every rank sends the same
-// layout; a last small allreduce tells every rank which gradients some rank has, and a gradient
-// no rank has stays None everywhere (the optimizer then skips its variable, as it would on one
+// layout; a last small allreduce counts the ranks that have each gradient, and a gradient no
+// rank has stays None everywhere (the optimizer then skips its variable, as it would on one
 // process). The sums are divided by the number of ranks. The gradients handed in are not
 // written.
 //
 // A collective that has started cannot be taken back: if the rank fails (an exception) while
 // some of its buckets are in flight, the other ranks wait for buckets it will never start, and
 // MPI may still write into the buffer. The reduction then ends the job (MPI_Abort, after a line
-// on stderr) instead of leaving it to hang; a failure before any bucket started is thrown as
-// usual.
+// on stderr) instead of leaving it to hang. A failure before any of this rank's buckets started
+// is thrown as usual: uncaught, it ends the job too (NOTE [ A rank that fails ends the job ]);
+// a program that catches it and goes on leaves the ranks whose buckets did start waiting.
 namespace tapegrad::distributed {
 
 /// The default size of a fusion bucket: 25 MiB, as PyTorch's DistributedDataParallel.
@@ -73,11 +79,12 @@ class BucketedAverage {
   BucketedAverage(const Communicator& comm, std::vector<Shape> shapes, std::size_t bucket_bytes,
                   const char* caller, Start start = Start::when_full)
       : comm_(&comm),
+        mpi_comm_(start == Start::in_finish ? comm.comm() : comm.bucket_comm()),
         caller_(caller),
         blocking_(start == Start::in_finish),
         shapes_(std::move(shapes)),
         offset_(shapes_.size()),
-        added_(shapes_.size(), 0) {
+        added_(shapes_.size(), Added::not_yet) {
     check_bucket_bytes<T>(bucket_bytes, caller);
     std::int64_t total = 0;
     for (std::size_t k = shapes_.size(); k-- > 0;) {
@@ -96,11 +103,12 @@ class BucketedAverage {
     }
     // The buffer lives on with the thread: a fresh one would page-fault in on every step
     // (9.5 ms instead of 0.6 ms for 1 MiB on the machine the benchmarks ran on).
-    level_ = depth()++;
-    if (pool().size() <= level_) pool().resize(level_ + 1);
+    pool_index_ = depth();
+    if (pool().size() <= pool_index_) pool().resize(pool_index_ + 1);
     if (buffer().size() < static_cast<std::size_t>(total))
       buffer().resize(static_cast<std::size_t>(total));
     requests_.reserve(pending_.size() + 1);
+    ++depth();  // last: a constructor that throws must not hold a buffer
   }
   BucketedAverage(const BucketedAverage&) = delete;
   BucketedAverage& operator=(const BucketedAverage&) = delete;
@@ -119,11 +127,11 @@ class BucketedAverage {
   }
 
   /// Whether gradient i has been added.
-  bool added(std::size_t i) const { return added_[i] != 0; }
+  bool added(std::size_t i) const { return added_[i] != Added::not_yet; }
 
   /// Packs gradient i (no value: zeros here) and starts every bucket that is now complete.
   void add(std::size_t i, const Tensor<T>& grad) {
-    TAPEGRAD_CHECK(!added_[i], value_error, caller_, ": gradient ", i, " was added twice");
+    TAPEGRAD_CHECK(!added(i), value_error, caller_, ": gradient ", i, " was added twice");
     TAPEGRAD_CHECK(!grad.has_value() || grad.shape() == shapes_[i], shape_error, caller_,
                    ": gradient ", i, " has shape ", grad.shape(), " but its variable has shape ",
                    shapes_[i]);
@@ -132,7 +140,7 @@ class BucketedAverage {
       std::copy_n(grad.data(), grad.size(), at);
     else
       std::fill_n(at, shapes_[i].size(), T(0));
-    added_[i] = grad.has_value() ? 2 : 1;
+    added_[i] = grad.has_value() ? Added::value : Added::none;
     if (shapes_[i].size() == 0) return;
     for (std::int64_t b = first_bucket(i); b <= last_bucket(i); ++b)
       --pending_[static_cast<std::size_t>(b)];
@@ -158,24 +166,24 @@ class BucketedAverage {
   /// None where no rank had a gradient.
   std::vector<Tensor<T>> finish() {
     for (std::size_t i = 0; i < added_.size(); ++i)
-      TAPEGRAD_CHECK(added_[i], value_error, caller_, ": gradient ", i, " was never added");
-    present_.resize(added_.size());
-    for (std::size_t i = 0; i < added_.size(); ++i) present_[i] = added_[i] == 2 ? 1 : 0;
+      TAPEGRAD_CHECK(added(i), value_error, caller_, ": gradient ", i, " was never added");
+    present_.resize(added_.size());  // becomes: on how many ranks gradient i has a value
+    for (std::size_t i = 0; i < added_.size(); ++i) present_[i] = added_[i] == Added::value;
     if (blocking_) {
       for (std::size_t bucket = 0; bucket < pending_.size(); ++bucket) {
         const auto [at, count] = extent(bucket);
         check_mpi(MPI_Allreduce(MPI_IN_PLACE, buffer().data() + at, count, mpi_type<T>(), MPI_SUM,
-                                comm_->comm()),
+                                mpi_comm_),
                   "MPI_Allreduce");
       }
       if (!present_.empty())
         check_mpi(MPI_Allreduce(MPI_IN_PLACE, present_.data(), static_cast<int>(present_.size()),
-                                MPI_INT, MPI_MAX, comm_->comm()),
+                                MPI_INT, MPI_SUM, mpi_comm_),
                   "MPI_Allreduce");
     } else if (!present_.empty()) {
       requests_.emplace_back();
       check_mpi(MPI_Iallreduce(MPI_IN_PLACE, present_.data(), static_cast<int>(present_.size()),
-                               MPI_INT, MPI_MAX, comm_->comm(), &requests_.back()),
+                               MPI_INT, MPI_SUM, mpi_comm_, &requests_.back()),
                 "MPI_Iallreduce");
     }
     check_mpi(
@@ -195,6 +203,9 @@ class BucketedAverage {
     return means;
   }
 
+  /// After finish(): whether every rank had a value for gradient i.
+  bool on_every_rank(std::size_t i) const { return present_[i] == comm_->size(); }
+
  private:
   // One buffer per averaging alive on the thread: they nest (a gradient function that
   // averages runs inside a sweep whose buckets are in flight) and end in reverse order.
@@ -206,7 +217,7 @@ class BucketedAverage {
     static thread_local std::size_t in_use = 0;
     return in_use;
   }
-  std::vector<T>& buffer() const { return pool()[level_]; }
+  std::vector<T>& buffer() const { return pool()[pool_index_]; }
   std::int64_t first_bucket(std::size_t i) const { return offset_[i] / per_bucket_; }
   std::int64_t last_bucket(std::size_t i) const {
     return (offset_[i] + shapes_[i].size() - 1) / per_bucket_;
@@ -220,22 +231,25 @@ class BucketedAverage {
     const auto [at, count] = extent(bucket);
     requests_.emplace_back();
     check_mpi(MPI_Iallreduce(MPI_IN_PLACE, buffer().data() + at, count, mpi_type<T>(), MPI_SUM,
-                             comm_->comm(), &requests_.back()),
+                             mpi_comm_, &requests_.back()),
               "MPI_Iallreduce");
   }
 
+  enum class Added : std::uint8_t { not_yet, none, value };
+
   const Communicator* comm_;
+  MPI_Comm mpi_comm_;  // the world's for blocking buckets, bucket_comm() for the others
   const char* caller_;
   bool blocking_;
   std::vector<Shape> shapes_;
   std::vector<std::int64_t> offset_;  // where each gradient starts in the buffer
-  std::vector<std::uint8_t> added_;   // 0: not yet, 1: added as zeros (None), 2: added
-  std::vector<int> pending_;          // per bucket: gradients in it not yet added
+  std::vector<Added> added_;
+  std::vector<int> pending_;  // per bucket: gradients in it not yet added
   std::vector<int> present_;
   std::vector<MPI_Request> requests_;
   std::int64_t total_ = 0, per_bucket_ = 1;
   std::size_t started_ = 0;
-  std::size_t level_ = 0;  // which of the thread's buffers is ours
+  std::size_t pool_index_ = 0;  // which of the thread's buffers is ours
   bool finished_ = false;
 };
 

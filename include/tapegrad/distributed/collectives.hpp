@@ -82,24 +82,34 @@ void check_same_variables(const Communicator& comm, const std::vector<Variable<T
   }
 }
 
-/// check_same_variables, skipped when this thread last checked the same variables (the same
-/// objects, all still alive) on `comm`: the check costs two collectives, a training step needs
-/// it once.   check_same_variables_once(comm, vars);   // before each step's allreduce
+/// check_same_variables, skipped for a list this thread has checked on `comm` before (the
+/// same variable objects, all still alive; the last 8 lists are remembered, so that a program
+/// alternating between models, as a GAN does, checks each once). The ranks must agree on when
+/// their variables change, as they do running one program.
+///   check_same_variables_once(comm, vars);   // before each step's allreduce
 template <class T>
 void check_same_variables_once(const Communicator& comm, const std::vector<Variable<T>>& vars) {
   struct Checked {
     const Communicator* comm = nullptr;
     std::vector<std::weak_ptr<const void>> variables;
   };
-  static thread_local Checked last;
-  bool same = last.comm == &comm && last.variables.size() == vars.size();
-  for (std::size_t i = 0; same && i < vars.size(); ++i)
-    same = last.variables[i].lock() == std::shared_ptr<const void>(vars[i].state());
-  if (same) return;
-  last = Checked{};
+  static thread_local std::vector<Checked> remembered;  // the latest last
+  auto same = [&](const Checked& c) {
+    if (c.comm != &comm || c.variables.size() != vars.size()) return false;
+    for (std::size_t i = 0; i < vars.size(); ++i)
+      if (c.variables[i].lock() != std::shared_ptr<const void>(vars[i].state())) return false;
+    return true;
+  };
+  for (auto it = remembered.begin(); it != remembered.end(); ++it)
+    if (same(*it)) {
+      std::rotate(it, it + 1, remembered.end());
+      return;
+    }
   check_same_variables(comm, vars);
-  last.comm = &comm;
-  for (const Variable<T>& v : vars) last.variables.emplace_back(v.state());
+  if (remembered.size() == 8) remembered.erase(remembered.begin());
+  Checked checked{&comm, {}};
+  for (const Variable<T>& v : vars) checked.variables.emplace_back(v.state());
+  remembered.push_back(std::move(checked));
 }
 
 /// Sets every rank's variables to `root`'s values, so that training starts from the same
@@ -148,7 +158,8 @@ void allreduce_gradients(const Communicator& comm, std::vector<Tensor<T>>& grads
   detail::BucketedAverage<T> average(comm, std::move(shapes), bucket_bytes, "allreduce_gradients",
                                      detail::BucketedAverage<T>::Start::in_finish);
   for (std::size_t i = grads.size(); i-- > 0;) average.add(i, grads[i]);
-  grads = detail::as_averages_of(comm, grads, average.finish());
+  auto means = average.finish();
+  grads = detail::as_averages_of(comm, grads, std::move(means), average);
 }
 
 }  // namespace tapegrad::distributed

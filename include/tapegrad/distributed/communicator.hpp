@@ -56,18 +56,20 @@ inline std::terminate_handler& previous_terminate() {
 /// The processes of an MPI job (MPI_COMM_WORLD). Initialises MPI unless the program already
 /// did, and then finalises it when destroyed; attached to a program that initialised MPI
 /// itself, it leaves finalising to the program. Make one, on the main thread, before any other
-/// distributed call.
+/// distributed call. When it initialises Open MPI, it selects the ring algorithm for
+/// MPI_Iallreduce unless the environment chose one (NOTE [ Open MPI's non-blocking
+/// allreduce ]).
 ///   int main(int argc, char** argv) { tapegrad::distributed::Communicator comm(argc, argv); ... }
 class Communicator {
  public:
   Communicator(int& argc, char**& argv) { init(&argc, &argv); }
   Communicator() { init(nullptr, nullptr); }
   ~Communicator() {
-    if (owns_mpi_) {
-      int finalized = 0;
-      MPI_Finalized(&finalized);
-      if (!finalized) MPI_Finalize();
-    }
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (finalized) return;
+    if (bucket_comm_ != MPI_COMM_NULL) MPI_Comm_free(&bucket_comm_);
+    if (owns_mpi_) MPI_Finalize();
   }
   Communicator(const Communicator&) = delete;
   Communicator& operator=(const Communicator&) = delete;
@@ -78,6 +80,10 @@ class Communicator {
   int size() const noexcept { return size_; }
   /// The MPI communicator (MPI_COMM_WORLD), for the program's own MPI calls.
   MPI_Comm comm() const noexcept { return MPI_COMM_WORLD; }
+  /// The communicator DistributedGradientTape's buckets travel on: a duplicate of
+  /// MPI_COMM_WORLD, so that buckets that start at different moments of the sweep on different
+  /// ranks never pair with another collective (one a gradient function runs, or the program's).
+  MPI_Comm bucket_comm() const noexcept { return bucket_comm_; }
   /// Waits until every rank has called it.
   void barrier() const { detail::check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
 
@@ -93,7 +99,10 @@ class Communicator {
       // 0.64 ms for 4 MiB); its ring algorithm matches the blocking call (136 us, 0.56 ms) and
       // is the fastest of libnbc's from 256 KiB up on three ranks too. DistributedGradientTape's
       // buckets are non-blocking, so ask for the ring, unless the user chose (MCA parameters
-      // are read from the environment by MPI_Init; setenv does not overwrite).
+      // are read from the environment by MPI_Init; setenv does not overwrite). The setting is
+      // the process's: libnbc's ring does not check that a reduction is commutative, so a
+      // program whose own MPI_Iallreduce uses a non-commutative MPI_Op must set
+      // OMPI_MCA_coll_libnbc_iallreduce_algorithm=0 (Open MPI's choice) itself; README says so.
       setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "1", 0);
 #endif
       detail::check_mpi(MPI_Init(argc, argv), "MPI_Init");
@@ -103,6 +112,7 @@ class Communicator {
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     detail::check_mpi(MPI_Comm_rank(MPI_COMM_WORLD, &rank_), "MPI_Comm_rank");
     detail::check_mpi(MPI_Comm_size(MPI_COMM_WORLD, &size_), "MPI_Comm_size");
+    detail::check_mpi(MPI_Comm_dup(MPI_COMM_WORLD, &bucket_comm_), "MPI_Comm_dup");
     if (std::get_terminate() != &detail::abort_job) {
       detail::previous_terminate() = std::get_terminate();
       std::set_terminate(&detail::abort_job);
@@ -112,6 +122,7 @@ class Communicator {
   int rank_ = 0;
   int size_ = 1;
   bool owns_mpi_ = false;
+  MPI_Comm bucket_comm_ = MPI_COMM_NULL;
 };
 
 }  // namespace tapegrad::distributed

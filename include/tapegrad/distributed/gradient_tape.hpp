@@ -42,12 +42,12 @@ template <class T>
 class SweepListener final : public tapegrad::detail::OpObserver {
  public:
   SweepListener(const tapegrad::detail::TapeState& tape, BucketedAverage<T>& average)
-      : tape_(&tape), level_(tape.sweeps + 1), average_(&average) {}
+      : tape_(&tape), sweep_depth_(tape.sweeps + 1), average_(&average) {}
 
   void on_source_gradient(const tapegrad::detail::TapeState& tape, std::size_t source,
                           const tapegrad::detail::ImplRef& gradient) override {
     // Only our sweep: a custom gradient function may sweep other tapes, or this one again.
-    if (&tape != tape_ || tape.sweeps != level_ || average_->added(source)) return;
+    if (&tape != tape_ || tape.sweeps != sweep_depth_ || average_->added(source)) return;
     average_->add(source, gradient ? Tensor<T>(gradient) : Tensor<T>());
   }
   void on_backward_step(const tapegrad::detail::TapeState& tape, std::size_t) override {
@@ -60,7 +60,7 @@ class SweepListener final : public tapegrad::detail::OpObserver {
 
  private:
   const tapegrad::detail::TapeState* tape_;
-  int level_;
+  int sweep_depth_;  // the tape's count of running sweeps during ours
   BucketedAverage<T>* average_;
   std::size_t started_before_last_step_ = 0;
 };
@@ -90,35 +90,58 @@ class DistributedGradientTape {
       report_ = OverlapReport{};
       return tape_->gradient(target, vars);
     }
+    // Its buckets would share bucket_comm() with those of the sweep it runs in, and start at
+    // moments that differ from rank to rank within it.
+    TAPEGRAD_CHECK(!sweeping(), tape_error,
+                   "DistributedGradientTape::gradient: called inside the sweep of another "
+                   "DistributedGradientTape (from a gradient function); average there with "
+                   "allreduce_gradients or mean_over_ranks");
     using clock = std::chrono::steady_clock;
     std::vector<Shape> shapes;
     for (const Variable<T>& v : vars) shapes.push_back(v.shape());
     detail::BucketedAverage<T> average(*comm_, std::move(shapes), bucket_bytes_,
                                        "DistributedGradientTape::gradient");
+    // A variable the tape never saw gets None, which the sweep does not report (gradient()
+    // decides it after the sweep; for a tensor target, None): added first, it does not hold
+    // back the first bucket until the sweep has ended.
+    for (std::size_t i = vars.size(); i-- > 0;)
+      if (tape_->internal_state().find(vars[i].state().get()) == tapegrad::detail::no_node)
+        average.add(i, Tensor<T>());
     detail::SweepListener<T> listener(tape_->internal_state(), average);
     const auto start = clock::now();
     std::vector<Tensor<T>> grads;
     {
       tapegrad::detail::ObserverScope listening(listener);
+      struct Sweeping {
+        Sweeping() { sweeping() = true; }
+        ~Sweeping() { sweeping() = false; }
+      } marked;
       grads = tape_->gradient(target, vars);
     }
     report_.buckets = average.buckets();
     report_.started_during_sweep = listener.started_before_last_step();
     const auto swept = clock::now();
-    // What the sweep did not report (a target that no source reaches ends it early).
+    // What the sweep did not report: sources the tape never saw (all of them, when it saw
+    // none), whose gradients gradient() decides after the sweep.
     for (std::size_t i = grads.size(); i-- > 0;)
       if (!average.added(i)) average.add(i, grads[i]);
     auto means = average.finish();
     const auto waited = clock::now();
     report_.sweep_seconds = std::chrono::duration<double>(swept - start).count();
     report_.wait_seconds = std::chrono::duration<double>(waited - swept).count();
-    return detail::as_averages_of(*comm_, grads, std::move(means));
+    return detail::as_averages_of(*comm_, grads, std::move(means), average);
   }
 
   /// What the last gradient() did: buckets, how many started during the sweep, and times.
   const OverlapReport& last_overlap() const noexcept { return report_; }
 
  private:
+  /// Whether a DistributedGradientTape's sweep runs on this thread.
+  static bool& sweeping() {
+    static thread_local bool flag = false;
+    return flag;
+  }
+
   GradientTape* tape_;
   const Communicator* comm_;
   std::size_t bucket_bytes_;
