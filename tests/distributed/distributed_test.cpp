@@ -309,6 +309,16 @@ TEST_CASE("DistributedGradientTape: no gradient anywhere, and bad input before a
   // Nothing started, so the tape and the job go on.
   auto again = td::DistributedGradientTape(persistent, *world).gradient(loss, vars);
   CHECK(again[0].to_vector() == std::vector<double>{2.0, 4.0});
+
+  // A spent tape is refused before any bucket starts, even one that only an unread variable
+  // fills (its None is known before the sweep).
+  vars.emplace_back(tg::Tensor<double>({0.0}), "unread");
+  tg::GradientTape spent;
+  const auto loss2 = tg::sum(vars[0].value());
+  (void)spent.gradient(loss2, vars);
+  CHECK_THROWS_AS(td::DistributedGradientTape(spent, *world, 8).gradient(loss2, vars),
+                  tg::tape_error);
+  world->barrier();
 }
 
 TEST_CASE("mean_over_ranks: the mean, and its gradient is the mean of the ranks' upstreams",

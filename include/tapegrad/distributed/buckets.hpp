@@ -144,8 +144,15 @@ class BucketedAverage {
     if (shapes_[i].size() == 0) return;
     for (std::int64_t b = first_bucket(i); b <= last_bucket(i); ++b)
       --pending_[static_cast<std::size_t>(b)];
-    if (blocking_) return;
-    while (started_ < pending_.size() && pending_[started_] == 0) start(started_++);
+    start_full_buckets();
+  }
+
+  /// Until release(), full buckets wait instead of starting: a caller that can still fail
+  /// cleanly (its own checks to come) adds what it knows without committing the other ranks.
+  void hold() noexcept { held_ = true; }
+  void release() {
+    held_ = false;
+    start_full_buckets();
   }
 
   /// Lets MPI move the buckets in flight along: Open MPI progresses a non-blocking collective
@@ -227,6 +234,10 @@ class BucketedAverage {
     const std::int64_t at = static_cast<std::int64_t>(bucket) * per_bucket_;
     return {at, static_cast<int>(std::min(per_bucket_, total_ - at))};
   }
+  void start_full_buckets() {
+    if (blocking_ || held_) return;
+    while (started_ < pending_.size() && pending_[started_] == 0) start(started_++);
+  }
   void start(std::size_t bucket) {
     const auto [at, count] = extent(bucket);
     requests_.emplace_back();
@@ -241,6 +252,7 @@ class BucketedAverage {
   MPI_Comm mpi_comm_;  // the world's for blocking buckets, bucket_comm() for the others
   const char* caller_;
   bool blocking_;
+  bool held_ = false;
   std::vector<Shape> shapes_;
   std::vector<std::int64_t> offset_;  // where each gradient starts in the buffer
   std::vector<Added> added_;

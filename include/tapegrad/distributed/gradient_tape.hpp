@@ -47,10 +47,13 @@ class SweepListener final : public tapegrad::detail::OpObserver {
   void on_source_gradient(const tapegrad::detail::TapeState& tape, std::size_t source,
                           const tapegrad::detail::ImplRef& gradient) override {
     // Only our sweep: a custom gradient function may sweep other tapes, or this one again.
-    if (&tape != tape_ || tape.sweeps != sweep_depth_ || average_->added(source)) return;
+    if (&tape != tape_ || tape.sweeps != sweep_depth_) return;
+    average_->release();  // gradient()'s checks have passed: the sweep runs
+    if (average_->added(source)) return;
     average_->add(source, gradient ? Tensor<T>(gradient) : Tensor<T>());
   }
   void on_backward_step(const tapegrad::detail::TapeState& tape, std::size_t) override {
+    if (&tape == tape_ && tape.sweeps == sweep_depth_) average_->release();
     average_->progress();
     if (&tape == tape_) started_before_last_step_ = average_->started();
   }
@@ -103,7 +106,9 @@ class DistributedGradientTape {
                                        "DistributedGradientTape::gradient");
     // A variable the tape never saw gets None, which the sweep does not report (gradient()
     // decides it after the sweep; for a tensor target, None): added first, it does not hold
-    // back the first bucket until the sweep has ended.
+    // back the first bucket until the sweep has ended. Held until the sweep begins, so that
+    // gradient()'s refusals (a spent tape, a target with no value) throw with no bucket started.
+    average.hold();
     for (std::size_t i = vars.size(); i-- > 0;)
       if (tape_->internal_state().find(vars[i].state().get()) == tapegrad::detail::no_node)
         average.add(i, Tensor<T>());
@@ -123,6 +128,7 @@ class DistributedGradientTape {
     const auto swept = clock::now();
     // What the sweep did not report: sources the tape never saw (all of them, when it saw
     // none), whose gradients gradient() decides after the sweep.
+    average.release();
     for (std::size_t i = grads.size(); i-- > 0;)
       if (!average.added(i)) average.add(i, grads[i]);
     auto means = average.finish();
