@@ -35,4 +35,6 @@
 #include "tapegrad/unconnected_gradients.hpp"
 #include "tapegrad/variable.hpp"
 #include "tapegrad/warning.hpp"
+// Last: it names the ops above (NOTE [ The precompiled part ]).
+#include "tapegrad/detail/instantiations.hpp"
 #endif

@@ -22,6 +22,48 @@
 // this is what keeps "every op has a tangent" true without a special case.
 namespace tapegrad::detail {
 
+/// jvp_by_double_vjp for an output of element type T, once its entry is built. A function
+/// template of its own, so that the precompiled part (NOTE [ The precompiled part ]) can hold
+/// it and a program that never takes such a tangent does not compile it.
+template <class T>
+ImplRef double_vjp_tangent(const OpDefinition& op, const Entry& entry, const OpCall& call,
+                           const ImplRef* const* tangents) {
+  const std::size_t n = call.n_inputs;
+  TapeState local(false, false);
+  push_tape(local);  // pushed now, so it records what the rule runs
+  struct Pop {
+    TapeState& tape;
+    ~Pop() {
+      pop_tape(tape);
+      notify_tape_retired(tape.id);  // observers forget what they kept about it
+    }
+  } pop{local};
+  const Tensor<T> g = Tensor<T>::ones(call.output->shape);
+  local.watch(g.impl());
+
+  std::unique_ptr<bool[]> needs(new bool[n]);
+  std::vector<ImplRef> vjps(n);
+  bool any = false;
+  for (std::size_t k = 0; k < n; ++k) {
+    needs[k] = *tangents[k] && (*tangents[k])->dtype == call.output->dtype;
+    any = any || needs[k];
+  }
+  if (!any) return {};
+  op.backward(entry, ImplRef(g.impl()), needs.get(), vjps.data());
+  Tensor<T> inner;  // <J^T g, t>
+  for (std::size_t k = 0; k < n; ++k) {
+    if (!needs[k] || !vjps[k]) continue;
+    const Tensor<T> term = sum(Tensor<T>(vjps[k]) * Tensor<T>(*tangents[k]), -1, false);
+    inner = inner.has_value() ? inner + term : term;
+  }
+  if (!inner.has_value()) return {};
+  pop_tape(local);
+  const NodeId target = local.find(inner.impl().get());
+  if (target == no_node) return {};  // the rule's result does not depend on g: zero
+  const NodeId source = local.find(g.impl().get());
+  return reverse_sweep(local, {target}, {Tensor<T>::ones(Shape{}).impl()}, {source})[0];
+}
+
 /// The tangent of `call`'s output, given a tangent per input (empty: zero), from the op's
 /// backward rule. Empty when the op has no rule (a barrier) or the tangent is zero.
 /// Strong guarantee: if the rule throws, the tapes of this thread are as they were.
@@ -53,41 +95,8 @@ inline ImplRef jvp_by_double_vjp(const OpCall& call, const ImplRef* const* tange
                  max_nested_tapes, " tapes are already nested on this thread");
   TapeStackSnapshot snapshot;
   try {
-    return dispatch_floating(call.output->dtype, [&](auto zero) -> ImplRef {
-      using T = decltype(zero);
-      TapeState local(false, false);
-      push_tape(local);  // pushed now, so it records what the rule runs
-      struct Pop {
-        TapeState& tape;
-        ~Pop() {
-          pop_tape(tape);
-          notify_tape_retired(tape.id);  // observers forget what they kept about it
-        }
-      } pop{local};
-      const Tensor<T> g = Tensor<T>::ones(call.output->shape);
-      local.watch(g.impl());
-
-      std::unique_ptr<bool[]> needs(new bool[n]);
-      std::vector<ImplRef> vjps(n);
-      bool any = false;
-      for (std::size_t k = 0; k < n; ++k) {
-        needs[k] = *tangents[k] && (*tangents[k])->dtype == call.output->dtype;
-        any = any || needs[k];
-      }
-      if (!any) return {};
-      op.backward(entry, ImplRef(g.impl()), needs.get(), vjps.data());
-      Tensor<T> inner;  // <J^T g, t>
-      for (std::size_t k = 0; k < n; ++k) {
-        if (!needs[k] || !vjps[k]) continue;
-        const Tensor<T> term = sum(Tensor<T>(vjps[k]) * Tensor<T>(*tangents[k]), -1, false);
-        inner = inner.has_value() ? inner + term : term;
-      }
-      if (!inner.has_value()) return {};
-      pop_tape(local);
-      const NodeId target = local.find(inner.impl().get());
-      if (target == no_node) return {};  // the rule's result does not depend on g: zero
-      const NodeId source = local.find(g.impl().get());
-      return reverse_sweep(local, {target}, {Tensor<T>::ones(Shape{}).impl()}, {source})[0];
+    return dispatch_floating(call.output->dtype, [&](auto zero) {
+      return double_vjp_tangent<decltype(zero)>(op, entry, call, tangents);
     });
   } catch (...) {
     snapshot.restore();

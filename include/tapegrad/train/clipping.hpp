@@ -66,3 +66,6 @@ std::pair<std::vector<Tensor<T>>, T> clip_by_global_norm(const std::vector<Tenso
 }
 
 }  // namespace tapegrad
+
+// Last: the precompiled list names this header's templates (NOTE [ The precompiled part ]).
+#include "tapegrad/train/instantiations.hpp"

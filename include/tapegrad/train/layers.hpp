@@ -261,3 +261,6 @@ template <class L, class... Ls>
 Sequential(L, Ls...) -> Sequential<typename L::value_type>;
 
 }  // namespace tapegrad
+
+// Last: the precompiled list names this header's templates (NOTE [ The precompiled part ]).
+#include "tapegrad/train/instantiations.hpp"

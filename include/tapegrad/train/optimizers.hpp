@@ -125,38 +125,7 @@ class Optimizer {
   /// when some variables are skipped.
   ///   auto grads = tape.gradient(loss, vars);  opt.apply_gradients(grads, vars);
   template <class T>
-  void apply_gradients(const std::vector<Tensor<T>>& grads, const std::vector<Variable<T>>& vars) {
-    static_assert(is_differentiable_v<T>, "apply_gradients: variables hold float or double");
-    const std::string op = name_ + ".apply_gradients";
-    TAPEGRAD_CHECK(grads.size() == vars.size(), value_error, op, ": ", grads.size(),
-                   " gradients for ", vars.size(), " variables (expected one per variable)");
-    bool any = false;
-    for (std::size_t i = 0; i < grads.size(); ++i) {
-      if (!grads[i].has_value()) continue;
-      any = true;
-      TAPEGRAD_CHECK(grads[i].shape() == vars[i].shape(), shape_error, op, ": gradient ", i,
-                     " has shape ", grads[i].shape(), " but variable '", vars[i].name(),
-                     "' has shape ", vars[i].shape());
-    }
-    TAPEGRAD_CHECK(any, value_error, op, ": No gradients provided for any variable.");
-    warn_missing_gradients(grads, vars, op);
-    const double lr = learning_rate();
-    TAPEGRAD_CHECK(std::isfinite(lr), value_error, op, ": the learning rate at step ", iterations_,
-                   " is ", lr, " (expected a finite number)");
-
-    Derived& self = static_cast<Derived&>(*this);
-    for (std::size_t i = 0; i < grads.size(); ++i) {
-      if (!grads[i].has_value()) continue;
-      Variable<T> var = vars[i];                               // a handle on the same variable
-      const Tensor<T> w(detail::current_value(*var.state()));  // not a read any tape sees
-      Tensor<T> next(detail::uninitialized, w.shape());
-      auto& slots = slots_.get(var, w.size(), self.slot_count());
-      self.update_step(w.array(), grads[i].array(), next.mutable_array(), slots,
-                       static_cast<T>(lr));
-      var.assign(next);
-    }
-    ++iterations_;
-  }
+  void apply_gradients(const std::vector<Tensor<T>>& grads, const std::vector<Variable<T>>& vars);
 
   /// Steps taken so far (Keras's `optimizer.iterations`).
   std::int64_t iterations() const { return iterations_; }
@@ -199,6 +168,43 @@ class Optimizer {
            "says why).");
   }
 };
+
+// Defined outside the class, so that it is not inline: the precompiled part (NOTE [ The
+// precompiled part ]) then holds it for float and double.
+template <class Derived>
+template <class T>
+void Optimizer<Derived>::apply_gradients(const std::vector<Tensor<T>>& grads,
+                                         const std::vector<Variable<T>>& vars) {
+  static_assert(is_differentiable_v<T>, "apply_gradients: variables hold float or double");
+  const std::string op = name_ + ".apply_gradients";
+  TAPEGRAD_CHECK(grads.size() == vars.size(), value_error, op, ": ", grads.size(),
+                 " gradients for ", vars.size(), " variables (expected one per variable)");
+  bool any = false;
+  for (std::size_t i = 0; i < grads.size(); ++i) {
+    if (!grads[i].has_value()) continue;
+    any = true;
+    TAPEGRAD_CHECK(grads[i].shape() == vars[i].shape(), shape_error, op, ": gradient ", i,
+                   " has shape ", grads[i].shape(), " but variable '", vars[i].name(),
+                   "' has shape ", vars[i].shape());
+  }
+  TAPEGRAD_CHECK(any, value_error, op, ": No gradients provided for any variable.");
+  warn_missing_gradients(grads, vars, op);
+  const double lr = learning_rate();
+  TAPEGRAD_CHECK(std::isfinite(lr), value_error, op, ": the learning rate at step ", iterations_,
+                 " is ", lr, " (expected a finite number)");
+
+  Derived& self = static_cast<Derived&>(*this);
+  for (std::size_t i = 0; i < grads.size(); ++i) {
+    if (!grads[i].has_value()) continue;
+    Variable<T> var = vars[i];                               // a handle on the same variable
+    const Tensor<T> w(detail::current_value(*var.state()));  // not a read any tape sees
+    Tensor<T> next(detail::uninitialized, w.shape());
+    auto& slots = slots_.get(var, w.size(), self.slot_count());
+    self.update_step(w.array(), grads[i].array(), next.mutable_array(), slots, static_cast<T>(lr));
+    var.assign(next);
+  }
+  ++iterations_;
+}
 
 /// Gradient descent with optional momentum, as keras.optimizers.SGD:
 ///   momentum = 0:  w -= lr g
@@ -360,3 +366,6 @@ class RMSprop : public Optimizer<RMSprop> {
 };
 
 }  // namespace tapegrad
+
+// Last: the precompiled list names this header's templates (NOTE [ The precompiled part ]).
+#include "tapegrad/train/instantiations.hpp"
