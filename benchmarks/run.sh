@@ -92,38 +92,53 @@ rm -f "$raw_dir/compile_times.txt"
 # Compile + link time at -O2 of the seed examples and of a minimal Eigen program, the same
 # command for both (no -march=native), three times each. /usr/bin/time -v gives user + system
 # time (of the compiler, assembler and linker it waits for), which the table compares because
-# wall time on the shared machine counts other people's work too, and the wall time.
+# wall time on the shared machine counts other people's work too, and the wall time. Each
+# example is timed header-only and against the precompiled part (NOTE [ The precompiled
+# part ]), built first with the same command; the two alternate, so that a slow phase of the
+# machine falls on both.
 if [ ! -x /usr/bin/time ]; then
   echo "warning: /usr/bin/time is missing (apt-get install time); compile times skipped" >&2
 fi
 eigen_include=$(pkg-config --cflags-only-I eigen3 2>/dev/null || echo -I/usr/include/eigen3)
+gxx="g++ -std=c++17 -O2 -Iinclude -Iexamples $eigen_include"
+timed() {
+  locked /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F': ' '
+    /User time/ { user = $2 } /System time/ { sys = $2 } /Elapsed \(wall clock\)/ { wall = $2 }
+    END { printf "cpu=%.2f wall=%s ", user + sys, wall }'
+}
+precompiled_object="$raw_dir/precompiled.o"
+# Prints "name <times>" for the header-only build and "name@precompiled <times>" for the one
+# against the precompiled part, three alternating runs of each.
 compile_times() {
-  local source=$1
-  shift
+  local name=$1 source=$2
+  shift 2
+  local object=$precompiled_object header_only="" precompiled=""
+  [ "$1" = -c ] && object=""
   for _ in 1 2 3; do
-    locked /usr/bin/time -v g++ -std=c++17 -O2 -Iinclude -Iexamples $eigen_include "$source" \
-      "$@" -o "$raw_dir/compile_probe" 2>&1 >/dev/null | awk -F': ' '
-        /User time/ { user = $2 } /System time/ { sys = $2 } /Elapsed \(wall clock\)/ { wall = $2 }
-        END { printf "cpu=%.2f wall=%s ", user + sys, wall }'
+    header_only+=$(timed $gxx "$source" "$@" -o "$raw_dir/compile_probe")
+    precompiled+=$(timed $gxx -DTAPEGRAD_PRECOMPILED "$source" $object "$@" \
+      -o "$raw_dir/compile_probe")
   done
+  echo "$name $header_only"
+  echo "$name@precompiled $precompiled"
 }
 {
-  echo "seed_examples $(compile_times examples/seed_examples.cpp)"
-  echo "minimal_eigen $(compile_times benchmarks/minimal_eigen.cpp)"
-  # Every other example, and the newcomer's logistic regression among them.
+  echo "precompiled_part $(timed $gxx -c src/precompiled.cpp -o "$precompiled_object")"
+  echo "minimal_eigen $(for _ in 1 2 3; do timed $gxx benchmarks/minimal_eigen.cpp \
+    -o "$raw_dir/compile_probe"; done)"
+  # Every example, and the newcomer's logistic regression among them.
   for example in examples/*.cpp; do
     name=$(basename "$example" .cpp)
     case $name in
-      seed_examples) continue ;;
       # A Catch2 test file: compiled without linking, as its main() is Catch2's, built once.
-      test_my_function) echo "$name $(compile_times "$example" -c)" ;;
-      fashion_mnist_*) echo "$name $(compile_times "$example" -lz)" ;;
-      *) echo "$name $(compile_times "$example")" ;;
+      test_my_function) compile_times "$name" "$example" -c ;;
+      fashion_mnist_*) compile_times "$name" "$example" -lz ;;
+      *) compile_times "$name" "$example" ;;
     esac
   done
 } >"$raw_dir/compile_times.txt"
 [ -x /usr/bin/time ] || rm -f "$raw_dir/compile_times.txt"
-rm -f "$raw_dir/compile_probe"
+rm -f "$raw_dir/compile_probe" "$precompiled_object"
 fi
 has_torch=$([ -s "$raw_dir/chain.json" ] && grep -q BM_TorchChain "$raw_dir/chain.json" && echo ON || echo OFF)
 has_openmp=$([ -s "$raw_dir/mlp_2.json" ] && echo ON || echo OFF)
@@ -370,20 +385,22 @@ if os.path.exists(path):
                     wall.append(sum(p * 60 ** i for i, p in enumerate(reversed(parts))))
             if cpu:
                 cpu_times[name], wall_times[name] = statistics.median(cpu), statistics.median(wall)
-seed, minimal = cpu_times.get("seed_examples"), cpu_times.get("minimal_eigen")
-row("6 compile time", "seed_examples.cpp / minimal Eigen program, g++ -O2, compile + link "
-    "(user + sys; wall)",
-    f"{fmt(seed, ' s', 2)} / {fmt(minimal, ' s', 2)}; wall {fmt(wall_times.get('seed_examples'), ' s', 2)}"
-    f" / {fmt(wall_times.get('minimal_eigen'), ' s', 2)}", fmt(ratio(seed, minimal), "x", 2),
-    "<= 3x", check(ratio(seed, minimal), lambda v: v <= 3))
-for name in sorted(cpu_times):
-    if name in ("seed_examples", "minimal_eigen"):
-        continue
+minimal = cpu_times.get("minimal_eigen")
+if "precompiled_part" in cpu_times:
+    row("6 compile time: the precompiled part", "src/precompiled.cpp, g++ -O2, compile once "
+        "(user + sys)", fmt(cpu_times["precompiled_part"], " s", 1), "", "", None)
+names = sorted(n for n in cpu_times if n not in ("minimal_eigen", "precompiled_part")
+               and not n.endswith("@precompiled"))
+for name in sorted(names, key=lambda n: n != "seed_examples"):
     how = "compile only" if name == "test_my_function" else "compile + link"
-    row(f"6 compile time: {name}", f"examples/{name}.cpp / minimal Eigen program, g++ -O2, {how} "
-        "(user + sys)", f"{fmt(cpu_times[name], ' s', 2)} / {fmt(minimal, ' s', 2)}",
-        fmt(ratio(cpu_times[name], minimal), "x", 2), "<= 3x",
-        check(ratio(cpu_times[name], minimal), lambda v: v <= 3))
+    for suffix, against in (("", "header-only"), ("@precompiled", "tapegrad::precompiled")):
+        value = cpu_times.get(name + suffix)
+        if value is None:
+            continue
+        row(f"6 compile time: {name}, {against}",
+            f"examples/{name}.cpp / minimal Eigen program, g++ -O2, {how} (user + sys)",
+            f"{fmt(value, ' s', 2)} / {fmt(minimal, ' s', 2)}", fmt(ratio(value, minimal), "x", 2),
+            "<= 3x", check(ratio(value, minimal), lambda v: v <= 3))
 
 # The machine is shared: the load average when each run started says how quiet it was.
 loads, date = [], None

@@ -36,3 +36,20 @@
 #include <cassert>
 #define TAPEGRAD_ASSERT(cond) assert(cond)
 #endif
+
+// The precompiled part (NOTE [ The precompiled part ] in detail/instantiations.hpp) also holds
+// the tape's large non-template functions that run once per gradient() or per report, never
+// per op (the reverse sweep, explain(), the memory report, printing). A header defines such a
+// function only when TAPEGRAD_HEADER_DEFINITIONS is 1 (always, unless the program links the
+// precompiled part), with TAPEGRAD_PRECOMPILED_INLINE: `inline` in a header-only program, and
+// nothing in the library, which then holds the one definition.
+#if defined(TAPEGRAD_PRECOMPILED) && !defined(TAPEGRAD_BUILDING_PRECOMPILED)
+#define TAPEGRAD_HEADER_DEFINITIONS 0
+#else
+#define TAPEGRAD_HEADER_DEFINITIONS 1
+#endif
+#ifdef TAPEGRAD_BUILDING_PRECOMPILED
+#define TAPEGRAD_PRECOMPILED_INLINE
+#else
+#define TAPEGRAD_PRECOMPILED_INLINE inline
+#endif

@@ -71,8 +71,10 @@ struct SpentReason {
 
 /// Why the gradient of q.target with respect to q.source is what it is; `spent` holds the
 /// answers kept when a non-persistent `tape` was spent.
-inline std::string explain(const TapeState& tape, const std::vector<SpentReason>& spent,
-                           const ExplainQuery& q) {
+#if TAPEGRAD_HEADER_DEFINITIONS
+TAPEGRAD_PRECOMPILED_INLINE std::string explain(const TapeState& tape,
+                                                const std::vector<SpentReason>& spent,
+                                                const ExplainQuery& q) {
   if (tape.used) {
     for (const auto& r : spent)
       if ((q.target_variable ? r.target_variable.get() == q.target_variable
@@ -178,5 +180,9 @@ inline std::string explain(const TapeState& tape, const std::vector<SpentReason>
   return "No gradient: the target does not depend on " + source_name +
          ": no recorded op leads from one to the other.";
 }
+#else
+std::string explain(const TapeState& tape, const std::vector<SpentReason>& spent,
+                    const ExplainQuery& q);
+#endif
 
 }  // namespace tapegrad::detail

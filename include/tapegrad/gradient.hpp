@@ -26,9 +26,11 @@ inline ImplRef add_gradients(const ImplRef& a, const ImplRef& b) {
 
 /// Gradients of sum_i <seeds[i], targets[i]> with respect to each source node (empty where
 /// there is none). Only entries on a path from a source to a target run their backward.
-inline std::vector<ImplRef> reverse_sweep(TapeState& tape, const std::vector<NodeId>& targets,
-                                          const std::vector<ImplRef>& seeds,
-                                          const std::vector<NodeId>& sources) {
+#if TAPEGRAD_HEADER_DEFINITIONS
+TAPEGRAD_PRECOMPILED_INLINE std::vector<ImplRef> reverse_sweep(TapeState& tape,
+                                                               const std::vector<NodeId>& targets,
+                                                               const std::vector<ImplRef>& seeds,
+                                                               const std::vector<NodeId>& sources) {
   const std::size_t n_nodes = tape.producer.size();
   std::vector<ImplRef> results(sources.size());
 
@@ -144,5 +146,10 @@ inline std::vector<ImplRef> reverse_sweep(TapeState& tape, const std::vector<Nod
     if (sources[i] != no_node) results[i] = grads[sources[i]];
   return results;
 }
+#else
+std::vector<ImplRef> reverse_sweep(TapeState& tape, const std::vector<NodeId>& targets,
+                                   const std::vector<ImplRef>& seeds,
+                                   const std::vector<NodeId>& sources);
+#endif
 
 }  // namespace tapegrad::detail

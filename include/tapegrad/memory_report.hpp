@@ -95,7 +95,9 @@ inline std::size_t record_bytes(const TapeState& tape) {
 /// The memory report of several tapes at once, nested or not: a block two of them hold is
 /// counted once, each tape is charged what only it keeps alive, and `shared_bytes` says what
 /// they keep together.   std::cout << tapegrad::memory_report({&outer, &inner});
-inline MemoryReport memory_report(const std::vector<const GradientTape*>& tapes) {
+#if TAPEGRAD_HEADER_DEFINITIONS
+TAPEGRAD_PRECOMPILED_INLINE MemoryReport
+memory_report(const std::vector<const GradientTape*>& tapes) {
   std::vector<const detail::TapeState*> states;
   for (const GradientTape* t : tapes) {
     TAPEGRAD_CHECK(t != nullptr, value_error, "memory_report: a tape pointer is null");
@@ -160,6 +162,9 @@ inline MemoryReport memory_report(const std::vector<const GradientTape*>& tapes)
   if (report.largest.size() > 10) report.largest.resize(10);
   return report;
 }
+#else
+MemoryReport memory_report(const std::vector<const GradientTape*>& tapes);
+#endif
 
 /// What one tape holds: bytes per op kind, the largest entries, and the bytes freed with it.
 ///   std::cout << tapegrad::memory_report(tape);
@@ -169,7 +174,8 @@ inline MemoryReport memory_report(const GradientTape& tape) {
 
 /// An aligned table: totals, one row per tape when there are several, per op kind, and the
 /// largest entries.
-inline std::ostream& operator<<(std::ostream& out, const MemoryReport& r) {
+#if TAPEGRAD_HEADER_DEFINITIONS
+TAPEGRAD_PRECOMPILED_INLINE std::ostream& operator<<(std::ostream& out, const MemoryReport& r) {
   using detail::byte_text;
   std::ostringstream s;
   s << "tensor bytes held: " << byte_text(r.held_bytes) << " (" << byte_text(r.freed_bytes)
@@ -221,5 +227,8 @@ inline std::ostream& operator<<(std::ostream& out, const MemoryReport& r) {
   }
   return out << s.str();
 }
+#else
+std::ostream& operator<<(std::ostream& out, const MemoryReport& r);
+#endif
 
 }  // namespace tapegrad

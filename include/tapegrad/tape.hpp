@@ -90,19 +90,11 @@ class [[nodiscard]] RecordingPause {
 class GradientTape {
  public:
   GradientTape() : GradientTape(TapeOptions{}) {}
-  explicit GradientTape(const TapeOptions& options)
-      : state_(std::make_unique<detail::TapeState>(options.persistent,
-                                                   options.watch_accessed_variables)) {
-    push();
-  }
+  explicit GradientTape(const TapeOptions& options);
   GradientTape(const GradientTape&) = delete;
   GradientTape& operator=(const GradientTape&) = delete;
   /// Stops recording. Tapes may be destroyed in any order; each leaves the others as they were.
-  ~GradientTape() {
-    if (state_->pause != nullptr) state_->pause->detach();  // a pause that outlives the tape
-    detail::notify_tape_retired(state_->id);
-    detail::pop_tape(*state_);
-  }
+  ~GradientTape();
 
   /// Makes the tape track a constant, so gradients with respect to it can be taken
   /// (PyTorch's requires_grad = True).   tape.watch(x);
@@ -513,95 +505,7 @@ class GradientTape {
       const std::vector<TargetRef>& targets, const std::vector<detail::ImplRef>& seeds,
       const std::vector<detail::ImplRef>& sources,
       const std::vector<std::shared_ptr<detail::VariableState>>& variables,
-      UnconnectedGradients unconnected, std::size_t sweeps) {
-    detail::TapeState& tape = *state_;
-    check_unconnected(unconnected);
-    // A second gradient() of a non-persistent tape from inside its first (a custom gradient
-    // function calling back) is refused like one after it: it would free the record the first
-    // is reading.
-    TAPEGRAD_CHECK(
-        !(tape.used || (tape.sweeps > 0 && !tape.persistent)), tape_error,
-        "A non-persistent GradientTape can only be used to compute one set of gradients (or "
-        "jacobians)");
-    std::vector<detail::NodeId> source_nodes, target_nodes;
-    for (std::size_t i = 0; i < sources.size(); ++i)
-      source_nodes.push_back(variables[i] ? tape.find(variables[i].get())
-                                          : tape.find(sources[i].get()));
-    for (const auto& t : targets)
-      target_nodes.push_back(t.variable ? tape.find(t.variable.get()) : tape.find(t.value.get()));
-
-    detail::TapeStackSnapshot snapshot;
-    const bool was_on_stack = tape.on_stack;
-    const std::uint64_t stops = tape.stops;
-    detail::TapeState* const below = tape.below;
-    if (!tape.persistent) detail::pop_tape(tape);
-    std::vector<std::vector<detail::ImplRef>> out;
-    std::vector<std::size_t> unconnected_sources;  // None in the first sweep, before any zeros
-    struct Sweeping {
-      int& count;
-      ~Sweeping() { --count; }
-    } sweeping{++tape.sweeps};
-    try {
-      for (std::size_t k = 0; k < sweeps; ++k) {
-        std::vector<detail::ImplRef> sweep_seeds;
-        for (std::size_t i = 0; i < targets.size(); ++i) {
-          const detail::ImplRef& given =
-              seeds.size() == 1 ? seeds[0] : seeds[k * targets.size() + i];
-          sweep_seeds.push_back(given ? given : ones_like(targets[i].value));
-        }
-        auto grads = detail::reverse_sweep(tape, target_nodes, sweep_seeds, source_nodes);
-        // As TensorFlow's sources_that_are_targets: a source that is itself a target gets
-        // that target's seed, even when the tape never saw it.
-        for (std::size_t i = 0; i < grads.size(); ++i) {
-          if (source_nodes[i] != detail::no_node) continue;
-          for (std::size_t t = 0; t < targets.size(); ++t)
-            if (variables[i] ? targets[t].variable == variables[i]
-                             : !targets[t].variable && targets[t].value.get() == sources[i].get())
-              grads[i] =
-                  grads[i] ? detail::add_gradients(grads[i], sweep_seeds[t]) : sweep_seeds[t];
-        }
-        if (k == 0)
-          for (std::size_t i = 0; i < grads.size(); ++i)
-            if (!grads[i]) unconnected_sources.push_back(i);
-        if (unconnected == UnconnectedGradients::zero)
-          for (std::size_t i = 0; i < grads.size(); ++i)
-            if (!grads[i]) {
-              grads[i] =
-                  zeros_like(variables[i] ? detail::current_value(*variables[i]) : sources[i]);
-            }
-        out.push_back(std::move(grads));
-      }
-    } catch (...) {
-      snapshot.restore();
-      // Back where it was, unless a custom gradient function stopped it meanwhile.
-      if (was_on_stack && !tape.on_stack && tape.stops == stops) detail::reinsert_tape(tape, below);
-      throw;
-    }
-    if (!tape.persistent) {
-      // explain() keeps answering for the gradients that were None: the reasons are known now,
-      // and keeping them costs far less than keeping the record.
-      std::vector<detail::SpentReason> reasons;
-      for (std::size_t i : unconnected_sources)
-        for (const auto& t : targets) {
-          detail::ExplainQuery q;
-          q.target = t.value.get();
-          q.target_variable = t.variable.get();
-          q.source_tensor = variables[i] ? nullptr : sources[i].get();
-          q.source_variable = variables[i].get();
-          reasons.push_back({t.value, t.variable, variables[i] ? detail::ImplRef() : sources[i],
-                             variables[i], detail::explain(tape, spent_reasons_, q)});
-        }
-      tape.used = true;
-      detail::notify_tape_retired(tape.id);
-      // TensorFlow's watched_variables() still answers after the one gradient() call. (The
-      // map from variable to node goes: a spent tape refuses watch(), and start() clears all.)
-      auto watched = std::move(tape.watched_variables);
-      tape.clear();
-      tape.watched_variables = std::move(watched);
-      spent_reasons_ = std::move(reasons);
-    }
-    return out;
-  }
+      UnconnectedGradients unconnected, std::size_t sweeps);
 
   static detail::ImplRef ones_like(const detail::ImplRef& t) {
     return detail::dispatch_floating(t->dtype, [&](auto zero) {
@@ -621,5 +525,112 @@ class GradientTape {
   // non-persistent tape; the tape's record is gone by then.
   std::vector<detail::SpentReason> spent_reasons_;
 };
+
+// Outside the class, so that the precompiled part can hold them (TAPEGRAD_HEADER_DEFINITIONS
+// in config.hpp): they run once per tape or per gradient() call, never per op.
+#if TAPEGRAD_HEADER_DEFINITIONS
+TAPEGRAD_PRECOMPILED_INLINE std::vector<std::vector<detail::ImplRef>> GradientTape::compute(
+    const std::vector<TargetRef>& targets, const std::vector<detail::ImplRef>& seeds,
+    const std::vector<detail::ImplRef>& sources,
+    const std::vector<std::shared_ptr<detail::VariableState>>& variables,
+    UnconnectedGradients unconnected, std::size_t sweeps) {
+  detail::TapeState& tape = *state_;
+  check_unconnected(unconnected);
+  // A second gradient() of a non-persistent tape from inside its first (a custom gradient
+  // function calling back) is refused like one after it: it would free the record the first
+  // is reading.
+  TAPEGRAD_CHECK(
+      !(tape.used || (tape.sweeps > 0 && !tape.persistent)), tape_error,
+      "A non-persistent GradientTape can only be used to compute one set of gradients (or "
+      "jacobians)");
+  std::vector<detail::NodeId> source_nodes, target_nodes;
+  for (std::size_t i = 0; i < sources.size(); ++i)
+    source_nodes.push_back(variables[i] ? tape.find(variables[i].get())
+                                        : tape.find(sources[i].get()));
+  for (const auto& t : targets)
+    target_nodes.push_back(t.variable ? tape.find(t.variable.get()) : tape.find(t.value.get()));
+
+  detail::TapeStackSnapshot snapshot;
+  const bool was_on_stack = tape.on_stack;
+  const std::uint64_t stops = tape.stops;
+  detail::TapeState* const below = tape.below;
+  if (!tape.persistent) detail::pop_tape(tape);
+  std::vector<std::vector<detail::ImplRef>> out;
+  std::vector<std::size_t> unconnected_sources;  // None in the first sweep, before any zeros
+  struct Sweeping {
+    int& count;
+    ~Sweeping() { --count; }
+  } sweeping{++tape.sweeps};
+  try {
+    for (std::size_t k = 0; k < sweeps; ++k) {
+      std::vector<detail::ImplRef> sweep_seeds;
+      for (std::size_t i = 0; i < targets.size(); ++i) {
+        const detail::ImplRef& given = seeds.size() == 1 ? seeds[0] : seeds[k * targets.size() + i];
+        sweep_seeds.push_back(given ? given : ones_like(targets[i].value));
+      }
+      auto grads = detail::reverse_sweep(tape, target_nodes, sweep_seeds, source_nodes);
+      // As TensorFlow's sources_that_are_targets: a source that is itself a target gets
+      // that target's seed, even when the tape never saw it.
+      for (std::size_t i = 0; i < grads.size(); ++i) {
+        if (source_nodes[i] != detail::no_node) continue;
+        for (std::size_t t = 0; t < targets.size(); ++t)
+          if (variables[i] ? targets[t].variable == variables[i]
+                           : !targets[t].variable && targets[t].value.get() == sources[i].get())
+            grads[i] = grads[i] ? detail::add_gradients(grads[i], sweep_seeds[t]) : sweep_seeds[t];
+      }
+      if (k == 0)
+        for (std::size_t i = 0; i < grads.size(); ++i)
+          if (!grads[i]) unconnected_sources.push_back(i);
+      if (unconnected == UnconnectedGradients::zero)
+        for (std::size_t i = 0; i < grads.size(); ++i)
+          if (!grads[i]) {
+            grads[i] = zeros_like(variables[i] ? detail::current_value(*variables[i]) : sources[i]);
+          }
+      out.push_back(std::move(grads));
+    }
+  } catch (...) {
+    snapshot.restore();
+    // Back where it was, unless a custom gradient function stopped it meanwhile.
+    if (was_on_stack && !tape.on_stack && tape.stops == stops) detail::reinsert_tape(tape, below);
+    throw;
+  }
+  if (!tape.persistent) {
+    // explain() keeps answering for the gradients that were None: the reasons are known now,
+    // and keeping them costs far less than keeping the record.
+    std::vector<detail::SpentReason> reasons;
+    for (std::size_t i : unconnected_sources)
+      for (const auto& t : targets) {
+        detail::ExplainQuery q;
+        q.target = t.value.get();
+        q.target_variable = t.variable.get();
+        q.source_tensor = variables[i] ? nullptr : sources[i].get();
+        q.source_variable = variables[i].get();
+        reasons.push_back({t.value, t.variable, variables[i] ? detail::ImplRef() : sources[i],
+                           variables[i], detail::explain(tape, spent_reasons_, q)});
+      }
+    tape.used = true;
+    detail::notify_tape_retired(tape.id);
+    // TensorFlow's watched_variables() still answers after the one gradient() call. (The
+    // map from variable to node goes: a spent tape refuses watch(), and start() clears all.)
+    auto watched = std::move(tape.watched_variables);
+    tape.clear();
+    tape.watched_variables = std::move(watched);
+    spent_reasons_ = std::move(reasons);
+  }
+  return out;
+}
+
+TAPEGRAD_PRECOMPILED_INLINE GradientTape::GradientTape(const TapeOptions& options)
+    : state_(std::make_unique<detail::TapeState>(options.persistent,
+                                                 options.watch_accessed_variables)) {
+  push();
+}
+
+TAPEGRAD_PRECOMPILED_INLINE GradientTape::~GradientTape() {
+  if (state_->pause != nullptr) state_->pause->detach();  // a pause that outlives the tape
+  detail::notify_tape_retired(state_->id);
+  detail::pop_tape(*state_);
+}
+#endif
 
 }  // namespace tapegrad

@@ -147,9 +147,13 @@ inline std::vector<bool> entries_between(const TapeState& tape, const std::vecto
 /// Everything `tape` recorded, as Graphviz DOT (NOTE [ Drawing a tape ]); make a TapeDetails
 /// before the ops to see shapes and lines.
 ///   std::ofstream("tape.dot") << tapegrad::to_dot(tape);   // then: dot -Tpng tape.dot -o tape.png
-inline std::string to_dot(const GradientTape& tape) {
+#if TAPEGRAD_HEADER_DEFINITIONS
+TAPEGRAD_PRECOMPILED_INLINE std::string to_dot(const GradientTape& tape) {
   return detail::tape_dot(tape.internal_state(), {}, detail::no_node);
 }
+#else
+std::string to_dot(const GradientTape& tape);
+#endif
 
 /// Only the entries on a path from one of `sources` to `target`, which is drawn with a double
 /// border: the part of the record that gradient(target, sources) walks, and the cuts on it.

@@ -5,6 +5,7 @@
 
 #include "tapegrad/detail/double_vjp.hpp"
 #include "tapegrad/detail/elementwise.hpp"
+#include "tapegrad/format.hpp"
 #include "tapegrad/ops/binary.hpp"
 #include "tapegrad/ops/binary_functions.hpp"
 #include "tapegrad/ops/compare.hpp"
@@ -125,9 +126,27 @@
   prefix ImplRef double_vjp_tangent<T>(const OpDefinition&, const Entry&, const OpCall&,        \
                                        const ImplRef* const*);
 
-#if defined(TAPEGRAD_PRECOMPILED) && !defined(TAPEGRAD_BUILDING_PRECOMPILED)
-namespace tapegrad::detail {
-TAPEGRAD_OP_INSTANTIATIONS(extern template, float)
-TAPEGRAD_OP_INSTANTIATIONS(extern template, double)
-}  // namespace tapegrad::detail
+/// Printing a tensor of element type T (any of the five), each preceded by `prefix`.
+#define TAPEGRAD_FORMAT_INSTANTIATIONS(prefix, T)         \
+  prefix std::string to_string<T>(const Tensor<T>&, int); \
+  prefix std::ostream& operator<< <T>(std::ostream&, const Tensor<T>&);
+
+/// Every list above, for every element type it takes, each entry preceded by `prefix`.
+#define TAPEGRAD_ALL_INSTANTIATIONS(prefix)                                         \
+  namespace tapegrad {                                                              \
+  namespace detail {                                                                \
+  TAPEGRAD_OP_INSTANTIATIONS(prefix, float)                                         \
+  TAPEGRAD_OP_INSTANTIATIONS(prefix, double)                                        \
+  }                                                                                 \
+  TAPEGRAD_FORMAT_INSTANTIATIONS(prefix, float)                                     \
+  TAPEGRAD_FORMAT_INSTANTIATIONS(prefix, double)                                    \
+  TAPEGRAD_FORMAT_INSTANTIATIONS(prefix, std::int32_t)                              \
+  TAPEGRAD_FORMAT_INSTANTIATIONS(prefix, std::int64_t)                              \
+  TAPEGRAD_FORMAT_INSTANTIATIONS(prefix, bool)                                      \
+  prefix std::ostream& operator<< <float>(std::ostream&, const Variable<float>&);   \
+  prefix std::ostream& operator<< <double>(std::ostream&, const Variable<double>&); \
+  }
+
+#if !TAPEGRAD_HEADER_DEFINITIONS
+TAPEGRAD_ALL_INSTANTIATIONS(extern template)
 #endif

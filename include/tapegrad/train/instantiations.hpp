@@ -30,7 +30,7 @@
   prefix class Flatten<T>;                                                                       \
   prefix class Sequential<T>;
 
-#if defined(TAPEGRAD_PRECOMPILED) && !defined(TAPEGRAD_BUILDING_PRECOMPILED)
+#if !TAPEGRAD_HEADER_DEFINITIONS
 namespace tapegrad {
 TAPEGRAD_TRAIN_INSTANTIATIONS(extern template, float)
 TAPEGRAD_TRAIN_INSTANTIATIONS(extern template, double)
