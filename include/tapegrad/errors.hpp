@@ -34,22 +34,29 @@ class ErrorText {
   SourceLocation location() const noexcept { return data_->location; }
 
  private:
-  ErrorText(const std::string& message, const SourceLocation* site)
-      : data_(std::make_shared<Data>()) {
-    data_->message = message;
-    if (site != nullptr && site->file != nullptr) {
-      data_->location = *site;
-      data_->what = message + " (called at " + site->file + ":" + std::to_string(site->line) + ")";
-    } else {
-      data_->what = message;
-    }
-  }
+  ErrorText(const std::string& message, const SourceLocation* site);
   struct Data {
     std::string message, what;
     SourceLocation location;
   };
   std::shared_ptr<Data> data_;
 };
+
+// Outside the class, so that the precompiled part can hold it (TAPEGRAD_HEADER_DEFINITIONS in
+// config.hpp): only a failing call runs it.
+#if TAPEGRAD_HEADER_DEFINITIONS
+TAPEGRAD_PRECOMPILED_INLINE ErrorText::ErrorText(const std::string& message,
+                                                 const SourceLocation* site)
+    : data_(std::make_shared<Data>()) {
+  data_->message = message;
+  if (site != nullptr && site->file != nullptr) {
+    data_->location = *site;
+    data_->what = message + " (called at " + site->file + ":" + std::to_string(site->line) + ")";
+  } else {
+    data_->what = message;
+  }
+}
+#endif
 }  // namespace detail
 
 /// Base of the exceptions tapegrad throws for a misuse, except index_error, which derives

@@ -398,14 +398,7 @@ class GradientTape {
   /// gradient() of one target with respect to sources of one element type.
   template <class T>
   std::vector<Tensor<T>> gradient_of(const TargetRef& target, const std::vector<Source<T>>& sources,
-                                     UnconnectedGradients unconnected) {
-    std::vector<detail::ImplRef> refs;
-    std::vector<std::shared_ptr<detail::VariableState>> vars;
-    for (const Source<T>& s : sources) add_source(s, refs, vars);
-    auto grads = compute({target}, {detail::ImplRef()}, refs, vars, unconnected, 1);
-    return std::vector<Tensor<T>>(std::make_move_iterator(grads[0].begin()),
-                                  std::make_move_iterator(grads[0].end()));
-  }
+                                     UnconnectedGradients unconnected);
 
   template <class S>
   static void add_source(const S& source, std::vector<detail::ImplRef>& refs,
@@ -525,6 +518,19 @@ class GradientTape {
   // non-persistent tape; the tape's record is gone by then.
   std::vector<detail::SpentReason> spent_reasons_;
 };
+
+// Outside the class, so that it is not inline and the precompiled part can hold it.
+template <class T>
+std::vector<Tensor<T>> GradientTape::gradient_of(const TargetRef& target,
+                                                 const std::vector<Source<T>>& sources,
+                                                 UnconnectedGradients unconnected) {
+  std::vector<detail::ImplRef> refs;
+  std::vector<std::shared_ptr<detail::VariableState>> vars;
+  for (const Source<T>& s : sources) add_source(s, refs, vars);
+  auto grads = compute({target}, {detail::ImplRef()}, refs, vars, unconnected, 1);
+  return std::vector<Tensor<T>>(std::make_move_iterator(grads[0].begin()),
+                                std::make_move_iterator(grads[0].end()));
+}
 
 // Outside the class, so that the precompiled part can hold them (TAPEGRAD_HEADER_DEFINITIONS
 // in config.hpp): they run once per tape or per gradient() call, never per op.

@@ -334,6 +334,15 @@ TEST_CASE("mean_over_ranks: the mean, and its gradient is the mean of the ranks'
   CHECK(dx.to_vector() == std::vector<double>{(n + 1) / 2, 1.0});
 }
 
+TEST_CASE("mean_over_ranks: a tensor with no value is refused before any collective",
+          "[distributed]") {
+  // Every rank is refused alike, so no rank is left waiting in the allreduce; the barrier
+  // after it would hang if one rank had gone on to the collective.
+  CHECK_THROWS_WITH(td::mean_over_ranks(*world, tg::Tensor<double>()),
+                    Catch::Contains("mean_over_ranks: the tensor has no value"));
+  world->barrier();
+}
+
 TEST_CASE("mean_over_ranks inside a recompute_grad block: recomputed alike on every rank",
           "[distributed]") {
   const double r = world->rank(), n = world->size();

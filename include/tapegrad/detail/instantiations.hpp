@@ -16,23 +16,33 @@
 #include "tapegrad/ops/reduce.hpp"
 #include "tapegrad/ops/shape.hpp"
 #include "tapegrad/ops/unary.hpp"
+#include "tapegrad/tape.hpp"
 
 // NOTE [ The precompiled part ]
 // Every op is a template, so a program that includes tapegrad compiles each op it uses, with
-// its backward and forward rules and their Eigen kernels: most of a small program's compile
-// time (the examples took 5 to 7 times an Eigen hello world). The CMake target
-// tapegrad::precompiled is a static library that instantiates the ops' typed entry points
-// below once, for float and double (src/precompiled.cpp), and defines TAPEGRAD_PRECOMPILED
-// for its users. There this list becomes explicit instantiation declarations (`extern
-// template`), which tell the compiler not to instantiate those functions in the user's
-// translation unit: it calls the library's copies. Nothing else changes: the same headers
-// define the same functions, and a function left off the list is compiled where it is used,
-// as without the library. The entries are the functions that the public templates call
-// (apply_unary<Op, T>, detail::matmul<T>, ...), not the public templates themselves, whose
-// arguments (Tensor or Variable, scalars) vary per call; each is a function template that is
-// not inline, since a compiler may still instantiate an inline one for inlining.
-// Both sides must see the same definitions: the library and its users are compiled with the
-// same TAPEGRAD_LIVE_COUNTERS setting (the target passes it on) and the same Eigen.
+// its backward and forward rules and their Eigen kernels, and then the tape's own functions:
+// most of a small program's compile time (the examples took 4 to 7 times an Eigen hello
+// world). The CMake target tapegrad::precompiled is a static library (src/precompiled.cpp)
+// that compiles two kinds of code once, and defines TAPEGRAD_PRECOMPILED for its users:
+// - Templates: the typed entry points that the public ops call (apply_unary<Op, T>,
+//   detail::matmul<T>, reduce_over<T>, ...), the training toolkit's templates
+//   (train/instantiations.hpp) and printing, for float and double (printing: every element
+//   type). The lists below become explicit instantiation declarations (`extern template`) in
+//   the users, which tell the compiler to call the library's copies instead of instantiating
+//   them. Each is a function template that is not inline, since a compiler may still
+//   instantiate an inline one to inline it. The public templates themselves are not listed:
+//   their arguments (Tensor or Variable, scalars) vary per call, and they are thin.
+// - Non-template functions that run once per tape or per gradient() call, never per op (the
+//   reverse sweep, GradientTape::compute, explain(), the memory report, error messages): the
+//   headers define them only where TAPEGRAD_HEADER_DEFINITIONS is 1 (config.hpp), so the users
+//   see declarations and link the library's one definition.
+// Nothing else changes: the same headers define the same functions, and a template left off
+// the list is compiled where it is used, as without the library (ctest
+// precompiled_part_holds_every_op fails when an entry point is missing). Both sides must see
+// the same definitions: every translation unit of a program that links the library sees
+// TAPEGRAD_PRECOMPILED (the target's usage requirement), and a program that defines
+// TAPEGRAD_LIVE_COUNTERS (tapegrad's tests do) must not link it, as the library's allocations
+// would go uncounted.
 
 /// Applies X(prefix, T, Op) to each elementwise op struct with one tensor input.
 #define TAPEGRAD_UNARY_OP_STRUCTS(X, prefix, T) \
@@ -117,6 +127,8 @@
   prefix Tensor<T> extreme<T, false>(const Tensor<T>&, int, bool);                              \
   prefix Tensor<T> softmax<T>(const Tensor<T>&, int);                                           \
   prefix Tensor<T> logsumexp<T>(const Tensor<T>&, int, bool);                                   \
+  prefix Tensor<T> reduce_over<T>(const Tensor<T>&, const Axes&, bool, const char*,             \
+                                  ReduceOneAxis<T>);                                            \
   prefix Tensor<T> vector_norm<T>(const Tensor<T>&, NormOrder, const Axes&, bool);              \
   prefix Tensor<T> select_where<T>(const Tensor<T>&, const Tensor<T>&);                         \
   prefix Tensor<T> conv2d<T>(const Tensor<T>&, const Tensor<T>&, const GeometryRef&);           \
@@ -132,19 +144,23 @@
   prefix std::ostream& operator<< <T>(std::ostream&, const Tensor<T>&);
 
 /// Every list above, for every element type it takes, each entry preceded by `prefix`.
-#define TAPEGRAD_ALL_INSTANTIATIONS(prefix)                                         \
-  namespace tapegrad {                                                              \
-  namespace detail {                                                                \
-  TAPEGRAD_OP_INSTANTIATIONS(prefix, float)                                         \
-  TAPEGRAD_OP_INSTANTIATIONS(prefix, double)                                        \
-  }                                                                                 \
-  TAPEGRAD_FORMAT_INSTANTIATIONS(prefix, float)                                     \
-  TAPEGRAD_FORMAT_INSTANTIATIONS(prefix, double)                                    \
-  TAPEGRAD_FORMAT_INSTANTIATIONS(prefix, std::int32_t)                              \
-  TAPEGRAD_FORMAT_INSTANTIATIONS(prefix, std::int64_t)                              \
-  TAPEGRAD_FORMAT_INSTANTIATIONS(prefix, bool)                                      \
-  prefix std::ostream& operator<< <float>(std::ostream&, const Variable<float>&);   \
-  prefix std::ostream& operator<< <double>(std::ostream&, const Variable<double>&); \
+#define TAPEGRAD_ALL_INSTANTIATIONS(prefix)                                                      \
+  namespace tapegrad {                                                                           \
+  namespace detail {                                                                             \
+  TAPEGRAD_OP_INSTANTIATIONS(prefix, float)                                                      \
+  TAPEGRAD_OP_INSTANTIATIONS(prefix, double)                                                     \
+  }                                                                                              \
+  prefix std::vector<Tensor<float>> GradientTape::gradient_of<float>(                            \
+      const GradientTape::TargetRef&, const std::vector<Source<float>>&, UnconnectedGradients);  \
+  prefix std::vector<Tensor<double>> GradientTape::gradient_of<double>(                          \
+      const GradientTape::TargetRef&, const std::vector<Source<double>>&, UnconnectedGradients); \
+  TAPEGRAD_FORMAT_INSTANTIATIONS(prefix, float)                                                  \
+  TAPEGRAD_FORMAT_INSTANTIATIONS(prefix, double)                                                 \
+  TAPEGRAD_FORMAT_INSTANTIATIONS(prefix, std::int32_t)                                           \
+  TAPEGRAD_FORMAT_INSTANTIATIONS(prefix, std::int64_t)                                           \
+  TAPEGRAD_FORMAT_INSTANTIATIONS(prefix, bool)                                                   \
+  prefix std::ostream& operator<< <float>(std::ostream&, const Variable<float>&);                \
+  prefix std::ostream& operator<< <double>(std::ostream&, const Variable<double>&);              \
   }
 
 #if !TAPEGRAD_HEADER_DEFINITIONS

@@ -13,6 +13,7 @@
 #include "tapegrad/distributed/communicator.hpp"
 #include "tapegrad/errors.hpp"
 #include "tapegrad/tensor.hpp"
+#include "tapegrad/variable.hpp"
 
 // NOTE [ Averaging gradients in buckets ]
 // Gradients are packed one after another into buckets of at most `bucket_bytes` (a tensor
@@ -64,6 +65,15 @@ template <class T>
 void check_bucket_bytes(std::size_t bucket_bytes, const char* caller) {
   TAPEGRAD_CHECK(bucket_bytes >= sizeof(T), value_error, caller,
                  ": bucket_bytes must hold one element, got ", bucket_bytes);
+}
+
+/// The shapes of the gradients of `vars`, which a BucketedAverage lays out.
+template <class T>
+std::vector<Shape> shapes_of(const std::vector<Variable<T>>& vars) {
+  std::vector<Shape> shapes;
+  shapes.reserve(vars.size());
+  for (const Variable<T>& v : vars) shapes.push_back(v.shape());
+  return shapes;
 }
 
 /// One averaging of a gradient list over the ranks, bucket by bucket, as the gradients come.

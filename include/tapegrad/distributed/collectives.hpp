@@ -153,9 +153,8 @@ void allreduce_gradients(const Communicator& comm, std::vector<Tensor<T>>& grads
                    " but variable '", vars[i].name(), "' has shape ", vars[i].shape());
   detail::check_bucket_bytes<T>(bucket_bytes, "allreduce_gradients");
   if (grads.empty() || comm.size() == 1) return;  // the mean of one rank's gradients
-  std::vector<Shape> shapes;
-  for (const Variable<T>& v : vars) shapes.push_back(v.shape());
-  detail::BucketedAverage<T> average(comm, std::move(shapes), bucket_bytes, "allreduce_gradients",
+  detail::BucketedAverage<T> average(comm, detail::shapes_of(vars), bucket_bytes,
+                                     "allreduce_gradients",
                                      detail::BucketedAverage<T>::Start::in_finish);
   for (std::size_t i = grads.size(); i-- > 0;) average.add(i, grads[i]);
   auto means = average.finish();

@@ -100,9 +100,7 @@ class DistributedGradientTape {
                    "DistributedGradientTape (from a gradient function); average there with "
                    "allreduce_gradients or mean_over_ranks");
     using clock = std::chrono::steady_clock;
-    std::vector<Shape> shapes;
-    for (const Variable<T>& v : vars) shapes.push_back(v.shape());
-    detail::BucketedAverage<T> average(*comm_, std::move(shapes), bucket_bytes_,
+    detail::BucketedAverage<T> average(*comm_, detail::shapes_of(vars), bucket_bytes_,
                                        "DistributedGradientTape::gradient");
     // A variable the tape never saw gets None, which the sweep does not report (gradient()
     // decides it after the sweep; for a tensor target, None): added first, it does not hold

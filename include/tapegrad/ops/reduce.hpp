@@ -303,9 +303,14 @@ Tensor<T> logsumexp(const Tensor<T>& x, int axis, bool keepdims) {
 }  // namespace detail
 
 namespace detail {
-template <class T, class Reduce>
+/// A reduction over one axis, reduce(x, axis, keepdims), where axis -1 means all elements. A
+/// function pointer rather than a lambda's type, so that reduce_over<T> is one function the
+/// precompiled part can hold (NOTE [ The precompiled part ]).
+template <class T>
+using ReduceOneAxis = Tensor<T> (*)(const Tensor<T>& x, int axis, bool keepdims);
+template <class T>
 Tensor<T> reduce_over(const Tensor<T>& x, const Axes& axes, bool keepdims, const char* op,
-                      Reduce reduce_one_axis);
+                      identity_t<ReduceOneAxis<T>> reduce_one_axis);
 }  // namespace detail
 
 /// The sum over `axes` (NOTE [ One axis type ]): all elements by default, one axis, or
@@ -419,9 +424,9 @@ Tensor<T> reduce_axes(const Tensor<T>& x, const std::vector<int>& axes, bool kee
 
 /// A reduction over `axes` (NOTE [ One axis type ]), from its one-axis form
 /// reduce_one_axis(x, axis, keepdims), where axis -1 means all elements.
-template <class T, class Reduce>
+template <class T>
 Tensor<T> reduce_over(const Tensor<T>& x, const Axes& axes, bool keepdims, const char* op,
-                      Reduce reduce_one_axis) {
+                      identity_t<ReduceOneAxis<T>> reduce_one_axis) {
   if (axes.all() && !keepdims) return reduce_one_axis(x, -1, false);
   return reduce_axes(x, axes.normalized(op, x.rank()), keepdims, op, reduce_one_axis);
 }
