@@ -102,9 +102,18 @@ fi
 eigen_include=$(pkg-config --cflags-only-I eigen3 2>/dev/null || echo -I/usr/include/eigen3)
 gxx="g++ -std=c++17 -O2 -Iinclude -Iexamples $eigen_include"
 timed() {
-  locked /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F': ' '
+  local log
+  log=$(mktemp)
+  if ! locked /usr/bin/time -v "$@" >"$log" 2>&1; then
+    echo "warning: failed, left out of the table: $*" >&2
+    tail -5 "$log" >&2
+    rm -f "$log"
+    return 0
+  fi
+  awk -F': ' '
     /User time/ { user = $2 } /System time/ { sys = $2 } /Elapsed \(wall clock\)/ { wall = $2 }
-    END { printf "cpu=%.2f wall=%s ", user + sys, wall }'
+    END { printf "cpu=%.2f wall=%s ", user + sys, wall }' "$log"
+  rm -f "$log"
 }
 precompiled_object="$raw_dir/precompiled.o"
 # Prints "name <times>" for the header-only build and "name@precompiled <times>" for the one
@@ -122,6 +131,7 @@ compile_times() {
   echo "$name $header_only"
   echo "$name@precompiled $precompiled"
 }
+if [ -x /usr/bin/time ]; then
 {
   echo "precompiled_part $(timed $gxx -c src/precompiled.cpp -o "$precompiled_object")"
   echo "minimal_eigen $(for _ in 1 2 3; do timed $gxx benchmarks/minimal_eigen.cpp \
@@ -137,7 +147,7 @@ compile_times() {
     esac
   done
 } >"$raw_dir/compile_times.txt"
-[ -x /usr/bin/time ] || rm -f "$raw_dir/compile_times.txt"
+fi
 rm -f "$raw_dir/compile_probe" "$precompiled_object"
 fi
 has_torch=$([ -s "$raw_dir/chain.json" ] && grep -q BM_TorchChain "$raw_dir/chain.json" && echo ON || echo OFF)

@@ -43,6 +43,10 @@
 // function only when TAPEGRAD_HEADER_DEFINITIONS is 1 (always, unless the program links the
 // precompiled part), with TAPEGRAD_PRECOMPILED_INLINE: `inline` in a header-only program, and
 // nothing in the library, which then holds the one definition.
+#if defined(TAPEGRAD_PRECOMPILED) && defined(TAPEGRAD_LIVE_COUNTERS)
+#error \
+    "tapegrad: TAPEGRAD_LIVE_COUNTERS counts allocations in the headers' code only; do not link tapegrad::precompiled with it"
+#endif
 #if defined(TAPEGRAD_PRECOMPILED) && !defined(TAPEGRAD_BUILDING_PRECOMPILED)
 #define TAPEGRAD_HEADER_DEFINITIONS 0
 #else

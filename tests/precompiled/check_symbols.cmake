@@ -4,7 +4,7 @@
 # the pattern finds what it looks for.
 #   cmake -DNM=nm -DPROBE=uses_every_op.o -DLIBRARY=libtapegrad_precompiled.a -P check_symbols.cmake
 set(entry_points "apply_unary|apply_binary|sum_to|broadcast_to|reshape|transpose|take|stack|concat|slice_window|gather|matmul|batch_matmul|sum|prod|extreme|softmax|logsumexp|reduce_over|vector_norm|select_where|conv2d|max_pool2d|avg_pool2d|double_vjp_tangent")
-set(pattern "tapegrad::detail::(${entry_points})<[^()]*>\\(|Optimizer<tapegrad::[A-Za-z]+>::apply_gradients<|Dense<(float|double)>::operator\\(\\)|GradientTape::compute\\(|detail::reverse_sweep\\(|detail::explain\\[|operator<< <|GradientTape::gradient_of<|ErrorText::ErrorText\\([^)]*SourceLocation const\\*\\)")
+set(pattern "tapegrad::detail::(${entry_points})<[^()]*>\\(|Optimizer<tapegrad::[A-Za-z]+>::apply_gradients<|Dense<(float|double)>::operator\\(\\)|GradientTape::compute\\(|detail::reverse_sweep\\(|detail::explain\\[|tapegrad::operator<< <|tapegrad::to_string<|detail::cast<(float|double), bool>\\(|clip_by_(value|global_norm)<|(Conv2D|MaxPool2D|Flatten|Sequential)<(float|double)>::operator\\(\\)|GradientTape::gradient_of<|ErrorText::ErrorText\\([^)]*SourceLocation const\\*\\)")
 
 function(defined_entry_points file out)
   execute_process(COMMAND ${NM} -C --defined-only ${file} OUTPUT_VARIABLE symbols

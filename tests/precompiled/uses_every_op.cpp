@@ -7,6 +7,8 @@
 #include <tapegrad/train.hpp>
 
 #include <cstdint>
+#include <sstream>
+#include <vector>
 
 namespace tg = tapegrad;
 
@@ -44,6 +46,31 @@ void use_every_op(tg::Generator& gen) {
                                               tg::stack({x, x}),
                                               tg::gather(x, tg::Tensor<std::int32_t>({1, 0}), 0)};
   for (const auto& r : results) static_cast<void>(tape.gradient(tg::sum(r), x));
+
+  const auto images = tg::random_uniform<T>({1, 4, 4, 2}, 0.1, 0.9, gen);
+  const auto filters = tg::random_uniform<T>({3, 3, 2, 2}, 0.1, 0.9, gen);
+  tg::GradientTape conv_tape(tg::persistent);
+  conv_tape.watch(images);
+  const std::vector<tg::Tensor<T>> pictures = {
+      tg::conv2d(images, filters), tg::max_pool2d(images, 2, 2), tg::avg_pool2d(images, 2, 2),
+      tg::dropout(images, 0.5, gen), tg::cast<T>(images > T(0.5))};
+  for (const auto& p : pictures) static_cast<void>(conv_tape.gradient(tg::sum(p), images));
+  static_cast<void>(tg::gather(x, tg::Tensor<std::int64_t>({1, 0}), 0));
+
+  tg::Sequential<T> model(tg::Conv2D<T>(3, 3, 2, 2, gen), tg::MaxPool2D<T>(), tg::Flatten<T>(),
+                          tg::Dense<T>(2, 1, gen));
+  const auto vars = model.trainable_variables();
+  tg::SGD sgd(0.1);
+  tg::RMSprop rmsprop(0.1);
+  tg::Adam adam(0.1);
+  for (int step = 0; step < 3; ++step) {
+    tg::GradientTape step_tape;
+    const auto loss = tg::sum(model(images));
+    const auto grads = step_tape.gradient(loss, vars);
+    sgd.apply_gradients(tg::clip_by_value(grads, -1.0, 1.0), vars);
+    rmsprop.apply_gradients(tg::clip_by_global_norm(grads, 1.0).first, vars);
+    adam.apply_gradients(grads, vars);
+  }
 }
 
 int main() {
@@ -62,10 +89,8 @@ int main() {
     tape.watch(xd);
     static_cast<void>(tape.gradient(tg::sum(row.apply(xd)), xd));
   }
-  tg::Dense<float> layer(3, 2, gen);
-  tg::Adam adam(0.1);
-  tg::GradientTape tape;
-  const auto loss = tg::sum(layer(tg::ones<float>({1, 3})));
-  const auto vars = layer.trainable_variables();
-  adam.apply_gradients(tape.gradient(loss, vars), vars);
+  std::ostringstream printed;
+  printed << xf << xd << tg::Tensor<std::int32_t>({1, 2}) << tg::Tensor<std::int64_t>({1, 2})
+          << (xf > 0.5f) << tg::Variable<float>(xf) << tg::Variable<double>(xd)
+          << tg::to_string(xd, 3);
 }
