@@ -24,10 +24,10 @@ int main(int argc, char** argv) {
     const std::int64_t n = static_cast<std::int64_t>(bytes / sizeof(float));
     std::vector<tg::Variable<float>> vars{
         tg::Variable<float>(tg::Tensor<float>(tg::Shape{n}, 0.f), "g")};
-    const tg::Tensor<float> g(tg::Shape{n}, 1.f);
     std::vector<double> seconds;
     for (int r = 0; r < reps + 2; ++r) {
-      std::vector<tg::Tensor<float>> grads{g};
+      // Held by the list alone, as a gradient from the sweep is: averaged in its own elements.
+      std::vector<tg::Tensor<float>> grads{tg::Tensor<float>(tg::Shape{n}, 1.f)};
       comm.barrier();
       const auto start = std::chrono::steady_clock::now();
       td::allreduce_gradients(comm, grads, vars, bytes);

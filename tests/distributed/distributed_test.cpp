@@ -64,6 +64,39 @@ TEST_CASE("allreduce_gradients averages like a serial sum, in buckets of any siz
   }
 }
 
+TEST_CASE("a large gradient is averaged in its own elements, unless someone else holds it",
+          "[distributed]") {
+  const double r = world->rank(), n = world->size();
+  const tg::Shape large{40, 500};  // 80,000 bytes of float: above in_place_bytes
+  static_assert(40 * 500 * sizeof(float) >= td::in_place_bytes);
+  std::vector<tg::Variable<float>> vars{tg::Variable<float>(tg::Tensor<float>(large, 0.f), "w"),
+                                        tg::Variable<float>(tg::Tensor<float>({0.f}), "b")};
+  auto make = [&] {
+    return std::vector<tg::Tensor<float>>{tg::Tensor<float>(large, static_cast<float>(r)),
+                                          tg::Tensor<float>({static_cast<float>(r)})};
+  };
+  const float mean = static_cast<float>((n - 1) / 2);
+  for (std::size_t bucket : {std::size_t{4096}, std::size_t{1} << 20}) {
+    INFO("bucket " << bucket << " bytes on " << n << " ranks");
+    auto grads = make();
+    const float* elements = grads[0].data();
+    td::allreduce_gradients(*world, grads, vars, bucket);
+    CHECK(grads[0].to_vector() == std::vector<float>(20000, mean));
+    CHECK(grads[1].to_vector() == std::vector<float>{mean});
+    if (n > 1) CHECK(grads[0].data() == elements);  // nothing copied
+
+    auto held = make();
+    const tg::Tensor<float> kept = held[0];  // the caller still holds it: copied, not written
+    td::allreduce_gradients(*world, held, vars, bucket);
+    CHECK(held[0].to_vector() == std::vector<float>(20000, mean));
+    CHECK(kept.to_vector() == std::vector<float>(20000, static_cast<float>(r)));
+  }
+  // Nor is a tensor handed to mean_over_ranks, which the caller keeps.
+  const tg::Tensor<float> x(large, static_cast<float>(r));
+  CHECK(td::mean_over_ranks(*world, x).to_vector() == std::vector<float>(20000, mean));
+  CHECK(x.to_vector() == std::vector<float>(20000, static_cast<float>(r)));
+}
+
 TEST_CASE("allreduce_gradients: an empty list, and gradients that some ranks lack",
           "[distributed]") {
   std::vector<tg::Tensor<double>> none;
@@ -226,6 +259,37 @@ void check_same_values(const std::vector<tg::Tensor<double>>& a,
 }
 
 }  // namespace distributed_test
+
+TEST_CASE("DistributedGradientTape averages large gradients in place, equal to averaging after",
+          "[distributed]") {
+  tg::Generator gen(3);
+  tg::Variable<double> w(tg::random_normal<double>({120, 100}, 0.0, 0.1, gen), "w");  // 96 KB
+  tg::Variable<double> b(tg::random_normal<double>({100}, 0.0, 0.1, gen), "b");
+  const std::vector<tg::Variable<double>> vars{w, b};
+  tg::Generator data(40 + static_cast<std::uint64_t>(world->rank()));
+  const auto x = tg::random_normal<double>({9, 120}, 0.0, 1.0, data);
+  auto loss = [&] { return tg::mean(tg::square(tg::tanh(tg::matmul(x, w) + b))); };
+  for (std::size_t bucket : {std::size_t{8192}, std::size_t{1} << 20}) {
+    INFO("bucket " << bucket << " bytes on " << world->size() << " ranks");
+    tg::GradientTape plain;
+    auto expected = plain.gradient(loss(), vars);
+    td::allreduce_gradients(*world, expected, vars, bucket);
+    tg::GradientTape tape;
+    const auto grads = td::DistributedGradientTape(tape, *world, bucket).gradient(loss(), vars);
+    distributed_test::check_same_values(grads, expected);
+    // Against a serial mean of every rank's own gradient, which each rank computes alone.
+    tg::Tensor<double> serial = tg::Tensor<double>::zeros({120, 100});
+    for (int rank = 0; rank < world->size(); ++rank) {
+      tg::Generator other(40 + static_cast<std::uint64_t>(rank));
+      const auto xr = tg::random_normal<double>({9, 120}, 0.0, 1.0, other);
+      tg::GradientTape one;
+      serial = serial + one.gradient(tg::mean(tg::square(tg::tanh(tg::matmul(xr, w) + b))), w);
+    }
+    serial = serial / static_cast<double>(world->size());
+    for (std::int64_t k = 0; k < serial.size(); ++k)
+      CHECK(grads[0].data()[k] == Approx(serial.data()[k]).epsilon(1e-13).margin(1e-17));
+  }
+}
 
 TEST_CASE("DistributedGradientTape equals the tape's gradient averaged afterwards",
           "[distributed]") {

@@ -34,11 +34,21 @@
 // final there at once), so on the shared communicator they could pair with another rank's
 // different collective, one a gradient function runs (mean_over_ranks) or the program's.
 //
+// Copying into a bucket and out again costs as much as the allreduce itself for large
+// gradients (on the machine the benchmarks ran on, 1 MiB: 141 us to sum in place, 320 us with
+// the copies). So a gradient of at least in_place_bytes has buckets of its own, and when the
+// caller gives up every handle on it (the sweep's slot, the list allreduce_gradients replaces)
+// and nothing else holds its elements (the reference-count test Variable's update makes), it
+// is summed in its own elements and its average is a new header on them; otherwise it is
+// copied first. The layout depends on the shapes alone, so it is the same on every rank.
+//
 // A gradient with no value (None) on a rank counts as zeros there, so every rank sends the same
 // layout; a last small allreduce counts the ranks that have each gradient, and a gradient no
 // rank has stays None everywhere (the optimizer then skips its variable, as it would on one
-// process). The sums are divided by the number of ranks. The gradients handed in are not
-// written.
+// process). Each gradient is divided by the number of ranks as it is added, while its elements
+// are still in the cache, so the sums are the means: on 2 ranks (a power of two) the same
+// bits as dividing the sum, on others within a rounding of it. A gradient the caller still
+// holds is never written.
 //
 // A collective that has started cannot be taken back: if the rank fails (an exception) while
 // some of its buckets are in flight, the other ranks wait for buckets it will never start, and
@@ -50,6 +60,9 @@ namespace tapegrad::distributed {
 
 /// The default size of a fusion bucket: 25 MiB, as PyTorch's DistributedDataParallel.
 constexpr std::size_t default_bucket_bytes = std::size_t{25} << 20;
+/// Gradients of at least this size travel in buckets of their own, in their own elements when
+/// nothing else holds them, instead of being copied into a fused bucket and out again.
+constexpr std::size_t in_place_bytes = std::size_t{64} << 10;
 
 namespace detail {
 
@@ -76,6 +89,17 @@ std::vector<Shape> shapes_of(const std::vector<Variable<T>>& vars) {
   return shapes;
 }
 
+/// Whether `grad`'s elements are held by nobody but the `owners` handles the caller knows of, who
+/// all give them up to the average: then averaging may overwrite them.
+template <class T>
+bool only_owners_hold(const Tensor<T>& grad, int owners) {
+  const tapegrad::detail::TensorImpl* impl = grad.impl().get();
+  const tapegrad::detail::TensorImpl* base = impl->base;
+  return owners > 0 && impl->refs.load(std::memory_order_acquire) == owners &&
+         (base == nullptr ||
+          (base->refs.load(std::memory_order_acquire) == 1 && base->base == nullptr));
+}
+
 /// One averaging of a gradient list over the ranks, bucket by bucket, as the gradients come.
 ///   BucketedAverage<float> avg(comm, shapes, bucket_bytes, "allreduce_gradients");
 ///   avg.add(i, grad_i) for each i, in any order;   grads = avg.finish();
@@ -93,31 +117,21 @@ class BucketedAverage {
         caller_(caller),
         blocking_(start == Start::in_finish),
         shapes_(std::move(shapes)),
-        offset_(shapes_.size()),
+        layout_(shapes_.size()),
+        own_(shapes_.size()),
+        borrowed_(shapes_.size()),
         added_(shapes_.size(), Added::not_yet) {
     check_bucket_bytes<T>(bucket_bytes, caller);
-    std::int64_t total = 0;
-    for (std::size_t k = shapes_.size(); k-- > 0;) {
-      offset_[k] = total;
-      total += shapes_[k].size();
-    }
-    total_ = total;
     per_bucket_ = static_cast<std::int64_t>(
         std::min<std::size_t>(bucket_bytes / sizeof(T), static_cast<std::size_t>(INT_MAX)));
-    const std::int64_t n_buckets = (total + per_bucket_ - 1) / per_bucket_;
-    pending_.assign(static_cast<std::size_t>(n_buckets), 0);
-    for (std::size_t i = 0; i < shapes_.size(); ++i) {
-      if (shapes_[i].size() == 0) continue;
-      for (std::int64_t b = first_bucket(i); b <= last_bucket(i); ++b)
-        ++pending_[static_cast<std::size_t>(b)];
-    }
+    lay_out();
     // The buffer lives on with the thread: a fresh one would page-fault in on every step
     // (9.5 ms instead of 0.6 ms for 1 MiB on the machine the benchmarks ran on).
     pool_index_ = depth();
     if (pool().size() <= pool_index_) pool().resize(pool_index_ + 1);
-    if (buffer().size() < static_cast<std::size_t>(total))
-      buffer().resize(static_cast<std::size_t>(total));
-    requests_.reserve(pending_.size() + 1);
+    if (buffer().size() < static_cast<std::size_t>(packed_))
+      buffer().resize(static_cast<std::size_t>(packed_));
+    requests_.reserve(buckets_.size() + 1);
     ++depth();  // last: a constructor that throws must not hold a buffer
   }
   BucketedAverage(const BucketedAverage&) = delete;
@@ -132,28 +146,42 @@ class BucketedAverage {
                  "tapegrad::distributed: %s failed on rank %d after %zu of its %zu gradient "
                  "buckets had started; the other ranks would wait for the rest, so the job "
                  "ends\n",
-                 caller_, comm_->rank(), requests_.size(), pending_.size());
+                 caller_, comm_->rank(), requests_.size(), buckets_.size());
     abort_job();
   }
 
   /// Whether gradient i has been added.
   bool added(std::size_t i) const { return added_[i] != Added::not_yet; }
 
-  /// Packs gradient i (no value: zeros here) and starts every bucket that is now complete.
-  void add(std::size_t i, const Tensor<T>& grad) {
+  /// Takes gradient i (no value: zeros here), already divided by the number of ranks, and
+  /// starts every bucket that is now complete. `owners`: how many handles on `grad` the caller
+  /// gives up to the average (the caller's list, the sweep's slot); a large gradient that
+  /// nobody else holds is averaged in its own elements (NOTE [ Averaging gradients in
+  /// buckets ]).
+  void add(std::size_t i, const Tensor<T>& grad, int owners = 0) {
     TAPEGRAD_CHECK(!added(i), value_error, caller_, ": gradient ", i, " was added twice");
     TAPEGRAD_CHECK(!grad.has_value() || grad.shape() == shapes_[i], shape_error, caller_,
                    ": gradient ", i, " has shape ", grad.shape(), " but its variable has shape ",
                    shapes_[i]);
-    T* at = buffer().data() + offset_[i];
-    if (grad.has_value())
-      std::copy_n(grad.data(), grad.size(), at);
+    const Layout& at = layout_[i];
+    const T scale = T(1) / static_cast<T>(comm_->size());
+    using Flat = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+    const Eigen::Index n = static_cast<Eigen::Index>(shapes_[i].size());
+    T* own = nullptr;
+    if (at.in_place) {
+      borrowed_[i] = grad.has_value() && only_owners_hold(grad, owners);
+      own_[i] = borrowed_[i] ? grad : Tensor<T>(tapegrad::detail::uninitialized, shapes_[i]);
+      own = own_[i].mutable_data();
+    } else {
+      own = buffer().data() + at.offset;
+    }
+    if (!grad.has_value())
+      Flat(own, n).setZero();
     else
-      std::fill_n(at, shapes_[i].size(), T(0));
+      Flat(own, n) = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(grad.data(), n) * scale;
     added_[i] = grad.has_value() ? Added::value : Added::none;
-    if (shapes_[i].size() == 0) return;
-    for (std::int64_t b = first_bucket(i); b <= last_bucket(i); ++b)
-      --pending_[static_cast<std::size_t>(b)];
+    if (n == 0) return;
+    for (std::size_t b = at.first_bucket; b <= at.last_bucket; ++b) --pending_[b];
     start_full_buckets();
   }
 
@@ -176,7 +204,7 @@ class BucketedAverage {
   }
 
   /// The number of buckets, and how many have started.
-  std::size_t buckets() const noexcept { return pending_.size(); }
+  std::size_t buckets() const noexcept { return buckets_.size(); }
   std::size_t started() const noexcept { return started_; }
 
   /// Waits for every bucket (all gradients must have been added) and returns the averages,
@@ -187,12 +215,10 @@ class BucketedAverage {
     present_.resize(added_.size());  // becomes: on how many ranks gradient i has a value
     for (std::size_t i = 0; i < added_.size(); ++i) present_[i] = added_[i] == Added::value;
     if (blocking_) {
-      for (std::size_t bucket = 0; bucket < pending_.size(); ++bucket) {
-        const auto [at, count] = extent(bucket);
-        check_mpi(MPI_Allreduce(MPI_IN_PLACE, buffer().data() + at, count, mpi_type<T>(), MPI_SUM,
-                                mpi_comm_),
+      for (std::size_t bucket = 0; bucket < buckets_.size(); ++bucket)
+        check_mpi(MPI_Allreduce(MPI_IN_PLACE, elements(bucket), buckets_[bucket].count,
+                                mpi_type<T>(), MPI_SUM, mpi_comm_),
                   "MPI_Allreduce");
-      }
       if (!present_.empty())
         check_mpi(MPI_Allreduce(MPI_IN_PLACE, present_.data(), static_cast<int>(present_.size()),
                                 MPI_INT, MPI_SUM, mpi_comm_),
@@ -207,14 +233,21 @@ class BucketedAverage {
         MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE),
         "MPI_Waitall");
     finished_ = true;
-    const T scale = T(1) / static_cast<T>(comm_->size());
-    const T* flat = buffer().data();
     std::vector<Tensor<T>> means(added_.size());
     for (std::size_t i = 0; i < added_.size(); ++i) {
       if (!present_[i]) continue;
+      if (layout_[i].in_place) {
+        // A header of its own on elements the caller gave up: the handles it still has may
+        // be known to tapes (as the sweep's outputs), and an average must not be.
+        means[i] = borrowed_[i]
+                       ? Tensor<T>(tapegrad::detail::ImplRef::adopt(
+                             tapegrad::detail::allocate_alias(own_[i].impl().get(), shapes_[i])))
+                       : std::move(own_[i]);
+        continue;
+      }
       Tensor<T> mean(tapegrad::detail::uninitialized, shapes_[i]);
-      T* out = mean.mutable_data();
-      for (std::int64_t k = 0; k < mean.size(); ++k) out[k] = flat[offset_[i] + k] * scale;
+      const T* from = buffer().data() + layout_[i].offset;
+      std::copy_n(from, mean.size(), mean.mutable_data());
       means[i] = std::move(mean);
     }
     return means;
@@ -224,6 +257,63 @@ class BucketedAverage {
   bool on_every_rank(std::size_t i) const { return present_[i] == comm_->size(); }
 
  private:
+  /// Where gradient i goes: its own elements (in_place) or the shared buffer at `offset`; and
+  /// the buckets it is part of.
+  struct Layout {
+    bool in_place = false;
+    std::int64_t offset = 0;
+    std::size_t first_bucket = 0, last_bucket = 0;
+  };
+  /// One allreduce: `count` elements at `at`, in gradient `gradient`'s own elements, or in
+  /// the shared buffer when `gradient` is `packed`.
+  struct Bucket {
+    std::size_t gradient;
+    std::int64_t at;
+    int count;
+  };
+  static constexpr std::size_t packed = ~std::size_t{0};
+
+  /// The buckets, in the order they start: the gradients in reverse order; a gradient of at
+  /// least in_place_bytes in buckets of its own, the others packed one after another.
+  void lay_out() {
+    std::int64_t open_at = -1;  // where the packed bucket being filled starts, or -1
+    auto close = [&] {
+      if (open_at < 0) return;
+      buckets_.push_back({packed, open_at, static_cast<int>(packed_ - open_at)});
+      open_at = -1;
+    };
+    for (std::size_t k = shapes_.size(); k-- > 0;) {
+      const std::int64_t n = shapes_[k].size();
+      Layout& at = layout_[k];
+      if (n == 0) continue;
+      if (static_cast<std::size_t>(n) * sizeof(T) >= in_place_bytes) {
+        close();
+        at.in_place = true;
+        at.first_bucket = buckets_.size();
+        for (std::int64_t from = 0; from < n; from += per_bucket_)
+          buckets_.push_back({k, from, static_cast<int>(std::min(per_bucket_, n - from))});
+        at.last_bucket = buckets_.size() - 1;
+        continue;
+      }
+      at.offset = packed_;
+      at.first_bucket = buckets_.size();
+      for (std::int64_t left = n; left > 0;) {
+        if (open_at < 0) open_at = packed_;
+        const std::int64_t take = std::min(left, per_bucket_ - (packed_ - open_at));
+        packed_ += take;
+        left -= take;
+        if (packed_ - open_at == per_bucket_) close();
+      }
+      at.last_bucket = open_at >= 0 ? buckets_.size() : buckets_.size() - 1;
+    }
+    close();
+    pending_.assign(buckets_.size(), 0);
+    for (std::size_t k = 0; k < shapes_.size(); ++k)
+      if (shapes_[k].size() != 0)
+        for (std::size_t b = layout_[k].first_bucket; b <= layout_[k].last_bucket; ++b)
+          ++pending_[b];
+  }
+
   // One buffer per averaging alive on the thread: they nest (a gradient function that
   // averages runs inside a sweep whose buckets are in flight) and end in reverse order.
   static std::vector<std::vector<T>>& pool() {
@@ -235,24 +325,19 @@ class BucketedAverage {
     return in_use;
   }
   std::vector<T>& buffer() const { return pool()[pool_index_]; }
-  std::int64_t first_bucket(std::size_t i) const { return offset_[i] / per_bucket_; }
-  std::int64_t last_bucket(std::size_t i) const {
-    return (offset_[i] + shapes_[i].size() - 1) / per_bucket_;
-  }
-  /// Where bucket `bucket` starts in the buffer, and its number of elements.
-  std::pair<std::int64_t, int> extent(std::size_t bucket) const {
-    const std::int64_t at = static_cast<std::int64_t>(bucket) * per_bucket_;
-    return {at, static_cast<int>(std::min(per_bucket_, total_ - at))};
+  /// The first element bucket `bucket` sums.
+  T* elements(std::size_t bucket) {
+    const Bucket& b = buckets_[bucket];
+    return (b.gradient == packed ? buffer().data() : own_[b.gradient].mutable_data()) + b.at;
   }
   void start_full_buckets() {
     if (blocking_ || held_) return;
-    while (started_ < pending_.size() && pending_[started_] == 0) start(started_++);
+    while (started_ < buckets_.size() && pending_[started_] == 0) start(started_++);
   }
   void start(std::size_t bucket) {
-    const auto [at, count] = extent(bucket);
     requests_.emplace_back();
-    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, buffer().data() + at, count, mpi_type<T>(), MPI_SUM,
-                             mpi_comm_, &requests_.back()),
+    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, elements(bucket), buckets_[bucket].count, mpi_type<T>(),
+                             MPI_SUM, mpi_comm_, &requests_.back()),
               "MPI_Iallreduce");
   }
 
@@ -264,12 +349,16 @@ class BucketedAverage {
   bool blocking_;
   bool held_ = false;
   std::vector<Shape> shapes_;
-  std::vector<std::int64_t> offset_;  // where each gradient starts in the buffer
+  std::vector<Layout> layout_;
+  std::vector<Bucket> buckets_;
+  std::vector<Tensor<T>> own_;  // the elements of the gradients averaged in place
+  std::vector<bool> borrowed_;  // whether own_[i] is the caller's gradient itself
   std::vector<Added> added_;
   std::vector<int> pending_;  // per bucket: gradients in it not yet added
   std::vector<int> present_;
   std::vector<MPI_Request> requests_;
-  std::int64_t total_ = 0, per_bucket_ = 1;
+  std::int64_t packed_ = 0;  // elements in the shared buffer
+  std::int64_t per_bucket_ = 1;
   std::size_t started_ = 0;
   std::size_t pool_index_ = 0;  // which of the thread's buffers is ours
   bool finished_ = false;

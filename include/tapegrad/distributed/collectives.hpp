@@ -156,7 +156,8 @@ void allreduce_gradients(const Communicator& comm, std::vector<Tensor<T>>& grads
   detail::BucketedAverage<T> average(comm, detail::shapes_of(vars), bucket_bytes,
                                      "allreduce_gradients",
                                      detail::BucketedAverage<T>::Start::in_finish);
-  for (std::size_t i = grads.size(); i-- > 0;) average.add(i, grads[i]);
+  for (std::size_t i = grads.size(); i-- > 0;)
+    average.add(i, grads[i], 1);  // `grads` gives its own up
   auto means = average.finish();
   grads = detail::as_averages_of(comm, grads, std::move(means), average);
 }

@@ -50,7 +50,8 @@ class SweepListener final : public tapegrad::detail::OpObserver {
     if (&tape != tape_ || tape.sweeps != sweep_depth_) return;
     average_->release();  // gradient()'s checks have passed: the sweep runs
     if (average_->added(source)) return;
-    average_->add(source, gradient ? Tensor<T>(gradient) : Tensor<T>());
+    // Two handles: the sweep's slot, which it only hands back to gradient(), and this one.
+    average_->add(source, gradient ? Tensor<T>(gradient) : Tensor<T>(), 2);
   }
   void on_backward_step(const tapegrad::detail::TapeState& tape, std::size_t) override {
     if (&tape == tape_ && tape.sweeps == sweep_depth_) average_->release();
@@ -128,7 +129,7 @@ class DistributedGradientTape {
     // none), whose gradients gradient() decides after the sweep.
     average.release();
     for (std::size_t i = grads.size(); i-- > 0;)
-      if (!average.added(i)) average.add(i, grads[i]);
+      if (!average.added(i)) average.add(i, grads[i], 1);
     auto means = average.finish();
     const auto waited = clock::now();
     report_.sweep_seconds = std::chrono::duration<double>(swept - start).count();
