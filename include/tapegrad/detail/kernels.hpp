@@ -135,6 +135,36 @@ Tensor<Out> map_binary(const Tensor<T>& a, const Tensor<T>& b, const char* op, F
   return y;
 }
 
+// NOTE [ Sums in a fixed order ]
+// Eigen's vectorised reductions start at the first element aligned to a whole packet, so with
+// vectors wider than the 16 bytes every buffer is aligned to (-march=native: 32 or 64 bytes)
+// the same numbers at another address add in another order and may differ in the last bit.
+// Replay, recompute_grad and threads promise bit-identical results, so every sum over many
+// elements goes through sum_in_fixed_order: 16 running sums, lane j taking the elements whose
+// index is j modulo 16, combined in a fixed tree at the end. The order depends on the count
+// alone, so the result is the same at any address and with any vector width, and the lanes
+// still vectorise. tests/wide_vectors_test.cpp checks it with the machine's widest vectors.
+
+/// The sum of p[0], ..., p[n - 1], added in an order that depends on n alone.
+template <class T>
+T sum_in_fixed_order(const T* p, std::int64_t n) {
+  constexpr int lanes = 16;
+  // Starting from the first elements rather than from +0 keeps the sum of -0s -0, as Eigen's.
+  if (n < lanes) {  // one after another: as fixed an order, without the lanes' set-up
+    T sum = n > 0 ? p[0] : T(0);
+    for (std::int64_t i = 1; i < n; ++i) sum += p[i];
+    return sum;
+  }
+  using Lanes = Eigen::Array<T, lanes, 1>;
+  Lanes sums = Eigen::Map<const Lanes>(p);
+  std::int64_t i = lanes;
+  for (; i + lanes <= n; i += lanes) sums += Eigen::Map<const Lanes>(p + i);
+  for (int j = 0; i + j < n; ++j) sums[j] += p[i + j];
+  for (int width = lanes / 2; width > 0; width /= 2)
+    for (int j = 0; j < width; ++j) sums[j] += sums[j + width];
+  return sums[0];
+}
+
 /// The sum of x over the axes along which `shape` was broadcast to x's shape, into `py`,
 /// which holds shape's elements.
 template <class T>
@@ -142,7 +172,7 @@ void sum_to_into(const Tensor<T>& x, const Shape& shape, T* py) {
   const Shape& sx = x.shape();
   std::fill_n(py, shape.size(), T(0));
   if (shape.size() == 1) {
-    py[0] = x.array().sum();
+    py[0] = sum_in_fixed_order(x.data(), x.size());
     return;
   }
   std::int64_t y_strides[Shape::max_rank], unused[Shape::max_rank] = {};
@@ -155,7 +185,7 @@ void sum_to_into(const Tensor<T>& x, const Shape& shape, T* py) {
                  if (y_row)
                    MutableArrayMap<T>(py + iy, len) += ArrayMap<T>(px + in, len);
                  else
-                   py[iy] += ArrayMap<T>(px + in, len).sum();
+                   py[iy] += sum_in_fixed_order(px + in, length);
                });
 }
 template <class T>

@@ -35,7 +35,7 @@ Tensor<T> sum(const Tensor<T>& x, int axis, bool keepdims);
 template <class T>
 void sum_into(const Tensor<T>& x, int axis, T* py) {
   if (axis < 0)
-    py[0] = x.array().sum();
+    py[0] = detail::sum_in_fixed_order(x.data(), x.size());
   else
     sum_to_into(x, keepdims_shape(x.shape(), axis), py);
 }
