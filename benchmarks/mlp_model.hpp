@@ -52,19 +52,34 @@ struct Data {
   }
 };
 
-/// The step written by hand in Eigen, without autodiff: the baseline for tapegrad.
+#ifdef TAPEGRAD_BLAS
+/// c = alpha op(a) op(b) + beta c on the BLAS that tapegrad::blas links, c sized first.
+inline void blas_gemm(Matrix& c, const Matrix& a, bool ta, const Matrix& b, bool tb, float alpha,
+                      float beta) {
+  const int m = static_cast<int>(ta ? a.cols() : a.rows());
+  const int n = static_cast<int>(tb ? b.rows() : b.cols());
+  const int k = static_cast<int>(ta ? a.rows() : a.cols());
+  if (beta == 0.f) c.resize(m, n);
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n,
+              k, alpha, a.data(), static_cast<int>(a.cols()), b.data(), static_cast<int>(b.cols()),
+              beta, c.data(), static_cast<int>(c.cols()));
+}
+#endif
+
+/// The step written by hand in Eigen, without autodiff: the baseline for tapegrad. With
+/// `blas` (in a build against tapegrad::blas) its six products go to the same BLAS instead.
 class EigenByHand {
  public:
-  explicit EigenByHand(int batch) : d_(batch) {}
+  explicit EigenByHand(int batch, bool blas = false) : d_(batch), blas_(blas) {}
 
   /// One step; returns the loss before the update.
   float step() {
     const Eigen::Index batch = d_.x.rows();
-    h1_.noalias() = d_.x * d_.w1;
+    product(h1_, d_.x, false, d_.w1, false, 1.f, 0.f);
     h1_ = (h1_.rowwise() + d_.b1).cwiseMax(0.f);
-    h2_.noalias() = h1_ * d_.w2;
+    product(h2_, h1_, false, d_.w2, false, 1.f, 0.f);
     h2_ = (h2_.rowwise() + d_.b2).cwiseMax(0.f);
-    logits_.noalias() = h2_ * d_.w3;
+    product(logits_, h2_, false, d_.w3, false, 1.f, 0.f);
     logits_.rowwise() += d_.b3;
     // Shifted by each row's maximum so that exp cannot overflow:
     // loss = mean(log(sum(exp(z - max))) - (z[label] - max)), d/dz = (softmax(z) - one_hot) /
@@ -80,21 +95,42 @@ class EigenByHand {
       d_logits_(i, label) -= 1.f;
     }
     d_logits_ /= static_cast<float>(batch);
-    d_h2_.noalias() = d_logits_ * d_.w3.transpose();
+    product(d_h2_, d_logits_, false, d_.w3, true, 1.f, 0.f);
     d_h2_ = (h2_.array() > 0.f).select(d_h2_, 0.f);
-    d_h1_.noalias() = d_h2_ * d_.w2.transpose();
+    product(d_h1_, d_h2_, false, d_.w2, true, 1.f, 0.f);
     d_h1_ = (h1_.array() > 0.f).select(d_h1_, 0.f);
-    d_.w3.noalias() -= learning_rate * (h2_.transpose() * d_logits_);
+    product(d_.w3, h2_, true, d_logits_, false, -learning_rate, 1.f);
     d_.b3 -= learning_rate * d_logits_.colwise().sum();
-    d_.w2.noalias() -= learning_rate * (h1_.transpose() * d_h2_);
+    product(d_.w2, h1_, true, d_h2_, false, -learning_rate, 1.f);
     d_.b2 -= learning_rate * d_h2_.colwise().sum();
-    d_.w1.noalias() -= learning_rate * (d_.x.transpose() * d_h1_);
+    product(d_.w1, d_.x, true, d_h1_, false, -learning_rate, 1.f);
     d_.b1 -= learning_rate * d_h1_.colwise().sum();
     return loss / static_cast<float>(batch);
   }
 
  private:
+  /// c = alpha op(a) op(b) + beta c (beta 0 or 1), by Eigen or by the BLAS.
+  void product(Matrix& c, const Matrix& a, bool ta, const Matrix& b, bool tb, float alpha,
+               float beta) {
+#ifdef TAPEGRAD_BLAS
+    if (blas_) return blas_gemm(c, a, ta, b, tb, alpha, beta);
+#endif
+    auto apply = [&](const auto& lhs, const auto& rhs) {
+      if (beta == 0.f)
+        c.noalias() = lhs * rhs;
+      else
+        c.noalias() += alpha * (lhs * rhs);
+    };
+    if (ta)
+      apply(a.transpose(), b);
+    else if (tb)
+      apply(a, b.transpose());
+    else
+      apply(a, b);
+  }
+
   Data d_;
+  bool blas_;
   Matrix h1_, h2_, logits_, d_logits_, d_h2_, d_h1_;  // reused from step to step
   ColumnVector row_max_, row_sum_;
 };

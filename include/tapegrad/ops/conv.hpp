@@ -9,6 +9,7 @@
 #include <string>
 
 #include "tapegrad/detail/apply_op.hpp"
+#include "tapegrad/detail/gemm.hpp"
 #include "tapegrad/detail/rule_helpers.hpp"
 
 // 2-D convolution and pooling in TensorFlow's NHWC layout: input [batch, height, width,
@@ -165,13 +166,6 @@ inline WindowGeometry pool_geometry(const char* op, const Shape& input, const He
 
 // ---- kernels: values only ----
 
-template <class T>
-using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-template <class T>
-using ConstMatrixMap = Eigen::Map<const RowMatrix<T>>;
-template <class T>
-using MutableMatrixMap = Eigen::Map<RowMatrix<T>>;
-
 /// Walks the windows of images [n0, n1) in the patch matrix's order (image, oh, ow, then
 /// i, j within the window) and calls tap(offset) for each window position: the offset of
 /// its in_c input elements, or -1 where it falls into the padding.
@@ -236,17 +230,14 @@ void conv2d_kernel(const T* x, const T* w, const WindowGeometry& g, T* y) {
     std::fill_n(y, g.batch * positions * g.out_c, T(0));
     return;
   }
-  const ConstMatrixMap<T> filter(w, k, co);
   if (g.input_is_patches()) {
-    MutableMatrixMap<T>(y, g.batch * positions, co).noalias() =
-        ConstMatrixMap<T>(x, g.batch * positions, k) * filter;
+    gemm(false, false, g.batch * positions, co, k, x, w, y, false);
     return;
   }
   for_each_chunk<T>(g, [&](std::int64_t n0, std::int64_t n1, T* patches) {
-    const auto rows = static_cast<Eigen::Index>((n1 - n0) * positions);
+    const std::int64_t rows = (n1 - n0) * positions;
     im2col(x, g, n0, n1, patches);
-    MutableMatrixMap<T>(y + n0 * positions * co, rows, co).noalias() =
-        ConstMatrixMap<T>(patches, rows, k) * filter;
+    gemm(false, false, rows, co, k, patches, w, y + n0 * positions * co, false);
   });
 }
 
@@ -257,16 +248,13 @@ void conv2d_backprop_input_kernel(const T* grad, const T* w, const WindowGeometr
   const std::int64_t positions = g.out_h * g.out_w;
   std::fill_n(dx, g.batch * g.in_h * g.in_w * g.in_c, T(0));
   if (k == 0 || positions * g.batch * co == 0) return;
-  const ConstMatrixMap<T> filter(w, k, co);
   if (g.input_is_patches()) {
-    MutableMatrixMap<T>(dx, g.batch * positions, k).noalias() =
-        ConstMatrixMap<T>(grad, g.batch * positions, co) * filter.transpose();
+    gemm(false, true, g.batch * positions, k, co, grad, w, dx, false);
     return;
   }
   for_each_chunk<T>(g, [&](std::int64_t n0, std::int64_t n1, T* patches) {
-    const auto rows = static_cast<Eigen::Index>((n1 - n0) * positions);
-    MutableMatrixMap<T>(patches, rows, k).noalias() =
-        ConstMatrixMap<T>(grad + n0 * positions * co, rows, co) * filter.transpose();
+    const std::int64_t rows = (n1 - n0) * positions;
+    gemm(false, true, rows, k, co, grad + n0 * positions * co, w, patches, false);
     col2im(patches, g, n0, n1, dx);
   });
 }
@@ -276,19 +264,16 @@ void conv2d_backprop_filter_kernel(const T* x, const T* grad, const WindowGeomet
   const auto k = static_cast<Eigen::Index>(g.patch_size());
   const auto co = static_cast<Eigen::Index>(g.out_c);
   const std::int64_t positions = g.out_h * g.out_w;
-  MutableMatrixMap<T> out(dw, k, co);
-  out.setZero();
+  std::fill_n(dw, k * co, T(0));
   if (k == 0 || positions * g.batch * co == 0) return;
   if (g.input_is_patches()) {
-    out.noalias() = ConstMatrixMap<T>(x, g.batch * positions, k).transpose() *
-                    ConstMatrixMap<T>(grad, g.batch * positions, co);
+    gemm(true, false, k, co, g.batch * positions, x, grad, dw, false);
     return;
   }
   for_each_chunk<T>(g, [&](std::int64_t n0, std::int64_t n1, T* patches) {
-    const auto rows = static_cast<Eigen::Index>((n1 - n0) * positions);
+    const std::int64_t rows = (n1 - n0) * positions;
     im2col(x, g, n0, n1, patches);
-    out.noalias() += ConstMatrixMap<T>(patches, rows, k).transpose() *
-                     ConstMatrixMap<T>(grad + n0 * positions * co, rows, co);
+    gemm(true, false, k, co, rows, patches, grad + n0 * positions * co, dw, true);
   });
 }
 

@@ -6,11 +6,13 @@
 #include <string>
 
 #include "tapegrad/detail/apply_op.hpp"
+#include "tapegrad/detail/gemm.hpp"
 #include "tapegrad/ops/binary.hpp"
 #include "tapegrad/ops/reduce.hpp"
 #include "tapegrad/ops/shape.hpp"
 
-// Matrix products on Eigen's GEMM, batched with NumPy broadcasting of the batch dimensions,
+// Matrix products on one GEMM (Eigen's, or a BLAS: NOTE [ One GEMM for every product ]), batched
+// with NumPy broadcasting of the batch dimensions,
 // and the diagonal family (diag, diag_part, trace).
 namespace tapegrad {
 namespace detail {
@@ -132,36 +134,18 @@ void batch_matmul_into(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a,
   const Shape& sa = a.shape();
   const Shape& sb = b.shape();
 
-  using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  const auto a_rows = static_cast<Eigen::Index>(sa[sa.rank() - 2]);
-  const auto a_cols = static_cast<Eigen::Index>(sa[sa.rank() - 1]);
-  const auto b_rows = static_cast<Eigen::Index>(sb[sb.rank() - 2]);
-  const auto b_cols = static_cast<Eigen::Index>(sb[sb.rank() - 1]);
-  // y's slices [slices * m, n] from a's [slices * a_rows, a_cols] and one b slice.
-  auto gemm = [&](const T* pa, const T* pb, T* py, Eigen::Index slices) {
-    const Eigen::Map<const Matrix> A(pa, slices * a_rows, a_cols);
-    const Eigen::Map<const Matrix> B(pb, b_rows, b_cols);
-    Eigen::Map<Matrix> Y(py, slices * static_cast<Eigen::Index>(d.m),
-                         static_cast<Eigen::Index>(d.n));
-    if (d.k == 0) {
-      Y.setZero();
-    } else if (transpose_a) {
-      if (transpose_b)
-        Y.noalias() = A.transpose() * B.transpose();
-      else
-        Y.noalias() = A.transpose() * B;
-    } else {
-      if (transpose_b)
-        Y.noalias() = A * B.transpose();
-      else
-        Y.noalias() = A * B;
-    }
+  const std::int64_t a_rows = sa[sa.rank() - 2], a_cols = sa[sa.rank() - 1];
+  const std::int64_t b_rows = sb[sb.rank() - 2], b_cols = sb[sb.rank() - 1];
+  // y's slices [slices * m, n] from a's [slices * a_rows, a_cols] (stacked, so never
+  // transposed) and one b slice (NOTE [ One GEMM for every product ]).
+  auto product = [&](const T* pa, const T* pb, T* py, std::int64_t slices) {
+    gemm(transpose_a, transpose_b, slices * d.m, d.n, d.k, pa, pb, py, false);
   };
   const std::int64_t slices = d.batch.size();
   if (slices * d.m * d.n == 0) {
     // nothing to compute
   } else if (shares_right_operand(sa, sb, d.batch, transpose_a)) {
-    gemm(a.data(), b.data(), py_out, static_cast<Eigen::Index>(slices));
+    product(a.data(), b.data(), py_out, slices);
   } else {
     std::int64_t a_strides[Shape::max_rank], b_strides[Shape::max_rank];
     broadcast_strides(matmul_batch(sa), d.batch, a_strides);
@@ -181,7 +165,7 @@ void batch_matmul_into(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a,
         tiny_matmul(pa + ia * a_slice, pb + ib * b_slice, py + s * y_slice, d, a_cols, b_cols,
                     transpose_a, transpose_b);
       else
-        gemm(pa + ia * a_slice, pb + ib * b_slice, py + s * y_slice, 1);
+        product(pa + ia * a_slice, pb + ib * b_slice, py + s * y_slice, 1);
       for (int axis = last; axis >= 0; --axis) {
         ia += a_strides[axis];
         ib += b_strides[axis];

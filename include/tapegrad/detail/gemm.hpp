@@ -1,0 +1,125 @@
+#pragma once
+
+#include <Eigen/Core>
+
+#include <climits>
+#include <cstdint>
+#include <type_traits>
+
+#if defined(TAPEGRAD_BLAS)
+#if defined(TAPEGRAD_PRECOMPILED)
+#error \
+    "tapegrad::precompiled holds Eigen's products: link tapegrad::blas or tapegrad::precompiled, not both"
+#endif
+#include <cblas.h>
+
+#include <string>
+
+#include "tapegrad/warning.hpp"
+#endif
+
+// NOTE [ One GEMM for every product ]
+// matmul, batch_matmul and conv2d (its forward and both backprops) compute their products, and
+// through them their gradients, with gemm() below: Eigen's GEMM by default, or a BLAS library's
+// cblas_sgemm / cblas_dgemm where the program links tapegrad::blas (CMake option TAPEGRAD_BLAS
+// = OpenBLAS or BLIS), which defines TAPEGRAD_BLAS. The transposes are folded into the call, so
+// no operand is copied. Products below blas_min_work multiply-adds stay on Eigen, where a BLAS
+// call's fixed cost (argument checks, thread set-up) would dominate; the choice depends on the
+// sizes alone, so a result never depends on anything else. Every translation unit of a program
+// must make the same choice (link tapegrad::blas everywhere or nowhere), as the inline
+// functions' bodies differ. Eigen 3.4's own EIGEN_USE_BLAS is not used: it turns off Eigen's
+// OpenMP GEMM threading and never reaches Eigen::Tensor contractions.
+namespace tapegrad::detail {
+
+/// Products of at least this many multiply-adds go to the BLAS library when one is linked.
+inline constexpr std::int64_t blas_min_work = 32 * 32 * 32;
+
+/// Whether gemm() may call the BLAS library (when one is linked); tests turn it off to compare
+/// the two paths in one program.
+inline bool& blas_enabled() {
+  static bool enabled = true;
+  return enabled;
+}
+
+#if defined(TAPEGRAD_BLAS_OPENBLAS)
+// NOTE [ OpenBLAS on an unknown CPU ]
+// OpenBLAS picks its kernels from the CPU's family and model when it loads. Under a hypervisor
+// that reports an unknown model it falls back to "Prescott", its generic SSE3 kernels: on the
+// AVX-512 machine the benchmarks ran on, Debian's OpenBLAS 0.3.21 did so, and the MLP step ran
+// 4.5x slower than on Eigen. OPENBLAS_CORETYPE (SkylakeX, Haswell, ...) chooses the kernels
+// instead. The library cannot set it (OpenBLAS reads it before main), so the first product on
+// the BLAS says so, once.
+inline void check_openblas_kernels() {
+  static const bool checked = [] {
+    const std::string core = openblas_get_corename();
+    if ((core == "Prescott" || core == "Core2" || core == "Katmai") &&
+        __builtin_cpu_supports("avx2"))
+      warn("OpenBLAS runs its generic '" + core +
+           "' kernels on a CPU with AVX2 (it did not recognise the CPU model): its products are "
+           "several times slower than they could be; set OPENBLAS_CORETYPE=Haswell (AVX2) or "
+           "SkylakeX (AVX-512) in the environment");
+    return true;
+  }();
+  (void)checked;
+}
+#endif
+
+/// C = op(A) op(B), or C += op(A) op(B) when `accumulate`, all row-major and contiguous: C is
+/// m x n; A is stored m x k, or k x m when `transpose_a` (then op(A) is its transpose); B is
+/// stored k x n, or n x k when `transpose_b`.
+///   gemm<float>(false, true, m, n, k, a, b, c, false);   // c = a * b^T
+template <class T>
+void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
+          const T* a, const T* b, T* c, bool accumulate) {
+  using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const auto em = static_cast<Eigen::Index>(m), en = static_cast<Eigen::Index>(n),
+             ek = static_cast<Eigen::Index>(k);
+  Eigen::Map<Matrix> C(c, em, en);
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    if (!accumulate) C.setZero();
+    return;
+  }
+#if defined(TAPEGRAD_BLAS)
+  if (blas_enabled() && m * n * k >= blas_min_work && m <= INT_MAX && n <= INT_MAX &&
+      k <= INT_MAX) {
+#if defined(TAPEGRAD_BLAS_OPENBLAS)
+    check_openblas_kernels();
+#endif
+    const auto trans = [](bool t) { return t ? CblasTrans : CblasNoTrans; };
+    const int lda = static_cast<int>(transpose_a ? m : k);
+    const int ldb = static_cast<int>(transpose_b ? k : n);
+    const T beta = accumulate ? T(1) : T(0);
+    if constexpr (std::is_same_v<T, float>)
+      cblas_sgemm(CblasRowMajor, trans(transpose_a), trans(transpose_b), static_cast<int>(m),
+                  static_cast<int>(n), static_cast<int>(k), 1.0f, a, lda, b, ldb, beta, c,
+                  static_cast<int>(n));
+    else
+      cblas_dgemm(CblasRowMajor, trans(transpose_a), trans(transpose_b), static_cast<int>(m),
+                  static_cast<int>(n), static_cast<int>(k), 1.0, a, lda, b, ldb, beta, c,
+                  static_cast<int>(n));
+    return;
+  }
+#endif
+  const Eigen::Map<const Matrix> A(a, transpose_a ? ek : em, transpose_a ? em : ek);
+  const Eigen::Map<const Matrix> B(b, transpose_b ? en : ek, transpose_b ? ek : en);
+  auto product = [&](const auto& lhs, const auto& rhs) {
+    if (accumulate)
+      C.noalias() += lhs * rhs;
+    else
+      C.noalias() = lhs * rhs;
+  };
+  if (transpose_a) {
+    if (transpose_b)
+      product(A.transpose(), B.transpose());
+    else
+      product(A.transpose(), B);
+  } else {
+    if (transpose_b)
+      product(A, B.transpose());
+    else
+      product(A, B);
+  }
+}
+
+}  // namespace tapegrad::detail
