@@ -72,19 +72,24 @@ inline std::vector<tg::Source<double>> sources(const Tensors& xs) {
   return std::vector<tg::Source<double>>(xs.begin(), xs.end());
 }
 
+/// Called with the tape that holds the most, right before the gradient() it is kept for.
+using BeforeSweep = std::function<void(const tg::GradientTape&)>;
+
 /// H v by forward-over-reverse: tangents v on the parameters, through the tape's gradient.
-inline Tensors forward_over_reverse(const Problem& p) {
+inline Tensors forward_over_reverse(const Problem& p, const BeforeSweep& before_sweep = {}) {
   tg::ForwardAccumulator acc(sources(p.at), p.direction);
   tg::GradientTape tape;
   for (const auto& x : p.at) tape.watch(x);
-  const Tensors g = tape.gradient(Tensors{p.f(p.at)}, sources(p.at), Tensors{});
+  const tg::Tensor<double> y = p.f(p.at);
+  if (before_sweep) before_sweep(tape);
+  const Tensors g = tape.gradient(Tensors{y}, sources(p.at), Tensors{});
   Tensors hv;
   for (const auto& gk : g) hv.push_back(acc.jvp(gk, tg::UnconnectedGradients::zero));
   return hv;
 }
 
 /// H v by two tapes: the outer differentiates <g, v>, g from the inner.
-inline Tensors nested_tapes(const Problem& p) {
+inline Tensors nested_tapes(const Problem& p, const BeforeSweep& before_sweep = {}) {
   tg::GradientTape outer;
   for (const auto& x : p.at) outer.watch(x);
   tg::Tensor<double> inner_product;
@@ -97,6 +102,7 @@ inline Tensors nested_tapes(const Problem& p) {
       inner_product = inner_product.has_value() ? inner_product + term : term;
     }
   }
+  if (before_sweep) before_sweep(outer);
   return outer.gradient(Tensors{inner_product}, sources(p.at), Tensors{});
 }
 

@@ -38,6 +38,33 @@ using tape_report_test::count;
 using tape_report_test::live_bytes;
 using tape_report_test::row_of;
 
+TEST_CASE("memory_report: the tangents on what a tape alone keeps are freed with it",
+          "[memory_report]") {
+  REQUIRE(tapegrad::testing::live_objects().counted);
+  const Tensor<double> x = tapegrad_test::sample({16, 8}, -1, 1, 3);
+  const Tensor<double> v = tapegrad_test::sample({16, 8}, -1, 1, 4);
+  tapegrad::ForwardAccumulator acc(x, v);
+  tapegrad::MemoryReport report;
+  std::int64_t with_tape = 0;
+  Tensor<double> loss;
+  {
+    GradientTape tape;
+    tape.watch(x);
+    // The tape saves tanh's and exp's outputs, each with a tangent of its own that nothing
+    // else holds; the tangent of `loss` stays with loss.
+    loss = tapegrad::sum(tapegrad::exp(tapegrad::tanh(x) * 3.0));
+    report = tapegrad::memory_report(tape);
+    with_tape = live_bytes();
+  }
+  const std::int64_t without_tape = live_bytes();
+  INFO(report);
+  CHECK(static_cast<std::int64_t>(report.freed_bytes) == with_tape - without_tape);
+  // Two saved outputs of 16 x 8 doubles and their two tangents, at the least.
+  CHECK(report.freed_bytes >= 4 * 16 * 8 * sizeof(double));
+  CHECK(report.held_bytes == report.freed_bytes + report.outside_bytes);
+  CHECK(acc.jvp(loss).has_value());
+}
+
 TEST_CASE("memory_report: the bytes freed with a tape are the bytes the counters lose",
           "[memory_report]") {
   REQUIRE(tapegrad::testing::live_objects().counted);

@@ -14,8 +14,11 @@
 // it is freed with them. So count the references the tapes hold to each block and compare
 // with its reference count; a block freed that way drops its reference to its base, which may
 // then be freed too. Counting per set of tapes lets a report charge each tape what only it
-// keeps and say what several share. Tensors a custom gradient's function captured are out of
-// sight (an op that wants them counted saves them in its entry, as recompute_grad's does); a
+// keeps and say what several share. A block freed that way also drops its tangents (NOTE
+// [ Tangents live on their primal ]) and the out-of-line record that holds them: a tangent
+// whose every reference came from freed blocks is freed too, and counts as held by the tapes,
+// charged where its primal is. Tensors a custom gradient's function captured are out of sight
+// (an op that wants them counted saves them in its entry, as recompute_grad's does); a
 // Variable's value belongs to the variable.
 namespace tapegrad::detail {
 
@@ -58,16 +61,35 @@ inline std::vector<HeldBlock> held_blocks(const TapeState* const* tapes, std::si
   }
   std::vector<std::size_t> pending(blocks.size());
   for (std::size_t i = 0; i < blocks.size(); ++i) pending[i] = blocks.size() - 1 - i;
+  // A reference that a freed block drops: to a block met already, or to one (a tangent, or its
+  // base) that joins the list once every reference to it has been dropped.
+  std::unordered_map<const TensorImpl*, std::int64_t> dropped;
+  auto drop = [&](const TensorImpl* t, const HeldBlock& from) {
+    if (const auto it = position.find(t); it != position.end()) {
+      ++held[it->second];
+      pending.push_back(it->second);
+      return;
+    }
+    const std::int64_t refs = ++dropped[t];
+    if (refs != t->refs.load(std::memory_order_acquire)) return;
+    position.emplace(t, blocks.size());
+    blocks.push_back({t, block_bytes(t), from.tape, from.entry});
+    held.push_back(refs);
+    pending.push_back(blocks.size() - 1);
+  };
   while (!pending.empty()) {
     const std::size_t i = pending.back();
     pending.pop_back();
-    HeldBlock& b = blocks[i];
-    if (b.freed || held[i] != b.block->refs.load(std::memory_order_acquire)) continue;
-    b.freed = true;
-    if (b.block->base) {
-      const std::size_t base = position.at(b.block->base);
-      ++held[base];
-      pending.push_back(base);
+    if (blocks[i].freed || held[i] != blocks[i].block->refs.load(std::memory_order_acquire))
+      continue;
+    blocks[i].freed = true;
+    const HeldBlock b = blocks[i];  // a copy: drop() may grow `blocks`
+    if (b.block->base) drop(b.block->base, b);
+    if (const TensorExtras* extras = b.block->extras) {
+      blocks[i].bytes += sizeof(TensorExtras);
+      if (extras->first.tangent) drop(extras->first.tangent.get(), b);
+      for (const TensorExtras::Tangent& t : extras->more_tangents)
+        if (t.tangent) drop(t.tangent.get(), b);
     }
   }
   return blocks;
