@@ -12,8 +12,9 @@
 #include <torch/torch.h>
 #endif
 
-// OpenBLAS (which Debian's libtorch does its matmuls in) is reached only through libtorch; a
-// weak declaration lets the binary run whether or not it is there.
+// OpenBLAS is reached through libtorch (which Debian's libtorch does its matmuls in) or, in
+// mlp_benchmark_blas, tapegrad::blas; a weak declaration lets the binary run whether or not
+// it is there. use_threads() gives it the same thread count as Eigen.
 extern "C" void openblas_set_num_threads(int threads) __attribute__((weak));
 
 namespace bench {

@@ -14,6 +14,9 @@
 #ifdef TAPEGRAD_BENCHMARK_WITH_TORCH
 #include <torch/torch.h>
 #endif
+#ifdef TAPEGRAD_BLAS
+#include <cblas.h>
+#endif
 
 namespace mlp {
 

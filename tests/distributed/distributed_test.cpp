@@ -91,6 +91,15 @@ TEST_CASE("a large gradient is averaged in its own elements, unless someone else
     CHECK(held[0].to_vector() == std::vector<float>(20000, mean));
     CHECK(kept.to_vector() == std::vector<float>(20000, static_cast<float>(r)));
   }
+  // A large gradient that rank 0 lacks counts as zeros there.
+  auto some = make();
+  if (r == 0) some[0] = tg::Tensor<float>();
+  td::allreduce_gradients(*world, some, vars);
+  if (n > 1)
+    CHECK(some[0].to_vector() ==
+          std::vector<float>(20000, static_cast<float>(n * (n - 1) / 2 / n)));
+  else
+    CHECK_FALSE(some[0].has_value());
   // Nor is a tensor handed to mean_over_ranks, which the caller keeps.
   const tg::Tensor<float> x(large, static_cast<float>(r));
   CHECK(td::mean_over_ranks(*world, x).to_vector() == std::vector<float>(20000, mean));
@@ -275,8 +284,10 @@ TEST_CASE("DistributedGradientTape averages large gradients in place, equal to a
     auto expected = plain.gradient(loss(), vars);
     td::allreduce_gradients(*world, expected, vars, bucket);
     tg::GradientTape tape;
-    const auto grads = td::DistributedGradientTape(tape, *world, bucket).gradient(loss(), vars);
+    td::DistributedGradientTape overlapped(tape, *world, bucket);
+    const auto grads = overlapped.gradient(loss(), vars);
     distributed_test::check_same_values(grads, expected);
+    CHECK(overlapped.last_overlap().in_place == (world->size() > 1 ? 1u : 0u));  // w, not b
     // Against a serial mean of every rank's own gradient, which each rank computes alone.
     tg::Tensor<double> serial = tg::Tensor<double>::zeros({120, 100});
     for (int rank = 0; rank < world->size(); ++rank) {
@@ -289,6 +300,24 @@ TEST_CASE("DistributedGradientTape averages large gradients in place, equal to a
     for (std::int64_t k = 0; k < serial.size(); ++k)
       CHECK(grads[0].data()[k] == Approx(serial.data()[k]).epsilon(1e-13).margin(1e-17));
   }
+}
+
+TEST_CASE("DistributedGradientTape: a large variable listed twice is averaged right",
+          "[distributed]") {
+  // Both places get one gradient object from the sweep: averaging it in place for the first
+  // would divide it again for the second.
+  tg::Variable<double> w(tg::Tensor<double>::ones({100, 100}), "w");  // 80 KB
+  const std::vector<tg::Variable<double>> vars{w, w};
+  const double r = world->rank(), n = world->size();
+  tg::GradientTape tape;
+  const auto loss = tg::sum(w * (r + 1.0));
+  td::DistributedGradientTape averaged(tape, *world, std::size_t{1} << 20);
+  const auto grads = averaged.gradient(loss, vars);
+  const double mean = (n + 1) / 2;
+  REQUIRE(grads.size() == 2);
+  for (const auto& g : grads)
+    for (double e : g.to_vector()) REQUIRE(e == Approx(mean).epsilon(1e-15));
+  CHECK(averaged.last_overlap().in_place == 0);
 }
 
 TEST_CASE("DistributedGradientTape equals the tape's gradient averaged afterwards",

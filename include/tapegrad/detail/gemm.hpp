@@ -2,11 +2,12 @@
 
 #include <Eigen/Core>
 
+#include <atomic>
 #include <climits>
 #include <cstdint>
 #include <type_traits>
 
-#if defined(TAPEGRAD_BLAS)
+#if defined(TAPEGRAD_BLAS) && TAPEGRAD_BLAS
 #if defined(TAPEGRAD_PRECOMPILED)
 #error \
     "tapegrad::precompiled holds Eigen's products: link tapegrad::blas or tapegrad::precompiled, not both"
@@ -40,8 +41,13 @@ inline bool& blas_enabled() {
   static bool enabled = true;
   return enabled;
 }
+/// How many products gemm() has sent to the BLAS library, for tests to see that it ran.
+inline std::atomic<std::uint64_t>& blas_calls() {
+  static std::atomic<std::uint64_t> calls{0};
+  return calls;
+}
 
-#if defined(TAPEGRAD_BLAS_OPENBLAS)
+#if defined(TAPEGRAD_BLAS) && TAPEGRAD_BLAS && defined(TAPEGRAD_BLAS_OPENBLAS)
 // NOTE [ OpenBLAS on an unknown CPU ]
 // OpenBLAS picks its kernels from the CPU's family and model when it loads. Under a hypervisor
 // that reports an unknown model it falls back to "Prescott", its generic SSE3 kernels: on the
@@ -52,12 +58,14 @@ inline bool& blas_enabled() {
 inline void check_openblas_kernels() {
   static const bool checked = [] {
     const std::string core = openblas_get_corename();
+#if defined(__x86_64__) || defined(__i386__)
     if ((core == "Prescott" || core == "Core2" || core == "Katmai") &&
         __builtin_cpu_supports("avx2"))
       warn("OpenBLAS runs its generic '" + core +
            "' kernels on a CPU with AVX2 (it did not recognise the CPU model): its products are "
            "several times slower than they could be; set OPENBLAS_CORETYPE=Haswell (AVX2) or "
            "SkylakeX (AVX-512) in the environment");
+#endif
     return true;
   }();
   (void)checked;
@@ -80,12 +88,15 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, st
     if (!accumulate) C.setZero();
     return;
   }
-#if defined(TAPEGRAD_BLAS)
-  if (blas_enabled() && m * n * k >= blas_min_work && m <= INT_MAX && n <= INT_MAX &&
-      k <= INT_MAX) {
+#if defined(TAPEGRAD_BLAS) && TAPEGRAD_BLAS
+  // The work in double: m * n * k may not fit 64 bits.
+  if (blas_enabled() && m <= INT_MAX && n <= INT_MAX && k <= INT_MAX &&
+      static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) >=
+          static_cast<double>(blas_min_work)) {
 #if defined(TAPEGRAD_BLAS_OPENBLAS)
     check_openblas_kernels();
 #endif
+    blas_calls().fetch_add(1, std::memory_order_relaxed);
     const auto trans = [](bool t) { return t ? CblasTrans : CblasNoTrans; };
     const int lda = static_cast<int>(transpose_a ? m : k);
     const int ldb = static_cast<int>(transpose_b ? k : n);

@@ -145,24 +145,31 @@ Tensor<Out> map_binary(const Tensor<T>& a, const Tensor<T>& b, const char* op, F
 // alone, so the result is the same at any address and with any vector width, and the lanes
 // still vectorise. tests/wide_vectors_test.cpp checks it with the machine's widest vectors.
 
-/// The sum of p[0], ..., p[n - 1], added in an order that depends on n alone.
-template <class T>
-T sum_in_fixed_order(const T* p, std::int64_t n) {
+/// The sum of term(p[k]) for k < n in Acc, added in an order that depends on n alone. `term`
+/// takes one Acc or an Eigen array of them:  [](const auto& v) { return v * v; }
+template <class Acc, class T, class Term>
+Acc sum_in_fixed_order(const T* p, std::int64_t n, Term term) {
   constexpr int lanes = 16;
   // Starting from the first elements rather than from +0 keeps the sum of -0s -0, as Eigen's.
   if (n < lanes) {  // one after another: as fixed an order, without the lanes' set-up
-    T sum = n > 0 ? p[0] : T(0);
-    for (std::int64_t i = 1; i < n; ++i) sum += p[i];
+    Acc sum = n > 0 ? term(static_cast<Acc>(p[0])) : Acc(0);
+    for (std::int64_t i = 1; i < n; ++i) sum += term(static_cast<Acc>(p[i]));
     return sum;
   }
-  using Lanes = Eigen::Array<T, lanes, 1>;
-  Lanes sums = Eigen::Map<const Lanes>(p);
+  using Lanes = Eigen::Array<Acc, lanes, 1>;
+  using Elements = Eigen::Map<const Eigen::Array<T, lanes, 1>>;
+  Lanes sums = term(Elements(p).template cast<Acc>());
   std::int64_t i = lanes;
-  for (; i + lanes <= n; i += lanes) sums += Eigen::Map<const Lanes>(p + i);
-  for (int j = 0; i + j < n; ++j) sums[j] += p[i + j];
+  for (; i + lanes <= n; i += lanes) sums += term(Elements(p + i).template cast<Acc>());
+  for (int j = 0; i + j < n; ++j) sums[j] += term(static_cast<Acc>(p[i + j]));
   for (int width = lanes / 2; width > 0; width /= 2)
     for (int j = 0; j < width; ++j) sums[j] += sums[j + width];
   return sums[0];
+}
+/// The sum of p[0], ..., p[n - 1], added in an order that depends on n alone.
+template <class T>
+T sum_in_fixed_order(const T* p, std::int64_t n) {
+  return sum_in_fixed_order<T>(p, n, [](const auto& v) { return v; });
 }
 
 /// The sum of x over the axes along which `shape` was broadcast to x's shape, into `py`,

@@ -40,15 +40,21 @@
 // caller gives up every handle on it (the sweep's slot, the list allreduce_gradients replaces)
 // and nothing else holds its elements (the reference-count test Variable's update makes), it
 // is summed in its own elements and its average is a new header on them; otherwise it is
-// copied first. The layout depends on the shapes alone, so it is the same on every rank.
+// copied first. The small gradients are still packed one after another into shared buckets
+// (fusion), which fill across the large ones: a shared bucket starts when it is full, or last.
+// The layout and the order in which buckets start depend on the shapes alone, so they are the
+// same on every rank.
 //
 // A gradient with no value (None) on a rank counts as zeros there, so every rank sends the same
 // layout; a last small allreduce counts the ranks that have each gradient, and a gradient no
 // rank has stays None everywhere (the optimizer then skips its variable, as it would on one
-// process). Each gradient is divided by the number of ranks as it is added, while its elements
-// are still in the cache, so the sums are the means: on 2 ranks (a power of two) the same
-// bits as dividing the sum, on others within a rounding of it. A gradient the caller still
-// holds is never written.
+// process). Each gradient is divided by the number of ranks before it is summed, as it is
+// added (while its elements are still in the cache) or, for one the caller gave up to a
+// blocking average, right before the collectives, so that a failure while adding (an
+// allocation) leaves the caller's list as it was. So the sums are the means: on 2 ranks (a
+// power of two) the same bits as dividing the sum, unless the values are subnormal or the sum
+// overflows; on other counts within a rounding of each rank's share of it, so in the last bits
+// they may differ from dividing the sum. A gradient the caller still holds is never written.
 //
 // A collective that has started cannot be taken back: if the rank fails (an exception) while
 // some of its buckets are in flight, the other ranks wait for buckets it will never start, and
@@ -62,7 +68,7 @@ namespace tapegrad::distributed {
 constexpr std::size_t default_bucket_bytes = std::size_t{25} << 20;
 /// Gradients of at least this size travel in buckets of their own, in their own elements when
 /// nothing else holds them, instead of being copied into a fused bucket and out again.
-constexpr std::size_t in_place_bytes = std::size_t{64} << 10;
+inline constexpr std::size_t in_place_bytes = std::size_t{64} << 10;
 
 namespace detail {
 
@@ -153,8 +159,8 @@ class BucketedAverage {
   /// Whether gradient i has been added.
   bool added(std::size_t i) const { return added_[i] != Added::not_yet; }
 
-  /// Takes gradient i (no value: zeros here), already divided by the number of ranks, and
-  /// starts every bucket that is now complete. `owners`: how many handles on `grad` the caller
+  /// Takes gradient i (no value: zeros here), divides it by the number of ranks, and starts
+  /// every bucket that is now complete. `owners`: how many handles on `grad` the caller
   /// gives up to the average (the caller's list, the sweep's slot); a large gradient that
   /// nobody else holds is averaged in its own elements (NOTE [ Averaging gradients in
   /// buckets ]).
@@ -177,11 +183,13 @@ class BucketedAverage {
     }
     if (!grad.has_value())
       Flat(own, n).setZero();
-    else
+    else if (!(blocking_ && at.in_place && borrowed_[i]))  // that one: in finish()
       Flat(own, n) = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(grad.data(), n) * scale;
+    if (at.in_place && borrowed_[i]) ++in_place_;
     added_[i] = grad.has_value() ? Added::value : Added::none;
     if (n == 0) return;
-    for (std::size_t b = at.first_bucket; b <= at.last_bucket; ++b) --pending_[b];
+    for (std::size_t b = at.first_bucket; b <= at.last_bucket; ++b)
+      --pending_[at.in_place ? b : packed_order_[b]];
     start_full_buckets();
   }
 
@@ -203,9 +211,11 @@ class BucketedAverage {
               "MPI_Testall");
   }
 
-  /// The number of buckets, and how many have started.
+  /// The number of buckets, how many have started, and how many gradients are averaged in
+  /// their own elements (the caller gave them up).
   std::size_t buckets() const noexcept { return buckets_.size(); }
   std::size_t started() const noexcept { return started_; }
+  std::size_t in_place() const noexcept { return in_place_; }
 
   /// Waits for every bucket (all gradients must have been added) and returns the averages,
   /// None where no rank had a gradient.
@@ -215,6 +225,9 @@ class BucketedAverage {
     present_.resize(added_.size());  // becomes: on how many ranks gradient i has a value
     for (std::size_t i = 0; i < added_.size(); ++i) present_[i] = added_[i] == Added::value;
     if (blocking_) {
+      const T scale = T(1) / static_cast<T>(comm_->size());
+      for (std::size_t i = 0; i < own_.size(); ++i)
+        if (layout_[i].in_place && borrowed_[i]) own_[i].mutable_array() *= scale;
       for (std::size_t bucket = 0; bucket < buckets_.size(); ++bucket)
         check_mpi(MPI_Allreduce(MPI_IN_PLACE, elements(bucket), buckets_[bucket].count,
                                 mpi_type<T>(), MPI_SUM, mpi_comm_),
@@ -258,7 +271,8 @@ class BucketedAverage {
 
  private:
   /// Where gradient i goes: its own elements (in_place) or the shared buffer at `offset`; and
-  /// the buckets it is part of.
+  /// the buckets it is part of: positions in buckets_ for its own, indices of shared buckets
+  /// (packed_order_) for a packed one.
   struct Layout {
     bool in_place = false;
     std::int64_t offset = 0;
@@ -274,44 +288,54 @@ class BucketedAverage {
   static constexpr std::size_t packed = ~std::size_t{0};
 
   /// The buckets, in the order they start: the gradients in reverse order; a gradient of at
-  /// least in_place_bytes in buckets of its own, the others packed one after another.
+  /// least in_place_bytes in buckets of its own, the others packed one after another into
+  /// shared buckets, each of which takes its place in the order when it is full (or last).
   void lay_out() {
-    std::int64_t open_at = -1;  // where the packed bucket being filled starts, or -1
-    auto close = [&] {
-      if (open_at < 0) return;
-      buckets_.push_back({packed, open_at, static_cast<int>(packed_ - open_at)});
-      open_at = -1;
+    std::vector<std::size_t> packed_order;  // shared bucket j's place in buckets_
+    auto close_full = [&] {
+      while (static_cast<std::int64_t>(packed_order.size() + 1) * per_bucket_ <= packed_) {
+        const std::int64_t at = static_cast<std::int64_t>(packed_order.size()) * per_bucket_;
+        packed_order.push_back(buckets_.size());
+        buckets_.push_back({packed, at, static_cast<int>(per_bucket_)});
+      }
     };
     for (std::size_t k = shapes_.size(); k-- > 0;) {
       const std::int64_t n = shapes_[k].size();
-      Layout& at = layout_[k];
       if (n == 0) continue;
+      Layout& at = layout_[k];
       if (static_cast<std::size_t>(n) * sizeof(T) >= in_place_bytes) {
-        close();
         at.in_place = true;
         at.first_bucket = buckets_.size();
         for (std::int64_t from = 0; from < n; from += per_bucket_)
           buckets_.push_back({k, from, static_cast<int>(std::min(per_bucket_, n - from))});
         at.last_bucket = buckets_.size() - 1;
+      } else {
+        at.offset = packed_;
+        packed_ += n;
+        close_full();
+      }
+    }
+    if (static_cast<std::int64_t>(packed_order.size()) * per_bucket_ < packed_) {
+      const std::int64_t at = static_cast<std::int64_t>(packed_order.size()) * per_bucket_;
+      packed_order.push_back(buckets_.size());
+      buckets_.push_back({packed, at, static_cast<int>(packed_ - at)});
+    }
+    pending_.assign(buckets_.size(), 0);
+    for (std::size_t k = 0; k < shapes_.size(); ++k) {
+      const std::int64_t n = shapes_[k].size();
+      if (n == 0) continue;
+      Layout& at = layout_[k];
+      if (at.in_place) {
+        for (std::size_t b = at.first_bucket; b <= at.last_bucket; ++b) ++pending_[b];
         continue;
       }
-      at.offset = packed_;
-      at.first_bucket = buckets_.size();
-      for (std::int64_t left = n; left > 0;) {
-        if (open_at < 0) open_at = packed_;
-        const std::int64_t take = std::min(left, per_bucket_ - (packed_ - open_at));
-        packed_ += take;
-        left -= take;
-        if (packed_ - open_at == per_bucket_) close();
-      }
-      at.last_bucket = open_at >= 0 ? buckets_.size() : buckets_.size() - 1;
+      // A packed gradient's buckets are not contiguous in the order when large gradients
+      // sit between them, so it keeps the range of its shared buckets instead.
+      at.first_bucket = static_cast<std::size_t>(at.offset / per_bucket_);
+      at.last_bucket = static_cast<std::size_t>((at.offset + n - 1) / per_bucket_);
+      for (std::size_t j = at.first_bucket; j <= at.last_bucket; ++j) ++pending_[packed_order[j]];
     }
-    close();
-    pending_.assign(buckets_.size(), 0);
-    for (std::size_t k = 0; k < shapes_.size(); ++k)
-      if (shapes_[k].size() != 0)
-        for (std::size_t b = layout_[k].first_bucket; b <= layout_[k].last_bucket; ++b)
-          ++pending_[b];
+    packed_order_ = std::move(packed_order);
   }
 
   // One buffer per averaging alive on the thread: they nest (a gradient function that
@@ -351,8 +375,9 @@ class BucketedAverage {
   std::vector<Shape> shapes_;
   std::vector<Layout> layout_;
   std::vector<Bucket> buckets_;
-  std::vector<Tensor<T>> own_;  // the elements of the gradients averaged in place
-  std::vector<bool> borrowed_;  // whether own_[i] is the caller's gradient itself
+  std::vector<std::size_t> packed_order_;  // shared bucket j's position in buckets_
+  std::vector<Tensor<T>> own_;             // the elements of the gradients averaged in place
+  std::vector<bool> borrowed_;             // whether own_[i] is the caller's gradient itself
   std::vector<Added> added_;
   std::vector<int> pending_;  // per bucket: gradients in it not yet added
   std::vector<int> present_;
@@ -360,6 +385,7 @@ class BucketedAverage {
   std::int64_t packed_ = 0;  // elements in the shared buffer
   std::int64_t per_bucket_ = 1;
   std::size_t started_ = 0;
+  std::size_t in_place_ = 0;
   std::size_t pool_index_ = 0;  // which of the thread's buffers is ours
   bool finished_ = false;
 };

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <utility>
@@ -31,6 +32,7 @@ namespace tapegrad::distributed {
 struct OverlapReport {
   std::size_t buckets = 0;               // fusion buckets of the gradient list
   std::size_t started_during_sweep = 0;  // of which started before the sweep's last step
+  std::size_t in_place = 0;              // gradients averaged in their own elements
   double sweep_seconds = 0;              // in the tape's gradient() (the reverse sweep)
   double wait_seconds = 0;               // waiting for the buckets after the sweep
 };
@@ -41,8 +43,11 @@ namespace detail {
 template <class T>
 class SweepListener final : public tapegrad::detail::OpObserver {
  public:
-  SweepListener(const tapegrad::detail::TapeState& tape, BucketedAverage<T>& average)
-      : tape_(&tape), sweep_depth_(tape.sweeps + 1), average_(&average) {}
+  /// owners[i]: the handles on source i's gradient that the sweep gives up (0 when it may not
+  /// be averaged in place).
+  SweepListener(const tapegrad::detail::TapeState& tape, BucketedAverage<T>& average,
+                const std::vector<int>& owners)
+      : tape_(&tape), sweep_depth_(tape.sweeps + 1), average_(&average), owners_(&owners) {}
 
   void on_source_gradient(const tapegrad::detail::TapeState& tape, std::size_t source,
                           const tapegrad::detail::ImplRef& gradient) override {
@@ -50,8 +55,7 @@ class SweepListener final : public tapegrad::detail::OpObserver {
     if (&tape != tape_ || tape.sweeps != sweep_depth_) return;
     average_->release();  // gradient()'s checks have passed: the sweep runs
     if (average_->added(source)) return;
-    // Two handles: the sweep's slot, which it only hands back to gradient(), and this one.
-    average_->add(source, gradient ? Tensor<T>(gradient) : Tensor<T>(), 2);
+    average_->add(source, gradient ? Tensor<T>(gradient) : Tensor<T>(), (*owners_)[source]);
   }
   void on_backward_step(const tapegrad::detail::TapeState& tape, std::size_t) override {
     if (&tape == tape_ && tape.sweeps == sweep_depth_) average_->release();
@@ -66,6 +70,7 @@ class SweepListener final : public tapegrad::detail::OpObserver {
   const tapegrad::detail::TapeState* tape_;
   int sweep_depth_;  // the tape's count of running sweeps during ours
   BucketedAverage<T>* average_;
+  const std::vector<int>* owners_;
   std::size_t started_before_last_step_ = 0;
 };
 
@@ -111,7 +116,17 @@ class DistributedGradientTape {
     for (std::size_t i = vars.size(); i-- > 0;)
       if (tape_->internal_state().find(vars[i].state().get()) == tapegrad::detail::no_node)
         average.add(i, Tensor<T>());
-    detail::SweepListener<T> listener(tape_->internal_state(), average);
+    // Each gradient the sweep reports has two handles: the sweep's slot, which it only hands
+    // back to gradient(), and the listener's. A variable listed twice gets one gradient in
+    // both places, which neither may average in place.
+    std::vector<int> owners(vars.size(), 2);
+    std::vector<std::pair<const void*, std::size_t>> states;
+    for (std::size_t i = 0; i < vars.size(); ++i) states.push_back({vars[i].state().get(), i});
+    std::sort(states.begin(), states.end());
+    for (std::size_t k = 1; k < states.size(); ++k)
+      if (states[k].first == states[k - 1].first)
+        owners[states[k].second] = owners[states[k - 1].second] = 0;
+    detail::SweepListener<T> listener(tape_->internal_state(), average, owners);
     const auto start = clock::now();
     std::vector<Tensor<T>> grads;
     {
@@ -124,12 +139,13 @@ class DistributedGradientTape {
     }
     report_.buckets = average.buckets();
     report_.started_during_sweep = listener.started_before_last_step();
+    report_.in_place = average.in_place();
     const auto swept = clock::now();
     // What the sweep did not report: sources the tape never saw (all of them, when it saw
     // none), whose gradients gradient() decides after the sweep.
     average.release();
     for (std::size_t i = grads.size(); i-- > 0;)
-      if (!average.added(i)) average.add(i, grads[i], 1);
+      if (!average.added(i)) average.add(i, grads[i], owners[i] == 0 ? 0 : 1);
     auto means = average.finish();
     const auto waited = clock::now();
     report_.sweep_seconds = std::chrono::duration<double>(swept - start).count();

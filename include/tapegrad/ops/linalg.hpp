@@ -11,9 +11,9 @@
 #include "tapegrad/ops/reduce.hpp"
 #include "tapegrad/ops/shape.hpp"
 
-// Matrix products on one GEMM (Eigen's, or a BLAS: NOTE [ One GEMM for every product ]), batched
-// with NumPy broadcasting of the batch dimensions,
-// and the diagonal family (diag, diag_part, trace).
+// Matrix products on one GEMM (Eigen's, or a BLAS: NOTE [ One GEMM for every product ]),
+// batched with NumPy broadcasting of the batch dimensions, and the diagonal family (diag,
+// diag_part, trace).
 namespace tapegrad {
 namespace detail {
 

@@ -46,7 +46,9 @@ std::pair<std::vector<Tensor<T>>, T> clip_by_global_norm(const std::vector<Tenso
                  "clip_by_global_norm: clip_norm must be finite and >= 0, got ", clip_norm);
   double squares = 0;
   for (const auto& g : grads)
-    if (g.has_value()) squares += g.array().template cast<double>().square().sum();
+    if (g.has_value())  // NOTE [ Sums in a fixed order ]
+      squares += detail::sum_in_fixed_order<double>(g.data(), g.size(),
+                                                    [](const auto& v) { return v * v; });
   const double norm = std::sqrt(squares);
   if (norm <= clip_norm) return {grads, static_cast<T>(norm)};
   const T scale =
