@@ -133,7 +133,7 @@ class EigenByHand {
   }
 
   Data d_;
-  bool blas_;
+  [[maybe_unused]] bool blas_;  // read only in a build against tapegrad::blas
   Matrix h1_, h2_, logits_, d_logits_, d_h2_, d_h1_;  // reused from step to step
   ColumnVector row_max_, row_sum_;
 };

@@ -9,7 +9,11 @@ using tapegrad::Shape;
 using tapegrad::Tensor;
 using Inputs = std::vector<Tensor<double>>;
 using tapegrad_test::sample;
+namespace {
+// The same alias as indexing_test.cpp's, which shares a unity build with this file: declared in
+// the same (anonymous) namespace, it is one alias, not a shadow.
 using V = std::vector<double>;
+}  // namespace
 
 TEST_CASE("reductions over several axes", "[ops][reduce]") {
   std::vector<double> v(24);
