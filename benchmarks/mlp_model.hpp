@@ -124,7 +124,9 @@ class EigenByHand {
       else
         c.noalias() += alpha * (lhs * rhs);
     };
-    if (ta)
+    if (ta && tb)
+      apply(a.transpose(), b.transpose());
+    else if (ta)
       apply(a.transpose(), b);
     else if (tb)
       apply(a, b.transpose());
@@ -133,7 +135,7 @@ class EigenByHand {
   }
 
   Data d_;
-  [[maybe_unused]] bool blas_;  // read only in a build against tapegrad::blas
+  [[maybe_unused]] bool blas_;                        // read only in a build against tapegrad::blas
   Matrix h1_, h2_, logits_, d_logits_, d_h2_, d_h1_;  // reused from step to step
   ColumnVector row_max_, row_sum_;
 };
