@@ -59,6 +59,33 @@ void BM_ChainJvp(benchmark::State& state) {
   bench::set_per_op(state, chain_length);
 }
 
+// Replayed (NOTE [ Record once, replay many ]): the same forward, and the forward with its
+// gradient from a tape inside the traced function, traced once before the timing and
+// replayed each iteration: no recording, the op kernels and the rules' ops only.
+void BM_ChainReplayedForward(benchmark::State& state) {
+  bench::use_threads();
+  const tg::Tensor<float> x(tg::Shape{state.range(0)}, 0.5f);
+  auto forward =
+      tg::function([](const tg::Tensor<float>& x0) { return small_op_chain(x0, chain_length); });
+  benchmark::DoNotOptimize(forward(x));  // traces
+  for (auto _ : state) benchmark::DoNotOptimize(forward(x));
+  bench::set_per_op(state, chain_length);
+}
+
+void BM_ChainReplayedForwardAndGradient(benchmark::State& state) {
+  bench::use_threads();
+  const tg::Tensor<float> x(tg::Shape{state.range(0)}, 0.5f);
+  auto step = tg::function([](const tg::Tensor<float>& x0) {
+    tg::GradientTape tape;
+    tape.watch(x0);
+    const auto y = small_op_chain(x0, chain_length);
+    return std::make_pair(y, tape.gradient(y, x0));
+  });
+  benchmark::DoNotOptimize(step(x));  // traces
+  for (auto _ : state) benchmark::DoNotOptimize(step(x));
+  bench::set_per_op(state, chain_length);
+}
+
 }  // namespace
 
 BENCHMARK(BM_ChainForwardNoTape)
@@ -72,6 +99,16 @@ BENCHMARK(BM_ChainForwardRecording)
     ->Unit(benchmark::kMicrosecond)
     ->Apply(bench::time_for_threads);
 BENCHMARK(BM_ChainForwardAndGradient)
+    ->Arg(1)
+    ->Arg(16)
+    ->Unit(benchmark::kMicrosecond)
+    ->Apply(bench::time_for_threads);
+BENCHMARK(BM_ChainReplayedForward)
+    ->Arg(1)
+    ->Arg(16)
+    ->Unit(benchmark::kMicrosecond)
+    ->Apply(bench::time_for_threads);
+BENCHMARK(BM_ChainReplayedForwardAndGradient)
     ->Arg(1)
     ->Arg(16)
     ->Unit(benchmark::kMicrosecond)

@@ -102,7 +102,7 @@ TEST_CASE("An op observer sees every change of a variable's value, optimizer ste
     std::vector<std::string> ops;
     std::vector<std::vector<double>> values;
     void on_variable_update(const detail::VariableState&, const char* op,
-                            const detail::ImplRef& value) override {
+                            const detail::ImplRef& value, const detail::ImplRef&) override {
       ops.emplace_back(op);
       values.push_back(Tensor<double>(value).to_vector());
     }

@@ -121,6 +121,13 @@ class tape_error : public error {
   using error::error;
 };
 
+/// What a traced function (tapegrad::function) cannot replay: a host read of a traced value
+/// while tracing, a tensor computed by code the trace cannot see, a variable that is gone.
+class trace_error : public error {
+ public:
+  using error::error;
+};
+
 }  // namespace tapegrad
 
 #include "tapegrad/detail/check.hpp"

@@ -28,6 +28,7 @@
 #include "tapegrad/ops/shape.hpp"
 #include "tapegrad/ops/unary.hpp"
 #include "tapegrad/recompute_grad.hpp"
+#include "tapegrad/replay/function.hpp"
 #include "tapegrad/shape.hpp"
 #include "tapegrad/source_location.hpp"
 #include "tapegrad/tape.hpp"

@@ -61,6 +61,7 @@ class Tensor {
       : Tensor(detail::uninitialized, Shape{static_cast<std::int64_t>(values.size())}) {
     T* out = mutable_data();
     for (const auto& v : values) *out++ = v.value;
+    note_host_values();
   }
   /// A 2-d tensor from rows of equal length: Tensor<float>({{1.f, 2.f}, {3.f, 4.f}}).
   Tensor(std::initializer_list<std::initializer_list<T>> rows)
@@ -74,6 +75,7 @@ class Tensor {
                      " vs. ", row.size(), ")");
       out = std::copy(row.begin(), row.end(), out);
     }
+    note_host_values();
   }
   /// A 3-d tensor from nested lists of equal lengths.
   Tensor(std::initializer_list<std::initializer_list<std::initializer_list<T>>> blocks) {
@@ -91,12 +93,14 @@ class Tensor {
         out = std::copy(row.begin(), row.end(), out);
       }
     }
+    note_host_values();
   }
   /// Every element equal to `fill`: Tensor<float>(Shape{2, 3}, 0.f). Explicit, as is the
   /// (Shape, values) form, so that a mistyped nested list such as {{1, 2}, 3} is a compile
   /// error instead of a shape and a fill.
   explicit Tensor(const Shape& shape, T fill) : Tensor(detail::uninitialized, shape) {
     std::fill_n(mutable_data(), size(), fill);
+    note_host_values();
   }
   /// Zeros of the given shape (tf.zeros): Tensor<float>(Shape{2, 3}).
   explicit Tensor(const Shape& shape) : Tensor(shape, T(0)) {}
@@ -107,6 +111,7 @@ class Tensor {
                    "Tensor: ", values.size(), " values do not fill shape ", shape, " of ", size(),
                    " elements");
     std::copy(values.begin(), values.end(), mutable_data());
+    note_host_values();
   }
   /// A 1-d tensor of the vector's elements: Tensor<float>(std::vector<float>{1.f, 2.f}).
   explicit Tensor(const std::vector<T>& values)
@@ -125,6 +130,7 @@ class Tensor {
                                                   static_cast<std::int64_t>(m.cols())}) {
     Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
         mutable_data(), m.rows(), m.cols()) = m.derived().template cast<T>();
+    note_host_values();
   }
 
   static Tensor zeros(const Shape& shape) { return Tensor(shape, T(0)); }
@@ -216,6 +222,11 @@ class Tensor {
   }
 
  private:
+  // A constant, to a function being traced (NOTE [ Tracing a function ]).
+  void note_host_values() const noexcept {
+    if (TAPEGRAD_UNLIKELY(detail::trace_hooks != nullptr))
+      detail::trace_hooks->on_host_values(impl_.get());
+  }
   detail::TensorImpl* checked() const {
     TAPEGRAD_CHECK(impl_, value_error,
                    "Tensor has no value (a gradient that does not exist, TensorFlow's None); check "

@@ -78,7 +78,7 @@ class Variable {
       std::lock_guard<std::mutex> lock(state_->mutex);
       state_->value = fresh;
     }
-    detail::notify_variable_update(*state_, "assign", fresh);
+    detail::notify_variable_update(*state_, "assign", fresh, value.impl());
   }
   /// value += delta (delta broadcasts to the variable's shape).
   void assign_add(const Tensor<T>& delta) {
@@ -106,7 +106,7 @@ class Variable {
   }
   template <class F>
   void update(const Tensor<T>& delta, const char* op, F apply) {
-    detail::notify_variable_update(*state_, op, update_in_place(delta, op, apply));
+    detail::notify_variable_update(*state_, op, update_in_place(delta, op, apply), delta.impl());
   }
   /// The new value, which the state holds when this returns.
   template <class F>

@@ -61,8 +61,10 @@ class OpObserver {
   /// know): the observer may replace `read` by a new handle on `value` of its own.
   virtual void on_variable_read(const VariableState&, const ImplRef&, ImplRef&) {}
   /// A variable's value changed (assign, assign_add, assign_sub; optimizers update through
-  /// assign): the one path every change of state takes. `value` is the new value.
-  virtual void on_variable_update(const VariableState&, const char*, const ImplRef&) {}
+  /// assign): the one path every change of state takes. `value` is the new value, `operand`
+  /// the tensor the update was given (the value assigned, or the delta).
+  virtual void on_variable_update(const VariableState&, const char*, const ImplRef&,
+                                  const ImplRef&) {}
   /// The record of the tape whose id is `tape_id` is gone (the tape was destroyed, reset, or
   /// spent by its one gradient()): nothing will ask about its entries again. Must not throw.
   virtual void on_tape_retired(std::uint64_t) noexcept {}
@@ -94,11 +96,11 @@ void for_each_observer(F&& f) {
   for (OpObserver* o = thread_tapes.observer; o != nullptr; o = o->below()) f(*o);
 }
 
-/// Tells this thread's observers that `variable` now holds `value`, set by `op`.
+/// Tells this thread's observers that `variable` now holds `value`, set by `op` from `operand`.
 inline void notify_variable_update(const VariableState& variable, const char* op,
-                                   const ImplRef& value) {
+                                   const ImplRef& value, const ImplRef& operand) {
   if (TAPEGRAD_LIKELY(thread_tapes.observer == nullptr)) return;
-  for_each_observer([&](OpObserver& o) { o.on_variable_update(variable, op, value); });
+  for_each_observer([&](OpObserver& o) { o.on_variable_update(variable, op, value, operand); });
 }
 
 /// Tells this thread's observers that the record of tape `tape_id` is gone.

@@ -155,7 +155,9 @@ struct Entry {
 };
 
 /// The state behind a Variable: its current value, shared by every copy of the Variable.
-struct VariableState {
+// Shared (made by std::make_shared) so that a traced function can keep a weak reference to
+// each variable it reads or assigns.
+struct VariableState : std::enable_shared_from_this<VariableState> {
   mutable std::mutex mutex;  // guards `value` against concurrent reads and assigns
   ImplRef value;
   std::string name;

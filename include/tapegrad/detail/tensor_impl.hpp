@@ -10,6 +10,7 @@
 
 #include "tapegrad/config.hpp"
 #include "tapegrad/detail/live_counters.hpp"
+#include "tapegrad/detail/trace_hooks.hpp"
 #include "tapegrad/dtype.hpp"
 #include "tapegrad/errors.hpp"
 #include "tapegrad/shape.hpp"
@@ -260,8 +261,10 @@ inline TensorImpl* allocate_impl(DType dtype, const Shape& shape) {
   void* block = allocate_block(bytes);
   TAPEGRAD_COUNT(tensors, 1);
   TAPEGRAD_COUNT(bytes, bytes);
-  return new (block)
+  TensorImpl* impl = new (block)
       TensorImpl(dtype, shape, size, static_cast<char*>(block) + impl_header_bytes, nullptr);
+  if (TAPEGRAD_UNLIKELY(trace_hooks != nullptr)) trace_hooks->on_allocated(impl);
+  return impl;
 }
 
 /// A header that shows `base`'s elements under `shape` (same element count) without copying.

@@ -1,0 +1,29 @@
+#pragma once
+
+// What a tracer must hear that no op reports (NOTE [ Tracing a function ] in
+// replay/trace.hpp): every tensor the library creates and which of them hold values the host
+// wrote, so that a tensor computed by code the trace cannot see is refused instead of frozen;
+// and every read of a tensor's elements on the host, which a replay could not repeat.
+namespace tapegrad::detail {
+
+struct TensorImpl;
+
+/// Installed on a thread while it traces a function; null otherwise, so that the one cost
+/// to untraced code is a test of a thread-local pointer where a tensor is created or read.
+class TraceHooks {
+ public:
+  /// A new tensor with elements. Must not throw.
+  virtual void on_allocated(const TensorImpl* impl) noexcept = 0;
+  /// A tensor whose elements the host wrote from values it was given (a constant).
+  virtual void on_host_values(const TensorImpl* impl) noexcept = 0;
+  /// A read of a tensor's elements on the host through `accessor`, called at file:line.
+  /// Throws trace_error.
+  [[noreturn]] virtual void on_host_read(const char* accessor, const char* file, int line) = 0;
+
+ protected:
+  ~TraceHooks() = default;
+};
+
+inline thread_local TraceHooks* trace_hooks = nullptr;
+
+}  // namespace tapegrad::detail

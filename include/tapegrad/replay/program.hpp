@@ -1,0 +1,127 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "tapegrad/detail/check.hpp"
+#include "tapegrad/detail/op_definition.hpp"
+#include "tapegrad/detail/tape_state.hpp"
+#include "tapegrad/errors.hpp"
+
+// NOTE [ A traced program ]
+// A trace is a straight-line program over numbered slots, each holding one value of the
+// traced call. A slot is filled by an argument, a constant (a tensor the call captured, or
+// built from values on the host), an op's forward kernel, a view (a new header on another
+// slot's elements, for an op that computed nothing of its own), or a read of a variable;
+// update instructions write slots into variables. A replay runs the instructions in order
+// into fresh tensors and drops each slot after its last reader, so it holds no more than the
+// eager call did, and a tensor it returned is never written again.
+namespace tapegrad::detail {
+
+/// Replays a variable update through the typed Variable API, the path an eager update takes.
+using UpdateFn = void (*)(const std::shared_ptr<VariableState>& variable, const char* op,
+                          const ImplRef& operand);
+
+struct TraceInstruction {
+  enum class Kind : std::uint8_t { op, view, read_variable, update_variable };
+  Kind kind = Kind::op;
+  const OpDefinition* op = nullptr;  // Kind::op
+  OpAttrs attrs;
+  std::shared_ptr<const void> shared;
+  std::vector<std::int32_t> inputs;  // op: its inputs; view: the slot viewed; update: the operand
+  std::int32_t output = -1;          // the slot it fills (op, view, read_variable)
+  DType dtype = DType::float32;      // the output's element type and shape
+  Shape shape;
+  std::weak_ptr<const VariableState> variable;  // read_variable, update_variable
+  const char* update = nullptr;                 // "assign", "assign_add" or "assign_sub"
+  UpdateFn apply_update = nullptr;
+  std::vector<std::int32_t> last_reads;  // slots that nothing after this reads
+};
+
+struct TracedProgram {
+  std::int32_t n_slots = 0;
+  std::vector<std::int32_t> arguments;  // the slot of each argument
+  std::vector<std::pair<std::int32_t, ImplRef>> constants;
+  std::vector<TraceInstruction> instructions;
+  std::vector<std::int32_t> outputs;        // -1: an output with no value
+  std::vector<std::size_t> output_lengths;  // of each std::vector among the outputs, in order
+
+  /// How many op kernels a replay runs.
+  std::size_t op_count() const {
+    std::size_t n = 0;
+    for (const TraceInstruction& i : instructions) n += i.kind == TraceInstruction::Kind::op;
+    return n;
+  }
+
+  /// Fills in each instruction's last_reads: a slot goes after its last reader, or right after
+  /// it is filled when nothing reads it; the outputs stay.
+  void plan_lifetimes() {
+    std::vector<std::int64_t> last(static_cast<std::size_t>(n_slots), -1);
+    const auto n = static_cast<std::int64_t>(instructions.size());
+    for (std::int64_t k = 0; k < n; ++k) {
+      const TraceInstruction& i = instructions[static_cast<std::size_t>(k)];
+      for (std::int32_t s : i.inputs) last[static_cast<std::size_t>(s)] = k;
+      if (i.output >= 0) last[static_cast<std::size_t>(i.output)] = k;
+    }
+    for (std::int32_t s : outputs)
+      if (s >= 0) last[static_cast<std::size_t>(s)] = n;
+    for (TraceInstruction& i : instructions) i.last_reads.clear();
+    for (std::int32_t s = 0; s < n_slots; ++s) {
+      const std::int64_t k = last[static_cast<std::size_t>(s)];
+      if (k >= 0 && k < n) instructions[static_cast<std::size_t>(k)].last_reads.push_back(s);
+    }
+  }
+};
+
+/// Runs `program` on `arguments` (one per argument slot, of the traced types and shapes) and
+/// returns its outputs (an empty reference for an output with no value).
+///   std::vector<ImplRef> outputs = replay(program, argument_refs.data());
+inline std::vector<ImplRef> replay(const TracedProgram& program, const ImplRef* const* arguments) {
+  std::vector<ImplRef> values(static_cast<std::size_t>(program.n_slots));
+  for (std::size_t k = 0; k < program.arguments.size(); ++k)
+    values[static_cast<std::size_t>(program.arguments[k])] = *arguments[k];
+  for (const auto& [slot, constant] : program.constants)
+    values[static_cast<std::size_t>(slot)] = constant;
+  std::vector<const ImplRef*> inputs;
+  for (const TraceInstruction& i : program.instructions) {
+    switch (i.kind) {
+      case TraceInstruction::Kind::op: {
+        inputs.clear();
+        for (std::int32_t s : i.inputs) inputs.push_back(&values[static_cast<std::size_t>(s)]);
+        ImplRef out = ImplRef::adopt(allocate_impl(i.dtype, i.shape));
+        i.op->forward(OpArgs{i.attrs, i.shared}, inputs.data(), *out.get());
+        values[static_cast<std::size_t>(i.output)] = std::move(out);
+        break;
+      }
+      case TraceInstruction::Kind::view:
+        values[static_cast<std::size_t>(i.output)] = ImplRef::adopt(
+            allocate_alias(values[static_cast<std::size_t>(i.inputs[0])].get(), i.shape));
+        break;
+      case TraceInstruction::Kind::read_variable: {
+        const std::shared_ptr<const VariableState> variable = i.variable.lock();
+        TAPEGRAD_CHECK(variable != nullptr, trace_error,
+                       "function: a variable the traced call read no longer exists");
+        values[static_cast<std::size_t>(i.output)] = current_value(*variable);
+        break;
+      }
+      case TraceInstruction::Kind::update_variable: {
+        const std::shared_ptr<const VariableState> variable = i.variable.lock();
+        TAPEGRAD_CHECK(variable != nullptr, trace_error, "function: a variable the traced call ",
+                       i.update, " no longer exists");
+        i.apply_update(std::const_pointer_cast<VariableState>(variable), i.update,
+                       values[static_cast<std::size_t>(i.inputs[0])]);
+        break;
+      }
+    }
+    for (std::int32_t s : i.last_reads) values[static_cast<std::size_t>(s)].reset();
+  }
+  std::vector<ImplRef> outputs;
+  outputs.reserve(program.outputs.size());
+  for (std::int32_t s : program.outputs)
+    outputs.push_back(s >= 0 ? values[static_cast<std::size_t>(s)] : ImplRef{});
+  return outputs;
+}
+
+}  // namespace tapegrad::detail

@@ -1,0 +1,211 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "tapegrad/detail/op_observer.hpp"
+#include "tapegrad/detail/trace_hooks.hpp"
+#include "tapegrad/replay/program.hpp"
+#include "tapegrad/variable.hpp"
+
+// NOTE [ Tracing a function ]
+// A trace watches one eager call of the function through the op observer: every op that
+// reaches record() (on constants too, and the rules a gradient() inside the call runs, since
+// the tracer sees backward ops), every variable read and update. A tensor is known by its
+// header's address, so the tracer keeps every header it has seen alive until the trace ends
+// (no address is reused for another value meanwhile). An op's input is then
+// - a value the trace has seen (an argument, an op's output, a read): that slot;
+// - a header on such a value's elements (`base` leads to it): a view of that slot;
+// - a tensor the host wrote from values it was given, or one made before the call: a
+//   constant, frozen at trace time as TensorFlow freezes captured values;
+// - a tensor created during the call by code that reported to nobody (an op with no
+//   definition yet): refused with a trace_error, since freezing it would replay a stale value.
+// The last two are told apart by the trace hooks (detail/trace_hooks.hpp): every tensor
+// created while tracing is noted, and the constructors that take host values clear the note.
+// An op without a forward kernel (a custom gradient, whose forward is the user's code and
+// whose ops the trace has seen one by one) must return a view of a traced value, which the
+// replay makes again; otherwise it cannot be replayed and the trace says so.
+namespace tapegrad::detail {
+
+template <class T>
+void replay_variable_update(const std::shared_ptr<VariableState>& state, const char* op,
+                            const ImplRef& operand) {
+  Variable<T> variable(state);
+  const Tensor<T> x(operand);
+  const std::string name = op;
+  if (name == "assign")
+    variable.assign(x);
+  else if (name == "assign_add")
+    variable.assign_add(x);
+  else
+    variable.assign_sub(x);
+}
+
+/// Watches one call of a function and writes it down as a TracedProgram.
+///   Tracer tracer(arguments);  { TraceScope scope(tracer); f(...); }  tracer.finish(outputs);
+class Tracer final : public OpObserver, public TraceHooks {
+ public:
+  /// `arguments` are the headers the function receives, one per argument, all distinct.
+  explicit Tracer(const std::vector<ImplRef>& arguments) {
+    for (const ImplRef& a : arguments) program_.arguments.push_back(new_slot(a));
+  }
+
+  bool sees_backward_ops() const override { return true; }
+  bool hears_backward() const override { return false; }
+
+  void before_op(const OpCall& call) override {
+    if (slots_.count(call.output.get())) return;  // (an op that returned an input as it is)
+    const OpDefinition& op = call.definition;
+    if (op.forward == nullptr) {
+      const std::int32_t source = known_base(call.output.get());
+      TAPEGRAD_CHECK(source >= 0, trace_error, "function: ", op.name,
+                     " has no forward kernel and its result is not a view of a value the trace "
+                     "has seen, so a replay cannot compute it");
+      add_view(call.output, source);
+      return;
+    }
+    TraceInstruction i;
+    i.kind = TraceInstruction::Kind::op;
+    i.op = &op;
+    i.attrs = call.attrs;
+    i.shared = call.shared;
+    for (std::size_t k = 0; k < call.n_inputs; ++k)
+      i.inputs.push_back(slot_of(*call.inputs[k], op.name));
+    i.dtype = call.output->dtype;
+    i.shape = call.output->shape;
+    i.output = new_slot(call.output);
+    program_.instructions.push_back(std::move(i));
+  }
+
+  void on_variable_read(const VariableState& variable, const ImplRef& value,
+                        ImplRef& read) override {
+    // A header of our own, so that each read is a value of its own.
+    if (read.get() == value.get()) read = ImplRef::adopt(allocate_alias(value.get(), value->shape));
+    TraceInstruction i;
+    i.kind = TraceInstruction::Kind::read_variable;
+    i.variable = variable.weak_from_this();
+    i.dtype = value->dtype;
+    i.shape = value->shape;
+    i.output = new_slot(read);
+    program_.instructions.push_back(std::move(i));
+  }
+
+  void on_variable_update(const VariableState& variable, const char* op, const ImplRef&,
+                          const ImplRef& operand) override {
+    TraceInstruction i;
+    i.kind = TraceInstruction::Kind::update_variable;
+    i.variable = variable.weak_from_this();
+    i.update = op;
+    switch (variable.dtype) {
+      case DType::float32:
+        i.apply_update = &replay_variable_update<float>;
+        break;
+      case DType::float64:
+        i.apply_update = &replay_variable_update<double>;
+        break;
+      default:
+        TAPEGRAD_CHECK(false, trace_error, "function: Variable::", op, " of a ", variable.dtype,
+                       " variable cannot be replayed (float and double can)");
+    }
+    i.inputs.push_back(slot_of(operand, op));
+    program_.instructions.push_back(std::move(i));
+  }
+
+  void on_allocated(const TensorImpl* impl) noexcept override {
+    try {
+      created_.insert(impl);
+    } catch (const std::bad_alloc&) {
+      out_of_memory_ = true;
+    }
+  }
+  void on_host_values(const TensorImpl* impl) noexcept override { created_.erase(impl); }
+  [[noreturn]] void on_host_read(const char* accessor, const char* file, int line) override {
+    fail<trace_error>("function: Tensor::", accessor, " reads a traced value on the host (at ",
+                      file ? file : "?", ":", line,
+                      "); a replay repeats the ops, not a decision the host made from their "
+                      "values. Compute it with ops (tapegrad::where, tapegrad::maximum), or "
+                      "read it outside the traced function");
+  }
+
+  /// The program, with `outputs` (the call's results, an empty reference for one with no
+  /// value) as its outputs and `lengths` the lengths of the vectors among them.
+  std::shared_ptr<TracedProgram> finish(const std::vector<ImplRef>& outputs,
+                                        std::vector<std::size_t> lengths) {
+    if (out_of_memory_) throw std::bad_alloc();
+    for (const ImplRef& out : outputs)
+      program_.outputs.push_back(out ? slot_of(out, "function") : -1);
+    program_.output_lengths = std::move(lengths);
+    program_.plan_lifetimes();
+    return std::make_shared<TracedProgram>(std::move(program_));
+  }
+
+ private:
+  std::int32_t new_slot(const ImplRef& x) {
+    keep_.push_back(x);
+    const std::int32_t slot = program_.n_slots++;
+    slots_.emplace(x.get(), slot);
+    return slot;
+  }
+  std::int32_t known_base(const TensorImpl* x) const {
+    for (const TensorImpl* b = x->base; b != nullptr; b = b->base)
+      if (auto it = slots_.find(b); it != slots_.end()) return it->second;
+    return -1;
+  }
+  void add_view(const ImplRef& x, std::int32_t source) {
+    TraceInstruction i;
+    i.kind = TraceInstruction::Kind::view;
+    i.inputs.push_back(source);
+    i.dtype = x->dtype;
+    i.shape = x->shape;
+    i.output = new_slot(x);
+    program_.instructions.push_back(std::move(i));
+  }
+  std::int32_t slot_of(const ImplRef& x, const char* op) {
+    if (auto it = slots_.find(x.get()); it != slots_.end()) return it->second;
+    if (const std::int32_t source = known_base(x.get()); source >= 0) {
+      add_view(x, source);
+      return slots_.at(x.get());
+    }
+    const TensorImpl* root = x.get();
+    while (root->base != nullptr) root = root->base;
+    TAPEGRAD_CHECK(created_.count(root) == 0, trace_error, "function: ", op,
+                   " reads a tensor of shape ", x->shape,
+                   " that code the trace cannot see computed during the call (an op that does "
+                   "not report to tapes: a comparison, argmax, a random draw, an integer op), so "
+                   "a replay would reuse a stale value. Run this function eagerly (call it "
+                   "directly) until that op is traceable");
+    const std::int32_t slot = new_slot(x);
+    program_.constants.emplace_back(slot, x);
+    return slot;
+  }
+
+  TracedProgram program_;
+  std::unordered_map<const TensorImpl*, std::int32_t> slots_;
+  std::vector<ImplRef> keep_;  // every header the trace has seen (NOTE [ Tracing a function ])
+  std::unordered_set<const TensorImpl*> created_;  // made during the call, not from host values
+  bool out_of_memory_ = false;
+};
+
+/// Installs `tracer` on this thread for the scope's lifetime: as an op observer, and as the
+/// hooks that hear of new tensors and host reads.
+class TraceScope {
+ public:
+  explicit TraceScope(Tracer& tracer) : observing_(tracer), outer_hooks_(trace_hooks) {
+    trace_hooks = &tracer;
+  }
+  ~TraceScope() { trace_hooks = outer_hooks_; }
+  TraceScope(const TraceScope&) = delete;
+  TraceScope& operator=(const TraceScope&) = delete;
+
+ private:
+  ObserverScope observing_;
+  TraceHooks* outer_hooks_;
+};
+
+}  // namespace tapegrad::detail

@@ -1,0 +1,294 @@
+// tapegrad::function (NOTE [ Record once, replay many ]): tracing, replaying, the signature
+// cache, variables, composition with tapes and forward accumulators, and what it refuses.
+
+#include "test_util.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+namespace {
+
+namespace tg = tapegrad;
+using tapegrad::GradientTape;
+using tapegrad::Shape;
+using tapegrad::Tensor;
+using tapegrad::Variable;
+using tapegrad_test::sample;
+
+template <class T>
+bool same_bits(const Tensor<T>& a, const Tensor<T>& b) {
+  return a.has_value() && b.has_value() && a.shape() == b.shape() &&
+         std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.size()) * sizeof(T)) == 0;
+}
+
+Tensor<double> loss_of(const Tensor<double>& x, const Tensor<double>& w) {
+  return tg::sum(tg::tanh(tg::matmul(x, w))) * 0.5 + tg::sum(tg::exp(-x)) / 3.0;
+}
+
+}  // namespace
+
+TEST_CASE("A traced function replays at new inputs what the eager call gives", "[replay]") {
+  auto f =
+      tg::function([](const Tensor<double>& x, const Tensor<double>& w) { return loss_of(x, w); });
+  const Tensor<double> x = sample({4, 3}, -1, 1, 1), w = sample({3, 2}, -1, 1, 2);
+  CHECK(same_bits(f(x, w), loss_of(x, w)));
+  CHECK(f.trace_count() == 1);
+  for (unsigned salt = 3; salt < 8; ++salt) {
+    const Tensor<double> x2 = sample({4, 3}, -2, 2, salt), w2 = sample({3, 2}, -1, 1, salt + 10);
+    CHECK(same_bits(f(x2, w2), loss_of(x2, w2)));
+  }
+  const tg::FunctionStats stats = f.stats();
+  CHECK(stats.traces == 1);
+  CHECK(stats.replays == 5);
+  CHECK(stats.eager_calls == 0);
+  const auto program = f.program_for(x, w);
+  REQUIRE(program != nullptr);
+  CHECK(program->op_count() >= 6);
+}
+
+TEST_CASE("A new signature traces again; the cache keeps its cap; many traces warn once",
+          "[replay]") {
+  std::vector<std::string> warnings;
+  auto old = tg::set_warning_handler([&](const std::string& w) { warnings.push_back(w); });
+  auto f = tg::function([](const Tensor<double>& x) { return tg::sin(x) * 2.0; },
+                        tg::FunctionOptions{2, 3});
+  for (int n = 1; n <= 3; ++n) {
+    const Tensor<double> x = sample({n}, -1, 1, static_cast<unsigned>(n));
+    CHECK(same_bits(f(x), tg::sin(x) * 2.0));
+    CHECK(same_bits(f(x), tg::sin(x) * 2.0));  // replayed
+  }
+  CHECK(f.trace_count() == 3);
+  CHECK(f.stats().replays == 3);
+  CHECK(warnings.empty());
+  (void)f(sample({1}));  // evicted by the cap of 2: traced again
+  CHECK(f.trace_count() == 4);
+  (void)f(Tensor<float>(Shape{3}, 1.f).cast<double>());  // shape (3) is kept
+  CHECK(f.trace_count() == 4);
+  (void)f(sample({7}));
+  (void)f(sample({8}));
+  CHECK(f.trace_count() == 6);
+  REQUIRE(warnings.size() == 1);
+  CHECK_THAT(warnings[0], Catch::Contains("traced 4 times"));
+  tg::set_warning_handler(old);
+}
+
+TEST_CASE("The element type is part of the signature", "[replay]") {
+  auto f = tg::function([](const auto& x) { return tg::exp(x); });
+  CHECK(same_bits(f(Tensor<float>({1.f, 2.f})), tg::exp(Tensor<float>({1.f, 2.f}))));
+  CHECK(same_bits(f(Tensor<double>({1.0, 2.0})), tg::exp(Tensor<double>({1.0, 2.0}))));
+  CHECK(f.trace_count() == 2);
+}
+
+TEST_CASE("One tensor passed twice is two arguments to the trace", "[replay]") {
+  auto f =
+      tg::function([](const Tensor<double>& a, const Tensor<double>& b) { return a - 2.0 * b; });
+  const Tensor<double> x({1.0, 2.0}), y({5.0, 7.0});
+  CHECK(same_bits(f(x, x), x - 2.0 * x));
+  CHECK(same_bits(f(x, y), x - 2.0 * y));
+  CHECK(same_bits(f(y, x), y - 2.0 * x));
+}
+
+TEST_CASE("A gradient inside the traced function is replayed with the forward", "[replay]") {
+  auto step = tg::function([](const Tensor<double>& x, const Tensor<double>& w) {
+    GradientTape tape;
+    tape.watch(w);
+    const Tensor<double> loss = loss_of(x, w);
+    return std::make_pair(loss, tape.gradient(loss, w));
+  });
+  for (unsigned salt = 1; salt < 5; ++salt) {
+    const Tensor<double> x = sample({5, 3}, -1, 1, salt), w = sample({3, 2}, -1, 1, salt + 7);
+    GradientTape tape;
+    tape.watch(w);
+    const Tensor<double> loss = loss_of(x, w);
+    const Tensor<double> grad = tape.gradient(loss, w);
+    const auto [replayed_loss, replayed_grad] = step(x, w);
+    CHECK(same_bits(replayed_loss, loss));
+    CHECK(same_bits(replayed_grad, grad));
+  }
+  CHECK(step.trace_count() == 1);
+}
+
+TEST_CASE("Variables are read at each replay and assigned by it", "[replay]") {
+  Variable<double> w(sample({3, 2}, -1, 1, 4), "w");
+  Variable<double> steps(Tensor<double>(0.0), "steps", false);
+  auto train_step = tg::function([&](const Tensor<double>& x) {
+    GradientTape tape;
+    const Tensor<double> loss = loss_of(x, w.value());
+    w.assign_sub(0.1 * tape.gradient(loss, w));
+    steps.assign_add(Tensor<double>(1.0));
+    return loss;
+  });
+  Variable<double> w_eager(w.snapshot(), "w_eager");
+  for (unsigned salt = 1; salt <= 4; ++salt) {
+    const Tensor<double> x = sample({4, 3}, -1, 1, salt);
+    GradientTape tape;
+    const Tensor<double> loss = loss_of(x, w_eager.value());
+    w_eager.assign_sub(0.1 * tape.gradient(loss, w_eager));
+    CHECK(same_bits(train_step(x), loss));
+    CHECK(same_bits(w.snapshot(), w_eager.snapshot()));
+  }
+  CHECK(steps.snapshot().item() == 4.0);
+  CHECK(train_step.trace_count() == 1);
+}
+
+TEST_CASE("A variable read after an assign inside the call sees the assigned value", "[replay]") {
+  Variable<double> v(Tensor<double>({1.0, 2.0}));
+  auto f = tg::function([&](const Tensor<double>& x) {
+    v.assign(x * 3.0);
+    return v.value() + 1.0;
+  });
+  CHECK(same_bits(f(Tensor<double>({1.0, 1.0})), Tensor<double>({4.0, 4.0})));
+  CHECK(same_bits(f(Tensor<double>({2.0, 5.0})), Tensor<double>({7.0, 16.0})));
+  CHECK(same_bits(v.snapshot(), Tensor<double>({6.0, 15.0})));
+}
+
+TEST_CASE("Captured tensors and host numbers are frozen when traced", "[replay]") {
+  double scale = 2.0;
+  const Tensor<double> offset({1.0, 1.0});
+  auto f = tg::function([&](const Tensor<double>& x) { return x * scale + offset; });
+  CHECK(same_bits(f(Tensor<double>({1.0, 2.0})), Tensor<double>({3.0, 5.0})));
+  scale = 10.0;  // frozen: the trace took 2
+  CHECK(same_bits(f(Tensor<double>({1.0, 2.0})), Tensor<double>({3.0, 5.0})));
+}
+
+TEST_CASE("A traced function returns what f returns: tuples, vectors, arguments, no value",
+          "[replay]") {
+  auto f = tg::function([](const Tensor<double>& x, const Tensor<double>& y) {
+    GradientTape tape;
+    tape.watch(x);
+    const Tensor<double> z = tg::square(x);
+    return std::make_tuple(z, std::vector<Tensor<double>>{x, tape.gradient(z, y)}, y);
+  });
+  for (int k = 0; k < 2; ++k) {
+    const Tensor<double> x({3.0}), y({4.0 + k});
+    const auto [z, v, y2] = f(x, y);
+    CHECK(same_bits(z, Tensor<double>({9.0})));
+    REQUIRE(v.size() == 2);
+    CHECK(same_bits(v[0], x));
+    CHECK_FALSE(v[1].has_value());  // y is not watched: no gradient, as eagerly
+    CHECK(same_bits(y2, y));
+  }
+  int calls = 0;
+  Variable<double> total(Tensor<double>(0.0));
+  auto g = tg::function([&](const Tensor<double>& x) {
+    ++calls;
+    total.assign_add(tg::sum(x));
+  });
+  g(Tensor<double>({1.0, 2.0}));
+  g(Tensor<double>({3.0, 4.0}));
+  CHECK(calls == 1);
+  CHECK(total.snapshot().item() == 10.0);
+}
+
+TEST_CASE("A returned tensor is never written by a later replay", "[replay]") {
+  auto f = tg::function([](const Tensor<double>& x) { return tg::exp(x) + 1.0; });
+  const Tensor<double> first = f(Tensor<double>({0.0}));
+  const Tensor<double> second = f(Tensor<double>({1.0}));
+  const Tensor<double> third = f(Tensor<double>({2.0}));
+  CHECK(first.item() == 2.0);
+  CHECK(second.item() == std::exp(1.0) + 1.0);
+  CHECK(third.item() == std::exp(2.0) + 1.0);
+}
+
+TEST_CASE("Under a tape or a forward accumulator, a traced function runs eagerly", "[replay]") {
+  auto f = tg::function([](const Tensor<double>& x) { return tg::sin(x) * x; });
+  const Tensor<double> x({0.5, 1.5});
+  (void)f(x);  // traced
+  {
+    GradientTape tape;
+    tape.watch(x);
+    const Tensor<double> y = f(x);
+    const Tensor<double> g = tape.gradient(y, x);
+    REQUIRE(g.has_value());
+    CHECK(same_bits(g, tg::cos(x) * x + tg::sin(x)));
+  }
+  {
+    tg::ForwardAccumulator acc(x, Tensor<double>({1.0, 1.0}));
+    const Tensor<double> y = f(x);
+    REQUIRE(acc.jvp(y).has_value());
+    CHECK(same_bits(acc.jvp(y), tg::cos(x) * x + tg::sin(x)));
+  }
+  CHECK(f.stats().eager_calls == 2);
+  CHECK(f.trace_count() == 1);
+  // Another function's trace sees this one's ops inline, and replays them with its own.
+  auto g = tg::function([&](const Tensor<double>& z) { return f(z) + 1.0; });
+  CHECK(same_bits(g(x), tg::sin(x) * x + 1.0));
+  const Tensor<double> x2({2.5, -1.0});
+  CHECK(same_bits(g(x2), tg::sin(x2) * x2 + 1.0));
+}
+
+TEST_CASE("Tracing refuses a value computed by an op the trace cannot see", "[replay]") {
+  auto f = tg::function(
+      [](const Tensor<double>& x) { return tg::where(x > 0.0, x, Tensor<double>(0.0)); });
+  CHECK_THROWS_AS(f(Tensor<double>({1.0, -1.0})), tg::trace_error);
+  CHECK(f.trace_count() == 0);
+  // The failed trace left nothing installed: eager code and other functions work.
+  auto g = tg::function([](const Tensor<double>& x) { return x * 2.0; });
+  CHECK(same_bits(g(Tensor<double>({1.0})), Tensor<double>({2.0})));
+  GradientTape tape;
+  const Tensor<double> x({1.0});
+  tape.watch(x);
+  CHECK(tape.gradient(x * 3.0, x).item() == 3.0);
+}
+
+TEST_CASE("A call that throws while tracing keeps no trace and changes what eagerly it would",
+          "[replay]") {
+  Variable<double> v(Tensor<double>({1.0, 2.0}));
+  auto f = tg::function([&](const Tensor<double>& x) {
+    v.assign_add(x);
+    return tg::sum(v.value());
+  });
+  CHECK(f(Tensor<double>({1.0, 1.0})).item() == 5.0);
+  CHECK(f(Tensor<double>({1.0, 1.0})).item() == 7.0);
+  CHECK_THROWS_AS(f(Tensor<double>(Shape{3})), tg::shape_error);  // traced anew: throws
+  CHECK(same_bits(v.snapshot(), Tensor<double>({3.0, 4.0})));
+  CHECK(f.trace_count() == 1);
+}
+
+TEST_CASE("A traced function refuses an argument with no value", "[replay]") {
+  auto f = tg::function([](const Tensor<double>& x) { return x + 1.0; });
+  CHECK_THROWS_AS(f(Tensor<double>()), tg::value_error);
+}
+
+TEST_CASE("A traced function whose variable is gone says so", "[replay]") {
+  auto v = std::make_unique<Variable<double>>(Tensor<double>({1.0}));
+  auto f = tg::function([&v](const Tensor<double>& x) { return v->value() * x; });
+  (void)f(Tensor<double>({2.0}));
+  v.reset();
+  CHECK_THROWS_AS(f(Tensor<double>({2.0})), tg::trace_error);
+}
+
+TEST_CASE("Two threads replay one function at once", "[replay][threads]") {
+  auto f = tg::function([](const Tensor<double>& x, const Tensor<double>& w) {
+    GradientTape tape;
+    tape.watch(w);
+    const Tensor<double> loss = loss_of(x, w);
+    return tape.gradient(loss, w);
+  });
+  const Tensor<double> w = sample({3, 2}, -1, 1, 9);
+  (void)f(sample({4, 3}), w);
+  std::vector<Tensor<double>> expected;
+  for (unsigned salt = 0; salt < 8; ++salt) {
+    GradientTape tape;
+    tape.watch(w);
+    expected.push_back(tape.gradient(loss_of(sample({4, 3}, -1, 1, salt), w), w));
+  }
+  int mismatches[2] = {0, 0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t)
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 50; ++round)
+        for (unsigned salt = 0; salt < 8; ++salt)
+          mismatches[t] += !same_bits(f(sample({4, 3}, -1, 1, salt), w), expected[salt]);
+    });
+  for (auto& t : threads) t.join();
+  CHECK(mismatches[0] == 0);
+  CHECK(mismatches[1] == 0);
+  CHECK(f.trace_count() == 1);
+}
