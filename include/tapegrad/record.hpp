@@ -144,6 +144,31 @@ TAPEGRAD_ALWAYS_INLINE void record(const ImplRef& output, const OpDefinition& de
   record_counted(FixedCounts<NI, 0>{}, output, definition, inputs, nullptr, attrs, no_closure);
 }
 
+/// Tells this thread's observers that `output = op(inputs)` ran, for an op with no gradient
+/// (NOTE [ Ops without a gradient ] in ops/compare.hpp), which no tape records.
+///   report_op_without_gradient(mask.impl(), compare_op<T, Less>, {&a.impl(), &b.impl()});
+template <std::size_t NI>
+void report_op_without_gradient(const ImplRef& output, const OpDefinition& definition,
+                                const ImplRef* const (&inputs)[NI], const OpAttrs& attrs = {},
+                                const std::shared_ptr<const void>& shared = no_closure) {
+  if (TAPEGRAD_LIKELY(thread_tapes.observer == nullptr)) return;
+  const OpCall call{definition, attrs,  shared,  inputs,  NI, nullptr,
+                    0,          output, nullptr, nullptr, 0,  false};
+  for_each_observer([&](OpObserver& o) { o.on_op_without_gradient(call); });
+}
+
+/// Runs an op with no gradient through its definition (its forward into a new tensor of
+/// `shape`) and reports it to the thread's observers.
+///   Tensor<bool> y = run_without_gradient<bool>(compare_op<T, Less>, {&a.impl(), &b.impl()}, s);
+template <class U, std::size_t NI>
+Tensor<U> run_without_gradient(const OpDefinition& definition, const ImplRef* const (&inputs)[NI],
+                               const Shape& shape, const OpAttrs& attrs = {}) {
+  Tensor<U> y(uninitialized, shape);
+  definition.forward(OpArgs{attrs, no_closure}, inputs, *y.impl().get());
+  report_op_without_gradient(y.impl(), definition, inputs, attrs);
+  return y;
+}
+
 // NOTE [ Saving a shape ]
 // A rule that reads only an input's shape (sum, sum_to, broadcast_to, reshape, where, and the
 // broadcast operand of add or subtract) must not keep the input's elements alive until the

@@ -46,6 +46,9 @@ class OpObserver {
   /// the op then fails, observers older than it do not hear of it, and the tapes keep its
   /// entry, which no gradient reaches.
   virtual void on_op(const OpCall&) {}
+  /// An op with no gradient ran (a comparison, logic on masks: NOTE [ Ops without a
+  /// gradient ] in ops/compare.hpp); no tape records it. Its call names no tapes.
+  virtual void on_op_without_gradient(const OpCall&) {}
   /// The sweep of `tape` is about to apply the rules of entry `index`. While the rules run,
   /// thread_tapes.backward_step names that entry.
   virtual void on_backward_step(const TapeState&, std::size_t) {}

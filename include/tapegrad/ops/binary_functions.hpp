@@ -26,9 +26,32 @@ auto first_wins(const A& a, const B& b) {
     return (a <= b).template cast<T>();
 }
 template <bool Greater, class T>
+void first_wins_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
+  map_binary_into(Tensor<T>(*inputs[0]), Tensor<T>(*inputs[1]), out.shape,
+                  static_cast<T*>(out.data),
+                  [](const auto& x, const auto& z) { return first_wins<Greater>(x, z); });
+}
+/// The mask as an op with no gradient (NOTE [ Ops without a gradient ]).
+template <bool Greater, class T>
+inline constexpr OpDefinition first_wins_op{Greater ? "maximum_mask" : "minimum_mask",
+                                            OpFamily::elementwise, 2, nullptr,
+                                            &first_wins_forward<Greater, T>};
+template <bool Greater, class T>
 Tensor<T> first_wins(const Tensor<T>& a, const Tensor<T>& b) {
-  return map_binary(a, b, Greater ? "maximum" : "minimum",
-                    [](const auto& x, const auto& z) { return first_wins<Greater>(x, z); });
+  return run_without_gradient<T>(
+      first_wins_op<Greater, T>, {&a.impl(), &b.impl()},
+      broadcast_shapes(a.shape(), b.shape(), Greater ? "maximum" : "minimum"));
+}
+
+/// 1 where a > 0, else 0: a constant to an outer tape (NOTE [ Ops without a gradient ]).
+template <class A, std::enable_if_t<!is_tensor_like_v<A>, int> = 0>
+auto positive_mask(const A& a) {
+  using S = scalar_t<A>;
+  return (a > S(0)).template cast<S>();
+}
+template <class T>
+Tensor<T> positive_mask(const Tensor<T>& a) {
+  return cast<T>(compare<T, Greater>(a, Tensor<T>(T(0))));
 }
 
 template <bool Greater>
@@ -91,7 +114,7 @@ struct Pow {
   }
   template <class V, class S = scalar_t<V>>
   static auto db(const V& a, const V&, const V& y, const V& g) {
-    const V positive = map_unary(a, [](const auto& v) { return (v > S(0)).template cast<S>(); });
+    const V positive = positive_mask(a);
     const V safe_base = a * positive + (S(1) - positive);  // 1 where a <= 0
     // Select rather than multiply by the mask: y may be inf or NaN where a <= 0.
     return elementwise<ReluGrad>(a, g * y * log(safe_base));

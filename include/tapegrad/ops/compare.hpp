@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -30,9 +31,88 @@ template <class T, class S>
 inline constexpr bool compare_in_double_v = std::is_integral_v<T> && (std::is_floating_point_v<S> ||
                                                                       (sizeof(S) > sizeof(T)));
 
-template <class T, class F>
-Tensor<bool> compare(const Tensor<T>& a, const Tensor<T>& b, const char* op, F f) {
-  return map_binary<bool>(a, b, op, f);
+// NOTE [ Ops without a gradient ]
+// Comparisons, logic on masks, any/all and is_nan/is_finite give masks that no gradient
+// crosses, so no tape records them. They are op definitions all the same (a name and a
+// forward kernel, no rules), reported to the thread's observers after they run, so that a
+// trace replays them (NOTE [ Tracing a function ]) instead of freezing a mask it cannot see.
+
+/// The comparisons and logic on masks, each a functor named for its op.
+#define TAPEGRAD_MASK_OP(Name, op_name, expression) \
+  struct Name {                                     \
+    static constexpr const char* name = op_name;    \
+    template <class L, class R>                     \
+    auto operator()(const L& l, const R& r) const { \
+      return expression;                            \
+    }                                               \
+  };
+TAPEGRAD_MASK_OP(Equal, "equal", l == r)
+TAPEGRAD_MASK_OP(NotEqual, "not_equal", l != r)
+TAPEGRAD_MASK_OP(Less, "less", l < r)
+TAPEGRAD_MASK_OP(LessEqual, "less_equal", l <= r)
+TAPEGRAD_MASK_OP(Greater, "greater", l > r)
+TAPEGRAD_MASK_OP(GreaterEqual, "greater_equal", l >= r)
+TAPEGRAD_MASK_OP(LogicalAnd, "logical_and", l&& r)
+TAPEGRAD_MASK_OP(LogicalOr, "logical_or", l || r)
+#undef TAPEGRAD_MASK_OP
+
+template <class T, class Cmp>
+void compare_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
+  map_binary_into(Tensor<T>(*inputs[0]), Tensor<T>(*inputs[1]), out.shape,
+                  static_cast<bool*>(out.data), Cmp{});
+}
+template <class T, class Cmp>
+inline constexpr OpDefinition compare_op{Cmp::name, OpFamily::elementwise, 2, nullptr,
+                                         &compare_forward<T, Cmp>};
+
+template <class T, class Cmp>
+Tensor<bool> compare(const Tensor<T>& a, const Tensor<T>& b) {
+  return run_without_gradient<bool>(compare_op<T, Cmp>, {&a.impl(), &b.impl()},
+                                    broadcast_shapes(a.shape(), b.shape(), Cmp::name));
+}
+
+/// A mask computed elementwise from one tensor: logical_not, is_nan, is_finite.
+#define TAPEGRAD_UNARY_MASK_OP(Name, op_name, expression) \
+  struct Name {                                           \
+    static constexpr const char* name = op_name;          \
+    template <class A>                                    \
+    auto operator()(const A& a) const {                   \
+      return expression;                                  \
+    }                                                     \
+  };
+TAPEGRAD_UNARY_MASK_OP(LogicalNot, "logical_not", !a)
+TAPEGRAD_UNARY_MASK_OP(IsNan, "is_nan", a.isNaN())
+TAPEGRAD_UNARY_MASK_OP(IsFinite, "is_finite", a.isFinite())
+#undef TAPEGRAD_UNARY_MASK_OP
+
+template <class T, class Mask>
+void unary_mask_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
+  const Tensor<T> x(*inputs[0]);
+  MutableArrayMap<bool>(static_cast<bool*>(out.data), static_cast<Eigen::Index>(x.size())) =
+      Mask{}(x.array());
+}
+template <class T, class Mask>
+inline constexpr OpDefinition unary_mask_op{Mask::name, OpFamily::elementwise, 1, nullptr,
+                                            &unary_mask_forward<T, Mask>};
+
+template <class T, class Mask>
+Tensor<bool> unary_mask(const Tensor<T>& x) {
+  return run_without_gradient<bool>(unary_mask_op<T, Mask>, {&x.impl()}, x.shape());
+}
+
+/// any (all) of a mask's elements, as a 0-d mask.
+template <bool all>
+void any_all_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
+  const Tensor<bool> mask(*inputs[0]);
+  *static_cast<bool*>(out.data) = all ? mask.array().all() : mask.array().any();
+}
+template <bool all>
+inline constexpr OpDefinition any_all_op{all ? "all" : "any", OpFamily::reduction, 1, nullptr,
+                                         &any_all_forward<all>};
+
+template <bool all>
+Tensor<bool> any_all(const Tensor<bool>& mask) {
+  return run_without_gradient<bool>(any_all_op<all>, {&mask.impl()}, Shape{});
 }
 
 template <class T>
@@ -135,22 +215,39 @@ void check_integer_cast(const Tensor<T>& x) {
   }
 }
 
+/// x's elements converted to To into `out`, as cast<To>(x) converts them.
+template <class From, class To>
+void checked_cast_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
+  const Tensor<From> x(*inputs[0]);
+  if constexpr (std::is_floating_point_v<From> && std::is_integral_v<To> &&
+                !std::is_same_v<To, bool>)
+    check_integer_cast<To>(x);
+  MutableArrayMap<To> y(static_cast<To*>(out.data), static_cast<Eigen::Index>(out.size));
+  if constexpr (std::is_same_v<To, bool>)
+    y = x.array() != From(0);
+  else
+    y = x.array().template cast<To>();
+}
+/// A cast to or from an integer or a mask, where a gradient stops (NOTE [ Ops without a
+/// gradient ]).
+template <class From, class To>
+inline constexpr OpDefinition cast_without_gradient_op{"cast", OpFamily::elementwise, 1, nullptr,
+                                                       &checked_cast_forward<From, To>};
+
 template <class U, class T>
 Tensor<U> cast(const Tensor<T>& x) {
   if constexpr (std::is_same_v<U, T>) {
     return x;
   } else {
-    if constexpr (std::is_floating_point_v<T> && std::is_integral_v<U> && !std::is_same_v<U, bool>)
-      check_integer_cast<U>(x);
     Tensor<U> y(uninitialized, x.shape());
-    if constexpr (std::is_same_v<U, bool>)
-      y.mutable_array() = x.array() != T(0);
-    else
-      y.mutable_array() = x.array().template cast<U>();
+    checked_cast_forward<T, U>(OpArgs{OpAttrs{}, no_closure}, std::array{&x.impl()}.data(),
+                               *y.impl().get());
     // Only float <-> double carries a gradient; through an integer or a mask it stops, as
     // in TensorFlow.
     if constexpr (is_differentiable_v<T> && is_differentiable_v<U>) {
       if (any_tape_recording()) record(y.impl(), cast_op<T, U>, {&x.impl()}, {});
+    } else {
+      report_op_without_gradient(y.impl(), cast_without_gradient_op<T, U>, {&x.impl()});
     }
     return y;
   }
@@ -160,38 +257,37 @@ Tensor<U> cast(const Tensor<T>& x) {
 
 /// Elementwise comparisons with broadcasting, giving a Tensor<bool> mask (no gradient).
 ///   Tensor<bool> positive = x > 0.0;   auto same = tapegrad::equal(labels, predictions);
-#define TAPEGRAD_COMPARISON(function, expression)                                        \
-  template <class X, class Y, detail::if_comparable<X, Y> = 0>                           \
-  Tensor<bool> function(const X& a, const Y& b) {                                        \
-    const auto& ta = detail::arg(a, #function);                                          \
-    return detail::compare(ta, detail::arg(b, #function), #function,                     \
-                           [](const auto& l, const auto& r) { return expression; });     \
-  }                                                                                      \
-  template <class X, class S, detail::if_comparable_scalar<X, S> = 0>                    \
-  Tensor<bool> function(const X& a, S s) {                                               \
-    using T = detail::element_t<X>;                                                      \
-    const auto& ta = detail::arg(a, #function);                                          \
-    if constexpr (detail::compare_in_double_v<T, S>)                                     \
-      return function(detail::cast<double>(ta), Tensor<double>(static_cast<double>(s))); \
-    else                                                                                 \
-      return function(ta, Tensor<T>(static_cast<T>(s)));                                 \
-  }                                                                                      \
-  template <class X, class S, detail::if_comparable_scalar<X, S> = 0>                    \
-  Tensor<bool> function(S s, const X& a) {                                               \
-    using T = detail::element_t<X>;                                                      \
-    const auto& ta = detail::arg(a, #function);                                          \
-    if constexpr (detail::compare_in_double_v<T, S>)                                     \
-      return function(Tensor<double>(static_cast<double>(s)), detail::cast<double>(ta)); \
-    else                                                                                 \
-      return function(Tensor<T>(static_cast<T>(s)), ta);                                 \
+#define TAPEGRAD_COMPARISON(function, Cmp)                                                    \
+  template <class X, class Y, detail::if_comparable<X, Y> = 0>                                \
+  Tensor<bool> function(const X& a, const Y& b) {                                             \
+    const auto& ta = detail::arg(a, #function);                                               \
+    return detail::compare<detail::element_t<X>, detail::Cmp>(ta, detail::arg(b, #function)); \
+  }                                                                                           \
+  template <class X, class S, detail::if_comparable_scalar<X, S> = 0>                         \
+  Tensor<bool> function(const X& a, S s) {                                                    \
+    using T = detail::element_t<X>;                                                           \
+    const auto& ta = detail::arg(a, #function);                                               \
+    if constexpr (detail::compare_in_double_v<T, S>)                                          \
+      return function(detail::cast<double>(ta), Tensor<double>(static_cast<double>(s)));      \
+    else                                                                                      \
+      return function(ta, Tensor<T>(static_cast<T>(s)));                                      \
+  }                                                                                           \
+  template <class X, class S, detail::if_comparable_scalar<X, S> = 0>                         \
+  Tensor<bool> function(S s, const X& a) {                                                    \
+    using T = detail::element_t<X>;                                                           \
+    const auto& ta = detail::arg(a, #function);                                               \
+    if constexpr (detail::compare_in_double_v<T, S>)                                          \
+      return function(Tensor<double>(static_cast<double>(s)), detail::cast<double>(ta));      \
+    else                                                                                      \
+      return function(Tensor<T>(static_cast<T>(s)), ta);                                      \
   }
 
-TAPEGRAD_COMPARISON(equal, l == r)
-TAPEGRAD_COMPARISON(not_equal, l != r)
-TAPEGRAD_COMPARISON(less, l < r)
-TAPEGRAD_COMPARISON(less_equal, l <= r)
-TAPEGRAD_COMPARISON(greater, l > r)
-TAPEGRAD_COMPARISON(greater_equal, l >= r)
+TAPEGRAD_COMPARISON(equal, Equal)
+TAPEGRAD_COMPARISON(not_equal, NotEqual)
+TAPEGRAD_COMPARISON(less, Less)
+TAPEGRAD_COMPARISON(less_equal, LessEqual)
+TAPEGRAD_COMPARISON(greater, Greater)
+TAPEGRAD_COMPARISON(greater_equal, GreaterEqual)
 #undef TAPEGRAD_COMPARISON
 
 // The ordering operators, as TensorFlow overloads them. == and != stay unoverloaded, so that
@@ -249,21 +345,19 @@ Tensor<bool> operator>=(S s, const X& a) {
 inline Tensor<bool> logical_and(const Tensor<bool>& a, const Tensor<bool>& b,
                                 SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
-  return detail::compare(detail::arg(a, "logical_and"), detail::arg(b, "logical_and"),
-                         "logical_and", [](const auto& l, const auto& r) { return l && r; });
+  return detail::compare<bool, detail::LogicalAnd>(detail::arg(a, "logical_and"),
+                                                   detail::arg(b, "logical_and"));
 }
 inline Tensor<bool> logical_or(const Tensor<bool>& a, const Tensor<bool>& b,
                                SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
-  return detail::compare(detail::arg(a, "logical_or"), detail::arg(b, "logical_or"), "logical_or",
-                         [](const auto& l, const auto& r) { return l || r; });
+  return detail::compare<bool, detail::LogicalOr>(detail::arg(a, "logical_or"),
+                                                  detail::arg(b, "logical_or"));
 }
 inline Tensor<bool> logical_not(const Tensor<bool>& a,
                                 SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
-  Tensor<bool> y(detail::uninitialized, detail::arg(a, "logical_not").shape());
-  y.mutable_array() = !a.array();
-  return y;
+  return detail::unary_mask<bool, detail::LogicalNot>(detail::arg(a, "logical_not"));
 }
 inline Tensor<bool> operator&(const Tensor<bool>& a, const Tensor<bool>& b) {
   return logical_and(a, b);
@@ -289,30 +383,24 @@ void operator||(const X&, const Y&) = delete;
 inline Tensor<bool> any(const Tensor<bool>& mask,
                         SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
-  return Tensor<bool>(detail::arg(mask, "any").array().any());
+  return detail::any_all<false>(detail::arg(mask, "any"));
 }
 inline Tensor<bool> all(const Tensor<bool>& mask,
                         SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
-  return Tensor<bool>(detail::arg(mask, "all").array().all());
+  return detail::any_all<true>(detail::arg(mask, "all"));
 }
 
 /// Masks of NaN and of finite elements.   auto bad = tapegrad::is_nan(x);
 template <class X, detail::if_differentiable<X> = 0>
 Tensor<bool> is_nan(const X& x, SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
-  const auto& t = detail::arg(x, "is_nan");
-  Tensor<bool> y(detail::uninitialized, t.shape());
-  y.mutable_array() = t.array().isNaN();
-  return y;
+  return detail::unary_mask<detail::element_t<X>, detail::IsNan>(detail::arg(x, "is_nan"));
 }
 template <class X, detail::if_differentiable<X> = 0>
 Tensor<bool> is_finite(const X& x, SourceLocation where = SourceLocation::current()) {
   detail::OpScope op_scope(where);
-  const auto& t = detail::arg(x, "is_finite");
-  Tensor<bool> y(detail::uninitialized, t.shape());
-  y.mutable_array() = t.array().isFinite();
-  return y;
+  return detail::unary_mask<detail::element_t<X>, detail::IsFinite>(detail::arg(x, "is_finite"));
 }
 
 /// a where cond is true, b elsewhere, all three broadcast together (tf.where). The gradient

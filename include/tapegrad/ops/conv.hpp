@@ -555,14 +555,29 @@ inline constexpr OpDefinition max_pool2d_routing_op{
     &max_pool2d_routing_forward<T, Scatter>,
     &max_pool2d_routing_jvp<T, Scatter>};
 
+/// The indices alone, as an op with no gradient (NOTE [ Ops without a gradient ] in
+/// ops/compare.hpp), so that a trace replays the routing of a gradient it records.
+template <class T>
+void max_pool2d_argmax_forward(const OpArgs& args, const ImplRef* const* in, TensorImpl& out) {
+  Tensor<T> maxima(uninitialized, out.shape);
+  max_pool2d_into(static_cast<const T*>((*in[0])->data), args.data<WindowGeometry>(),
+                  maxima.mutable_data(), static_cast<std::int64_t*>(out.data));
+}
+template <class T>
+inline constexpr OpDefinition max_pool2d_argmax_op{"max_pool2d_argmax", OpFamily::convolution, 1,
+                                                   nullptr, &max_pool2d_argmax_forward<T>};
+
 template <class T>
 Tensor<T> max_pool2d(const Tensor<T>& x, const WindowGeometry& g) {
   Tensor<T> y(uninitialized, g.output_shape());
   Tensor<std::int64_t> argmax(uninitialized, g.output_shape());
   max_pool2d_into(x.data(), g, y.mutable_data(), argmax.mutable_data());
-  if (any_tape_recording())
-    record_windowed(y.impl(), max_pool2d_op<T>, {&x.impl()}, {&x.impl(), &argmax.impl()},
-                    std::make_shared<const WindowGeometry>(g));
+  if (any_tape_recording()) {
+    const auto geometry = std::make_shared<const WindowGeometry>(g);
+    report_op_without_gradient(argmax.impl(), max_pool2d_argmax_op<T>, {&x.impl()}, OpAttrs{},
+                               geometry);
+    record_windowed(y.impl(), max_pool2d_op<T>, {&x.impl()}, {&x.impl(), &argmax.impl()}, geometry);
+  }
   return y;
 }
 

@@ -110,14 +110,26 @@ Tensor<T> with_kept_axes(const Tensor<T>& y, const Shape& keep) {
 // The gradient of max/min goes to the elements equal to the result, split evenly between
 // ties (TensorFlow's convention). Which elements those are does not change under a small
 // perturbation, so the weights are constants to an outer tape.
+// Inputs x and y with the reduced axes kept.
+template <class T>
+void extreme_weights_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
+  const Tensor<T> x(*inputs[0]);
+  const Tensor<T> y(*inputs[1]);
+  const Tensor<T> y_kept = broadcast_kernel(y, x.shape());
+  MutableArrayMap<T> weights(static_cast<T*>(out.data), static_cast<Eigen::Index>(out.size));
+  weights = (x.array() == y_kept.array()).template cast<T>();
+  const Tensor<T> ties =
+      broadcast_kernel(sum_to_kernel(Tensor<T>(ImplRef::share(&out)), y.shape()), x.shape());
+  weights /= ties.array();
+}
+/// The weights as an op with no gradient (NOTE [ Ops without a gradient ]).
+template <class T>
+inline constexpr OpDefinition extreme_weights_op{"extreme_weights", OpFamily::reduction, 2, nullptr,
+                                                 &extreme_weights_forward<T>};
 template <class T>
 Tensor<T> extreme_weights(const Tensor<T>& x, const Tensor<T>& y, const Shape& keep) {
-  const Tensor<T> y_kept = broadcast_kernel(with_kept_axes(y, keep), x.shape());
-  Tensor<T> weights(uninitialized, x.shape());
-  weights.mutable_array() = (x.array() == y_kept.array()).template cast<T>();
-  const Tensor<T> ties = broadcast_kernel(sum_to_kernel(weights, keep), x.shape());
-  weights.mutable_array() /= ties.array();
-  return weights;
+  const Tensor<T> y_kept = with_kept_axes(y, keep);
+  return run_without_gradient<T>(extreme_weights_op<T>, {&x.impl(), &y_kept.impl()}, x.shape());
 }
 
 template <class T>
@@ -576,9 +588,8 @@ Tensor<std::int64_t> arg_extreme(const Tensor<T>& x, int axis) {
 /// d|x|/dx shaped like x, given y = |x| with the reduced axes kept.
 template <class T>
 Tensor<T> norm_factor(const Tensor<T>& x, const Tensor<T>& y_kept) {
-  Tensor<bool> positive(uninitialized, y_kept.shape());
-  positive.mutable_array() = y_kept.array() > T(0);
   const Tensor<T> one(T(1)), zero(T(0));
+  const Tensor<bool> positive = compare<T, Greater>(y_kept, zero);
   const Tensor<T> safe = detail::where(positive, y_kept, one);
   return detail::where(positive, x / safe, zero);
 }

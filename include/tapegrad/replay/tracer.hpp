@@ -59,29 +59,8 @@ class Tracer final : public OpObserver, public TraceHooks {
   bool sees_backward_ops() const override { return true; }
   bool hears_backward() const override { return false; }
 
-  void before_op(const OpCall& call) override {
-    if (slots_.count(call.output.get())) return;  // (an op that returned an input as it is)
-    const OpDefinition& op = call.definition;
-    if (op.forward == nullptr) {
-      const std::int32_t source = known_base(call.output.get());
-      TAPEGRAD_CHECK(source >= 0, trace_error, "function: ", op.name,
-                     " has no forward kernel and its result is not a view of a value the trace "
-                     "has seen, so a replay cannot compute it");
-      add_view(call.output, source);
-      return;
-    }
-    TraceInstruction i;
-    i.kind = TraceInstruction::Kind::op;
-    i.op = &op;
-    i.attrs = call.attrs;
-    i.shared = call.shared;
-    for (std::size_t k = 0; k < call.n_inputs; ++k)
-      i.inputs.push_back(slot_of(*call.inputs[k], op.name));
-    i.dtype = call.output->dtype;
-    i.shape = call.output->shape;
-    i.output = new_slot(call.output);
-    program_.instructions.push_back(std::move(i));
-  }
+  void before_op(const OpCall& call) override { add_op(call); }
+  void on_op_without_gradient(const OpCall& call) override { add_op(call); }
 
   void on_variable_read(const VariableState& variable, const ImplRef& value,
                         ImplRef& read) override {
@@ -146,6 +125,30 @@ class Tracer final : public OpObserver, public TraceHooks {
   }
 
  private:
+  void add_op(const OpCall& call) {
+    if (slots_.count(call.output.get())) return;  // (an op that returned an input as it is)
+    const OpDefinition& op = call.definition;
+    if (op.forward == nullptr) {
+      const std::int32_t source = known_base(call.output.get());
+      TAPEGRAD_CHECK(source >= 0, trace_error, "function: ", op.name,
+                     " has no forward kernel and its result is not a view of a value the trace "
+                     "has seen, so a replay cannot compute it");
+      add_view(call.output, source);
+      return;
+    }
+    TraceInstruction i;
+    i.kind = TraceInstruction::Kind::op;
+    i.op = &op;
+    i.attrs = call.attrs;
+    i.shared = call.shared;
+    for (std::size_t k = 0; k < call.n_inputs; ++k)
+      i.inputs.push_back(slot_of(*call.inputs[k], op.name));
+    i.dtype = call.output->dtype;
+    i.shape = call.output->shape;
+    i.output = new_slot(call.output);
+    program_.instructions.push_back(std::move(i));
+  }
+
   std::int32_t new_slot(const ImplRef& x) {
     keep_.push_back(x);
     const std::int32_t slot = program_.n_slots++;
