@@ -166,6 +166,18 @@ std::vector<Misuse> misuses() {
        },
        "GradientTape::reset: called while this tape's gradient() runs (from a custom gradient "
        "function)"},
+      {"reading a traced value on the host inside tapegrad::function",
+       [] {
+         auto f = tapegrad::function([](const Tensor<float>& x) {
+           const Tensor<float> y = tapegrad::exp(x);
+           return tapegrad::sum(y).item() > 1.f ? y : x;
+         });
+         (void)f(Tensor<float>({1.f, 2.f}));
+       },
+       "function: Tensor::item reads a traced value of shape [] on the host while tracing; a "
+       "replay repeats the ops, not what the host decided from their values (compute it with ops "
+       "such as tapegrad::where, or return the value and read it after the call) (called at "
+       "main.cpp:12)"},
       {"a NaN under anomaly mode",
        [] {
          tapegrad::DetectAnomaly anomaly;

@@ -86,3 +86,34 @@ TEST_CASE(
   for (int t = 0; t < n_threads; ++t) CHECK(mismatches[static_cast<std::size_t>(t)] == 0);
   CHECK(expected[0].d2.size() == 2);
 }
+
+TEST_CASE("Threads replay one traced function at once, each into its own buffers",
+          "[threads][replay]") {
+  // (NOTE [ Record once, replay many ]) The trace is shared and read-only; each replay makes
+  // its own tensors, reads the shared variable under its lock, and the cache is locked.
+  Variable<double> w(tapegrad_test::sample({3, 2}, -1, 1, 5), "w");
+  auto gradient_of = [&](const Tensor<double>& x) {
+    GradientTape tape;
+    const Tensor<double> loss = tapegrad::sum(tapegrad::tanh(tapegrad::matmul(x, w.value())));
+    return tape.gradient(loss, w);
+  };
+  auto traced = tapegrad::function(gradient_of);
+  std::vector<Tensor<double>> inputs, expected;
+  for (unsigned salt = 0; salt < 6; ++salt) {
+    inputs.push_back(tapegrad_test::sample({4, 3}, -1, 1, salt));
+    expected.push_back(gradient_of(inputs.back()));
+  }
+  int mismatches[2] = {0, 0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t)
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 20; ++round)
+        for (std::size_t k = 0; k < inputs.size(); ++k)
+          mismatches[t] += traced(inputs[k]).to_vector() != expected[k].to_vector();
+    });
+  for (auto& thread : threads) thread.join();
+  CHECK(mismatches[0] == 0);
+  CHECK(mismatches[1] == 0);
+  CHECK(traced.trace_count() >= 1);  // both threads may trace the first call
+  CHECK(traced.trace_count() <= 2);
+}

@@ -154,27 +154,42 @@ class Tensor {
   int rank() const { return shape().rank(); }
   std::int64_t size() const { return checked()->size; }
   static constexpr DType dtype() { return dtype_of<T>(); }
-  const T* data() const { return static_cast<const T*>(checked()->data); }
+  // NOTE [ Host reads while tracing ]
+  // The accessors below read elements on the host. While a function is traced (replay/),
+  // reading a value the trace computes would let the host decide something a replay cannot
+  // repeat, so they throw trace_error there, naming the caller's line; constants read fine.
+  // The library's own kernels read through elements() and its kin, which never check.
 
+  /// The elements, row-major and contiguous.   const float* p = x.data();
+  const T* data(SourceLocation where = SourceLocation::current()) const {
+    note_host_read("data", where);
+    return elements();
+  }
   /// The elements as a flat Eigen array, without copying: x.array().maxCoeff().
-  FlatMap<T> array() const& { return FlatMap<T>(data(), static_cast<Eigen::Index>(size())); }
+  FlatMap<T> array(SourceLocation where = SourceLocation::current()) const& {
+    note_host_read("array", where);
+    return element_array();
+  }
   /// On a temporary, a copy that owns the elements, so that tapegrad::exp(x).array().sum()
   /// works and `auto a = tapegrad::exp(x).array();` cannot outlive what it reads.
-  Eigen::Array<T, Eigen::Dynamic, 1> array() const&& { return array(); }
+  Eigen::Array<T, Eigen::Dynamic, 1> array(
+      SourceLocation where = SourceLocation::current()) const&& {
+    note_host_read("array", where);
+    return element_array();
+  }
   /// A rank-0, 1 or 2 tensor as a row-major Eigen matrix view: (1, 1), a column (n, 1) or
   /// (rows, cols), without copying. The inverse of the Eigen constructor: a VectorXf comes
   /// back as the column it was.
   ///   Eigen::MatrixXf w = weights.matrix();
-  MatrixMap<T> matrix() const& {
-    const Shape& s = shape();
-    TAPEGRAD_CHECK(!(s.rank() > 2), shape_error, "Tensor::matrix: needs rank <= 2, got shape ", s);
-    const auto rows = s.rank() == 0 ? 1 : s[0];
-    const auto cols = s.rank() == 2 ? s[1] : 1;
-    return MatrixMap<T>(data(), static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(cols));
+  MatrixMap<T> matrix(SourceLocation where = SourceLocation::current()) const& {
+    note_host_read("matrix", where);
+    return element_matrix();
   }
   /// On a temporary, a copy that owns the elements (see array() on a temporary).
-  Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> matrix() const&& {
-    return matrix();
+  Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> matrix(
+      SourceLocation where = SourceLocation::current()) const&& {
+    note_host_read("matrix", where);
+    return element_matrix();
   }
 
   /// Checked element access: x.at(1, 2) on a rank-2 tensor; x.at() on a 0-d one. An index
@@ -192,20 +207,40 @@ class Tensor {
                      " is out of range for axis ", i, " of shape ", s);
       flat = flat * s[i] + idx[i];
     }
-    return data()[flat];
+    note_host_read("at", SourceLocation{nullptr, 0});  // (no default argument after a pack)
+    return elements()[flat];
   }
   /// The one element of a tensor with exactly one element (any rank).
-  T item() const {
+  T item(SourceLocation where = SourceLocation::current()) const {
     TAPEGRAD_CHECK(size() == 1, value_error, "Tensor::item: needs exactly one element, got shape ",
                    shape());
-    return data()[0];
+    note_host_read("item", where);
+    return elements()[0];
   }
   /// The elements in row-major order.
-  std::vector<T> to_vector() const { return std::vector<T>(data(), data() + size()); }
+  std::vector<T> to_vector(SourceLocation where = SourceLocation::current()) const {
+    note_host_read("to_vector", where);
+    return std::vector<T>(elements(), elements() + size());
+  }
   /// The elements converted to U, as tapegrad::cast<U>(x) (ops/compare.hpp defines it).
   ///   auto x64 = x.cast<double>();
   template <class U>
   Tensor<U> cast(SourceLocation where = SourceLocation::current()) const;
+
+  // Internal: kernels read elements through these, which never refuse (NOTE [ Host reads
+  // while tracing ]).
+  const T* elements() const { return static_cast<const T*>(checked()->data); }
+  FlatMap<T> element_array() const {
+    return FlatMap<T>(elements(), static_cast<Eigen::Index>(size()));
+  }
+  MatrixMap<T> element_matrix() const {
+    const Shape& s = shape();
+    TAPEGRAD_CHECK(!(s.rank() > 2), shape_error, "Tensor::matrix: needs rank <= 2, got shape ", s);
+    const auto rows = s.rank() == 0 ? 1 : s[0];
+    const auto cols = s.rank() == 2 ? s[1] : 1;
+    return MatrixMap<T>(elements(), static_cast<Eigen::Index>(rows),
+                        static_cast<Eigen::Index>(cols));
+  }
 
   // Internal: ops build tensors through these.
   Tensor(detail::Uninitialized, const Shape& shape)
@@ -222,6 +257,10 @@ class Tensor {
   }
 
  private:
+  void note_host_read(const char* accessor, const SourceLocation& where) const {
+    if (TAPEGRAD_UNLIKELY(detail::trace_hooks != nullptr))
+      detail::trace_hooks->on_host_read(checked(), accessor, where.file, where.line);
+  }
   // A constant, to a function being traced (NOTE [ Tracing a function ]).
   void note_host_values() const noexcept {
     if (TAPEGRAD_UNLIKELY(detail::trace_hooks != nullptr))

@@ -132,12 +132,12 @@ class Variable {
                                                        static_cast<Eigen::Index>(target->size));
     if (delta.shape() == shape || delta.size() == 1) {
       if (delta.size() == 1 && target->size != 1)
-        apply(dst, delta.data()[0]);
+        apply(dst, delta.elements()[0]);
       else
-        apply(dst, delta.array());
+        apply(dst, delta.element_array());
     } else {
       Tensor<T> expanded = detail::broadcast_kernel(delta, shape);
-      apply(dst, expanded.array());
+      apply(dst, expanded.element_array());
     }
     state_->value = target;
     return target;

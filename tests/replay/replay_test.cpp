@@ -257,6 +257,55 @@ TEST_CASE("Tracing refuses a value computed by an op the trace cannot see", "[re
   CHECK(tape.gradient(x * 3.0, x).item() == 3.0);
 }
 
+TEST_CASE("Reading a traced value on the host while tracing is a trace_error naming the line",
+          "[replay]") {
+  const Tensor<double> captured({2.0, 3.0});
+  auto branchy = tg::function([&](const Tensor<double>& x) {
+    const double bound = captured.at(0);  // a constant: read as the trace is made
+    (void)bound;
+    const Tensor<double> y = tg::exp(x);
+    if (tg::sum(y).item() > 10.0) return y * 2.0;  // a host decision on a traced value
+    return y;
+  });
+  try {
+    (void)branchy(Tensor<double>({1.0, 2.0}));
+    FAIL("no trace_error");
+  } catch (const tg::trace_error& e) {
+    CHECK_THAT(e.what(), Catch::Contains("Tensor::item"));
+    CHECK_THAT(e.what(), Catch::Contains("replay_test.cpp:"));
+    CHECK_THAT(e.what(), Catch::Contains("shape []"));
+  }
+  CHECK(branchy.trace_count() == 0);
+  for (auto read : {0, 1, 2, 3, 4}) {
+    auto f = tg::function([read](const Tensor<double>& x) {
+      const Tensor<double> y = x * 2.0;
+      switch (read) {
+        case 0:
+          (void)y.data();
+          break;
+        case 1:
+          (void)y.array();
+          break;
+        case 2:
+          (void)y.matrix();
+          break;
+        case 3:
+          (void)y.to_vector();
+          break;
+        default:
+          (void)y.at(0);
+          break;
+      }
+      return y;
+    });
+    INFO("accessor " << read);
+    CHECK_THROWS_AS(f(Tensor<double>({1.0})), tg::trace_error);
+  }
+  // Outside a trace, and on arguments' copies made before it, reads work as always.
+  const Tensor<double> z({4.0});
+  CHECK(z.item() == 4.0);
+}
+
 TEST_CASE("A call that throws while tracing keeps no trace and changes what eagerly it would",
           "[replay]") {
   Variable<double> v(Tensor<double>({1.0, 2.0}));

@@ -210,7 +210,8 @@ void unary_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
     if constexpr (fuses_v<Op> && computes_v<Rule>) {
       if (!backward_is_recorded()) {
         Tensor<T> out = destination<T>(dx[0], grad.shape());
-        out.mutable_array() = unary_rule<Op>(x.array(), y.array(), grad.array(), s);
+        out.mutable_array() =
+            unary_rule<Op>(x.element_array(), y.element_array(), grad.element_array(), s);
         dx[0] = std::move(out).take_impl();
         return;
       }
@@ -261,7 +262,7 @@ void record_unary(const Tensor<T>& x, const Tensor<T>& y, T s) {
 template <class Op, class T>
 Tensor<T> apply_unary(const Tensor<T>& x, T s) {
   Tensor<T> y(uninitialized, x.shape());
-  unary_kernel<Op>(x.data(), y.mutable_data(), x.size(), s);
+  unary_kernel<Op>(x.elements(), y.mutable_data(), x.size(), s);
   if (any_tape_recording()) record_unary<Op>(x, y, s);
   return y;
 }
@@ -290,7 +291,8 @@ void binary_input_gradient(const Tensor<T>& a, const Tensor<T>& b, const Tensor<
     if constexpr (fuses_v<Op> && computes_v<Rule>) {
       if (!backward_is_recorded() && a.shape() == grad.shape() && b.shape() == grad.shape()) {
         Tensor<T> out = destination<T>(slot, grad.shape());
-        out.mutable_array() = binary_rule<K, Op>(a.array(), b.array(), y.array(), grad.array());
+        out.mutable_array() = binary_rule<K, Op>(a.element_array(), b.element_array(),
+                                                 y.element_array(), grad.element_array());
         slot = std::move(out).take_impl();
         return;
       }

@@ -71,7 +71,7 @@ void for_each_row(const Shape& shape, const std::int64_t* a_strides, const std::
 template <class T, class F>
 Tensor<T> map_unary(const Tensor<T>& x, F f) {
   Tensor<T> y(uninitialized, x.shape());
-  y.mutable_array() = f(x.array());
+  y.mutable_array() = f(x.element_array());
   return y;
 }
 
@@ -92,16 +92,17 @@ void map_binary_into(const Tensor<T>& a, const Tensor<T>& b, const Shape& shape,
   const Shape& sb = b.shape();
   using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
   if (sa == sb) {
-    MutableArrayMap<Out>(py, static_cast<Eigen::Index>(a.size())) = f(a.array(), b.array());
+    MutableArrayMap<Out>(py, static_cast<Eigen::Index>(a.size())) =
+        f(a.element_array(), b.element_array());
     return;
   }
   const auto n = static_cast<Eigen::Index>(shape.size());
   if (sa.size() == 1 && sb == shape) {
-    MutableArrayMap<Out>(py, n) = f(Array::Constant(n, a.data()[0]), b.array());
+    MutableArrayMap<Out>(py, n) = f(Array::Constant(n, a.elements()[0]), b.element_array());
     return;
   }
   if (sb.size() == 1 && sa == shape) {
-    MutableArrayMap<Out>(py, n) = f(a.array(), Array::Constant(n, b.data()[0]));
+    MutableArrayMap<Out>(py, n) = f(a.element_array(), Array::Constant(n, b.elements()[0]));
     return;
   }
   std::int64_t a_strides[Shape::max_rank], b_strides[Shape::max_rank];
@@ -109,8 +110,8 @@ void map_binary_into(const Tensor<T>& a, const Tensor<T>& b, const Shape& shape,
   broadcast_strides(sb, shape, b_strides);
   const bool a_row = shape.rank() > 0 && a_strides[shape.rank() - 1] != 0;
   const bool b_row = shape.rank() > 0 && b_strides[shape.rank() - 1] != 0;
-  const T* pa = a.data();
-  const T* pb = b.data();
+  const T* pa = a.elements();
+  const T* pb = b.elements();
   for_each_row(shape, a_strides, b_strides,
                [&](std::int64_t out, std::int64_t ia, std::int64_t ib, std::int64_t length) {
                  const auto len = static_cast<Eigen::Index>(length);
@@ -179,13 +180,13 @@ void sum_to_into(const Tensor<T>& x, const Shape& shape, T* py) {
   const Shape& sx = x.shape();
   std::fill_n(py, shape.size(), T(0));
   if (shape.size() == 1) {
-    py[0] = sum_in_fixed_order(x.data(), x.size());
+    py[0] = sum_in_fixed_order(x.elements(), x.size());
     return;
   }
   std::int64_t y_strides[Shape::max_rank], unused[Shape::max_rank] = {};
   broadcast_strides(shape, sx, y_strides);
   const bool y_row = sx.rank() > 0 && y_strides[sx.rank() - 1] != 0;
-  const T* px = x.data();
+  const T* px = x.elements();
   for_each_row(sx, y_strides, unused,
                [&](std::int64_t in, std::int64_t iy, std::int64_t, std::int64_t length) {
                  const auto len = static_cast<Eigen::Index>(length);
@@ -208,7 +209,7 @@ void broadcast_into(const Tensor<T>& x, const Shape& shape, T* py) {
   std::int64_t x_strides[Shape::max_rank], unused[Shape::max_rank] = {};
   broadcast_strides(x.shape(), shape, x_strides);
   const bool x_row = shape.rank() > 0 && x_strides[shape.rank() - 1] != 0;
-  const T* px = x.data();
+  const T* px = x.elements();
   for_each_row(shape, x_strides, unused,
                [&](std::int64_t out, std::int64_t ix, std::int64_t, std::int64_t length) {
                  const auto len = static_cast<Eigen::Index>(length);

@@ -20,7 +20,7 @@ void give(ImplRef& slot, Tensor<T>&& value) {
   }
   TAPEGRAD_ASSERT(slot->shape == value.shape() && slot->dtype == dtype_of<T>());
   if (slot.get() != value.impl().get())
-    std::memcpy(slot->data, value.data(), static_cast<std::size_t>(value.size()) * sizeof(T));
+    std::memcpy(slot->data, value.elements(), static_cast<std::size_t>(value.size()) * sizeof(T));
 }
 /// The tensor a fused rule writes into: the slot's buffer, or a new one of `shape`.
 template <class T>

@@ -16,9 +16,10 @@ class TraceHooks {
   virtual void on_allocated(const TensorImpl* impl) noexcept = 0;
   /// A tensor whose elements the host wrote from values it was given (a constant).
   virtual void on_host_values(const TensorImpl* impl) noexcept = 0;
-  /// A read of a tensor's elements on the host through `accessor`, called at file:line.
-  /// Throws trace_error.
-  [[noreturn]] virtual void on_host_read(const char* accessor, const char* file, int line) = 0;
+  /// A read of `impl`'s elements on the host through `accessor`, called at file:line (a null
+  /// file when unknown). Throws trace_error when `impl` is a value the trace computes.
+  virtual void on_host_read(const TensorImpl* impl, const char* accessor, const char* file,
+                            int line) = 0;
 
  protected:
   ~TraceHooks() = default;

@@ -202,7 +202,7 @@ Tensor<detail::element_t<X>> clip_by_value(const X& x, const L& lo, const H& hi,
   const Tensor<T>& thi = detail::arg(hi, "clip_by_value");
   const Tensor<bool> inverted = greater(tlo, thi);
   for (std::int64_t i = 0; i < inverted.size(); ++i)
-    TAPEGRAD_CHECK(!inverted.data()[i], value_error,
+    TAPEGRAD_CHECK(!inverted.elements()[i], value_error,
                    "clip_by_value: a lower bound is above its "
                    "upper bound (lo ",
                    tlo.shape(), ", hi ", thi.shape(), ", element ", i, " of their broadcast)");

@@ -89,7 +89,7 @@ template <class T, class Mask>
 void unary_mask_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
   const Tensor<T> x(*inputs[0]);
   MutableArrayMap<bool>(static_cast<bool*>(out.data), static_cast<Eigen::Index>(x.size())) =
-      Mask{}(x.array());
+      Mask{}(x.element_array());
 }
 template <class T, class Mask>
 inline constexpr OpDefinition unary_mask_op{Mask::name, OpFamily::elementwise, 1, nullptr,
@@ -104,7 +104,7 @@ Tensor<bool> unary_mask(const Tensor<T>& x) {
 template <bool all>
 void any_all_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
   const Tensor<bool> mask(*inputs[0]);
-  *static_cast<bool*>(out.data) = all ? mask.array().all() : mask.array().any();
+  *static_cast<bool*>(out.data) = all ? mask.element_array().all() : mask.element_array().any();
 }
 template <bool all>
 inline constexpr OpDefinition any_all_op{all ? "all" : "any", OpFamily::reduction, 1, nullptr,
@@ -128,7 +128,7 @@ void where_into(const Tensor<bool>& cond, const Tensor<T>& a, const Tensor<T>& b
   const Tensor<T> x = a.shape() == shape ? a : broadcast_kernel(a, shape);
   const Tensor<T> z = b.shape() == shape ? b : broadcast_kernel(b, shape);
   MutableArrayMap<T>(py, static_cast<Eigen::Index>(shape.size())) =
-      c.array().select(x.array(), z.array());
+      c.element_array().select(x.element_array(), z.element_array());
 }
 template <class T>
 void where_backward(const Entry& e, ImplRef&& g, const bool* needs, ImplRef* grads) {
@@ -179,7 +179,7 @@ void cast_backward(const Entry&, ImplRef&& g, const bool*, ImplRef* dx) {
 template <class From, class To>
 void cast_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
   MutableArrayMap<To>(static_cast<To*>(out.data), static_cast<Eigen::Index>(out.size)) =
-      Tensor<From>(*inputs[0]).array().template cast<To>();
+      Tensor<From>(*inputs[0]).element_array().template cast<To>();
 }
 template <class From, class To>
 ImplRef cast_jvp(const OpArgs&, const ImplRef* const*, const ImplRef&, const ImplRef* const* t) {
@@ -201,7 +201,7 @@ inline constexpr OpDefinition cast_op{"cast",
 template <class U, class T>
 void check_integer_cast(const Tensor<T>& x) {
   const T low = static_cast<T>(std::numeric_limits<U>::min());  // -2^(bits-1), exact
-  const T* p = x.data();
+  const T* p = x.elements();
   for (std::int64_t i = 0; i < x.size(); ++i) {
     const T v = p[i];
     if ((v >= low || v > low - T(1)) && v < -low) continue;
@@ -224,9 +224,9 @@ void checked_cast_forward(const OpArgs&, const ImplRef* const* inputs, TensorImp
     check_integer_cast<To>(x);
   MutableArrayMap<To> y(static_cast<To*>(out.data), static_cast<Eigen::Index>(out.size));
   if constexpr (std::is_same_v<To, bool>)
-    y = x.array() != From(0);
+    y = x.element_array() != From(0);
   else
-    y = x.array().template cast<To>();
+    y = x.element_array().template cast<To>();
 }
 /// A cast to or from an integer or a mask, where a gradient stops (NOTE [ Ops without a
 /// gradient ]).
@@ -474,8 +474,8 @@ bool allclose(const X& a, const Y& b, double rtol = 1e-5, double atol = 1e-8,
   const Shape shape = broadcast_shapes(ta.shape(), tb.shape(), "allclose");
   const Tensor<T> x = ta.shape() == shape ? ta : detail::broadcast_kernel(ta, shape);
   const Tensor<T> y = tb.shape() == shape ? tb : detail::broadcast_kernel(tb, shape);
-  const T* px = x.data();
-  const T* py = y.data();
+  const T* px = x.elements();
+  const T* py = y.elements();
   for (std::int64_t i = 0; i < x.size(); ++i) {
     const double u = static_cast<double>(px[i]), v = static_cast<double>(py[i]);
     if (u == v) continue;  // equal infinities included

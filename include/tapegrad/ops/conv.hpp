@@ -408,7 +408,7 @@ inline constexpr OpDefinition conv2d_backprop_filter_op{"conv2d_backprop_filter"
 template <class T>
 Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& w, const GeometryRef& g) {
   Tensor<T> y(uninitialized, g->output_shape());
-  conv2d_kernel(x.data(), w.data(), *g, y.mutable_data());
+  conv2d_kernel(x.elements(), w.elements(), *g, y.mutable_data());
   if (any_tape_recording())
     record_windowed(y.impl(), conv2d_op<T>, {&x.impl(), &w.impl()}, {&x.impl(), &w.impl()}, g);
   return y;
@@ -417,7 +417,7 @@ Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& w, const GeometryRef& g) {
 template <class T>
 Tensor<T> conv2d_backprop_input(const Tensor<T>& grad, const Tensor<T>& w, const GeometryRef& g) {
   Tensor<T> dx(uninitialized, g->input_shape());
-  conv2d_backprop_input_kernel(grad.data(), w.data(), *g, dx.mutable_data());
+  conv2d_backprop_input_kernel(grad.elements(), w.elements(), *g, dx.mutable_data());
   if (any_tape_recording())
     record_windowed(dx.impl(), conv2d_backprop_input_op<T>, {&grad.impl(), &w.impl()},
                     {&grad.impl(), &w.impl()}, g);
@@ -427,7 +427,7 @@ Tensor<T> conv2d_backprop_input(const Tensor<T>& grad, const Tensor<T>& w, const
 template <class T>
 Tensor<T> conv2d_backprop_filter(const Tensor<T>& x, const Tensor<T>& grad, const GeometryRef& g) {
   Tensor<T> dw(uninitialized, g->filter_shape());
-  conv2d_backprop_filter_kernel(x.data(), grad.data(), *g, dw.mutable_data());
+  conv2d_backprop_filter_kernel(x.elements(), grad.elements(), *g, dw.mutable_data());
   if (any_tape_recording())
     record_windowed(dw.impl(), conv2d_backprop_filter_op<T>, {&x.impl(), &grad.impl()},
                     {&x.impl(), &grad.impl()}, g);
@@ -503,7 +503,7 @@ ImplRef max_pool2d_jvp(const OpArgs& args, const ImplRef* const* in, const ImplR
   const Tensor<T> x(*in[0]);
   Tensor<T> maxima(uninitialized, y->shape);
   Tensor<std::int64_t> argmax(uninitialized, y->shape);
-  max_pool2d_into(x.data(), args.data<WindowGeometry>(), maxima.mutable_data(),
+  max_pool2d_into(x.elements(), args.data<WindowGeometry>(), maxima.mutable_data(),
                   argmax.mutable_data());
   return max_pool2d_grad_grad(x, Tensor<T>(*t[0]), argmax).take_impl();
 }
@@ -571,7 +571,7 @@ template <class T>
 Tensor<T> max_pool2d(const Tensor<T>& x, const WindowGeometry& g) {
   Tensor<T> y(uninitialized, g.output_shape());
   Tensor<std::int64_t> argmax(uninitialized, g.output_shape());
-  max_pool2d_into(x.data(), g, y.mutable_data(), argmax.mutable_data());
+  max_pool2d_into(x.elements(), g, y.mutable_data(), argmax.mutable_data());
   if (any_tape_recording()) {
     const auto geometry = std::make_shared<const WindowGeometry>(g);
     report_op_without_gradient(argmax.impl(), max_pool2d_argmax_op<T>, {&x.impl()}, OpAttrs{},
@@ -586,7 +586,8 @@ template <class T>
 Tensor<T> max_pool2d_grad(const Tensor<T>& x, const Tensor<T>& grad,
                           const Tensor<std::int64_t>& argmax) {
   Tensor<T> dx(uninitialized, x.shape());
-  max_pool2d_grad_into(argmax.data(), argmax.size(), grad.data(), dx.size(), dx.mutable_data());
+  max_pool2d_grad_into(argmax.elements(), argmax.size(), grad.elements(), dx.size(),
+                       dx.mutable_data());
   if (any_tape_recording())
     record(dx.impl(), max_pool2d_routing_op<T, true>, {&x.impl(), &grad.impl(), &argmax.impl()},
            {&x.impl(), &argmax.impl()});
@@ -598,7 +599,7 @@ template <class T>
 Tensor<T> max_pool2d_grad_grad(const Tensor<T>& x, const Tensor<T>& h,
                                const Tensor<std::int64_t>& argmax) {
   Tensor<T> y(uninitialized, argmax.shape());
-  max_pool2d_grad_grad_into(argmax.data(), argmax.size(), h.data(), y.mutable_data());
+  max_pool2d_grad_grad_into(argmax.elements(), argmax.size(), h.elements(), y.mutable_data());
   if (any_tape_recording())
     record(y.impl(), max_pool2d_routing_op<T, false>, {&x.impl(), &h.impl(), &argmax.impl()},
            {&x.impl(), &argmax.impl()});
@@ -682,7 +683,7 @@ inline constexpr OpDefinition avg_pool2d_grad_op{
 template <class T>
 Tensor<T> avg_pool2d(const Tensor<T>& x, const GeometryRef& g) {
   Tensor<T> y(uninitialized, g->output_shape());
-  avg_pool2d_into(x.data(), *g, y.mutable_data());
+  avg_pool2d_into(x.elements(), *g, y.mutable_data());
   if (any_tape_recording()) record_windowed(y.impl(), avg_pool2d_op<T>, {&x.impl()}, {}, g);
   return y;
 }
@@ -691,7 +692,7 @@ Tensor<T> avg_pool2d(const Tensor<T>& x, const GeometryRef& g) {
 template <class T>
 Tensor<T> avg_pool2d_grad(const Tensor<T>& grad, const GeometryRef& g) {
   Tensor<T> dx(uninitialized, g->input_shape());
-  avg_pool2d_grad_into(grad.data(), *g, dx.mutable_data());
+  avg_pool2d_grad_into(grad.elements(), *g, dx.mutable_data());
   if (any_tape_recording())
     record_windowed(dx.impl(), avg_pool2d_grad_op<T>, {&grad.impl()}, {}, g);
   return dx;

@@ -140,7 +140,7 @@ void record_window(const Tensor<T>& y, const Tensor<T>& x, const OpDefinition& o
 template <class T>
 Tensor<T> slice_window(const Tensor<T>& x, const SharedWindow& w) {
   Tensor<T> y(uninitialized, w->inner);
-  slice_into(x.data(), *w, y.mutable_data());
+  slice_into(x.elements(), *w, y.mutable_data());
   if (any_tape_recording()) record_window(y, x, slice_op<T>, w);
   return y;
 }
@@ -148,7 +148,7 @@ Tensor<T> slice_window(const Tensor<T>& x, const SharedWindow& w) {
 template <class T>
 Tensor<T> place_window(const Tensor<T>& x, const SharedWindow& w, T fill) {
   Tensor<T> y(uninitialized, w->outer);
-  place_into(x.data(), *w, fill, y.mutable_data());
+  place_into(x.elements(), *w, fill, y.mutable_data());
   if (any_tape_recording()) record_window(y, x, pad_op<T>, w, fill);
   return y;
 }
@@ -176,8 +176,8 @@ void gather_into(const Tensor<T>& params, const Tensor<I>& indices, int axis, T*
   const Shape& s = params.shape();
   const std::int64_t n = s[axis], outer = elements_before(s, axis), inner = elements_after(s, axis),
                      count = indices.size();
-  const T* px = params.data();
-  const I* pi = indices.data();
+  const T* px = params.elements();
+  const I* pi = indices.elements();
   for (std::int64_t o = 0; o < outer; ++o)
     for (std::int64_t j = 0; j < count; ++j)
       std::copy_n(px + (o * n + pi[j]) * inner, inner, py + (o * count + j) * inner);
@@ -189,8 +189,8 @@ void scatter_add_into(const Tensor<T>& updates, const Tensor<I>& indices, int ax
   const std::int64_t outer = elements_before(updates.shape(), axis), count = indices.size();
   const std::int64_t n = shape[axis], inner = elements_after(shape, axis);
   std::fill_n(py, shape.size(), T(0));
-  const T* pu = updates.data();
-  const I* pi = indices.data();
+  const T* pu = updates.elements();
+  const I* pi = indices.elements();
   for (std::int64_t o = 0; o < outer; ++o)
     for (std::int64_t j = 0; j < count; ++j) {
       T* dst = py + (o * n + pi[j]) * inner;
@@ -251,7 +251,7 @@ inline constexpr OpDefinition scatter_add_op{"scatter_add",
 
 template <class I>
 void check_indices(const char* op, const Tensor<I>& indices, std::int64_t n, int axis) {
-  const I* p = indices.data();
+  const I* p = indices.elements();
   for (std::int64_t j = 0; j < indices.size(); ++j)
     TAPEGRAD_CHECK(!(p[j] < 0 || p[j] >= n), index_error, op, ": index ", p[j], " (at position ", j,
                    ") is out of range for axis ", axis, " of size ", n);
@@ -380,7 +380,7 @@ Tensor<T> concat(const std::vector<Tensor<T>>& xs, int axis) {
   shape.set(axis, joined);
   Tensor<T> y(uninitialized, shape);
   std::vector<const T*> data;
-  for (const auto& x : xs) data.push_back(x.data());
+  for (const auto& x : xs) data.push_back(x.elements());
   concat_into(data.data(), *sizes, shape, axis, y.mutable_data());
   if (any_tape_recording()) {
     std::vector<const ImplRef*> inputs;

@@ -145,7 +145,7 @@ void batch_matmul_into(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a,
   if (slices * d.m * d.n == 0) {
     // nothing to compute
   } else if (shares_right_operand(sa, sb, d.batch, transpose_a)) {
-    product(a.data(), b.data(), py_out, slices);
+    product(a.elements(), b.elements(), py_out, slices);
   } else {
     std::int64_t a_strides[Shape::max_rank], b_strides[Shape::max_rank];
     broadcast_strides(matmul_batch(sa), d.batch, a_strides);
@@ -153,8 +153,8 @@ void batch_matmul_into(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a,
     const std::int64_t a_slice = a_rows * a_cols, b_slice = b_rows * b_cols, y_slice = d.m * d.n;
     const bool tiny = d.k <= tiny_matmul_work && d.m * d.n <= tiny_matmul_work &&
                       d.m * d.n * d.k <= tiny_matmul_work;
-    const T* pa = a.data();
-    const T* pb = b.data();
+    const T* pa = a.elements();
+    const T* pb = b.elements();
     T* py = py_out;
     // An odometer over the batch: the next slice's offsets come from one increment, not from
     // a division per batch axis.
@@ -307,7 +307,7 @@ Tensor<T> diag(const Tensor<T>& v, std::int64_t rows, std::int64_t cols) {
   shape.push_back(cols);
   Tensor<T> y(uninitialized, shape);
   const MatrixAttrs m{rows, cols};
-  diag_into(v.data(), elements_before(s, s.rank() - 1), m, y.mutable_data());
+  diag_into(v.elements(), elements_before(s, s.rank() - 1), m, y.mutable_data());
   if (any_tape_recording()) record(y.impl(), diag_op<T>, {&v.impl()}, {}, OpAttrs::of(m));
   return y;
 }
@@ -321,7 +321,7 @@ Tensor<T> diag_part(const Tensor<T>& x) {
   Shape shape = remove_axis(s, s.rank() - 1);
   shape.set(s.rank() - 2, std::min(m.rows, m.cols));
   Tensor<T> y(uninitialized, shape);
-  diag_part_into(x.data(), elements_before(s, s.rank() - 2), m, y.mutable_data());
+  diag_part_into(x.elements(), elements_before(s, s.rank() - 2), m, y.mutable_data());
   if (any_tape_recording()) record(y.impl(), diag_part_op<T>, {&x.impl()}, {}, OpAttrs::of(m));
   return y;
 }

@@ -53,7 +53,7 @@ Tensor<T> one_hot(const Tensor<I>& indices, std::int64_t depth, detail::identity
   shape.push_back(depth);
   Tensor<T> y(shape, off);
   T* out = y.mutable_data();
-  const I* in = idx.data();
+  const I* in = idx.elements();
   for (std::int64_t i = 0; i < idx.size(); ++i)
     if (in[i] >= 0 && static_cast<std::int64_t>(in[i]) < depth) out[i * depth + in[i]] = on;
   return y;
@@ -81,7 +81,7 @@ Tensor<detail::element_t<X>> sparse_softmax_cross_entropy(
                  "; labels must have the shape of logits without the class axis, ", batch);
   const std::int64_t classes = z.shape()[z.rank() - 1];
   for (std::int64_t i = 0; i < y.size(); ++i) {
-    const auto label = static_cast<std::int64_t>(y.data()[i]);
+    const auto label = static_cast<std::int64_t>(y.elements()[i]);
     TAPEGRAD_CHECK(!(label < 0 || label >= classes), index_error,
                    "sparse_softmax_cross_entropy: received a label value of ", label,
                    " which is outside the valid range of [0, ", classes, ") for ", classes,

@@ -35,7 +35,7 @@ Tensor<T> sum(const Tensor<T>& x, int axis, bool keepdims);
 template <class T>
 void sum_into(const Tensor<T>& x, int axis, T* py) {
   if (axis < 0)
-    py[0] = detail::sum_in_fixed_order(x.data(), x.size());
+    py[0] = detail::sum_in_fixed_order(x.elements(), x.size());
   else
     sum_to_into(x, keepdims_shape(x.shape(), axis), py);
 }
@@ -117,10 +117,10 @@ void extreme_weights_forward(const OpArgs&, const ImplRef* const* inputs, Tensor
   const Tensor<T> y(*inputs[1]);
   const Tensor<T> y_kept = broadcast_kernel(y, x.shape());
   MutableArrayMap<T> weights(static_cast<T*>(out.data), static_cast<Eigen::Index>(out.size));
-  weights = (x.array() == y_kept.array()).template cast<T>();
+  weights = (x.element_array() == y_kept.element_array()).template cast<T>();
   const Tensor<T> ties =
       broadcast_kernel(sum_to_kernel(Tensor<T>(ImplRef::share(&out)), y.shape()), x.shape());
-  weights /= ties.array();
+  weights /= ties.element_array();
 }
 /// The weights as an op with no gradient (NOTE [ Ops without a gradient ]).
 template <class T>
@@ -180,7 +180,7 @@ inline constexpr OpDefinition extreme_op{
 template <class T, bool IsMax>
 Tensor<T> extreme(const Tensor<T>& x, int axis, bool keepdims) {
   Tensor<T> y(uninitialized, reduced_shape(x.shape(), axis, keepdims));
-  extreme_into<T, IsMax>(x.data(), reduction_layout(x.shape(), axis), y.mutable_data());
+  extreme_into<T, IsMax>(x.elements(), reduction_layout(x.shape(), axis), y.mutable_data());
   if (any_tape_recording())
     record(y.impl(), extreme_op<T, IsMax>, {&x.impl()}, {&x.impl(), &y.impl()},
            OpAttrs::of(ReduceAttrs{axis, keepdims}));
@@ -250,7 +250,7 @@ inline constexpr OpDefinition softmax_op{
 template <class T>
 Tensor<T> softmax(const Tensor<T>& x, int axis) {
   Tensor<T> s(uninitialized, x.shape());
-  softmax_kernel(x.data(), s.mutable_data(), reduction_layout(x.shape(), axis));
+  softmax_kernel(x.elements(), s.mutable_data(), reduction_layout(x.shape(), axis));
   if (any_tape_recording())
     record(s.impl(), softmax_op<T>, {&x.impl()}, {&s.impl()}, OpAttrs::of(AxisAttrs{axis}));
   return s;
@@ -305,7 +305,7 @@ inline constexpr OpDefinition logsumexp_op{
 template <class T>
 Tensor<T> logsumexp(const Tensor<T>& x, int axis, bool keepdims) {
   Tensor<T> y(uninitialized, reduced_shape(x.shape(), axis, keepdims));
-  logsumexp_into(x.data(), reduction_layout(x.shape(), axis), y.mutable_data());
+  logsumexp_into(x.elements(), reduction_layout(x.shape(), axis), y.mutable_data());
   if (any_tape_recording())
     record(y.impl(), logsumexp_op<T>, {&x.impl()}, {&x.impl()},
            OpAttrs::of(ReduceAttrs{axis, keepdims}));
@@ -494,12 +494,12 @@ template <class T>
 Tensor<T> prod_factor(const Tensor<T>& x, const Tensor<T>& y, int axis) {
   const ReductionLayout l = reduction_layout(x.shape(), axis);
   // y / x is exact enough only where no product under- or overflowed.
-  const bool quotient_ok = !(x.array() == T(0)).any() &&
-                           (y.array().abs() >= std::numeric_limits<T>::min()).all() &&
-                           y.array().isFinite().all();
+  const bool quotient_ok = !(x.element_array() == T(0)).any() &&
+                           (y.element_array().abs() >= std::numeric_limits<T>::min()).all() &&
+                           y.element_array().isFinite().all();
   if (quotient_ok) return detail::reshape(y, l.keep) / x;
   Tensor<T> others(uninitialized, x.shape());
-  prod_others_into(x.data(), l, others.mutable_data());
+  prod_others_into(x.elements(), l, others.mutable_data());
   if (any_tape_recording())
     record(others.impl(), prod_others_op<T>, {&x.impl()}, {},
            OpAttrs::of(ReduceAttrs{axis, false}));
@@ -546,7 +546,7 @@ inline constexpr OpDefinition prod_op{"prod",           OpFamily::reduction, 1, 
 template <class T>
 Tensor<T> prod(const Tensor<T>& x, int axis, bool keepdims) {
   Tensor<T> y(uninitialized, reduced_shape(x.shape(), axis, keepdims));
-  prod_into(x.data(), reduction_layout(x.shape(), axis), y.mutable_data());
+  prod_into(x.elements(), reduction_layout(x.shape(), axis), y.mutable_data());
   if (any_tape_recording())
     record(y.impl(), prod_op<T>, {&x.impl()}, {&x.impl(), &y.impl()},
            OpAttrs::of(ReduceAttrs{axis, keepdims}));
@@ -561,7 +561,7 @@ Tensor<std::int64_t> arg_extreme(const Tensor<T>& x, int axis) {
   TAPEGRAD_CHECK(l.n != 0, shape_error, IsMax ? "argmax" : "argmin",
                  ": cannot reduce an empty axis (", x.shape(), ")");
   Tensor<std::int64_t> y(uninitialized, reduced_shape(x.shape(), axis, false));
-  const T* px = x.data();
+  const T* px = x.elements();
   std::int64_t* py = y.mutable_data();
   for (std::int64_t o = 0; o < l.outer; ++o)
     for (std::int64_t i = 0; i < l.inner; ++i) {
@@ -648,7 +648,7 @@ inline constexpr OpDefinition euclidean_norm_op{"norm",
 template <class T>
 Tensor<T> euclidean_norm(const Tensor<T>& x, int axis, bool keepdims) {
   Tensor<T> y(uninitialized, reduced_shape(x.shape(), axis, keepdims));
-  euclidean_norm_into(x.data(), reduction_layout(x.shape(), axis), y.mutable_data());
+  euclidean_norm_into(x.elements(), reduction_layout(x.shape(), axis), y.mutable_data());
   if (any_tape_recording())
     record(y.impl(), euclidean_norm_op<T>, {&x.impl()}, {&x.impl(), &y.impl()},
            OpAttrs::of(ReduceAttrs{axis, keepdims}));

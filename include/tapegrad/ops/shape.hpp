@@ -211,7 +211,7 @@ template <class T>
 Tensor<T> take(const Tensor<T>& x, int axis, std::int64_t index) {
   const TakeAttrs a{axis, index, x.shape()[axis]};
   Tensor<T> y(uninitialized, remove_axis(x.shape(), axis));
-  take_into(x.data(), x.shape(), a, y.mutable_data());
+  take_into(x.elements(), x.shape(), a, y.mutable_data());
   if (any_tape_recording()) record(y.impl(), take_op<T>, {&x.impl()}, {}, OpAttrs::of(a));
   return y;
 }
@@ -221,7 +221,7 @@ template <class T>
 Tensor<T> embed(const Tensor<T>& x, int axis, std::int64_t index, std::int64_t n) {
   const TakeAttrs a{axis, index, n};
   Tensor<T> y(uninitialized, insert_axis(x.shape(), axis, n));
-  embed_into(x.data(), y.shape(), a, y.mutable_data());
+  embed_into(x.elements(), y.shape(), a, y.mutable_data());
   if (any_tape_recording()) record(y.impl(), embed_op<T>, {&x.impl()}, {}, OpAttrs::of(a));
   return y;
 }
@@ -283,7 +283,7 @@ Tensor<T> stack(const std::vector<Tensor<T>>& xs, int axis) {
   const auto n = static_cast<std::int64_t>(xs.size());
   Tensor<T> y(uninitialized, insert_axis(s, axis, n));
   std::vector<const T*> data;
-  for (const auto& x : xs) data.push_back(x.data());
+  for (const auto& x : xs) data.push_back(x.elements());
   stack_into(data.data(), n, y.shape(), axis, y.mutable_data());
   if (any_tape_recording()) {
     std::vector<const ImplRef*> inputs;
@@ -453,7 +453,7 @@ Tensor<T> transpose(const Tensor<T>& x, const int* perm) {
   Shape shape;
   for (int i = 0; i < s.rank(); ++i) shape.push_back(s[perm[i]]);
   Tensor<T> y(uninitialized, shape);
-  transpose_into(x.data(), s, a, y.mutable_data());
+  transpose_into(x.elements(), s, a, y.mutable_data());
   if (any_tape_recording()) record(y.impl(), transpose_op<T>, {&x.impl()}, {}, OpAttrs::of(a));
   return y;
 }

@@ -84,14 +84,19 @@ inline std::vector<ImplRef> replay(const TracedProgram& program, const ImplRef* 
     values[static_cast<std::size_t>(program.arguments[k])] = *arguments[k];
   for (const auto& [slot, constant] : program.constants)
     values[static_cast<std::size_t>(slot)] = constant;
-  std::vector<const ImplRef*> inputs;
+  constexpr std::size_t few = max_op_inputs;
+  const ImplRef* few_inputs[few];
+  std::vector<const ImplRef*> many_inputs;
   for (const TraceInstruction& i : program.instructions) {
     switch (i.kind) {
       case TraceInstruction::Kind::op: {
-        inputs.clear();
-        for (std::int32_t s : i.inputs) inputs.push_back(&values[static_cast<std::size_t>(s)]);
+        const std::size_t n = i.inputs.size();
+        if (n > few) many_inputs.resize(n);
+        const ImplRef** inputs = n > few ? many_inputs.data() : few_inputs;
+        for (std::size_t k = 0; k < n; ++k)
+          inputs[k] = &values[static_cast<std::size_t>(i.inputs[k])];
         ImplRef out = ImplRef::adopt(allocate_impl(i.dtype, i.shape));
-        i.op->forward(OpArgs{i.attrs, i.shared}, inputs.data(), *out.get());
+        i.op->forward(OpArgs{i.attrs, i.shared}, inputs, *out.get());
         values[static_cast<std::size_t>(i.output)] = std::move(out);
         break;
       }

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <memory>
 #include <new>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -104,12 +105,18 @@ class Tracer final : public OpObserver, public TraceHooks {
     }
   }
   void on_host_values(const TensorImpl* impl) noexcept override { created_.erase(impl); }
-  [[noreturn]] void on_host_read(const char* accessor, const char* file, int line) override {
-    fail<trace_error>("function: Tensor::", accessor, " reads a traced value on the host (at ",
-                      file ? file : "?", ":", line,
-                      "); a replay repeats the ops, not a decision the host made from their "
-                      "values. Compute it with ops (tapegrad::where, tapegrad::maximum), or "
-                      "read it outside the traced function");
+  void on_host_read(const TensorImpl* impl, const char* accessor, const char* file,
+                    int line) override {
+    if (!is_traced(impl)) return;  // a constant: the same at every replay
+    const SourceLocation where{file, line};
+    // Ends the message with " (called at FILE:LINE)", as a named op's error does.
+    const std::optional<OpScope> names_the_caller =
+        file != nullptr ? std::optional<OpScope>(std::in_place, where) : std::nullopt;
+    fail<trace_error>("function: Tensor::", accessor, " reads a traced value of shape ",
+                      impl->shape,
+                      " on the host while tracing; a replay repeats the ops, not what the host "
+                      "decided from their values (compute it with ops such as tapegrad::where, "
+                      "or return the value and read it after the call)");
   }
 
   /// The program, with `outputs` (the call's results, an empty reference for one with no
@@ -155,6 +162,15 @@ class Tracer final : public OpObserver, public TraceHooks {
     slots_.emplace(x.get(), slot);
     return slot;
   }
+  // Whether x is (a view of) a value the trace computes: anything but a constant.
+  bool is_traced(const TensorImpl* x) const {
+    const TensorImpl* root = x;
+    for (const TensorImpl* t = x; t != nullptr; t = t->base) {
+      if (auto it = slots_.find(t); it != slots_.end()) return !constant_slots_.count(it->second);
+      root = t;
+    }
+    return created_.count(root) != 0;
+  }
   std::int32_t known_base(const TensorImpl* x) const {
     for (const TensorImpl* b = x->base; b != nullptr; b = b->base)
       if (auto it = slots_.find(b); it != slots_.end()) return it->second;
@@ -185,12 +201,14 @@ class Tracer final : public OpObserver, public TraceHooks {
                    "directly) until that op is traceable");
     const std::int32_t slot = new_slot(x);
     program_.constants.emplace_back(slot, x);
+    constant_slots_.insert(slot);
     return slot;
   }
 
   TracedProgram program_;
   std::unordered_map<const TensorImpl*, std::int32_t> slots_;
   std::vector<ImplRef> keep_;  // every header the trace has seen (NOTE [ Tracing a function ])
+  std::unordered_set<std::int32_t> constant_slots_;
   std::unordered_set<const TensorImpl*> created_;  // made during the call, not from host values
   bool out_of_memory_ = false;
 };
