@@ -86,6 +86,23 @@ void BM_ChainReplayedForwardAndGradient(benchmark::State& state) {
   bench::set_per_op(state, chain_length);
 }
 
+// What tracing costs: a fresh traced function's first call (the eager step under the tracer,
+// and writing the program down), beside BM_ChainForwardAndGradient, the same step eagerly.
+void BM_ChainTraceForwardAndGradient(benchmark::State& state) {
+  bench::use_threads();
+  const tg::Tensor<float> x(tg::Shape{state.range(0)}, 0.5f);
+  for (auto _ : state) {
+    auto step = tg::function([](const tg::Tensor<float>& x0) {
+      tg::GradientTape tape;
+      tape.watch(x0);
+      const auto y = small_op_chain(x0, chain_length);
+      return std::make_pair(y, tape.gradient(y, x0));
+    });
+    benchmark::DoNotOptimize(step(x));
+  }
+  bench::set_per_op(state, chain_length);
+}
+
 }  // namespace
 
 BENCHMARK(BM_ChainForwardNoTape)
@@ -109,6 +126,11 @@ BENCHMARK(BM_ChainReplayedForward)
     ->Unit(benchmark::kMicrosecond)
     ->Apply(bench::time_for_threads);
 BENCHMARK(BM_ChainReplayedForwardAndGradient)
+    ->Arg(1)
+    ->Arg(16)
+    ->Unit(benchmark::kMicrosecond)
+    ->Apply(bench::time_for_threads);
+BENCHMARK(BM_ChainTraceForwardAndGradient)
     ->Arg(1)
     ->Arg(16)
     ->Unit(benchmark::kMicrosecond)

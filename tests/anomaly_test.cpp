@@ -117,7 +117,7 @@ TEST_CASE(
     }
     void on_backward_step(const detail::TapeState&, std::size_t) override { ++steps; }
     void after_backward_step(const detail::TapeState& tape, std::size_t index, const bool* needs,
-                             const detail::ImplRef* grads) override {
+                             detail::ImplRef* grads) override {
       ++steps_done;
       for (std::uint32_t k = 0; k < tape.entries[index].n_inputs; ++k)
         if (needs[k]) CHECK(grads[k]);

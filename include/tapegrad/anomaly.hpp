@@ -135,7 +135,7 @@ class AnomalyObserver final : public OpObserver {
     }
   }
   void after_backward_step(const TapeState& tape, std::size_t index, const bool* needs,
-                           const ImplRef* grads) override {
+                           ImplRef* grads) override {
     const Entry& e = tape.entries[index];
     for (std::uint32_t k = 0; k < e.n_inputs; ++k)
       if (needs[k] && grads[k]) check_backward_anomaly(grads[k], e.name(), k, site_of(tape, index));

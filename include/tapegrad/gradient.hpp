@@ -127,7 +127,10 @@ TAPEGRAD_PRECOMPILED_INLINE std::vector<ImplRef> reverse_sweep(TapeState& tape,
         const ThreadTapes::BackwardStep* outer;
         ~Restore() { thread_tapes.backward_step = outer; }
       } restore{outer};
-      for_each_observer([&](OpObserver& o) { o.on_backward_step(tape, step.index); });
+      for_each_observer([&](OpObserver& o) {
+        o.on_backward_step(tape, step.index);
+        o.before_rule(tape, step.index, grad, needs);
+      });
       thread_tapes.backward_step = &step;
       e.backward(e, std::move(grad), needs, input_grads);
       thread_tapes.backward_step = outer;

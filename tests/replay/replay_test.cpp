@@ -114,6 +114,93 @@ TEST_CASE("A gradient inside the traced function is replayed with the forward", 
   CHECK(step.trace_count() == 1);
 }
 
+TEST_CASE("A gradient's steps are replayed whole, as the eager sweep applied them", "[replay]") {
+  // NOTE [ Rules as one step ]
+  auto eager = [](const Tensor<double>& x, const Tensor<double>& w) {
+    GradientTape tape;
+    tape.watch(x);
+    const Tensor<double> loss = tg::sum(tg::sin(x) * w);
+    return tape.gradient(loss, x);
+  };
+  auto f = tg::function(eager);
+  const Tensor<double> w({0.5, -2.0});
+  for (double v : {0.5, 2.0, -0.25}) {
+    const Tensor<double> x({v, v * 3});
+    CHECK(same_bits(f(x, w), eager(x, w)));
+  }
+  CHECK(f.trace_count() == 1);
+  const auto program = f.program_for(w, w);
+  REQUIRE(program != nullptr);
+  std::size_t rules = 0;
+  for (const auto& i : program->instructions)
+    rules += i.kind == tg::detail::TraceInstruction::Kind::rule;
+  CHECK(rules == 3);  // sum's, the multiply's and sin's
+}
+
+TEST_CASE("A custom gradient's function is traced op by op, with what it closes over", "[replay]") {
+  // Its function closes over the forward's input: replayed whole, it would compute from the
+  // trace's value. A decision on the host inside it is refused like any other.
+  const auto squared = tg::custom_gradient([](const Tensor<double>& x) {
+    return std::make_pair(x * x, [x](const Tensor<double>& g) { return 2.0 * x * g; });
+  });
+  auto eager = [&](const Tensor<double>& x) {
+    GradientTape tape;
+    tape.watch(x);
+    return tape.gradient(squared(x), x);
+  };
+  auto f = tg::function(eager);
+  for (double v : {1.5, -3.0, 0.25}) CHECK(same_bits(f(Tensor<double>(v)), Tensor<double>(2 * v)));
+  const auto decides = tg::custom_gradient([](const Tensor<double>& x) {
+    return std::make_pair(x * 1.0,
+                          [](const Tensor<double>& g) { return g.item() > 1.0 ? g * 0.0 : g; });
+  });
+  auto g = tg::function([&](const Tensor<double>& x) {
+    GradientTape tape;
+    tape.watch(x);
+    return tape.gradient(decides(x) * 3.0, x);
+  });
+  CHECK_THROWS_AS(g(Tensor<double>(1.0)), tg::trace_error);
+}
+
+TEST_CASE("Under a tape inside the call, the rules are traced op by op (higher order)",
+          "[replay]") {
+  auto second_derivative = [](const Tensor<double>& x) {
+    GradientTape outer;
+    outer.watch(x);
+    GradientTape inner;
+    inner.watch(x);
+    const Tensor<double> y = tg::sin(x) * tg::exp(x);
+    const Tensor<double> dy = inner.gradient(y, x);
+    return outer.gradient(dy, x);
+  };
+  auto f = tg::function(second_derivative);
+  for (double v : {0.3, -1.2, 2.5}) {
+    const Tensor<double> x({v, v / 2});
+    CHECK(same_bits(f(x), second_derivative(x)));
+  }
+}
+
+TEST_CASE("A gradient() that fails inside the call and is caught there cannot be traced",
+          "[replay]") {
+  const auto refuses = tg::custom_gradient([](const Tensor<double>& x) {
+    return std::make_pair(x * 2.0, [](const Tensor<double>&) -> Tensor<double> {
+      throw std::runtime_error("no gradient here");
+    });
+  });
+  auto f = tg::function([&](const Tensor<double>& x) {
+    GradientTape tape;
+    tape.watch(x);
+    const Tensor<double> y = refuses(x);
+    try {
+      (void)tape.gradient(y, x);
+    } catch (const std::runtime_error&) {
+    }
+    return y + 1.0;
+  });
+  CHECK_THROWS_AS(f(Tensor<double>({1.0})), tg::trace_error);
+  CHECK(f.trace_count() == 0);
+}
+
 TEST_CASE("Variables are read at each replay and assigned by it", "[replay]") {
   Variable<double> w(sample({3, 2}, -1, 1, 4), "w");
   Variable<double> steps(Tensor<double>(0.0), "steps", false);

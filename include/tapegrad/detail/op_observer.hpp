@@ -52,8 +52,12 @@ class OpObserver {
   /// The sweep of `tape` is about to apply the rules of entry `index`. While the rules run,
   /// thread_tapes.backward_step names that entry.
   virtual void on_backward_step(const TapeState&, std::size_t) {}
-  /// The rules of entry `index` gave `grads` (for the inputs where `needs` is true).
-  virtual void after_backward_step(const TapeState&, std::size_t, const bool*, const ImplRef*) {}
+  /// Right after on_backward_step: the rules of entry `index` get `upstream`, the gradient
+  /// of its output, and compute the gradients of the inputs where `needs` is true.
+  virtual void before_rule(const TapeState&, std::size_t, const ImplRef&, const bool*) {}
+  /// The rules of entry `index` gave `grads` (for the inputs where `needs` is true). The
+  /// observer may replace one by a new handle on the same elements (the sweep goes on with it).
+  virtual void after_backward_step(const TapeState&, std::size_t, const bool*, ImplRef*) {}
   /// The sweep of `tape` has finished the gradient of source `source` (an index into the
   /// sources gradient() was given): right after the first entry that reads it, or before the
   /// first step for a source that no entry reads. `gradient` is empty when it gets none.

@@ -25,14 +25,19 @@ using UpdateFn = void (*)(const std::shared_ptr<VariableState>& variable, const 
                           const ImplRef& operand);
 
 struct TraceInstruction {
-  enum class Kind : std::uint8_t { op, view, read_variable, update_variable };
+  enum class Kind : std::uint8_t { op, view, read_variable, update_variable, rule };
   Kind kind = Kind::op;
   const OpDefinition* op = nullptr;  // Kind::op
   OpAttrs attrs;
   std::shared_ptr<const void> shared;
-  std::vector<std::int32_t> inputs;  // op: its inputs; view: the slot viewed; update: the operand
-  std::int32_t output = -1;          // the slot it fills (op, view, read_variable)
-  DType dtype = DType::float32;      // the output's element type and shape
+  // op: its inputs; view: the slot viewed; update: the operand; rule: the upstream gradient,
+  // then the tensors the entry saved (-1 for none)
+  std::vector<std::int32_t> inputs;
+  std::int32_t output = -1;  // the slot it fills (op, view, read_variable)
+  // rule: the slot of each input's gradient (-1 for none), and which of them the sweep needed
+  std::vector<std::int32_t> outputs;
+  std::unique_ptr<bool[]> needs;
+  DType dtype = DType::float32;  // the output's element type and shape
   Shape shape;
   std::weak_ptr<const VariableState> variable;  // read_variable, update_variable
   const char* update = nullptr;                 // "assign", "assign_add" or "assign_sub"
@@ -62,8 +67,11 @@ struct TracedProgram {
     const auto n = static_cast<std::int64_t>(instructions.size());
     for (std::int64_t k = 0; k < n; ++k) {
       const TraceInstruction& i = instructions[static_cast<std::size_t>(k)];
-      for (std::int32_t s : i.inputs) last[static_cast<std::size_t>(s)] = k;
+      for (std::int32_t s : i.inputs)
+        if (s >= 0) last[static_cast<std::size_t>(s)] = k;
       if (i.output >= 0) last[static_cast<std::size_t>(i.output)] = k;
+      for (std::int32_t s : i.outputs)
+        if (s >= 0) last[static_cast<std::size_t>(s)] = k;
     }
     for (std::int32_t s : outputs)
       if (s >= 0) last[static_cast<std::size_t>(s)] = n;
@@ -74,6 +82,34 @@ struct TracedProgram {
     }
   }
 };
+
+/// Applies a recorded backward step's rules, as the sweep did (NOTE [ Rules as one step ]):
+/// an entry rebuilt from the slots, its definition's backward, and the input gradients into
+/// their slots.
+inline void replay_rule(const TraceInstruction& i, std::vector<ImplRef>& values) {
+  const std::size_t n_inputs = i.outputs.size();
+  Entry entry;
+  entry.backward = i.op->backward;
+  entry.definition = i.op;
+  entry.n_inputs = static_cast<std::uint32_t>(n_inputs);
+  entry.attrs = i.attrs;
+  const std::size_t n_saved = i.inputs.size() - 1;
+  for (std::size_t k = 0; k < n_saved && k < max_op_inputs; ++k)
+    if (i.inputs[k + 1] >= 0) entry.saved[k].set(values[static_cast<std::size_t>(i.inputs[k + 1])]);
+  if (n_inputs > max_op_inputs || n_saved > max_op_inputs || i.shared) {
+    entry.extra = std::make_unique<EntryExtra>();
+    if (n_inputs > max_op_inputs) entry.extra->inputs.assign(n_inputs - max_op_inputs, no_node);
+    for (std::size_t k = max_op_inputs; k < n_saved; ++k)
+      entry.extra->saved.push_back(
+          i.inputs[k + 1] >= 0 ? values[static_cast<std::size_t>(i.inputs[k + 1])] : ImplRef());
+    entry.extra->closure = i.shared;
+  }
+  std::vector<ImplRef> grads(n_inputs);
+  ImplRef upstream = values[static_cast<std::size_t>(i.inputs[0])];
+  i.op->backward(entry, std::move(upstream), i.needs.get(), grads.data());
+  for (std::size_t k = 0; k < n_inputs; ++k)
+    if (i.outputs[k] >= 0) values[static_cast<std::size_t>(i.outputs[k])] = std::move(grads[k]);
+}
 
 /// Runs `program` on `arguments` (one per argument slot, of the traced types and shapes) and
 /// returns its outputs (an empty reference for an output with no value).
@@ -119,6 +155,9 @@ inline std::vector<ImplRef> replay(const TracedProgram& program, const ImplRef* 
                        values[static_cast<std::size_t>(i.inputs[0])]);
         break;
       }
+      case TraceInstruction::Kind::rule:
+        replay_rule(i, values);
+        break;
     }
     for (std::int32_t s : i.last_reads) values[static_cast<std::size_t>(s)].reset();
   }

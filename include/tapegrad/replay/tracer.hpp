@@ -1,9 +1,9 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <new>
-#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -32,6 +32,18 @@
 // An op without a forward kernel (a custom gradient, whose forward is the user's code and
 // whose ops the trace has seen one by one) must return a view of a traced value, which the
 // replay makes again; otherwise it cannot be replayed and the trace says so.
+//
+// NOTE [ Rules as one step ]
+// A gradient() inside the traced call runs each entry's rules as one fused expression when
+// nothing records the backward (NOTE [ One rule, two dialects ]); the tracer does not count as
+// recording it. It hears the sweep instead, and writes each step down whole: the entry's
+// definition, attributes and saved tensors, the upstream gradient and which inputs need one.
+// A replay rebuilds the entry from its slots and applies the same rules, fused as the eager
+// sweep's were, so the values are the same bits; the ops a rule runs (a matmul's) belong to
+// the step and are not traced one by one. When a tape inside the call records the backward
+// (higher derivatives), the rules run as ops, and the trace takes those ops instead; so it
+// does for rules that hold shared data (a custom gradient's function, which may close over
+// tensors of the traced call: replayed whole, it would compute from those stale values).
 namespace tapegrad::detail {
 
 template <class T>
@@ -57,14 +69,69 @@ class Tracer final : public OpObserver, public TraceHooks {
     for (const ImplRef& a : arguments) program_.arguments.push_back(new_slot(a));
   }
 
-  bool sees_backward_ops() const override { return true; }
-  bool hears_backward() const override { return false; }
+  bool sees_backward_ops() const override { return false; }
+  bool hears_backward() const override { return true; }
 
-  void before_op(const OpCall& call) override { add_op(call); }
-  void on_op_without_gradient(const OpCall& call) override { add_op(call); }
+  void before_op(const OpCall& call) override {
+    if (inside_rule_ == 0) add_op(call);
+  }
+  void on_op_without_gradient(const OpCall& call) override {
+    if (inside_rule_ == 0) add_op(call);
+  }
+
+  void on_backward_step(const TapeState&, std::size_t) override { steps_.push_back(false); }
+  void before_rule(const TapeState& tape, std::size_t index, const ImplRef& upstream,
+                   const bool* needs) override {
+    // Rules that run as ops (a tape records the backward) are traced op by op; so is
+    // everything inside a step written down whole.
+    if (inside_rule_ > 0 || backward_is_recorded()) return;
+    const Entry& e = tape.entries[index];
+    // Rules that hold shared data (a custom gradient's function) may close over values of the
+    // call being traced, which a replay must not reuse: their ops are traced one by one.
+    if (e.extra && e.extra->closure) return;
+    TraceInstruction i;
+    i.kind = TraceInstruction::Kind::rule;
+    i.op = e.definition;
+    i.attrs = e.attrs;
+    if (e.extra) i.shared = e.extra->closure;
+    i.inputs.push_back(slot_of(upstream, e.name()));
+    for (std::size_t k = 0; k < max_op_inputs; ++k)
+      i.inputs.push_back(
+          e.saved[k].impl()
+              ? slot_of(ImplRef::share(const_cast<TensorImpl*>(e.saved[k].impl())), e.name())
+              : -1);
+    if (e.extra)
+      for (const ImplRef& saved : e.extra->saved)
+        i.inputs.push_back(saved ? slot_of(saved, e.name()) : -1);
+    i.needs = std::make_unique<bool[]>(e.n_inputs);
+    std::copy(needs, needs + e.n_inputs, i.needs.get());
+    i.outputs.assign(e.n_inputs, -1);
+    program_.instructions.push_back(std::move(i));
+    steps_.back() = true;
+    ++inside_rule_;
+  }
+  void after_backward_step(const TapeState&, std::size_t, const bool* needs,
+                           ImplRef* grads) override {
+    const bool whole = steps_.back();
+    steps_.pop_back();
+    if (!whole) return;
+    --inside_rule_;
+    if (inside_rule_ > 0) return;
+    TraceInstruction& i = program_.instructions.back();
+    for (std::size_t k = 0; k < i.outputs.size(); ++k) {
+      if (!needs[k] || !grads[k]) continue;
+      // A rule may return a value it was given (the upstream gradient, as an identity does),
+      // and at another replay something else (a custom gradient deciding on the host): its
+      // result gets a header of its own, a value of its own in the trace.
+      if (slots_.count(grads[k].get()))
+        grads[k] = ImplRef::adopt(allocate_alias(grads[k].get(), grads[k]->shape));
+      i.outputs[k] = new_slot(grads[k]);
+    }
+  }
 
   void on_variable_read(const VariableState& variable, const ImplRef& value,
                         ImplRef& read) override {
+    if (inside_rule_ > 0) return;  // read again when the step is replayed
     // A header of our own, so that each read is a value of its own.
     if (read.get() == value.get()) read = ImplRef::adopt(allocate_alias(value.get(), value->shape));
     TraceInstruction i;
@@ -78,6 +145,7 @@ class Tracer final : public OpObserver, public TraceHooks {
 
   void on_variable_update(const VariableState& variable, const char* op, const ImplRef&,
                           const ImplRef& operand) override {
+    if (inside_rule_ > 0) return;  // made again when the step is replayed
     TraceInstruction i;
     i.kind = TraceInstruction::Kind::update_variable;
     i.variable = variable.weak_from_this();
@@ -107,16 +175,20 @@ class Tracer final : public OpObserver, public TraceHooks {
   void on_host_values(const TensorImpl* impl) noexcept override { created_.erase(impl); }
   void on_host_read(const TensorImpl* impl, const char* accessor, const char* file,
                     int line) override {
-    if (!is_traced(impl)) return;  // a constant: the same at every replay
-    const SourceLocation where{file, line};
+    // A constant is the same at every replay; a step written down whole reads again.
+    if (inside_rule_ > 0 || !is_traced(impl)) return;
+    auto refuse = [&] {
+      fail<trace_error>("function: Tensor::", accessor, " reads a traced value of shape ",
+                        impl->shape,
+                        " on the host while tracing; a replay repeats the ops, not what the host "
+                        "decided from their values (compute it with ops such as "
+                        "tapegrad::where, or return the value and read it after the call)");
+    };
+    if (file == nullptr) refuse();
     // Ends the message with " (called at FILE:LINE)", as a named op's error does.
-    const std::optional<OpScope> names_the_caller =
-        file != nullptr ? std::optional<OpScope>(std::in_place, where) : std::nullopt;
-    fail<trace_error>("function: Tensor::", accessor, " reads a traced value of shape ",
-                      impl->shape,
-                      " on the host while tracing; a replay repeats the ops, not what the host "
-                      "decided from their values (compute it with ops such as tapegrad::where, "
-                      "or return the value and read it after the call)");
+    const SourceLocation where{file, line};
+    const OpScope names_the_caller(where);
+    refuse();
   }
 
   /// The program, with `outputs` (the call's results, an empty reference for one with no
@@ -124,6 +196,11 @@ class Tracer final : public OpObserver, public TraceHooks {
   std::shared_ptr<TracedProgram> finish(const std::vector<ImplRef>& outputs,
                                         std::vector<std::size_t> lengths) {
     if (out_of_memory_) throw std::bad_alloc();
+    // A backward step that threw, caught inside the call: the ops after it were taken as
+    // part of the step, so the trace cannot be trusted.
+    TAPEGRAD_CHECK(steps_.empty(), trace_error,
+                   "function: a gradient() inside the call failed and the call caught the "
+                   "error; such a call cannot be traced (call it directly)");
     for (const ImplRef& out : outputs)
       program_.outputs.push_back(out ? slot_of(out, "function") : -1);
     program_.output_lengths = std::move(lengths);
@@ -211,6 +288,8 @@ class Tracer final : public OpObserver, public TraceHooks {
   std::unordered_set<std::int32_t> constant_slots_;
   std::unordered_set<const TensorImpl*> created_;  // made during the call, not from host values
   bool out_of_memory_ = false;
+  std::vector<bool> steps_;  // for each backward step under way: whether it is written whole
+  int inside_rule_ = 0;      // steps written whole under way
 };
 
 /// Installs `tracer` on this thread for the scope's lifetime: as an op observer, and as the
