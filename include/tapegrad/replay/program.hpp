@@ -104,9 +104,15 @@ inline void replay_rule(const TraceInstruction& i, std::vector<ImplRef>& values)
           i.inputs[k + 1] >= 0 ? values[static_cast<std::size_t>(i.inputs[k + 1])] : ImplRef());
     entry.extra->closure = i.shared;
   }
-  std::vector<ImplRef> grads(n_inputs);
+  ImplRef few_grads[max_op_inputs];
+  std::vector<ImplRef> many_grads;
+  ImplRef* grads = few_grads;
+  if (n_inputs > max_op_inputs) {
+    many_grads.resize(n_inputs);
+    grads = many_grads.data();
+  }
   ImplRef upstream = values[static_cast<std::size_t>(i.inputs[0])];
-  i.op->backward(entry, std::move(upstream), i.needs.get(), grads.data());
+  i.op->backward(entry, std::move(upstream), i.needs.get(), grads);
   for (std::size_t k = 0; k < n_inputs; ++k)
     if (i.outputs[k] >= 0) values[static_cast<std::size_t>(i.outputs[k])] = std::move(grads[k]);
 }
