@@ -33,7 +33,15 @@ Tensor<detail::element_t<X>> stop_gradient(const X& x) {
   using T = detail::element_t<X>;
   const Tensor<T> t = [&] {
     if constexpr (std::is_same_v<X, Variable<T>>) {
-      return Tensor<T>(detail::current_value(*x.state()));
+      detail::ImplRef value = detail::current_value(*x.state());
+      // No tape watches this read, but a trace must replay it (NOTE [ Tracing a function ]).
+      if (TAPEGRAD_UNLIKELY(detail::thread_tapes.observer != nullptr)) {
+        detail::ImplRef read = value;
+        detail::for_each_observer(
+            [&](detail::OpObserver& o) { o.on_variable_read(*x.state(), value, read); });
+        return Tensor<T>(read);
+      }
+      return Tensor<T>(value);
     } else {
       return detail::arg(x, "stop_gradient");
     }

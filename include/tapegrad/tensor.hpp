@@ -262,10 +262,7 @@ class Tensor {
       detail::trace_hooks->on_host_read(checked(), accessor, where.file, where.line);
   }
   // A constant, to a function being traced (NOTE [ Tracing a function ]).
-  void note_host_values() const noexcept {
-    if (TAPEGRAD_UNLIKELY(detail::trace_hooks != nullptr))
-      detail::trace_hooks->on_host_values(impl_.get());
-  }
+  void note_host_values() const noexcept { detail::note_host_values(impl_.get()); }
   detail::TensorImpl* checked() const {
     TAPEGRAD_CHECK(impl_, value_error,
                    "Tensor has no value (a gradient that does not exist, TensorFlow's None); check "

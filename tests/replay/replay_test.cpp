@@ -393,6 +393,57 @@ TEST_CASE("Reading a traced value on the host while tracing is a trace_error nam
   CHECK(z.item() == 4.0);
 }
 
+TEST_CASE("Labels, indices and targets read by a replay are the call's own", "[replay]") {
+  // Fixed after review: one_hot was a host-written constant to the trace; gather's indices
+  // were checked only by the eager call; stop_gradient of a variable read it unseen.
+  const Tensor<double> logits = sample({3, 4}, -1, 1, 3);
+  auto loss = tg::function([](const Tensor<std::int32_t>& labels, const Tensor<double>& z) {
+    return tg::sparse_softmax_cross_entropy(labels, z);
+  });
+  for (const auto& labels : {Tensor<std::int32_t>({0, 1, 2}), Tensor<std::int32_t>({3, 3, 0})})
+    CHECK(same_bits(loss(labels, logits), tg::sparse_softmax_cross_entropy(labels, logits)));
+  CHECK(loss.trace_count() == 1);
+  CHECK_THROWS_AS(loss(Tensor<std::int32_t>({0, 4, 1}), logits), tg::index_error);
+  auto rows = tg::function([](const Tensor<double>& table, const Tensor<std::int64_t>& ids) {
+    GradientTape tape;
+    tape.watch(table);
+    return tape.gradient(tg::sum(tg::square(tg::gather(table, ids))), table);
+  });
+  const Tensor<double> table = sample({5, 2}, -1, 1, 4);
+  (void)rows(table, Tensor<std::int64_t>({0, 4}));
+  CHECK_THROWS_AS(rows(table, Tensor<std::int64_t>({1, 5})), tg::index_error);  // no overrun
+  Variable<double> target(Tensor<double>({1.0, 2.0}));
+  auto distance = tg::function(
+      [&](const Tensor<double>& x) { return tg::sum(tg::square(x - tg::stop_gradient(target))); });
+  CHECK(distance(Tensor<double>({1.0, 2.0})).item() == 0.0);
+  target.assign(Tensor<double>({0.0, 0.0}));
+  CHECK(distance(Tensor<double>({1.0, 2.0})).item() == 5.0);
+  CHECK(distance.trace_count() == 1);
+  auto spaced =
+      tg::function([](const Tensor<double>& x) { return x * tg::linspace<double>(0, 1, 3); });
+  CHECK(same_bits(spaced(Tensor<double>({2.0, 2.0, 2.0})), Tensor<double>({0.0, 1.0, 2.0})));
+}
+
+TEST_CASE("A refusal the call catches still refuses the trace", "[replay]") {
+  auto f = tg::function([](const Tensor<double>& x) {
+    const Tensor<double> y = tg::exp(x);
+    try {
+      if (tg::sum(y).item() > 1.0) return y;
+    } catch (const tg::trace_error&) {
+    }
+    return x;
+  });
+  CHECK_THROWS_AS(f(Tensor<double>({1.0})), tg::trace_error);
+  CHECK(f.trace_count() == 0);
+}
+
+TEST_CASE("An argument returned as it is is the caller's tensor, traced or replayed", "[replay]") {
+  auto f = tg::function([](const Tensor<double>& x) { return std::make_pair(x * 2.0, x); });
+  const Tensor<double> x({1.0}), x2({2.0});
+  CHECK(f(x).second.impl().get() == x.impl().get());
+  CHECK(f(x2).second.impl().get() == x2.impl().get());
+}
+
 TEST_CASE("A call that throws while tracing keeps no trace and changes what eagerly it would",
           "[replay]") {
   Variable<double> v(Tensor<double>({1.0, 2.0}));

@@ -282,7 +282,9 @@ inline TensorImpl* allocate_shape_only(const TensorImpl& x) {
   void* block = allocate_block(sizeof(TensorImpl));
   TAPEGRAD_COUNT(tensors, 1);
   TAPEGRAD_COUNT(bytes, sizeof(TensorImpl));
-  return new (block) TensorImpl(x.dtype, x.shape, x.size, nullptr, nullptr);
+  TensorImpl* impl = new (block) TensorImpl(x.dtype, x.shape, x.size, nullptr, nullptr);
+  note_host_values(impl);  // no elements: nothing a trace could miss (its block may be reused)
+  return impl;
 }
 
 // Out of line: tensors without extras, nearly all, keep a lean release path. A template, so

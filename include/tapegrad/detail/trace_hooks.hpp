@@ -4,6 +4,8 @@
 // replay/trace.hpp): every tensor the library creates and which of them hold values the host
 // wrote, so that a tensor computed by code the trace cannot see is refused instead of frozen;
 // and every read of a tensor's elements on the host, which a replay could not repeat.
+#include "tapegrad/config.hpp"
+
 namespace tapegrad::detail {
 
 struct TensorImpl;
@@ -26,5 +28,10 @@ class TraceHooks {
 };
 
 inline thread_local TraceHooks* trace_hooks = nullptr;
+
+/// Tells a trace that `impl` holds values the host wrote (a constant to it).
+inline void note_host_values(const TensorImpl* impl) noexcept {
+  if (TAPEGRAD_UNLIKELY(trace_hooks != nullptr)) trace_hooks->on_host_values(impl);
+}
 
 }  // namespace tapegrad::detail

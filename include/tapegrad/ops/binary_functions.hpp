@@ -200,6 +200,10 @@ Tensor<detail::element_t<X>> clip_by_value(const X& x, const L& lo, const H& hi,
   const Tensor<T>& tx = detail::arg(x, "clip_by_value");
   const Tensor<T>& tlo = detail::arg(lo, "clip_by_value");
   const Tensor<T>& thi = detail::arg(hi, "clip_by_value");
+  // Checked on the host: bounds a trace computes are refused there, since a replay would not
+  // check them again.
+  (void)tlo.data();
+  (void)thi.data();
   const Tensor<bool> inverted = greater(tlo, thi);
   for (std::int64_t i = 0; i < inverted.size(); ++i)
     TAPEGRAD_CHECK(!inverted.elements()[i], value_error,

@@ -474,8 +474,8 @@ bool allclose(const X& a, const Y& b, double rtol = 1e-5, double atol = 1e-8,
   const Shape shape = broadcast_shapes(ta.shape(), tb.shape(), "allclose");
   const Tensor<T> x = ta.shape() == shape ? ta : detail::broadcast_kernel(ta, shape);
   const Tensor<T> y = tb.shape() == shape ? tb : detail::broadcast_kernel(tb, shape);
-  const T* px = x.elements();
-  const T* py = y.elements();
+  const T* px = x.data();  // a host decision: refused on traced values while tracing
+  const T* py = y.data();
   for (std::int64_t i = 0; i < x.size(); ++i) {
     const double u = static_cast<double>(px[i]), v = static_cast<double>(py[i]);
     if (u == v) continue;  // equal infinities included

@@ -101,6 +101,7 @@ Tensor<std::common_type_t<A, B, C>> range(A start, B limit, C delta = C(1),
   Tensor<T> y(detail::uninitialized, Shape{n});
   T* out = y.mutable_data();
   for (std::int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(s + static_cast<T>(i) * d);
+  detail::note_host_values(y.impl().get());
   return y;
 }
 /// 0, 1, ..., limit - 1 (tf.range(limit)).   auto idx = tapegrad::range(std::int64_t{10});
@@ -140,6 +141,7 @@ Tensor<T> linspace(double start, double stop, std::int64_t num,
   for (std::int64_t i = 0; i < num; ++i)
     out[i] = static_cast<T>(start + static_cast<double>(i) * step);
   if (num > 1) out[num - 1] = static_cast<T>(stop);
+  detail::note_host_values(y.impl().get());
   return y;
 }
 

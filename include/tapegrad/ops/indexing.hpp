@@ -171,6 +171,9 @@ Tensor<T> gather(const Tensor<T>& params, const Tensor<I>& indices, int axis);
 template <class T, class I>
 Tensor<T> scatter_add(const Tensor<T>& updates, const Tensor<I>& indices, int axis, std::int64_t n);
 
+template <class I>
+void check_indices(const char* op, const Tensor<I>& indices, std::int64_t n, int axis);
+
 template <class T, class I>
 void gather_into(const Tensor<T>& params, const Tensor<I>& indices, int axis, T* py) {
   const Shape& s = params.shape();
@@ -208,8 +211,12 @@ void gather_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
 }
 template <class T, class I>
 void gather_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
-  gather_into(Tensor<T>(*inputs[0]), Tensor<I>(*inputs[1]), args.as<GatherAttrs>().axis,
-              static_cast<T*>(out.data));
+  // The public gather checked its indices; a replay runs only this, on new ones.
+  const Tensor<T> params(*inputs[0]);
+  const Tensor<I> indices(*inputs[1]);
+  const int axis = args.as<GatherAttrs>().axis;
+  check_indices("gather", indices, params.shape()[axis], axis);
+  gather_into(params, indices, axis, static_cast<T*>(out.data));
 }
 template <class T, class I>
 ImplRef gather_jvp(const OpArgs& args, const ImplRef* const* inputs, const ImplRef&,
@@ -230,8 +237,10 @@ void scatter_add_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx)
 }
 template <class T, class I>
 void scatter_add_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
-  scatter_add_into(Tensor<T>(*inputs[0]), Tensor<I>(*inputs[1]), args.as<GatherAttrs>().axis,
-                   out.shape, static_cast<T*>(out.data));
+  const Tensor<I> indices(*inputs[1]);
+  const int axis = args.as<GatherAttrs>().axis;
+  check_indices("scatter_add", indices, out.shape[axis], axis);
+  scatter_add_into(Tensor<T>(*inputs[0]), indices, axis, out.shape, static_cast<T*>(out.data));
 }
 template <class T, class I>
 ImplRef scatter_add_jvp(const OpArgs& args, const ImplRef* const* inputs, const ImplRef&,

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
@@ -33,6 +34,37 @@ Tensor<T> select_where(const Tensor<T>& mask, const Tensor<T>& v) {
 
 }  // namespace detail
 
+namespace detail {
+/// one_hot's attributes: the depth and the values on and off.
+struct OneHotAttrs {
+  std::int64_t depth;
+  double on, off;
+};
+/// one_hot into `out`; with CheckLabels (the sparse losses), an index outside [0, depth) is
+/// an index_error, checked here so that a replay checks new labels too.
+template <class T, class I, bool CheckLabels>
+void one_hot_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
+  const OneHotAttrs a = args.as<OneHotAttrs>();
+  const Tensor<I> indices(*inputs[0]);
+  const I* in = indices.elements();
+  T* y = static_cast<T*>(out.data);
+  std::fill_n(y, out.size, static_cast<T>(a.off));
+  for (std::int64_t i = 0; i < indices.size(); ++i) {
+    const auto label = static_cast<std::int64_t>(in[i]);
+    if constexpr (CheckLabels)
+      TAPEGRAD_CHECK(!(label < 0 || label >= a.depth), index_error,
+                     "sparse_softmax_cross_entropy: received a label value of ", label,
+                     " which is outside the valid range of [0, ", a.depth, ") for ", a.depth,
+                     " classes");
+    if (label >= 0 && label < a.depth) y[i * a.depth + label] = static_cast<T>(a.on);
+  }
+}
+/// An op with no gradient (NOTE [ Ops without a gradient ] in ops/compare.hpp).
+template <class T, class I, bool CheckLabels>
+inline constexpr OpDefinition one_hot_op{"one_hot", OpFamily::indexing, 1, nullptr,
+                                         &one_hot_forward<T, I, CheckLabels>};
+}  // namespace detail
+
 /// A tensor of shape indices.shape() + [depth] that is `on` at each index and `off`
 /// elsewhere (tf.one_hot). An index outside [0, depth) gives a row of `off`, as in
 /// TensorFlow. The element type is the template argument (float unless given), not deduced
@@ -51,12 +83,8 @@ Tensor<T> one_hot(const Tensor<I>& indices, std::int64_t depth, detail::identity
                  "; the result would exceed the maximum rank ", Shape::max_rank);
   Shape shape = idx.shape();
   shape.push_back(depth);
-  Tensor<T> y(shape, off);
-  T* out = y.mutable_data();
-  const I* in = idx.elements();
-  for (std::int64_t i = 0; i < idx.size(); ++i)
-    if (in[i] >= 0 && static_cast<std::int64_t>(in[i]) < depth) out[i * depth + in[i]] = on;
-  return y;
+  return detail::run_without_gradient<T>(detail::one_hot_op<T, I, false>, {&idx.impl()}, shape,
+                                         detail::OpAttrs::of(detail::OneHotAttrs{depth, on, off}));
 }
 
 /// Cross-entropy between integer class labels [batch...] and unnormalised logits
@@ -80,17 +108,16 @@ Tensor<detail::element_t<X>> sparse_softmax_cross_entropy(
                  " but logits have shape ", z.shape(),
                  "; labels must have the shape of logits without the class axis, ", batch);
   const std::int64_t classes = z.shape()[z.rank() - 1];
-  for (std::int64_t i = 0; i < y.size(); ++i) {
-    const auto label = static_cast<std::int64_t>(y.elements()[i]);
-    TAPEGRAD_CHECK(!(label < 0 || label >= classes), index_error,
-                   "sparse_softmax_cross_entropy: received a label value of ", label,
-                   " which is outside the valid range of [0, ", classes, ") for ", classes,
-                   " classes");
-  }
+  Shape one_hot_shape = y.shape();
+  one_hot_shape.push_back(classes);
+  // The labels are checked by the op that spreads them, so that a replay checks new ones.
+  const Tensor<T> labels_one_hot =
+      detail::run_without_gradient<T>(detail::one_hot_op<T, I, true>, {&y.impl()}, one_hot_shape,
+                                      detail::OpAttrs::of(detail::OneHotAttrs{classes, 1.0, 0.0}));
   // logsumexp(z) - z[label] rather than -sum(one_hot * log_softmax(z)): a -inf logit off
   // the label leaves the loss finite, as in TensorFlow (see NOTE [ Selecting instead of
   // multiplying by a mask ]). The gradient is softmax(z) - one_hot.
-  const Tensor<T> picked = detail::select_where(one_hot<T>(y, classes), z);
+  const Tensor<T> picked = detail::select_where(labels_one_hot, z);
   return logsumexp(z, -1) - sum(picked, -1);
 }
 

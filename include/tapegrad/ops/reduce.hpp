@@ -494,9 +494,11 @@ template <class T>
 Tensor<T> prod_factor(const Tensor<T>& x, const Tensor<T>& y, int axis) {
   const ReductionLayout l = reduction_layout(x.shape(), axis);
   // y / x is exact enough only where no product under- or overflowed.
-  const bool quotient_ok = !(x.element_array() == T(0)).any() &&
-                           (y.element_array().abs() >= std::numeric_limits<T>::min()).all() &&
-                           y.element_array().isFinite().all();
+  // A decision on the host: the checked reads, so that a trace refuses to freeze it (inside a
+  // backward step replayed whole it is made again at each replay).
+  const bool quotient_ok = !(x.array() == T(0)).any() &&
+                           (y.array().abs() >= std::numeric_limits<T>::min()).all() &&
+                           y.array().isFinite().all();
   if (quotient_ok) return detail::reshape(y, l.keep) / x;
   Tensor<T> others(uninitialized, x.shape());
   prod_others_into(x.elements(), l, others.mutable_data());

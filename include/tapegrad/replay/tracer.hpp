@@ -158,6 +158,7 @@ class Tracer final : public OpObserver, public TraceHooks {
         i.apply_update = &replay_variable_update<double>;
         break;
       default:
+        failed_ = true;
         TAPEGRAD_CHECK(false, trace_error, "function: Variable::", op, " of a ", variable.dtype,
                        " variable cannot be replayed (float and double can)");
     }
@@ -184,6 +185,7 @@ class Tracer final : public OpObserver, public TraceHooks {
                         "decided from their values (compute it with ops such as "
                         "tapegrad::where, or return the value and read it after the call)");
     };
+    failed_ = true;
     if (file == nullptr) refuse();
     // Ends the message with " (called at FILE:LINE)", as a named op's error does.
     const SourceLocation where{file, line};
@@ -201,6 +203,10 @@ class Tracer final : public OpObserver, public TraceHooks {
     TAPEGRAD_CHECK(steps_.empty(), trace_error,
                    "function: a gradient() inside the call failed and the call caught the "
                    "error; such a call cannot be traced (call it directly)");
+    // A refusal the call caught: what it did instead is not what a replay may repeat.
+    TAPEGRAD_CHECK(!failed_, trace_error,
+                   "function: the call caught a trace_error and went on; such a call cannot be "
+                   "traced (call it directly)");
     for (const ImplRef& out : outputs)
       program_.outputs.push_back(out ? slot_of(out, "function") : -1);
     program_.output_lengths = std::move(lengths);
@@ -214,6 +220,7 @@ class Tracer final : public OpObserver, public TraceHooks {
     const OpDefinition& op = call.definition;
     if (op.forward == nullptr) {
       const std::int32_t source = known_base(call.output.get());
+      failed_ = failed_ || source < 0;
       TAPEGRAD_CHECK(source >= 0, trace_error, "function: ", op.name,
                      " has no forward kernel and its result is not a view of a value the trace "
                      "has seen, so a replay cannot compute it");
@@ -270,6 +277,7 @@ class Tracer final : public OpObserver, public TraceHooks {
     }
     const TensorImpl* root = x.get();
     while (root->base != nullptr) root = root->base;
+    failed_ = failed_ || created_.count(root) != 0;
     TAPEGRAD_CHECK(created_.count(root) == 0, trace_error, "function: ", op,
                    " reads a tensor of shape ", x->shape,
                    " that code the trace cannot see computed during the call (an op that does "
@@ -288,6 +296,7 @@ class Tracer final : public OpObserver, public TraceHooks {
   std::unordered_set<std::int32_t> constant_slots_;
   std::unordered_set<const TensorImpl*> created_;  // made during the call, not from host values
   bool out_of_memory_ = false;
+  bool failed_ = false;      // a refusal was thrown (and perhaps caught by the call)
   std::vector<bool> steps_;  // for each backward step under way: whether it is written whole
   int inside_rule_ = 0;      // steps written whole under way
 };
