@@ -52,8 +52,6 @@ struct TracedOutputs {
                 "tapegrad::function: f must return void, a Tensor, a std::vector of Tensors, or "
                 "a std::pair or std::tuple of those");
 };
-template <>
-struct TracedOutputs<void> {};
 template <class T>
 struct TracedOutputs<Tensor<T>> {
   static void flatten(const Tensor<T>& x, std::vector<ImplRef>& out, std::vector<std::size_t>&) {

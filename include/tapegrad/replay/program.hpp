@@ -21,8 +21,7 @@
 namespace tapegrad::detail {
 
 /// Replays a variable update through the typed Variable API, the path an eager update takes.
-using UpdateFn = void (*)(const std::shared_ptr<VariableState>& variable, const char* op,
-                          const ImplRef& operand);
+using UpdateFn = void (*)(const std::shared_ptr<VariableState>& variable, const ImplRef& operand);
 
 struct TraceInstruction {
   enum class Kind : std::uint8_t { op, view, read_variable, update_variable, rule };
@@ -157,7 +156,7 @@ inline std::vector<ImplRef> replay(const TracedProgram& program, const ImplRef* 
         const std::shared_ptr<const VariableState> variable = i.variable.lock();
         TAPEGRAD_CHECK(variable != nullptr, trace_error, "function: a variable the traced call ",
                        i.update, " no longer exists");
-        i.apply_update(std::const_pointer_cast<VariableState>(variable), i.update,
+        i.apply_update(std::const_pointer_cast<VariableState>(variable),
                        values[static_cast<std::size_t>(i.inputs[0])]);
         break;
       }

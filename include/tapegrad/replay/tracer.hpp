@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <string>
@@ -46,18 +47,28 @@
 // tensors of the traced call: replayed whole, it would compute from those stale values).
 namespace tapegrad::detail {
 
-template <class T>
-void replay_variable_update(const std::shared_ptr<VariableState>& state, const char* op,
-                            const ImplRef& operand) {
+/// Which Variable method an update instruction replays.
+enum class Update { assign, assign_add, assign_sub };
+
+template <class T, Update kind>
+void replay_variable_update(const std::shared_ptr<VariableState>& state, const ImplRef& operand) {
   Variable<T> variable(state);
   const Tensor<T> x(operand);
-  const std::string name = op;
-  if (name == "assign")
+  if constexpr (kind == Update::assign)
     variable.assign(x);
-  else if (name == "assign_add")
+  else if constexpr (kind == Update::assign_add)
     variable.assign_add(x);
   else
     variable.assign_sub(x);
+}
+
+/// The replay of update `op` ("assign", "assign_add" or "assign_sub") of a T variable, chosen
+/// once when traced.
+template <class T>
+UpdateFn variable_update_for(const char* op) {
+  if (std::strcmp(op, "assign") == 0) return &replay_variable_update<T, Update::assign>;
+  if (std::strcmp(op, "assign_add") == 0) return &replay_variable_update<T, Update::assign_add>;
+  return &replay_variable_update<T, Update::assign_sub>;
 }
 
 /// Watches one call of a function and writes it down as a TracedProgram.
@@ -152,10 +163,10 @@ class Tracer final : public OpObserver, public TraceHooks {
     i.update = op;
     switch (variable.dtype) {
       case DType::float32:
-        i.apply_update = &replay_variable_update<float>;
+        i.apply_update = variable_update_for<float>(op);
         break;
       case DType::float64:
-        i.apply_update = &replay_variable_update<double>;
+        i.apply_update = variable_update_for<double>(op);
         break;
       default:
         failed_ = true;
