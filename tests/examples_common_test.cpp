@@ -538,7 +538,7 @@ TEST_CASE("learning curves are written as CSV", "[examples][progress]") {
 
   std::ostringstream row;
   examples::write_csv_row(row, {3, 1.0 / 3, 0.1, 0.2, 0.3, 0.5});
-  CHECK(row.str() == "3,0.333333333,0.1,0.2,0.3,0.500\n");
+  CHECK(row.str() == "3,0.3333333333333333,0.1,0.2,0.3,0.500\n");
 }
 
 TEST_CASE("plot_learning_curves writes a PNG with gnuplot, or says it skipped",

@@ -101,10 +101,12 @@ TEST_CASE("An op observer sees every change of a variable's value, optimizer ste
   struct Updates : detail::OpObserver {
     std::vector<std::string> ops;
     std::vector<std::vector<double>> values;
-    void on_variable_update(const detail::VariableState&, const char* op,
+    std::vector<const detail::VariableState*> variables;
+    void on_variable_update(const detail::VariableState& variable, const char* op,
                             const detail::ImplRef& value, const detail::ImplRef&) override {
       ops.emplace_back(op);
       values.push_back(Tensor<double>(value).to_vector());
+      variables.push_back(&variable);
     }
   };
   Variable<double> w(Tensor<double>({1.0, 2.0}));
@@ -119,7 +121,12 @@ TEST_CASE("An op observer sees every change of a variable's value, optimizer ste
                         std::vector<Variable<double>>{w});
   }
   w.assign(Tensor<double>({0.0, 0.0}));  // no observer now
-  CHECK(updates.ops == std::vector<std::string>{"assign", "assign_add", "assign_sub", "assign"});
+  // The optimizer's step count is a variable too (NOTE [ How an optimizer updates a
+  // variable ]): the step assigns w, then counts itself.
+  CHECK(updates.ops ==
+        std::vector<std::string>{"assign", "assign_add", "assign_sub", "assign", "assign"});
   CHECK(updates.values ==
-        std::vector<std::vector<double>>{{3.0, 4.0}, {4.0, 5.0}, {3.5, 4.5}, {2.5, 3.5}});
+        std::vector<std::vector<double>>{{3.0, 4.0}, {4.0, 5.0}, {3.5, 4.5}, {2.5, 3.5}, {1.0}});
+  CHECK(updates.variables[3] == w.state().get());
+  CHECK(updates.variables[4] == sgd.iterations_variable().state().get());
 }

@@ -3,7 +3,9 @@
 // The whole program of the Fashion-MNIST classifier examples but for the model: command
 // line, data loading, shuffled mini-batch training with Adam and softmax cross-entropy,
 // evaluation on the test set after each epoch, progress, learning curves and the summary.
-// Each program passes its defaults and a function that builds its network.
+// Each program passes its defaults and a function that builds its network. A training step
+// (forward, gradient, Adam's update) is traced once per batch shape with tapegrad::function
+// and replayed after that; --eager runs every step eagerly, with the same results bit for bit.
 
 #include <tapegrad/memory_report.hpp>
 #include <tapegrad/tapegrad.hpp>
@@ -152,7 +154,7 @@ inline int run_classifier(int argc, char** argv, ClassifierSetup setup,
   namespace tg = tapegrad;
   Team alone;
   Team& team = setup.team ? *setup.team : alone;
-  bool quick = false, print_memory_report = false;
+  bool quick = false, print_memory_report = false, eager = false;
   std::uint64_t seed = 42;
   int epochs = setup.epochs;
   int batch_size = setup.batch_size;
@@ -190,7 +192,10 @@ inline int run_classifier(int argc, char** argv, ClassifierSetup setup,
       .option("data", data_dir, "directory holding the Fashion-MNIST .gz files", "DIR")
       .option("out", out_dir, "directory for curves.csv and curves.png", "DIR")
       .flag("memory-report", print_memory_report,
-            "print what the tape holds after the first forward pass, per op and entry");
+            "print what the tape holds after the first forward pass, per op and entry")
+      .flag("eager", eager,
+            "run every training step eagerly instead of replaying a traced one (the same "
+            "results, bit for bit)");
   cli.parse(argc, argv);
   if (schedule != "constant" && schedule != "cosine") {
     std::cerr << setup.program << ": --schedule must be constant or cosine, not '" << schedule
@@ -239,6 +244,32 @@ inline int run_classifier(int argc, char** argv, ClassifierSetup setup,
                                           lr, static_cast<std::int64_t>(epochs) * batches))
                                     : tg::LearningRate(lr));
 
+  // One step on a batch `x` with labels `y`: the logits and the summed loss.
+  auto train_step = [&](const tg::Tensor<float>& x, const tg::Tensor<std::int32_t>& y,
+                        const tg::Tensor<float>& share, bool report_memory) {
+    std::unique_ptr<tg::TapeDetails> details;  // notes shapes and lines for the report
+    if (report_memory) details = std::make_unique<tg::TapeDetails>();
+    tg::GradientTape tape;
+    tg::Tensor<float> logits = model(x);
+    const auto losses = tg::sparse_softmax_cross_entropy(y, logits);
+    tg::Tensor<float> loss_sum = tg::sum(losses);
+    if (report_memory)
+      std::cout << "what the tape holds after the first forward pass:\n"
+                << tg::memory_report(tape) << '\n';
+    opt.apply_gradients(team.gradient(tape, loss_sum / share, vars), vars);
+    return std::make_pair(logits, loss_sum);
+  };
+  // Data-parallel steps stay eager: their all-reduce runs on the host, which a replay cannot
+  // repeat (tracing would refuse it with a trace_error).
+  if (team.size() > 1) eager = true;
+  auto traced_step =
+      tg::function([&](const tg::Tensor<float>& x, const tg::Tensor<std::int32_t>& y,
+                       const tg::Tensor<float>& share) { return train_step(x, y, share, false); });
+  std::cout << (eager ? "training steps run eagerly"
+                      : "training steps are traced once per batch shape, then replayed (--eager: "
+                        "run each eagerly)")
+            << '\n';
+
   ProgressReporter progress(epochs, batches);
   std::vector<std::int64_t> order(static_cast<std::size_t>(n));
   std::iota(order.begin(), order.end(), 0);
@@ -259,23 +290,17 @@ inline int run_classifier(int argc, char** argv, ClassifierSetup setup,
                          count = b * batch_size + global_count * (team.rank() + 1) / team.size() -
                                  first;
       detail::make_batch(train, setup.example_shape, order, first, count, x, y);
+      // The global batch's mean loss is this process's summed loss over its share of it:
+      // averaged over the processes, the gradients are those of the mean over the global
+      // batch, even when the shares differ in size.
+      const tg::Tensor<float> share(static_cast<float>(global_count) /
+                                    static_cast<float>(team.size()));
       const bool report_memory = print_memory_report && epoch == 1 && b == 0;
-      std::unique_ptr<tg::TapeDetails> details;  // notes shapes and lines for the report
-      if (report_memory) details = std::make_unique<tg::TapeDetails>();
-      tg::GradientTape tape;
-      const auto logits = model(x);
-      const auto losses = tg::sparse_softmax_cross_entropy(y, logits);
-      // The global batch's mean loss, as this process's part of it: averaged over the
-      // processes, the gradients are those of the mean over the global batch, even when the
-      // shares differ in size.
-      const auto loss =
-          tg::sum(losses) / (static_cast<float>(global_count) / static_cast<float>(team.size()));
-      if (report_memory)
-        std::cout << "what the tape holds after the first forward pass:\n"
-                  << tg::memory_report(tape) << '\n';
-      opt.apply_gradients(team.gradient(tape, loss, vars), vars);
+      const auto [logits, loss_sum] = eager || report_memory
+                                          ? train_step(x, y, share, report_memory)
+                                          : traced_step(x, y, share);
       // The global batch's figures, as one process would report them.
-      std::vector<double> sums{tg::sum(losses).item(),
+      std::vector<double> sums{loss_sum.item(),
                                static_cast<double>(detail::count_correct(logits, y))};
       team.sum(sums);
       progress.batch_done(global_count, sums[0] / static_cast<double>(global_count),
@@ -287,6 +312,11 @@ inline int run_classifier(int argc, char** argv, ClassifierSetup setup,
     if (!reached_at && test_acc >= target) reached_at = epoch;
   }
   progress.finish();
+  if (!eager) {
+    const tg::FunctionStats stats = traced_step.stats();
+    std::cout << "training steps: " << stats.traces << " traced, " << stats.replays
+              << " replayed\n";
+  }
 
   if (team.rank() == 0) {  // one process writes the curves, which every process knows
     try {

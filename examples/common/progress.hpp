@@ -257,8 +257,12 @@ inline void write_csv_row(std::ostream& out, const EpochStats& s) {
   auto field = [&](double v) {
     out << ',';
     if (std::isnan(v)) return;
+    // The fewest digits that read back as the same double: runs compare bit for bit.
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%.9g", v);
+    for (int digits = 9; digits <= 17; ++digits) {
+      std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+      if (std::strtod(buf, nullptr) == v) break;
+    }
     out << buf;
   };
   out << s.epoch;

@@ -162,10 +162,11 @@ void report_op_without_gradient(const ImplRef& output, const OpDefinition& defin
 ///   Tensor<bool> y = run_without_gradient<bool>(compare_op<T, Less>, {&a.impl(), &b.impl()}, s);
 template <class U, std::size_t NI>
 Tensor<U> run_without_gradient(const OpDefinition& definition, const ImplRef* const (&inputs)[NI],
-                               const Shape& shape, const OpAttrs& attrs = {}) {
+                               const Shape& shape, const OpAttrs& attrs = {},
+                               const std::shared_ptr<const void>& shared = no_closure) {
   Tensor<U> y(uninitialized, shape);
-  definition.forward(OpArgs{attrs, no_closure}, inputs, *y.impl().get());
-  report_op_without_gradient(y.impl(), definition, inputs, attrs);
+  definition.forward(OpArgs{attrs, shared}, inputs, *y.impl().get());
+  report_op_without_gradient(y.impl(), definition, inputs, attrs, shared);
   return y;
 }
 
@@ -222,6 +223,21 @@ inline ImplRef read_variable(const std::shared_ptr<VariableState>& variable) {
     return read;
   }
   return alias ? alias : value;
+}
+
+/// A read of `variable` that no tape watches and every observer hears: an optimizer's read of
+/// the state it updates, which a trace must replay (NOTE [ How an optimizer updates a
+/// variable ] in train/optimizers.hpp) but no gradient flows from.
+inline ImplRef read_variable_unwatched(const std::shared_ptr<VariableState>& variable) {
+  ImplRef value;
+  {
+    std::lock_guard<std::mutex> lock(variable->mutex);
+    value = variable->value;
+  }
+  if (TAPEGRAD_LIKELY(thread_tapes.observer == nullptr)) return value;
+  ImplRef read = value;
+  for_each_observer([&](OpObserver& o) { o.on_variable_read(*variable, value, read); });
+  return read;
 }
 
 }  // namespace tapegrad::detail

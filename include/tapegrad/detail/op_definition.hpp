@@ -103,6 +103,7 @@ enum class OpFamily : std::uint8_t {
   convolution,
   random,
   custom,
+  optimizer,  // a training step's update of its state (train/optimizers.hpp): no gradient
 };
 
 struct Entry;

@@ -22,15 +22,19 @@
 // gradients from GradientTape::gradient to the variables they were taken with.
 //
 // NOTE [ How an optimizer updates a variable ]
-// apply_gradients checks every gradient against its variable before it changes anything, so
-// a bad call leaves variables and optimizer state as they were. Then, for each variable with
-// a gradient, it reads the current value without telling any tape, runs the update rule as
-// Eigen expressions on the flat arrays (one pass per line of the formula, no per-element
-// calls) into a fresh tensor, and assign()s it: assign is never recorded, so training steps
-// taken while a tape is open leave nothing on it. Per-variable state (Keras's "slots":
-// momentum, velocity ...) lives in the optimizer, keyed by the variable's shared state, which
-// every copy of a Variable refers to; a slot whose variable has been destroyed is dropped, so
-// a new variable that happens to reuse the address starts from zeros.
+// An optimizer's whole state is variables: the step count, and per variable its slots
+// (Keras's momentum, velocity ...), kept in the optimizer and keyed by the variable's shared
+// state, which every copy of a Variable refers to. A step reads them, computes the learning
+// rate from the step count and each variable's next value and slots with ops that have no
+// gradient (each line of a rule one Eigen pass over the flat arrays, as one op), and assigns
+// the results. So a step inside tapegrad::function is traced like any other code and a replay
+// equals the eager step bit for bit: the schedule is called with the step count at each
+// replay, and the slots follow. Reads of this state tell observers but no tape, and assign is
+// never recorded, so training steps taken while a tape is open leave nothing on it.
+// apply_gradients checks every gradient against its variable, and the learning rate, before
+// it changes anything, so a bad call leaves variables and optimizer state as they were. A
+// slot whose variable has been destroyed is dropped, so a new variable that happens to reuse
+// the address starts from zeros.
 namespace tapegrad {
 
 /// A learning rate: a constant, or a schedule called with the optimizer's step count (0 at
@@ -54,31 +58,81 @@ class LearningRate {
 
 namespace detail {
 
+/// An optimizer's learning rate as its ops see it: shared with the traces of its steps, so
+/// that set_learning_rate reaches their replays as it reaches the next eager step.
+struct LearningRateState {
+  LearningRate rate;
+  std::string optimizer;  // for the error message
+};
+
+/// The attributes of an update op: its rule's constants (a decay rate, epsilon, a flag).
+struct UpdateAttrs {
+  double a = 0, b = 0, c = 0;
+};
+
 template <class T>
 using FlatArray = Eigen::Array<T, Eigen::Dynamic, 1>;
 
-/// An optimizer's per-variable state: up to three arrays shaped like the (flattened) variable.
-struct VariableSlots {
-  std::weak_ptr<VariableState> owner;
-  std::array<FlatArray<float>, 3> f;
-  std::array<FlatArray<double>, 3> d;
-
-  template <class T>
-  std::array<FlatArray<T>, 3>& arrays() {
-    if constexpr (std::is_same_v<T, float>)
-      return f;
-    else
-      return d;
+/// An update op's view of its inputs: flat arrays, and 0-d double scalars (the learning rate,
+/// the step count).
+template <class T>
+struct UpdateInputs {
+  const ImplRef* const* inputs;
+  Eigen::Map<const FlatArray<T>> array(int k) const {
+    const TensorImpl& x = *inputs[k]->get();
+    return {static_cast<const T*>(x.data), static_cast<Eigen::Index>(x.size)};
   }
+  double scalar(int k) const { return *static_cast<const double*>(inputs[k]->get()->data); }
 };
 
-/// The slots of every variable an optimizer has updated; see NOTE [ How an optimizer updates
-/// a variable ].
+/// The forward of update op `Rule`: Rule::apply(attributes, inputs, out) writes the result.
+template <class T, class Rule>
+void update_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
+  Eigen::Map<FlatArray<T>> result(static_cast<T*>(out.data), static_cast<Eigen::Index>(out.size));
+  Rule::template apply<T>(args.as<UpdateAttrs>(), UpdateInputs<T>{inputs}, result);
+}
+template <class T, class Rule>
+inline constexpr OpDefinition update_op{Rule::name, OpFamily::optimizer, Rule::arity, nullptr,
+                                        &update_forward<T, Rule>};
+
+/// Runs update op `Rule` on `inputs` (the first gives the shape) and tells observers.
+///   Tensor<T> m = run_update<T, AdamFirstMoment>({&m.impl(), &g.impl()}, {1 - beta_1});
+template <class T, class Rule, std::size_t NI>
+Tensor<T> run_update(const ImplRef* const (&inputs)[NI], UpdateAttrs attrs = {}) {
+  static_assert(NI == Rule::arity, "an update op's inputs, as its rule declares");
+  return run_without_gradient<T>(update_op<T, Rule>, inputs, (*inputs[0])->shape,
+                                 OpAttrs::of(attrs));
+}
+
+// The rules every optimizer shares: its learning rate at a step, and the step after it.
+inline void learning_rate_forward(const OpArgs& args, const ImplRef* const* inputs,
+                                  TensorImpl& out) {
+  const auto& state = args.data<LearningRateState>();
+  const double step = *static_cast<const double*>((*inputs[0])->data);
+  const double lr = state.rate(static_cast<std::int64_t>(step));
+  TAPEGRAD_CHECK(std::isfinite(lr), value_error, state.optimizer,
+                 ".apply_gradients: the learning rate at step ", static_cast<std::int64_t>(step),
+                 " is ", lr, " (expected a finite number)");
+  *static_cast<double*>(out.data) = lr;
+}
+inline constexpr OpDefinition learning_rate_op{"learning_rate", OpFamily::optimizer, 1, nullptr,
+                                               &learning_rate_forward};
+inline void next_step_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
+  *static_cast<double*>(out.data) = *static_cast<const double*>((*inputs[0])->data) + 1;
+}
+inline constexpr OpDefinition next_step_op{"next_step", OpFamily::optimizer, 1, nullptr,
+                                           &next_step_forward};
+
+/// The slots of every variable an optimizer has updated, each a variable of its own; see
+/// NOTE [ How an optimizer updates a variable ].
 class SlotTable {
  public:
-  /// The slots of `variable`: `count` arrays of zeros the first time it is seen.
+  using Slots = std::array<std::shared_ptr<VariableState>, 3>;
+
+  /// The slots of `variable`: `count` variables of zeros, named after it, the first time it
+  /// is seen.
   template <class T>
-  std::array<FlatArray<T>, 3>& get(const Variable<T>& variable, std::int64_t size, int count) {
+  const Slots& get(const Variable<T>& variable, int count, const std::string& optimizer) {
     const std::shared_ptr<VariableState>& state = variable.state();
     auto it = table_.find(state.get());
     if (it != table_.end() && it->second.owner.expired()) {  // a dead variable's address
@@ -87,22 +141,29 @@ class SlotTable {
     }
     if (it == table_.end()) {
       drop_dead();
-      VariableSlots slots;
-      slots.owner = state;
+      Owned owned;
+      owned.owner = state;
       for (int k = 0; k < count; ++k)
-        slots.arrays<T>()[static_cast<std::size_t>(k)] =
-            FlatArray<T>::Zero(static_cast<Eigen::Index>(size));
-      it = table_.emplace(state.get(), std::move(slots)).first;
+        owned.slots[static_cast<std::size_t>(k)] =
+            Variable<T>(variable.shape(), T(0),
+                        optimizer + " slot " + std::to_string(k) + " of '" + variable.name() + "'",
+                        /*trainable=*/false)
+                .state();
+      it = table_.emplace(state.get(), std::move(owned)).first;
     }
-    return it->second.arrays<T>();
+    return it->second.slots;
   }
 
  private:
+  struct Owned {
+    std::weak_ptr<VariableState> owner;
+    Slots slots;
+  };
   void drop_dead() {
     for (auto it = table_.begin(); it != table_.end();)
       it = it->second.owner.expired() ? table_.erase(it) : std::next(it);
   }
-  std::unordered_map<const VariableState*, VariableSlots> table_;
+  std::unordered_map<const VariableState*, Owned> table_;
 };
 
 inline void check_in_range(const char* op, const char* what, double v, double lo, double hi) {
@@ -112,38 +173,64 @@ inline void check_in_range(const char* op, const char* what, double v, double lo
 
 }  // namespace detail
 
+/// What one variable's update gets and gives: its value `w` and gradient `g`, its slots (read
+/// on entry, the next slots on return), the learning rate `lr` and the count of steps before
+/// this one `step` (0-d doubles), all tensors, so that a traced step replays them.
+template <class T>
+struct UpdateStep {
+  Tensor<T> w, g;
+  std::array<Tensor<T>, 3> slots;
+  Tensor<double> lr, step;
+};
+
 /// What every optimizer shares: the learning rate, the step count and apply_gradients.
-/// `Derived` supplies `template <class T> void update_step(w, g, next, slots, lr)` computing a
-/// variable's next value from its value `w` and gradient `g` (flat Eigen arrays), and
-/// `slot_count()`.   opt.apply_gradients(tape.gradient(loss, vars), vars);
+/// `Derived` supplies `slot_count()` and `template <class T> Tensor<T> update(UpdateStep<T>&)`,
+/// which computes a variable's next value (and its next slots) with update ops.
+///   opt.apply_gradients(tape.gradient(loss, vars), vars);
 template <class Derived>
 class Optimizer {
  public:
   /// Applies one step: each variable with a gradient is updated by the optimizer's rule; a
   /// gradient with no value (TensorFlow's None) skips its variable, as Keras does, and
   /// warns once per variable (tapegrad::warn; see set_warning_handler). Counts one step even
-  /// when some variables are skipped.
+  /// when some variables are skipped. Traceable: inside tapegrad::function, a replay takes
+  /// the same step.
   ///   auto grads = tape.gradient(loss, vars);  opt.apply_gradients(grads, vars);
   template <class T>
   void apply_gradients(const std::vector<Tensor<T>>& grads, const std::vector<Variable<T>>& vars);
 
   /// Steps taken so far (Keras's `optimizer.iterations`).
-  std::int64_t iterations() const { return iterations_; }
+  std::int64_t iterations() const {
+    return static_cast<std::int64_t>(iterations_.snapshot().item());
+  }
+  /// The variable that counts the steps, which a traced step reads and assigns.
+  const Variable<double>& iterations_variable() const { return iterations_; }
   /// The learning rate the next step will use.
-  double learning_rate() const { return learning_rate_(iterations_); }
-  /// Replaces the learning rate (a constant or a schedule); slots and step count stay.
-  void set_learning_rate(LearningRate learning_rate) { learning_rate_ = std::move(learning_rate); }
+  double learning_rate() const { return learning_rate_->rate(iterations()); }
+  /// Replaces the learning rate (a constant or a schedule); slots and step count stay. The
+  /// replays of traced steps use the new one too.
+  void set_learning_rate(LearningRate learning_rate) {
+    learning_rate_->rate = std::move(learning_rate);
+  }
   /// "SGD", "Adam", "AdamW", "RMSprop": used in error messages.
-  const std::string& name() const { return name_; }
+  const std::string& name() const { return learning_rate_->optimizer; }
+
+  // An optimizer owns its state; a copy would have to say whether it shares it.
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+  Optimizer(Optimizer&&) noexcept = default;
+  Optimizer& operator=(Optimizer&&) noexcept = default;
 
  protected:
   Optimizer(LearningRate learning_rate, std::string name)
-      : learning_rate_(std::move(learning_rate)), name_(std::move(name)) {}
+      : learning_rate_(std::make_shared<detail::LearningRateState>(
+            detail::LearningRateState{std::move(learning_rate), name})),
+        iterations_(Tensor<double>(0.0), name + " iterations", /*trainable=*/false) {}
+  ~Optimizer() = default;
 
  private:
-  LearningRate learning_rate_;
-  std::string name_;
-  std::int64_t iterations_ = 0;
+  std::shared_ptr<detail::LearningRateState> learning_rate_;
+  Variable<double> iterations_;
   detail::SlotTable slots_;
   std::vector<std::weak_ptr<detail::VariableState>> warned_;  // told once about a None gradient
 
@@ -176,7 +263,7 @@ template <class T>
 void Optimizer<Derived>::apply_gradients(const std::vector<Tensor<T>>& grads,
                                          const std::vector<Variable<T>>& vars) {
   static_assert(is_differentiable_v<T>, "apply_gradients: variables hold float or double");
-  const std::string op = name_ + ".apply_gradients";
+  const std::string op = name() + ".apply_gradients";
   TAPEGRAD_CHECK(grads.size() == vars.size(), value_error, op, ": ", grads.size(),
                  " gradients for ", vars.size(), " variables (expected one per variable)");
   bool any = false;
@@ -189,22 +276,177 @@ void Optimizer<Derived>::apply_gradients(const std::vector<Tensor<T>>& grads,
   }
   TAPEGRAD_CHECK(any, value_error, op, ": No gradients provided for any variable.");
   warn_missing_gradients(grads, vars, op);
-  const double lr = learning_rate();
-  TAPEGRAD_CHECK(std::isfinite(lr), value_error, op, ": the learning rate at step ", iterations_,
-                 " is ", lr, " (expected a finite number)");
 
+  UpdateStep<T> s;
+  s.step = Tensor<double>(detail::read_variable_unwatched(iterations_.state()));
+  // Throws when the rate is not finite, before anything changed.
+  s.lr = detail::run_without_gradient<double>(detail::learning_rate_op, {&s.step.impl()}, Shape{},
+                                              {}, learning_rate_);
   Derived& self = static_cast<Derived&>(*this);
+  const int n_slots = self.slot_count();
   for (std::size_t i = 0; i < grads.size(); ++i) {
     if (!grads[i].has_value()) continue;
-    Variable<T> var = vars[i];                               // a handle on the same variable
-    const Tensor<T> w(detail::current_value(*var.state()));  // not a read any tape sees
-    Tensor<T> next(detail::uninitialized, w.shape());
-    auto& slots = slots_.get(var, w.size(), self.slot_count());
-    self.update_step(w.array(), grads[i].array(), next.mutable_array(), slots, static_cast<T>(lr));
-    var.assign(next);
+    const Variable<T>& var = vars[i];
+    const auto& slots = slots_.get(var, n_slots, name());
+    s.w = Tensor<T>(detail::read_variable_unwatched(var.state()));
+    s.g = grads[i];
+    for (int k = 0; k < n_slots; ++k)
+      s.slots[static_cast<std::size_t>(k)] =
+          Tensor<T>(detail::read_variable_unwatched(slots[static_cast<std::size_t>(k)]));
+    Tensor<T> next = self.update(s);
+    s.w = Tensor<T>();
+    for (int k = 0; k < n_slots; ++k) {
+      Tensor<T>& slot = s.slots[static_cast<std::size_t>(k)];
+      Variable<T>(slots[static_cast<std::size_t>(k)]).assign(slot);
+      slot = Tensor<T>();
+    }
+    Variable<T>(var.state()).assign(next);
   }
-  ++iterations_;
+  iterations_.assign(
+      detail::run_without_gradient<double>(detail::next_step_op, {&s.step.impl()}, Shape{}));
 }
+
+namespace detail {
+
+// The update ops of the optimizers below, a line of a rule each. The comment names the inputs
+// in order and the attributes; `lr` and `step` are 0-d doubles, and a rule for T variables
+// uses the rate as T, as an eager step always has.
+
+/// (w, g, lr) -> w - lr g
+struct SgdStep {
+  static constexpr const char* name = "SGD.step";
+  static constexpr int arity = 3;
+  template <class T, class Out>
+  static void apply(const UpdateAttrs&, const UpdateInputs<T>& in, Out& out) {
+    out = in.array(0) - static_cast<T>(in.scalar(2)) * in.array(1);
+  }
+};
+/// (m, g, lr), a = momentum -> momentum m - lr g
+struct SgdMomentum {
+  static constexpr const char* name = "SGD.momentum";
+  static constexpr int arity = 3;
+  template <class T, class Out>
+  static void apply(const UpdateAttrs& k, const UpdateInputs<T>& in, Out& out) {
+    out = static_cast<T>(k.a) * in.array(0) - static_cast<T>(in.scalar(2)) * in.array(1);
+  }
+};
+/// (w, m, g, lr), a = momentum, b = 1 for Nesterov -> w + m, or w + momentum m - lr g
+struct SgdApplyMomentum {
+  static constexpr const char* name = "SGD.apply_momentum";
+  static constexpr int arity = 4;
+  template <class T, class Out>
+  static void apply(const UpdateAttrs& k, const UpdateInputs<T>& in, Out& out) {
+    if (k.b != 0)
+      out = in.array(0) + static_cast<T>(k.a) * in.array(1) -
+            static_cast<T>(in.scalar(3)) * in.array(2);
+    else
+      out = in.array(0) + in.array(1);
+  }
+};
+/// (m, g), a = 1 - beta_1 -> m + (g - m) a
+struct AdamFirstMoment {
+  static constexpr const char* name = "Adam.first_moment";
+  static constexpr int arity = 2;
+  template <class T, class Out>
+  static void apply(const UpdateAttrs& k, const UpdateInputs<T>& in, Out& out) {
+    out = in.array(0) + (in.array(1) - in.array(0)) * static_cast<T>(k.a);
+  }
+};
+/// (v, g), a = 1 - beta_2 -> v + (g^2 - v) a
+struct AdamSecondMoment {
+  static constexpr const char* name = "Adam.second_moment";
+  static constexpr int arity = 2;
+  template <class T, class Out>
+  static void apply(const UpdateAttrs& k, const UpdateInputs<T>& in, Out& out) {
+    out = in.array(0) + (in.array(1).square() - in.array(0)) * static_cast<T>(k.a);
+  }
+};
+/// (lr, step), a = beta_1, b = beta_2 -> Keras's step size at t = step + 1, with the bias
+/// correction folded in: lr sqrt(1 - beta_2^t) / (1 - beta_1^t), in double from the rate as
+/// T, rounded to T (a 0-d double).
+template <class T>
+void adam_step_size_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
+  const UpdateAttrs k = args.as<UpdateAttrs>();
+  const UpdateInputs<T> in{inputs};
+  const T lr = static_cast<T>(in.scalar(0));
+  const double t = in.scalar(1) + 1;
+  *static_cast<double*>(out.data) =
+      static_cast<T>(double(lr) * std::sqrt(1 - std::pow(k.b, t)) / (1 - std::pow(k.a, t)));
+}
+template <class T>
+inline constexpr OpDefinition adam_step_size_op{"Adam.step_size", OpFamily::optimizer, 2, nullptr,
+                                                &adam_step_size_forward<T>};
+/// (w, m, v, lr, step size), a = epsilon, b = weight decay ->
+///   (1 - lr weight_decay) w - step_size m / (sqrt(v) + epsilon)
+/// AdamW first shrinks the variable, then takes Adam's step, which does not depend on it, so
+/// both fit in one pass; for Adam the factor is exactly 1.
+struct AdamApply {
+  static constexpr const char* name = "Adam.apply";
+  static constexpr int arity = 5;
+  template <class T, class Out>
+  static void apply(const UpdateAttrs& k, const UpdateInputs<T>& in, Out& out) {
+    const T keep = static_cast<T>(1) - static_cast<T>(in.scalar(3)) * static_cast<T>(k.b);
+    const auto step_size = static_cast<T>(in.scalar(4));
+    out = keep * in.array(0) - step_size * in.array(1) / (in.array(2).sqrt() + static_cast<T>(k.a));
+  }
+};
+/// (v, g), a = rho -> rho v + (1 - rho) g^2
+struct RmspropVelocity {
+  static constexpr const char* name = "RMSprop.velocity";
+  static constexpr int arity = 2;
+  template <class T, class Out>
+  static void apply(const UpdateAttrs& k, const UpdateInputs<T>& in, Out& out) {
+    out = static_cast<T>(k.a) * in.array(0) + static_cast<T>(1 - k.a) * in.array(1).square();
+  }
+};
+/// (a, g), a = rho -> rho a + (1 - rho) g
+struct RmspropAverage {
+  static constexpr const char* name = "RMSprop.average";
+  static constexpr int arity = 2;
+  template <class T, class Out>
+  static void apply(const UpdateAttrs& k, const UpdateInputs<T>& in, Out& out) {
+    out = static_cast<T>(k.a) * in.array(0) + static_cast<T>(1 - k.a) * in.array(1);
+  }
+};
+/// (g, v, lr), a = epsilon -> lr g / sqrt(v + epsilon)
+struct RmspropDelta {
+  static constexpr const char* name = "RMSprop.delta";
+  static constexpr int arity = 3;
+  template <class T, class Out>
+  static void apply(const UpdateAttrs& k, const UpdateInputs<T>& in, Out& out) {
+    out = static_cast<T>(in.scalar(2)) * in.array(0) / (in.array(1) + static_cast<T>(k.a)).sqrt();
+  }
+};
+/// (g, v, a, lr), a = epsilon -> lr g / sqrt(v - a^2 + epsilon)
+struct RmspropCenteredDelta {
+  static constexpr const char* name = "RMSprop.centered_delta";
+  static constexpr int arity = 4;
+  template <class T, class Out>
+  static void apply(const UpdateAttrs& k, const UpdateInputs<T>& in, Out& out) {
+    out = static_cast<T>(in.scalar(3)) * in.array(0) /
+          (in.array(1) - in.array(2).square() + static_cast<T>(k.a)).sqrt();
+  }
+};
+/// (s, delta), a = momentum -> momentum s + delta
+struct RmspropMomentum {
+  static constexpr const char* name = "RMSprop.momentum";
+  static constexpr int arity = 2;
+  template <class T, class Out>
+  static void apply(const UpdateAttrs& k, const UpdateInputs<T>& in, Out& out) {
+    out = static_cast<T>(k.a) * in.array(0) + in.array(1);
+  }
+};
+/// (w, delta) -> w - delta
+struct RmspropApply {
+  static constexpr const char* name = "RMSprop.apply";
+  static constexpr int arity = 2;
+  template <class T, class Out>
+  static void apply(const UpdateAttrs&, const UpdateInputs<T>& in, Out& out) {
+    out = in.array(0) - in.array(1);
+  }
+};
+
+}  // namespace detail
 
 /// Gradient descent with optional momentum, as keras.optimizers.SGD:
 ///   momentum = 0:  w -= lr g
@@ -222,20 +464,14 @@ class SGD : public Optimizer<SGD> {
 
   // Internal: the update rule Optimizer::apply_gradients runs on each variable.
   int slot_count() const { return momentum_ != 0 ? 1 : 0; }
-  template <class T, class W, class G, class N>
-  void update_step(const W& w, const G& g, N next, std::array<detail::FlatArray<T>, 3>& slots,
-                   T lr) const {
-    if (momentum_ == 0) {
-      next = w - lr * g;
-      return;
-    }
-    const T mu = static_cast<T>(momentum_);
-    auto& m = slots[0];
-    m = mu * m - lr * g;
-    if (nesterov_)
-      next = w + mu * m - lr * g;
-    else
-      next = w + m;
+  template <class T>
+  Tensor<T> update(UpdateStep<T>& s) const {
+    using namespace detail;
+    if (momentum_ == 0) return run_update<T, SgdStep>({&s.w.impl(), &s.g.impl(), &s.lr.impl()});
+    Tensor<T>& m = s.slots[0];
+    m = run_update<T, SgdMomentum>({&m.impl(), &s.g.impl(), &s.lr.impl()}, {momentum_});
+    return run_update<T, SgdApplyMomentum>({&s.w.impl(), &m.impl(), &s.g.impl(), &s.lr.impl()},
+                                           {momentum_, nesterov_ ? 1.0 : 0.0});
   }
 
  private:
@@ -260,20 +496,19 @@ class Adam : public Optimizer<Adam> {
 
   // Internal: the update rule Optimizer::apply_gradients runs on each variable.
   int slot_count() const { return 2; }
-  template <class T, class W, class G, class N>
-  void update_step(const W& w, const G& g, N next, std::array<detail::FlatArray<T>, 3>& slots,
-                   T lr) const {
-    auto& m = slots[0];
-    auto& v = slots[1];
-    const double t = static_cast<double>(iterations() + 1);
-    const T alpha = static_cast<T>(double(lr) * std::sqrt(1 - std::pow(beta_2_, t)) /
-                                   (1 - std::pow(beta_1_, t)));
-    m += (g - m) * static_cast<T>(1 - beta_1_);
-    v += (g.square() - v) * static_cast<T>(1 - beta_2_);
-    // AdamW: Keras first shrinks the variable by lr * weight_decay, then takes the Adam step;
-    // the step does not depend on the variable, so both fit in one pass.
-    const T keep = static_cast<T>(1) - lr * static_cast<T>(weight_decay_);
-    next = keep * w - alpha * m / (v.sqrt() + static_cast<T>(epsilon_));
+  template <class T>
+  Tensor<T> update(UpdateStep<T>& s) const {
+    using namespace detail;
+    Tensor<T>& m = s.slots[0];
+    Tensor<T>& v = s.slots[1];
+    m = run_update<T, AdamFirstMoment>({&m.impl(), &s.g.impl()}, {1 - beta_1_});
+    v = run_update<T, AdamSecondMoment>({&v.impl(), &s.g.impl()}, {1 - beta_2_});
+    const Tensor<double> step_size =
+        run_without_gradient<double>(adam_step_size_op<T>, {&s.lr.impl(), &s.step.impl()}, Shape{},
+                                     OpAttrs::of(UpdateAttrs{beta_1_, beta_2_, 0}));
+    return run_update<T, AdamApply>(
+        {&s.w.impl(), &m.impl(), &v.impl(), &s.lr.impl(), &step_size.impl()},
+        {epsilon_, weight_decay_});
   }
 
  protected:
@@ -337,27 +572,26 @@ class RMSprop : public Optimizer<RMSprop> {
   // Internal: the update rule Optimizer::apply_gradients runs on each variable. Slots: the
   // velocity, then the average gradient if centered, then the momentum if any.
   int slot_count() const { return 1 + int(centered_) + int(momentum_ > 0); }
-  template <class T, class W, class G, class N>
-  void update_step(const W& w, const G& g, N next, std::array<detail::FlatArray<T>, 3>& slots,
-                   T lr) const {
-    auto& v = slots[0];
-    const T rho = static_cast<T>(rho_), one_minus_rho = static_cast<T>(1 - rho_);
-    const T eps = static_cast<T>(epsilon_);
-    v = rho * v + one_minus_rho * g.square();
+  template <class T>
+  Tensor<T> update(UpdateStep<T>& s) const {
+    using namespace detail;
+    Tensor<T>& v = s.slots[0];
+    v = run_update<T, RmspropVelocity>({&v.impl(), &s.g.impl()}, {rho_});
+    Tensor<T> delta;
     if (centered_) {
-      auto& a = slots[1];
-      a = rho * a + one_minus_rho * g;
-      next = lr * g / (v - a.square() + eps).sqrt();  // the step, before momentum
+      Tensor<T>& a = s.slots[1];
+      a = run_update<T, RmspropAverage>({&a.impl(), &s.g.impl()}, {rho_});
+      delta = run_update<T, RmspropCenteredDelta>({&s.g.impl(), &v.impl(), &a.impl(), &s.lr.impl()},
+                                                  {epsilon_});
     } else {
-      next = lr * g / (v + eps).sqrt();
+      delta = run_update<T, RmspropDelta>({&s.g.impl(), &v.impl(), &s.lr.impl()}, {epsilon_});
     }
     if (momentum_ > 0) {
-      auto& s = slots[centered_ ? 2 : 1];
-      s = static_cast<T>(momentum_) * s + next;
-      next = w - s;
-    } else {
-      next = w - next;
+      Tensor<T>& m = s.slots[centered_ ? 2 : 1];
+      m = run_update<T, RmspropMomentum>({&m.impl(), &delta.impl()}, {momentum_});
+      delta = m;
     }
+    return run_update<T, RmspropApply>({&s.w.impl(), &delta.impl()});
   }
 
  private:
