@@ -1,9 +1,9 @@
 // One training step (forward, backward, plain SGD update) of a 784-256-256-10 ReLU MLP with
-// softmax cross-entropy (mlp_model.hpp) at batch 64 and 256: tapegrad beside the same step
-// written by hand in Eigen, and beside libtorch when built with TAPEGRAD_BENCHMARK_TORCH.
-// TAPEGRAD_BENCH_THREADS=2 runs the same cases on two threads (see NOTE [ Threads in the
-// benchmarks ] in bench_common.hpp). mlp_benchmark_blas, built against tapegrad::blas, adds both
-// steps on the BLAS's GEMM.
+// softmax cross-entropy (mlp_model.hpp) at batch 64 and 256: tapegrad, eagerly and replayed
+// (tapegrad::function), beside the same step written by hand in Eigen, and beside libtorch when
+// built with TAPEGRAD_BENCHMARK_TORCH. TAPEGRAD_BENCH_THREADS=2 runs the same cases on two threads
+// (see NOTE [ Threads in the benchmarks ] in bench_common.hpp). mlp_benchmark_blas, built against
+// tapegrad::blas, adds both steps on the BLAS's GEMM.
 #include "bench_common.hpp"
 #include "mlp_model.hpp"
 
@@ -34,6 +34,10 @@ void BM_MlpStepTapegrad(benchmark::State& state) {
   use_blas(false);
   BM_MlpStep<mlp::Tapegrad>(state);
 }
+void BM_MlpStepTapegradReplayed(benchmark::State& state) {
+  use_blas(false);
+  BM_MlpStep<mlp::TapegradReplayed>(state);
+}
 #ifdef TAPEGRAD_BLAS
 void BM_MlpStepByHandBlas(benchmark::State& state) {
   BM_MlpStep<mlp::EigenByHand>(state, true);
@@ -53,6 +57,11 @@ BENCHMARK(BM_MlpStepEigenByHand)
     ->Unit(benchmark::kMillisecond)
     ->Apply(bench::time_for_threads);
 BENCHMARK(BM_MlpStepTapegrad)
+    ->Arg(64)
+    ->Arg(256)
+    ->Unit(benchmark::kMillisecond)
+    ->Apply(bench::time_for_threads);
+BENCHMARK(BM_MlpStepTapegradReplayed)
     ->Arg(64)
     ->Arg(256)
     ->Unit(benchmark::kMillisecond)

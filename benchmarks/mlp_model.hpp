@@ -8,6 +8,7 @@
 #include <Eigen/Core>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <vector>
 
@@ -145,17 +146,23 @@ class Tapegrad {
  public:
   explicit Tapegrad(int batch) : Tapegrad(Data(batch)) {}
 
-  float step() {
+  float step() { return loss_and_update(x_, labels_).item(); }
+
+  /// One step on a batch: the loss, and the variables updated.
+  tg::Tensor<float> loss_and_update(const tg::Tensor<float>& x,
+                                    const tg::Tensor<std::int32_t>& labels) {
     tg::GradientTape tape;
-    auto h1 = tg::relu(tg::matmul(x_, w1_) + b1_);
+    auto h1 = tg::relu(tg::matmul(x, w1_) + b1_);
     auto h2 = tg::relu(tg::matmul(h1, w2_) + b2_);
     auto logits = tg::matmul(h2, w3_) + b3_;
-    auto loss = tg::mean(tg::sparse_softmax_cross_entropy(labels_, logits));
+    auto loss = tg::mean(tg::sparse_softmax_cross_entropy(labels, logits));
     auto grads = tape.gradient(loss, params_);
     for (std::size_t i = 0; i < params_.size(); ++i)
       params_[i].assign_sub(grads[i] * learning_rate);
-    return loss.item();
+    return loss;
   }
+  const tg::Tensor<float>& x() const { return x_; }
+  const tg::Tensor<std::int32_t>& labels() const { return labels_; }
 
  private:
   explicit Tapegrad(const Data& d)
@@ -173,6 +180,24 @@ class Tapegrad {
   tg::Tensor<std::int32_t> labels_;
   tg::Variable<float> w1_, w2_, w3_, b1_, b2_, b3_;
   std::vector<tg::Variable<float>> params_;  // copies share the variables above
+};
+
+/// The same step as a tapegrad::function: traced at the first call, replayed after it.
+class TapegradReplayed {
+ public:
+  explicit TapegradReplayed(int batch)
+      : eager_(batch),
+        step_([this](const tg::Tensor<float>& x, const tg::Tensor<std::int32_t>& labels) {
+          return eager_.loss_and_update(x, labels);
+        }) {}
+
+  float step() { return step_(eager_.x(), eager_.labels()).item(); }
+
+ private:
+  using Step =
+      std::function<tg::Tensor<float>(const tg::Tensor<float>&, const tg::Tensor<std::int32_t>&)>;
+  Tapegrad eager_;
+  tg::Function<Step> step_;
 };
 
 #ifdef TAPEGRAD_BENCHMARK_WITH_TORCH
