@@ -157,6 +157,17 @@ void report_op_without_gradient(const ImplRef& output, const OpDefinition& defin
   for_each_observer([&](OpObserver& o) { o.on_op_without_gradient(call); });
 }
 
+/// report_op_without_gradient for an op with any number of inputs, none included.
+inline void report_op_without_gradient(const ImplRef& output, const OpDefinition& definition,
+                                       const ImplRef* const* inputs, std::size_t n_inputs,
+                                       const OpAttrs& attrs,
+                                       const std::shared_ptr<const void>& shared) {
+  if (TAPEGRAD_LIKELY(thread_tapes.observer == nullptr)) return;
+  const OpCall call{definition, attrs,  shared,  inputs,  n_inputs, nullptr,
+                    0,          output, nullptr, nullptr, 0,        false};
+  for_each_observer([&](OpObserver& o) { o.on_op_without_gradient(call); });
+}
+
 /// Runs an op with no gradient through its definition (its forward into a new tensor of
 /// `shape`) and reports it to the thread's observers.
 ///   Tensor<bool> y = run_without_gradient<bool>(compare_op<T, Less>, {&a.impl(), &b.impl()}, s);

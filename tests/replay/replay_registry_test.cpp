@@ -127,9 +127,9 @@ TEST_CASE("Every registry row, traced and replayed at fresh inputs, equals the e
       "inputs outside a domain\n",
       replayed, refused.size(), skipped_at_fresh_inputs);
   CHECK(replayed > 5000);
-  // Refused, and only these, each for a decision the host makes from the values, which a
-  // replay could not repeat: dropout draws its mask on the host (random draws are not ops
-  // yet); clip_by_value checks tensor bounds on the host; prod's rule picks its formula from
+  // Refused, and only these, each for what a replay could not repeat: dropout's row makes its
+  // Generator inside the call (NOTE [ Random draws as ops ]); clip_by_value checks tensor
+  // bounds on the host; prod's rule picks its formula from
   // the values (y / x, or the products of the others where an input is 0), which the trace
   // sees here because the persistent tape records the backward. A refusal is a typed error,
   // never a stale value; a row that starts to be refused is a regression.

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <random>
 #include <string>
 #include <utility>
@@ -27,33 +28,68 @@ namespace tapegrad {
 // the same way: they are identical wherever the C library is the same (every glibc build),
 // and may differ in the last bit elsewhere.
 
+namespace detail {
+
+using RandomEngine = std::mt19937_64;
+
+/// Uniform in [0, 1): the top 53 bits of one draw, scaled exactly.
+inline double draw_uniform(RandomEngine& engine) {
+  return static_cast<double>(engine() >> 11) * 0x1p-53;
+}
+/// Two independent standard normal values (Box-Muller).
+inline std::pair<double, double> draw_normal_pair(RandomEngine& engine) {
+  const double u = 1.0 - draw_uniform(engine);  // in (0, 1], so log(u) is finite
+  const double r = std::sqrt(-2.0 * std::log(u));
+  const double theta = 6.283185307179586 * draw_uniform(engine);
+  return {r * std::cos(theta), r * std::sin(theta)};
+}
+
+/// Where a random op draws from, as its definition's shared data (NOTE [ Random draws as
+/// ops ]): a Generator's engine, which a trace must not keep alive, or this thread's default
+/// generator, whichever thread replays.
+struct RandomSource {
+  std::weak_ptr<RandomEngine> engine;
+  bool thread_default = false;
+};
+
+}  // namespace detail
+
 /// A seeded source of random numbers (a std::mt19937_64) for dropout and the initialisers.
-/// Each call advances it; copy it to replay the same numbers. Not safe to share between
-/// threads without a lock.
+/// Each call advances it; copy it to replay the same numbers (a copy is a generator of its
+/// own, in the same state). Not safe to share between threads without a lock.
 ///   tapegrad::Generator gen(42);  auto w = tapegrad::glorot_uniform<float>({784, 128}, gen);
 class Generator {
  public:
   /// std::mt19937_64's own default seed, used by Generator() and default_generator().
   static constexpr std::uint64_t default_seed = 5489u;
 
-  explicit Generator(std::uint64_t seed) : engine_(seed) {}
+  explicit Generator(std::uint64_t seed)
+      : engine_(std::make_shared<detail::RandomEngine>(seed)),
+        source_(std::make_shared<const detail::RandomSource>(detail::RandomSource{engine_})) {}
   /// Seeded with default_seed: the same numbers in every run.
   Generator() : Generator(default_seed) {}
+  Generator(const Generator& other) : Generator() { *engine_ = *other.engine_; }
+  /// Takes `other`'s state; traces that draw from this generator go on drawing from it.
+  Generator& operator=(const Generator& other) {
+    *engine_ = *other.engine_;
+    return *this;
+  }
+  ~Generator() = default;
 
   /// The next 64 random bits.
-  std::uint64_t bits() { return engine_(); }
+  std::uint64_t bits() { return (*engine_)(); }
   /// Uniform in [0, 1): the top 53 bits, scaled exactly.
-  double uniform() { return static_cast<double>(bits() >> 11) * 0x1p-53; }
+  double uniform() { return detail::draw_uniform(*engine_); }
   /// Two independent standard normal values (Box-Muller).
-  std::pair<double, double> normal_pair() {
-    const double u = 1.0 - uniform();  // in (0, 1], so log(u) is finite
-    const double r = std::sqrt(-2.0 * std::log(u));
-    const double theta = 6.283185307179586 * uniform();
-    return {r * std::cos(theta), r * std::sin(theta)};
-  }
+  std::pair<double, double> normal_pair() { return detail::draw_normal_pair(*engine_); }
+
+  // Internal: what a random op drawing from this generator holds, and the engine it draws.
+  const std::shared_ptr<const detail::RandomSource>& source() const { return source_; }
+  const std::shared_ptr<detail::RandomEngine>& engine() const { return engine_; }
 
  private:
-  std::mt19937_64 engine_;
+  std::shared_ptr<detail::RandomEngine> engine_;
+  std::shared_ptr<const detail::RandomSource> source_;
 };
 
 /// This thread's generator, for the random ops called without one. Seeded with
@@ -73,6 +109,102 @@ inline void set_seed(std::uint64_t seed) {
 
 namespace detail {
 
+// NOTE [ Random draws as ops ]
+// A random op (random_uniform, random_normal, truncated_normal, dropout's mask) is an op
+// without a gradient whose shared data names the generator it draws from, so that a traced
+// function draws again at each replay, as its eager calls would: from the same Generator,
+// which advances, or from the default generator of the thread that replays. A trace holds
+// the generator weakly: a replay after the generator is gone is a trace_error, and a trace
+// that drew from a generator created inside the call (which a replay could not make again)
+// is refused when the trace ends. The initialisers are draws too: inside a traced call they
+// draw anew at each replay.
+
+/// The source random ops called with `gen` draw from.
+inline const std::shared_ptr<const RandomSource>& source_of(Generator& gen) {
+  static const auto thread_default =
+      std::make_shared<const RandomSource>(RandomSource{{}, /*thread_default=*/true});
+  return &gen == &default_generator() ? thread_default : gen.source();
+}
+
+/// The engine a random op draws from at this call.
+inline std::shared_ptr<RandomEngine> engine_of(const OpArgs& args, const char* op) {
+  const RandomSource& source = args.data<RandomSource>();
+  if (source.thread_default) return default_generator().engine();
+  std::shared_ptr<RandomEngine> engine = source.engine.lock();
+  TAPEGRAD_CHECK(engine != nullptr, trace_error, "function: ", op,
+                 " draws from a Generator that no longer exists (a traced call drew from it)");
+  return engine;
+}
+
+/// Runs random op `op` into a new tensor of `shape`, drawing from `gen`, and tells observers.
+template <class T>
+Tensor<T> draw(const OpDefinition& op, const Shape& shape, const OpAttrs& attrs, Generator& gen) {
+  Tensor<T> y(uninitialized, shape);
+  const std::shared_ptr<const void> shared = source_of(gen);
+  op.forward(OpArgs{attrs, shared}, nullptr, *y.impl().get());
+  report_op_without_gradient(y.impl(), op, nullptr, 0, attrs, shared);
+  return y;
+}
+
+/// random_uniform's bounds.
+struct UniformAttrs {
+  double lo, hi;
+};
+template <class T>
+void random_uniform_forward(const OpArgs& args, const ImplRef* const*, TensorImpl& out) {
+  const auto [lo, hi] = args.as<UniformAttrs>();
+  const std::shared_ptr<RandomEngine> engine = engine_of(args, "random_uniform");
+  T* y = static_cast<T*>(out.data);
+  const T lo_t = static_cast<T>(lo), hi_t = static_cast<T>(hi);
+  for (std::int64_t i = 0; i < out.size; ++i) {
+    T v = static_cast<T>(std::fma(hi - lo, draw_uniform(*engine), lo));
+    // lo + (hi - lo) u can round up to hi (u is below 1 by less than half a spacing of T).
+    if (v >= hi_t && lo_t < hi_t) v = std::nextafter(hi_t, lo_t);
+    y[i] = v;
+  }
+}
+template <class T>
+inline constexpr OpDefinition random_uniform_op{"random_uniform", OpFamily::random, 0, nullptr,
+                                                &random_uniform_forward<T>};
+
+/// random_normal's and truncated_normal's parameters; `truncate` redraws |z| > 2.
+struct NormalAttrs {
+  double mean, stddev;
+  bool truncate;
+};
+template <class T>
+void random_normal_forward(const OpArgs& args, const ImplRef* const*, TensorImpl& out) {
+  const NormalAttrs a = args.as<NormalAttrs>();
+  const std::shared_ptr<RandomEngine> engine =
+      engine_of(args, a.truncate ? "truncated_normal" : "random_normal");
+  T* y = static_cast<T*>(out.data);
+  std::int64_t i = 0;
+  auto put = [&](double z) {
+    if (i < out.size && (!a.truncate || std::abs(z) <= 2.0))
+      y[i++] = static_cast<T>(std::fma(a.stddev, z, a.mean));
+  };
+  while (i < out.size) {
+    const auto [z0, z1] = draw_normal_pair(*engine);
+    put(z0);
+    put(z1);
+  }
+}
+template <class T>
+inline constexpr OpDefinition random_normal_op{"random_normal", OpFamily::random, 0, nullptr,
+                                               &random_normal_forward<T>};
+
+/// dropout's mask: 1 where an element is kept (a draw at least `rate`), 0 where dropped.
+template <class T>
+void dropout_mask_forward(const OpArgs& args, const ImplRef* const*, TensorImpl& out) {
+  const double rate = args.as<ScalarAttrs>().scalar;
+  const std::shared_ptr<RandomEngine> engine = engine_of(args, "dropout");
+  T* keep = static_cast<T*>(out.data);
+  for (std::int64_t i = 0; i < out.size; ++i) keep[i] = draw_uniform(*engine) >= rate ? T(1) : T(0);
+}
+template <class T>
+inline constexpr OpDefinition dropout_mask_op{"dropout_mask", OpFamily::random, 0, nullptr,
+                                              &dropout_mask_forward<T>};
+
 inline void check_finite_param(const char* op, const char* what, double v) {
   TAPEGRAD_CHECK(std::isfinite(v), value_error, op, ": ", what, " must be finite, got ", v);
 }
@@ -86,25 +218,6 @@ inline void check_stddev(const char* op, double mean, double stddev) {
       value_error, op, ": mean ", mean, " and stddev ", stddev,
       " give samples beyond float's range");
   TAPEGRAD_CHECK(!(stddev < 0), value_error, op, ": stddev must be non-negative, got ", stddev);
-}
-
-/// Fills a tensor with mean + stddev z, z standard normal; `truncate` redraws |z| > 2.
-template <class T>
-Tensor<T> normal_tensor(const Shape& shape, double mean, double stddev, bool truncate,
-                        Generator& gen) {
-  Tensor<T> y(uninitialized, shape);
-  T* out = y.mutable_data();
-  std::int64_t i = 0;
-  auto put = [&](double z) {
-    if (i < y.size() && (!truncate || std::abs(z) <= 2.0))
-      out[i++] = static_cast<T>(std::fma(stddev, z, mean));
-  };
-  while (i < y.size()) {
-    const auto [z0, z1] = gen.normal_pair();
-    put(z0);
-    put(z1);
-  }
-  return y;
 }
 
 /// fan_in and fan_out of a weight of this shape, as Keras computes them: [in, out] for a
@@ -140,16 +253,8 @@ Tensor<T> random_uniform(const Shape& shape, double lo = 0.0, double hi = 1.0,
                  value_error,
                  "random_uniform: needs bounds with lo < hi whose difference is finite in ",
                  dtype_name(dtype_of<T>()), ", got lo = ", lo, ", hi = ", hi);
-  Tensor<T> y(detail::uninitialized, shape);
-  T* out = y.mutable_data();
-  const T lo_t = static_cast<T>(lo), hi_t = static_cast<T>(hi);
-  for (std::int64_t i = 0; i < y.size(); ++i) {
-    T v = static_cast<T>(std::fma(hi - lo, gen.uniform(), lo));
-    // lo + (hi - lo) u can round up to hi (u is below 1 by less than half a spacing of T).
-    if (v >= hi_t && lo_t < hi_t) v = std::nextafter(hi_t, lo_t);
-    out[i] = v;
-  }
-  return y;
+  return detail::draw<T>(detail::random_uniform_op<T>, shape,
+                         detail::OpAttrs::of(detail::UniformAttrs{lo, hi}), gen);
 }
 
 /// random_uniform in [0, 1) from the given generator.
@@ -171,7 +276,8 @@ Tensor<T> random_normal(const Shape& shape, double mean = 0.0, double stddev = 1
   detail::OpScope op_scope(where);
   static_assert(is_differentiable_v<T>, "tapegrad: random_normal makes float or double tensors");
   detail::check_stddev("random_normal", mean, stddev);
-  return detail::normal_tensor<T>(shape, mean, stddev, false, gen);
+  return detail::draw<T>(detail::random_normal_op<T>, shape,
+                         detail::OpAttrs::of(detail::NormalAttrs{mean, stddev, false}), gen);
 }
 /// Standard normal values from the given generator.   auto z = tapegrad::random_normal({5}, gen);
 template <class T = float>
@@ -189,7 +295,8 @@ Tensor<T> truncated_normal(const Shape& shape, double mean, double stddev, Gener
   detail::OpScope op_scope(where);
   static_assert(is_differentiable_v<T>, "tapegrad: truncated_normal makes float or double tensors");
   detail::check_stddev("truncated_normal", mean, stddev);
-  return detail::normal_tensor<T>(shape, mean, stddev, true, gen);
+  return detail::draw<T>(detail::random_normal_op<T>, shape,
+                         detail::OpAttrs::of(detail::NormalAttrs{mean, stddev, true}), gen);
 }
 
 /// Glorot (Xavier) uniform initialiser: uniform in [-limit, limit), limit =
@@ -253,9 +360,8 @@ Tensor<detail::element_t<X>> dropout(const X& x, double rate, Generator& gen, bo
   TAPEGRAD_CHECK(rate >= 0 && rate < 1, value_error,
                  "dropout: rate must be in the range [0, 1), got ", rate);
   if (!training) return detail::unchanged(t, "dropout");
-  Tensor<T> keep(detail::uninitialized, t.shape());
-  T* k = keep.mutable_data();
-  for (std::int64_t i = 0; i < keep.size(); ++i) k[i] = gen.uniform() >= rate ? T(1) : T(0);
+  const Tensor<T> keep = detail::draw<T>(detail::dropout_mask_op<T>, t.shape(),
+                                         detail::OpAttrs::of(detail::ScalarAttrs{rate}), gen);
   // NOTE [ Selecting instead of multiplying by a mask ] (ops/losses.hpp)
   return detail::select_where(keep, t * static_cast<T>(1.0 / (1.0 - rate)));
 }

@@ -557,14 +557,13 @@ Tensor<T> prod(const Tensor<T>& x, int axis, bool keepdims) {
 
 // ---- argmax / argmin ----
 
+/// argmax (IsMax) or argmin along attrs' axis, into `out` (NOTE [ Ops without a gradient ]).
 template <class T, bool IsMax>
-Tensor<std::int64_t> arg_extreme(const Tensor<T>& x, int axis) {
-  const ReductionLayout l = reduction_layout(x.shape(), axis);
-  TAPEGRAD_CHECK(l.n != 0, shape_error, IsMax ? "argmax" : "argmin",
-                 ": cannot reduce an empty axis (", x.shape(), ")");
-  Tensor<std::int64_t> y(uninitialized, reduced_shape(x.shape(), axis, false));
-  const T* px = x.elements();
-  std::int64_t* py = y.mutable_data();
+void arg_extreme_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
+  const TensorImpl& x = *inputs[0]->get();
+  const ReductionLayout l = reduction_layout(x.shape, args.as<ReduceAttrs>().axis);
+  const T* px = static_cast<const T*>(x.data);
+  std::int64_t* py = static_cast<std::int64_t*>(out.data);
   for (std::int64_t o = 0; o < l.outer; ++o)
     for (std::int64_t i = 0; i < l.inner; ++i) {
       std::int64_t best = 0;
@@ -578,7 +577,19 @@ Tensor<std::int64_t> arg_extreme(const Tensor<T>& x, int axis) {
       }
       py[o * l.inner + i] = best;
     }
-  return y;
+}
+template <class T, bool IsMax>
+inline constexpr OpDefinition arg_extreme_op{IsMax ? "argmax" : "argmin", OpFamily::reduction, 1,
+                                             nullptr, &arg_extreme_forward<T, IsMax>};
+
+template <class T, bool IsMax>
+Tensor<std::int64_t> arg_extreme(const Tensor<T>& x, int axis) {
+  const ReductionLayout l = reduction_layout(x.shape(), axis);
+  TAPEGRAD_CHECK(l.n != 0, shape_error, IsMax ? "argmax" : "argmin",
+                 ": cannot reduce an empty axis (", x.shape(), ")");
+  return run_without_gradient<std::int64_t>(arg_extreme_op<T, IsMax>, {&x.impl()},
+                                            reduced_shape(x.shape(), axis, false),
+                                            OpAttrs::of(ReduceAttrs{axis, false}));
 }
 
 // ---- Euclidean norm ----

@@ -13,6 +13,7 @@
 
 #include "tapegrad/detail/op_observer.hpp"
 #include "tapegrad/detail/trace_hooks.hpp"
+#include "tapegrad/ops/random.hpp"
 #include "tapegrad/replay/program.hpp"
 #include "tapegrad/variable.hpp"
 
@@ -218,6 +219,16 @@ class Tracer final : public OpObserver, public TraceHooks {
     TAPEGRAD_CHECK(!failed_, trace_error,
                    "function: the call caught a trace_error and went on; such a call cannot be "
                    "traced (call it directly)");
+    // A generator made inside the call is gone now; a replay could not make it again.
+    for (const TraceInstruction& i : program_.instructions) {
+      if (i.kind != TraceInstruction::Kind::op || i.op->family != OpFamily::random) continue;
+      const auto& source = *static_cast<const RandomSource*>(i.shared.get());
+      TAPEGRAD_CHECK(source.thread_default || !source.engine.expired(), trace_error,
+                     "function: ", i.op->name,
+                     " drew from a Generator created inside the call, which a replay cannot "
+                     "make again; create it outside the function (a replay then draws from it "
+                     "as an eager call would)");
+    }
     for (const ImplRef& out : outputs)
       program_.outputs.push_back(out ? slot_of(out, "function") : -1);
     program_.output_lengths = std::move(lengths);
