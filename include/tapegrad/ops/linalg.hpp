@@ -36,21 +36,22 @@ inline Shape matmul_batch(const Shape& s) {
 /// sizes of the product. The messages name the shapes as the user passed them.
 inline MatmulDims matmul_dims(const Shape& sa, const Shape& sb, bool ta, bool tb) {
   const int ra = sa.rank(), rb = sb.rank();
-  const std::string shapes = matmul_operand(sa, ta) + " x " + matmul_operand(sb, tb);
+  // Spelled out only for an error: a product that fits allocates nothing here.
+  auto shapes = [&] { return matmul_operand(sa, ta) + " x " + matmul_operand(sb, tb); };
   TAPEGRAD_CHECK(!(ra == 0 || rb == 0), shape_error, "matmul: expected tensors of rank >= 1, got ",
-                 shapes);
+                 shapes());
   MatmulDims d;
   d.m = ra == 1 ? 1 : sa[ta ? ra - 1 : ra - 2];
   d.k = ra == 1 ? sa[0] : sa[ta ? ra - 2 : ra - 1];
   const std::int64_t kb = rb == 1 ? sb[0] : sb[tb ? rb - 1 : rb - 2];
   d.n = rb == 1 ? 1 : sb[tb ? rb - 2 : rb - 1];
-  TAPEGRAD_CHECK(d.k == kb, shape_error, "matmul: inner dimensions differ: ", shapes);
+  TAPEGRAD_CHECK(d.k == kb, shape_error, "matmul: inner dimensions differ: ", shapes());
   const Shape batch_a = matmul_batch(sa), batch_b = matmul_batch(sb);
   try {
     d.batch = broadcast_shapes(batch_a, batch_b, "matmul");
   } catch (const shape_error&) {
     detail::fail<shape_error>("matmul: batch dimensions ", batch_a, " and ", batch_b,
-                              " do not broadcast: ", shapes);
+                              " do not broadcast: ", shapes());
   }
   return d;
 }

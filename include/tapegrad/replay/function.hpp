@@ -149,18 +149,18 @@ class Function {
       shared_->eager_calls.fetch_add(1, std::memory_order_relaxed);
       return f_(args...);
     }
-    const std::vector<std::int64_t> signature = signature_of(args...);
-    if (std::shared_ptr<const detail::TracedProgram> program = find(signature)) {
+    if (std::shared_ptr<const detail::TracedProgram> program = find(args...)) {
       shared_->replays.fetch_add(1, std::memory_order_relaxed);
       const detail::ImplRef* arguments[] = {&args.impl()..., nullptr};
-      std::vector<detail::ImplRef> outputs = detail::replay(*program, arguments);
+      detail::PooledValues outputs;
+      detail::replay(*program, arguments, *outputs);
       if constexpr (!std::is_void_v<R>) {
         std::size_t next = 0, next_length = 0;
-        return detail::TracedOutputs<R>::rebuild(outputs, next, program->output_lengths,
+        return detail::TracedOutputs<R>::rebuild(*outputs, next, program->output_lengths,
                                                  next_length);
       }
     } else {
-      return trace<R>(signature, args...);
+      return trace<R>(signature_of(args...), args...);
     }
   }
 
@@ -175,7 +175,7 @@ class Function {
   /// The trace for these arguments' signature, if there is one (for tests and tools).
   template <class... X>
   std::shared_ptr<const detail::TracedProgram> program_for(const X&... args) const {
-    return find(signature_of(args...));
+    return find(args...);
   }
 
  private:
@@ -213,11 +213,27 @@ class Function {
     return signature;
   }
 
-  std::shared_ptr<const detail::TracedProgram> find(
-      const std::vector<std::int64_t>& signature) const {
+  /// Whether `signature` is that of `args` (compared in place: a replay allocates nothing).
+  template <class... X>
+  static bool matches(const std::vector<std::int64_t>& signature, const X&... args) {
+    std::size_t at = 0;
+    auto same = [&](const auto& x) {
+      if (at + 2 + static_cast<std::size_t>(x.rank()) > signature.size() ||
+          signature[at] != static_cast<std::int64_t>(x.dtype()) || signature[at + 1] != x.rank())
+        return false;
+      at += 2;
+      for (std::int64_t d : x.shape())
+        if (signature[at++] != d) return false;
+      return true;
+    };
+    return (same(args) && ...) && at == signature.size();
+  }
+
+  template <class... X>
+  std::shared_ptr<const detail::TracedProgram> find(const X&... args) const {
     std::lock_guard<std::mutex> lock(shared_->mutex);
     for (Trace& t : shared_->traces_kept)
-      if (t.signature == signature) {
+      if (matches(t.signature, args...)) {
         t.last_used = ++shared_->clock;
         return t.program;
       }

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <utility>
 #include <vector>
 
@@ -116,16 +117,57 @@ inline void replay_rule(const TraceInstruction& i, std::vector<ImplRef>& values)
     if (i.outputs[k] >= 0) values[static_cast<std::size_t>(i.outputs[k])] = std::move(grads[k]);
 }
 
-/// Runs `program` on `arguments` (one per argument slot, of the traced types and shapes) and
-/// returns its outputs (an empty reference for an output with no value).
-///   std::vector<ImplRef> outputs = replay(program, argument_refs.data());
-inline std::vector<ImplRef> replay(const TracedProgram& program, const ImplRef* const* arguments) {
-  std::vector<ImplRef> values(static_cast<std::size_t>(program.n_slots));
+// NOTE [ A replay's memory ]
+// In the steady state a replay calls malloc zero times: its tensors and headers come from the
+// thread's block cache (NOTE [ Block cache ]), which the same replay filled the time before,
+// and the vectors it works in (the slots, the outputs) are borrowed from a pool of this
+// thread's and given back empty, keeping their capacity. A vector it returns to the caller (f
+// returned a std::vector) is the caller's, and new.
+
+/// A vector of values borrowed from this thread's pool, given back empty when it goes.
+///   PooledValues outputs;  replay(program, arguments, *outputs);
+class PooledValues {
+ public:
+  PooledValues() {
+    std::vector<std::vector<ImplRef>>& pool = value_pool();
+    if (!pool.empty()) {
+      values_ = std::move(pool.back());
+      pool.pop_back();
+    }
+  }
+  ~PooledValues() {
+    values_.clear();
+    try {
+      value_pool().push_back(std::move(values_));
+    } catch (const std::bad_alloc&) {  // a pool that cannot grow: the vector is freed instead
+    }
+  }
+  PooledValues(const PooledValues&) = delete;
+  PooledValues& operator=(const PooledValues&) = delete;
+
+  std::vector<ImplRef>& operator*() { return values_; }
+
+ private:
+  static std::vector<std::vector<ImplRef>>& value_pool() {
+    thread_local std::vector<std::vector<ImplRef>> pool;
+    return pool;
+  }
+  std::vector<ImplRef> values_;
+};
+
+/// Runs `program` on `arguments` (one per argument slot, of the traced types and shapes) into
+/// `outputs` (cleared first; an empty reference for an output with no value).
+///   PooledValues outputs;  replay(program, argument_refs.data(), *outputs);
+inline void replay(const TracedProgram& program, const ImplRef* const* arguments,
+                   std::vector<ImplRef>& outputs) {
+  PooledValues pooled;
+  std::vector<ImplRef>& values = *pooled;
+  values.resize(static_cast<std::size_t>(program.n_slots));
   for (std::size_t k = 0; k < program.arguments.size(); ++k)
     values[static_cast<std::size_t>(program.arguments[k])] = *arguments[k];
   for (const auto& [slot, constant] : program.constants)
     values[static_cast<std::size_t>(slot)] = constant;
-  constexpr std::size_t few = max_op_inputs;
+  constexpr std::size_t few = 16;  // more (a concat of many) borrow a vector
   const ImplRef* few_inputs[few];
   std::vector<const ImplRef*> many_inputs;
   for (const TraceInstruction& i : program.instructions) {
@@ -166,11 +208,9 @@ inline std::vector<ImplRef> replay(const TracedProgram& program, const ImplRef* 
     }
     for (std::int32_t s : i.last_reads) values[static_cast<std::size_t>(s)].reset();
   }
-  std::vector<ImplRef> outputs;
-  outputs.reserve(program.outputs.size());
+  outputs.clear();
   for (std::int32_t s : program.outputs)
     outputs.push_back(s >= 0 ? values[static_cast<std::size_t>(s)] : ImplRef{});
-  return outputs;
 }
 
 }  // namespace tapegrad::detail
