@@ -4,7 +4,10 @@
 
 #include <atomic>
 #include <climits>
+#include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <new>
 #include <type_traits>
 
 #if defined(TAPEGRAD_BLAS) && TAPEGRAD_BLAS
@@ -73,6 +76,102 @@ inline void check_openblas_kernels() {
 #endif
 
 /// C = op(A) op(B), or C += op(A) op(B) when `accumulate`, all row-major and contiguous: C is
+// NOTE [ Packing buffers of one thread ]
+// Eigen's GEMM packs panels of its operands into buffers that it takes from the stack when
+// they are small and from malloc otherwise (above 128 KiB, as in any product of a 784-wide
+// layer), at every call. A replay calls malloc zero times (NOTE [ A replay's memory ]), so a
+// product that Eigen would give to its GEMM runs the same GEMM (the same kernel, blocking and
+// threading, so the same bits) through gemm_blocked() below, with buffers that each thread
+// keeps and grows, 64-byte aligned. Small products and products with one row or column stay
+// on Eigen's expressions, which allocate nothing.
+
+/// A thread's packing buffers: two blocks that only grow.
+class PackingBuffers {
+ public:
+  ~PackingBuffers() {
+    for (Block& b : blocks_) std::free(b.data);
+  }
+  /// Block `which` (0 or 1), at least `bytes` long.
+  void* get(int which, std::size_t bytes) {
+    Block& b = blocks_[which];
+    if (b.bytes < bytes) {
+      const std::size_t rounded = (bytes + 63) / 64 * 64;
+      void* data = std::aligned_alloc(64, rounded);
+      if (data == nullptr) throw std::bad_alloc();
+      std::free(b.data);
+      b = Block{data, rounded};
+    }
+    return b.data;
+  }
+  static PackingBuffers& of_this_thread() {
+    thread_local PackingBuffers buffers;
+    return buffers;
+  }
+
+ private:
+  struct Block {
+    void* data = nullptr;
+    std::size_t bytes = 0;
+  };
+  Block blocks_[2];
+};
+
+/// Eigen's blocking of a product into a row-major destination (gemm_blocking_space's sizes),
+/// with its panels in this thread's packing buffers.
+template <class T>
+class ThreadBlocking : public Eigen::internal::level3_blocking<T, T> {
+ public:
+  ThreadBlocking(Eigen::Index rows, Eigen::Index cols, Eigen::Index depth) {
+    this->m_mc = cols;  // a row-major product is computed as its column-major transpose
+    this->m_nc = rows;
+    this->m_kc = depth;
+    Eigen::internal::computeProductBlockingSizes<T, T, 1, Eigen::Index>(this->m_kc, this->m_mc,
+                                                                        this->m_nc, 1);
+    allocateAll();
+  }
+  void initParallel(Eigen::Index rows, Eigen::Index cols, Eigen::Index depth,
+                    Eigen::Index threads) {
+    this->m_mc = cols;
+    this->m_nc = rows;
+    this->m_kc = depth;
+    Eigen::Index m = this->m_mc;
+    Eigen::internal::computeProductBlockingSizes<T, T, 1, Eigen::Index>(this->m_kc, m, this->m_nc,
+                                                                        threads);
+    this->m_blockA = nullptr;
+    this->m_blockB = nullptr;
+    allocateAll();
+  }
+  void allocateA() {
+    if (this->m_blockA == nullptr)
+      this->m_blockA = static_cast<T*>(PackingBuffers::of_this_thread().get(
+          0, sizeof(T) * static_cast<std::size_t>(this->m_mc * this->m_kc)));
+  }
+  void allocateB() {
+    if (this->m_blockB == nullptr)
+      this->m_blockB = static_cast<T*>(PackingBuffers::of_this_thread().get(
+          1, sizeof(T) * static_cast<std::size_t>(this->m_kc * this->m_nc)));
+  }
+  void allocateAll() {
+    allocateA();
+    allocateB();
+  }
+};
+
+/// C (m x n, row-major) += op(A) op(B) with Eigen's GEMM in this thread's packing buffers;
+/// `Lhs` and `Rhs` are maps whose storage orders carry the transposes.
+template <class T, class Lhs, class Rhs, class Dest>
+void gemm_blocked(const Lhs& lhs, const Rhs& rhs, Dest& dst) {
+  using Gemm = Eigen::internal::general_matrix_matrix_product<
+      Eigen::Index, T, (Lhs::Flags & Eigen::RowMajorBit) ? Eigen::RowMajor : Eigen::ColMajor, false,
+      T, (Rhs::Flags & Eigen::RowMajorBit) ? Eigen::RowMajor : Eigen::ColMajor, false,
+      Eigen::RowMajor, 1>;
+  using Functor =
+      Eigen::internal::gemm_functor<T, Eigen::Index, Gemm, Lhs, Rhs, Dest, ThreadBlocking<T>>;
+  ThreadBlocking<T> blocking(dst.rows(), dst.cols(), lhs.cols());
+  Eigen::internal::parallelize_gemm<true>(Functor(lhs, rhs, dst, T(1), blocking), lhs.rows(),
+                                          rhs.cols(), lhs.cols(), /*transpose=*/true);
+}
+
 /// m x n; A is stored m x k, or k x m when `transpose_a` (then op(A) is its transpose); B is
 /// stored k x n, or n x k when `transpose_b`.
 ///   gemm<float>(false, true, m, n, k, a, b, c, false);   // c = a * b^T
@@ -112,25 +211,31 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, st
     return;
   }
 #endif
-  const Eigen::Map<const Matrix> A(a, transpose_a ? ek : em, transpose_a ? em : ek);
-  const Eigen::Map<const Matrix> B(b, transpose_b ? en : ek, transpose_b ? ek : en);
+  // op(A) as an m x k map: A itself, or, transposed, the column-major view of its storage.
+  using ColMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
   auto product = [&](const auto& lhs, const auto& rhs) {
-    if (accumulate)
-      C.noalias() += lhs * rhs;
-    else
-      C.noalias() = lhs * rhs;
+    // Eigen's own choice (GeneralMatrixMatrix.h): tiny products coefficient by coefficient, a
+    // row or a column as GEMV, the rest on its GEMM, here with packing buffers of ours.
+    if (k + m + n < EIGEN_GEMM_TO_COEFFBASED_THRESHOLD || m == 1 || n == 1) {
+      if (accumulate)
+        C.noalias() += lhs * rhs;
+      else
+        C.noalias() = lhs * rhs;
+      return;
+    }
+    if (!accumulate) C.setZero();
+    gemm_blocked<T>(lhs, rhs, C);
   };
-  if (transpose_a) {
+  auto with_rhs = [&](const auto& lhs) {
     if (transpose_b)
-      product(A.transpose(), B.transpose());
+      product(lhs, Eigen::Map<const ColMatrix>(b, ek, en));
     else
-      product(A.transpose(), B);
-  } else {
-    if (transpose_b)
-      product(A, B.transpose());
-    else
-      product(A, B);
-  }
+      product(lhs, Eigen::Map<const Matrix>(b, ek, en));
+  };
+  if (transpose_a)
+    with_rhs(Eigen::Map<const ColMatrix>(a, em, ek));
+  else
+    with_rhs(Eigen::Map<const Matrix>(a, em, ek));
 }
 
 }  // namespace tapegrad::detail
