@@ -2,7 +2,8 @@
 // in the timed runs (n = 1,000 too: per-op costs that grow with n show up as a difference).
 // Written with one 0-d tensor per element (what a user porting scalar code writes), its
 // value + gradient is reported per elementary op; written with [n] tensors, its value +
-// gradient is compared with the plain C++ function (the cheap-gradient bound of tape AD).
+// gradient is compared with the plain C++ function (the cheap-gradient bound of tape AD). The
+// scalar-style value + gradient also runs replayed by tapegrad::function.
 // The smoke test runs only n = 1,000.
 #include <tapegrad/tapegrad.hpp>
 
@@ -103,6 +104,23 @@ void BM_ScalarStyleValueAndGradient(benchmark::State& state) {
   bench::set_per_op(state, elementary_ops(state));
 }
 
+// The same value + gradient as a tapegrad::function over the n tensors: traced once, before
+// the timed loop, and replayed.
+void BM_ScalarStyleReplayedValueAndGradient(benchmark::State& state) {
+  const auto xs = scalar_tensors(state);
+  auto value_and_gradient = tg::function([](const std::vector<tg::Tensor<double>>& x) {
+    tg::GradientTape tape;
+    for (const auto& t : x) tape.watch(t);
+    const auto f = scalar_style_f(x);
+    std::vector<tg::Tensor<double>> result = tape.gradient(f, x);
+    result.push_back(f);
+    return result;
+  });
+  benchmark::DoNotOptimize(value_and_gradient(xs));
+  for (auto _ : state) benchmark::DoNotOptimize(value_and_gradient(xs));
+  bench::set_per_op(state, elementary_ops(state));
+}
+
 void BM_VectorStyleNoTape(benchmark::State& state) {
   const tg::Tensor<double> x(tg::Shape{state.range(0)}, input_values(state));
   for (auto _ : state) benchmark::DoNotOptimize(vector_f(x));
@@ -143,6 +161,11 @@ BENCHMARK(BM_ScalarStyleRecording)
     ->Unit(benchmark::kMicrosecond)
     ->Apply(bench::time_for_threads);
 BENCHMARK(BM_ScalarStyleValueAndGradient)
+    ->Arg(1000)
+    ->Arg(10000)
+    ->Unit(benchmark::kMicrosecond)
+    ->Apply(bench::time_for_threads);
+BENCHMARK(BM_ScalarStyleReplayedValueAndGradient)
     ->Arg(1000)
     ->Arg(10000)
     ->Unit(benchmark::kMicrosecond)

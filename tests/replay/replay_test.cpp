@@ -330,6 +330,44 @@ TEST_CASE("Comparisons, logic on masks, any/all and casts are replayed", "[repla
   CHECK_THROWS_AS(f(nan, sample({7})), tg::value_error);
 }
 
+TEST_CASE("A std::vector of tensors is an argument; its length is part of the signature",
+          "[replay]") {
+  // Scalar-style code: one 0-d tensor per element, and its gradient with respect to each.
+  auto scalar_style = [](const std::vector<Tensor<double>>& xs, const Tensor<double>& scale) {
+    GradientTape tape;
+    for (const Tensor<double>& x : xs) tape.watch(x);
+    Tensor<double> f(0.0);
+    for (std::size_t i = 0; i + 1 < xs.size(); ++i)
+      f = f + tg::sin(xs[i]) * tg::exp(xs[i + 1]) / (1.0 + xs[i] * xs[i]);
+    f = f * scale;
+    std::vector<Tensor<double>> result = tape.gradient(f, xs);
+    result.push_back(f);
+    return result;
+  };
+  auto f = tg::function(scalar_style);
+  auto make = [](std::size_t n, unsigned salt) {
+    std::vector<Tensor<double>> xs;
+    const std::vector<double> values =
+        sample({static_cast<std::int64_t>(n)}, -1, 1, salt).to_vector();
+    for (double v : values) xs.emplace_back(v);
+    return xs;
+  };
+  for (unsigned salt = 0; salt < 4; ++salt) {
+    const auto xs = make(6, salt);
+    const Tensor<double> scale(1.0 + salt);
+    const auto replayed = f(xs, scale), eager = scalar_style(xs, scale);
+    REQUIRE(replayed.size() == eager.size());
+    for (std::size_t k = 0; k < eager.size(); ++k) CHECK(same_bits(replayed[k], eager[k]));
+  }
+  CHECK(f.trace_count() == 1);
+  (void)f(make(7, 1), Tensor<double>(1.0));  // another length: another signature
+  CHECK(f.trace_count() == 2);
+  std::vector<Tensor<double>> with_a_none = make(6, 2);
+  with_a_none[3] = Tensor<double>();
+  CHECK_THROWS_WITH(f(with_a_none, Tensor<double>(1.0)),
+                    Catch::Matchers::Contains("function: element 3 of argument 0 has no value"));
+}
+
 TEST_CASE("argmax and argmin are replayed", "[replay]") {
   auto predicted = [](const Tensor<double>& logits) {
     return tg::cast<double>(tg::argmax(logits, 1)) * 10.0 + tg::cast<double>(tg::argmin(logits, 0));

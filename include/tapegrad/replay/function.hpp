@@ -111,6 +111,78 @@ inline constexpr bool is_tensor_v = false;
 template <class T>
 inline constexpr bool is_tensor_v<Tensor<T>> = true;
 
+/// How a traced function's argument of type X enters the trace: a Tensor is one argument
+/// slot, a std::vector of Tensors one per element (its length is part of the signature).
+template <class X>
+struct TracedArgument {
+  static constexpr bool supported = false;
+};
+template <class T>
+struct TracedArgument<Tensor<T>> {
+  static constexpr bool supported = true;
+  static std::size_t count(const Tensor<T>&) { return 1; }
+  static void check(const Tensor<T>& x, std::size_t position) {
+    TAPEGRAD_CHECK(x.has_value(), value_error, "function: argument ", position,
+                   " has no value (a gradient that does not exist, TensorFlow's None)");
+  }
+  static void add_signature(const Tensor<T>& x, std::vector<std::int64_t>& signature) {
+    signature.push_back(static_cast<std::int64_t>(x.dtype()));
+    signature.push_back(x.rank());
+    for (std::int64_t d : x.shape()) signature.push_back(d);
+  }
+  /// Whether x is what `signature` holds from `at` on (which it then passes).
+  static bool matches(const Tensor<T>& x, const std::vector<std::int64_t>& signature,
+                      std::size_t& at) {
+    if (at + 2 + static_cast<std::size_t>(x.rank()) > signature.size() ||
+        signature[at] != static_cast<std::int64_t>(x.dtype()) || signature[at + 1] != x.rank())
+      return false;
+    at += 2;
+    for (std::int64_t d : x.shape())
+      if (signature[at++] != d) return false;
+    return true;
+  }
+  static void add_refs(const Tensor<T>& x, const ImplRef**& out) { *out++ = &x.impl(); }
+  /// The argument f gets while traced: `given`'s counterpart among `refs`, from `next` on.
+  static Tensor<T> rebuild(const Tensor<T>&, const std::vector<ImplRef>& refs, std::size_t& next) {
+    return Tensor<T>(refs[next++]);
+  }
+};
+template <class T>
+struct TracedArgument<std::vector<Tensor<T>>> {
+  using Element = TracedArgument<Tensor<T>>;
+  static constexpr bool supported = true;
+  static std::size_t count(const std::vector<Tensor<T>>& xs) { return xs.size(); }
+  static void check(const std::vector<Tensor<T>>& xs, std::size_t position) {
+    for (std::size_t k = 0; k < xs.size(); ++k)
+      TAPEGRAD_CHECK(xs[k].has_value(), value_error, "function: element ", k, " of argument ",
+                     position, " has no value (a gradient that does not exist, TensorFlow's None)");
+  }
+  static void add_signature(const std::vector<Tensor<T>>& xs,
+                            std::vector<std::int64_t>& signature) {
+    signature.push_back(-1 - static_cast<std::int64_t>(xs.size()));  // not a dtype
+    for (const Tensor<T>& x : xs) Element::add_signature(x, signature);
+  }
+  static bool matches(const std::vector<Tensor<T>>& xs, const std::vector<std::int64_t>& signature,
+                      std::size_t& at) {
+    if (at >= signature.size() || signature[at] != -1 - static_cast<std::int64_t>(xs.size()))
+      return false;
+    ++at;
+    for (const Tensor<T>& x : xs)
+      if (!Element::matches(x, signature, at)) return false;
+    return true;
+  }
+  static void add_refs(const std::vector<Tensor<T>>& xs, const ImplRef**& out) {
+    for (const Tensor<T>& x : xs) *out++ = &x.impl();
+  }
+  static std::vector<Tensor<T>> rebuild(const std::vector<Tensor<T>>& given,
+                                        const std::vector<ImplRef>& refs, std::size_t& next) {
+    std::vector<Tensor<T>> xs;
+    xs.reserve(given.size());
+    for (std::size_t k = 0; k < given.size(); ++k) xs.emplace_back(refs[next++]);
+    return xs;
+  }
+};
+
 /// Whether something on this thread must see the call's ops one by one: then it runs eagerly.
 inline bool ops_are_watched() noexcept {
   return any_tape_recording() || variable_watcher != nullptr || trace_hooks != nullptr;
@@ -136,23 +208,34 @@ class Function {
     shared_->options = options;
   }
 
-  /// Calls f on tensors: replays its trace for these arguments' types and shapes, or traces.
+  /// Calls f on tensors (each argument a Tensor or a std::vector of Tensors): replays its
+  /// trace for these arguments' types and shapes, or traces.
   template <class... X>
   auto operator()(const X&... args) const {
-    static_assert((detail::is_tensor_v<X> && ...),
-                  "tapegrad::function: arguments must be Tensors. Capture other values in f "
-                  "(frozen when it is traced), or read them from a Variable (read at each call)");
+    static_assert((detail::TracedArgument<X>::supported && ...),
+                  "tapegrad::function: arguments must be Tensors or std::vectors of Tensors. "
+                  "Capture other values in f (frozen when it is traced), or read them from a "
+                  "Variable (read at each call)");
     using R = std::invoke_result_t<const F&, const X&...>;
     std::size_t position = 0;
-    (check_argument(args, position++), ...);
+    (detail::TracedArgument<X>::check(args, position++), ...);
     if (detail::ops_are_watched()) {
       shared_->eager_calls.fetch_add(1, std::memory_order_relaxed);
       return f_(args...);
     }
     if (std::shared_ptr<const detail::TracedProgram> program = find(args...)) {
       shared_->replays.fetch_add(1, std::memory_order_relaxed);
-      const detail::ImplRef* arguments[] = {&args.impl()..., nullptr};
-      detail::PooledValues outputs;
+      constexpr bool tensors_only = (detail::is_tensor_v<X> && ...);
+      const detail::ImplRef* few[tensors_only ? sizeof...(X) + 1 : 1];
+      detail::Pooled<std::vector<const detail::ImplRef*>> many;
+      const detail::ImplRef** arguments = few;
+      if constexpr (!tensors_only) {
+        (*many).resize((detail::TracedArgument<X>::count(args) + ... + 1));
+        arguments = (*many).data();
+      }
+      const detail::ImplRef** next_argument = arguments;
+      (detail::TracedArgument<X>::add_refs(args, next_argument), ...);
+      detail::Pooled<std::vector<detail::ImplRef>> outputs;
       detail::replay(*program, arguments, *outputs);
       if constexpr (!std::is_void_v<R>) {
         std::size_t next = 0, next_length = 0;
@@ -195,21 +278,10 @@ class Function {
     std::atomic<std::size_t> eager_calls{0};
   };
 
-  template <class T>
-  static void check_argument(const Tensor<T>& x, std::size_t position) {
-    TAPEGRAD_CHECK(x.has_value(), value_error, "function: argument ", position,
-                   " has no value (a gradient that does not exist, TensorFlow's None)");
-  }
-
   template <class... X>
   static std::vector<std::int64_t> signature_of(const X&... args) {
     std::vector<std::int64_t> signature;
-    auto add = [&](const auto& x) {
-      signature.push_back(static_cast<std::int64_t>(x.dtype()));
-      signature.push_back(x.rank());
-      for (std::int64_t d : x.shape()) signature.push_back(d);
-    };
-    (add(args), ...);
+    (detail::TracedArgument<X>::add_signature(args, signature), ...);
     return signature;
   }
 
@@ -217,16 +289,8 @@ class Function {
   template <class... X>
   static bool matches(const std::vector<std::int64_t>& signature, const X&... args) {
     std::size_t at = 0;
-    auto same = [&](const auto& x) {
-      if (at + 2 + static_cast<std::size_t>(x.rank()) > signature.size() ||
-          signature[at] != static_cast<std::int64_t>(x.dtype()) || signature[at + 1] != x.rank())
-        return false;
-      at += 2;
-      for (std::int64_t d : x.shape())
-        if (signature[at++] != d) return false;
-      return true;
-    };
-    return (same(args) && ...) && at == signature.size();
+    return (detail::TracedArgument<X>::matches(args, signature, at) && ...) &&
+           at == signature.size();
   }
 
   template <class... X>
@@ -244,8 +308,12 @@ class Function {
   R trace(const std::vector<std::int64_t>& signature, const X&... args) const {
     // Headers of their own, so that each argument is a value of its own even when the caller
     // passes one tensor twice (NOTE [ Tracing a function ]).
-    std::vector<detail::ImplRef> own{
-        detail::ImplRef::adopt(detail::allocate_alias(args.impl().get(), args.shape()))...};
+    std::vector<const detail::ImplRef*> given((detail::TracedArgument<X>::count(args) + ... + 0));
+    const detail::ImplRef** next_given = given.data();
+    (detail::TracedArgument<X>::add_refs(args, next_given), ...);
+    std::vector<detail::ImplRef> own;
+    for (const detail::ImplRef* x : given)
+      own.push_back(detail::ImplRef::adopt(detail::allocate_alias(x->get(), (*x)->shape)));
     detail::Tracer tracer(own);
     std::vector<detail::ImplRef> outputs;
     std::vector<std::size_t> lengths;
@@ -253,21 +321,20 @@ class Function {
     if constexpr (std::is_void_v<R>) {
       {
         detail::TraceScope scope(tracer);
-        call_on(own, std::index_sequence_for<X...>{}, static_cast<const X*>(nullptr)...);
+        call_on(own, args...);
       }
       program = tracer.finish(outputs, std::move(lengths));
       keep(signature, std::move(program));
     } else {
       R result = [&] {
         detail::TraceScope scope(tracer);
-        return call_on(own, std::index_sequence_for<X...>{}, static_cast<const X*>(nullptr)...);
+        return call_on(own, args...);
       }();
       detail::TracedOutputs<R>::flatten(result, outputs, lengths);
       program = tracer.finish(outputs, std::move(lengths));
       const std::vector<std::size_t> output_lengths = program->output_lengths;
       keep(signature, std::move(program));
       // An argument returned as it is comes back as the caller's own tensor, as from a replay.
-      const detail::ImplRef* given[] = {&args.impl()...};
       for (detail::ImplRef& out : outputs)
         for (std::size_t k = 0; k < own.size(); ++k)
           if (out && out.get() == own[k].get()) out = *given[k];
@@ -276,10 +343,12 @@ class Function {
     }
   }
 
-  template <std::size_t... I, class... X>
-  decltype(auto) call_on(const std::vector<detail::ImplRef>& own, std::index_sequence<I...>,
-                         const X*...) const {
-    return f_(X(own[I])...);
+  /// f on the arguments made of `own`'s headers, shaped as `args` (braces: built in order).
+  template <class... X>
+  decltype(auto) call_on(const std::vector<detail::ImplRef>& own, const X&... args) const {
+    std::size_t next = 0;
+    const std::tuple<X...> traced{detail::TracedArgument<X>::rebuild(args, own, next)...};
+    return std::apply(f_, traced);
   }
 
   void keep(const std::vector<std::int64_t>& signature,

@@ -124,43 +124,44 @@ inline void replay_rule(const TraceInstruction& i, std::vector<ImplRef>& values)
 // thread's and given back empty, keeping their capacity. A vector it returns to the caller (f
 // returned a std::vector) is the caller's, and new.
 
-/// A vector of values borrowed from this thread's pool, given back empty when it goes.
-///   PooledValues outputs;  replay(program, arguments, *outputs);
-class PooledValues {
+/// A vector borrowed from this thread's pool of them, given back empty when it goes.
+///   Pooled<std::vector<ImplRef>> outputs;  replay(program, arguments, *outputs);
+template <class Vector>
+class Pooled {
  public:
-  PooledValues() {
-    std::vector<std::vector<ImplRef>>& pool = value_pool();
+  Pooled() {
+    std::vector<Vector>& pool = this_thread_pool();
     if (!pool.empty()) {
-      values_ = std::move(pool.back());
+      vector_ = std::move(pool.back());
       pool.pop_back();
     }
   }
-  ~PooledValues() {
-    values_.clear();
+  ~Pooled() {
+    vector_.clear();
     try {
-      value_pool().push_back(std::move(values_));
+      this_thread_pool().push_back(std::move(vector_));
     } catch (const std::bad_alloc&) {  // a pool that cannot grow: the vector is freed instead
     }
   }
-  PooledValues(const PooledValues&) = delete;
-  PooledValues& operator=(const PooledValues&) = delete;
+  Pooled(const Pooled&) = delete;
+  Pooled& operator=(const Pooled&) = delete;
 
-  std::vector<ImplRef>& operator*() { return values_; }
+  Vector& operator*() { return vector_; }
 
  private:
-  static std::vector<std::vector<ImplRef>>& value_pool() {
-    thread_local std::vector<std::vector<ImplRef>> pool;
+  static std::vector<Vector>& this_thread_pool() {
+    thread_local std::vector<Vector> pool;
     return pool;
   }
-  std::vector<ImplRef> values_;
+  Vector vector_;
 };
 
 /// Runs `program` on `arguments` (one per argument slot, of the traced types and shapes) into
 /// `outputs` (cleared first; an empty reference for an output with no value).
-///   PooledValues outputs;  replay(program, argument_refs.data(), *outputs);
+///   Pooled<std::vector<ImplRef>> outputs;  replay(program, argument_refs.data(), *outputs);
 inline void replay(const TracedProgram& program, const ImplRef* const* arguments,
                    std::vector<ImplRef>& outputs) {
-  PooledValues pooled;
+  Pooled<std::vector<ImplRef>> pooled;
   std::vector<ImplRef>& values = *pooled;
   values.resize(static_cast<std::size_t>(program.n_slots));
   for (std::size_t k = 0; k < program.arguments.size(); ++k)
