@@ -1,9 +1,9 @@
-// One epoch of Fashion-MNIST training, timed in tapegrad and, when built with
-// TAPEGRAD_BENCHMARK_WITH_TORCH, in libtorch: the 784-256-128-10 ReLU MLP of
-// examples/fashion_mnist_mlp, softmax cross-entropy, plain SGD, mini-batches in the same
+// One epoch of Fashion-MNIST training, timed in tapegrad (eagerly, and replaying a traced step)
+// and, when built with TAPEGRAD_BENCHMARK_WITH_TORCH, in libtorch: the 784-256-128-10 ReLU MLP
+// of examples/fashion_mnist_mlp, softmax cross-entropy, plain SGD, mini-batches in the same
 // (once shuffled) order and, in libtorch, tapegrad's initial weights, so both do the same
-// arithmetic and end the epoch at about the same loss. Rounds alternate between the two
-// libraries so that a change in the machine's load falls on both; each library's median over
+// arithmetic and end the epoch at about the same loss. Rounds alternate between the
+// libraries so that a change in the machine's load falls on each; each one's median over
 // the rounds is reported. Everything runs on one thread.
 //   train_epoch_benchmark [--rounds N] [--batch-size N] [--lr X] [--train-limit N] [--data DIR]
 // Run it with OPENBLAS_NUM_THREADS=1 (libtorch does its matmuls in OpenBLAS here).
@@ -109,11 +109,20 @@ tg::Sequential<float> make_mlp(std::uint64_t seed) {
                                tg::Dense<float>(128, 10, gen, "logits"));
 }
 
-EpochTime tapegrad_epoch(const Epoch& epoch, std::int64_t batch_size, double lr,
-                         std::uint64_t seed) {
+/// An epoch in tapegrad: each step eagerly, or (`replayed`) a tapegrad::function of the step,
+/// traced on the first batch of each shape and replayed on the others.
+EpochTime tapegrad_epoch(const Epoch& epoch, std::int64_t batch_size, double lr, std::uint64_t seed,
+                         bool replayed) {
   const tg::Sequential<float> model = make_mlp(seed);
   const auto vars = model.trainable_variables();
   tg::SGD opt(lr);
+  auto step = [&](const tg::Tensor<float>& x, const tg::Tensor<std::int32_t>& y) {
+    tg::GradientTape tape;
+    const auto loss = tg::mean(tg::sparse_softmax_cross_entropy(y, model(x)));
+    opt.apply_gradients(tape.gradient(loss, vars), vars);
+    return loss;
+  };
+  const auto traced_step = tg::function(step);
   return time_epoch(epoch.size(), batch_size, [&](std::int64_t first, std::int64_t count) {
     const float* rows = epoch.images.data() + first * features;
     const tg::Tensor<float> x(tg::Shape{count, features},
@@ -121,10 +130,7 @@ EpochTime tapegrad_epoch(const Epoch& epoch, std::int64_t batch_size, double lr,
     const auto label_begin = epoch.labels.begin() + first;
     const tg::Tensor<std::int32_t> y(tg::Shape{count},
                                      std::vector<std::int32_t>(label_begin, label_begin + count));
-    tg::GradientTape tape;
-    const auto loss = tg::mean(tg::sparse_softmax_cross_entropy(y, model(x)));
-    opt.apply_gradients(tape.gradient(loss, vars), vars);
-    return static_cast<double>(loss.item());
+    return static_cast<double>((replayed ? traced_step(x, y) : step(x, y)).item());
   });
 }
 
@@ -230,12 +236,17 @@ int main(int argc, char** argv) {
             << lr << ", batch " << batch_size << ", one thread, " << rounds << " round"
             << (rounds == 1 ? "" : "s") << '\n';
 
-  std::vector<double> tapegrad_wall, tapegrad_cpu, torch_wall, torch_cpu;
+  std::vector<double> tapegrad_wall, tapegrad_cpu, replayed_wall, replayed_cpu, torch_wall,
+      torch_cpu;
   for (int round = 1; round <= rounds; ++round) {
-    const EpochTime t = tapegrad_epoch(epoch, batch_size, lr, seed);
+    const EpochTime t = tapegrad_epoch(epoch, batch_size, lr, seed, false);
     print_round("tapegrad", round, t);
     tapegrad_wall.push_back(t.wall);
     tapegrad_cpu.push_back(t.cpu);
+    const EpochTime r = tapegrad_epoch(epoch, batch_size, lr, seed, true);
+    print_round("tapegrad replayed", round, r);
+    replayed_wall.push_back(r.wall);
+    replayed_cpu.push_back(r.cpu);
 #ifdef TAPEGRAD_BENCHMARK_WITH_TORCH
     const EpochTime u = torch_epoch(epoch, batch_size, lr, seed);
     print_round("libtorch", round, u);
@@ -247,11 +258,16 @@ int main(int argc, char** argv) {
   using examples::detail::fixed;
   std::cout << "median epoch: tapegrad " << fixed(median(tapegrad_wall), 3) << " s wall ("
             << fixed(median(tapegrad_cpu), 3) << " s CPU)\n";
+  std::cout << "median epoch: tapegrad replayed " << fixed(median(replayed_wall), 3) << " s wall ("
+            << fixed(median(replayed_cpu), 3) << " s CPU)\n";
 #ifdef TAPEGRAD_BENCHMARK_WITH_TORCH
   std::cout << "median epoch: libtorch " << fixed(median(torch_wall), 3) << " s wall ("
             << fixed(median(torch_cpu), 3) << " s CPU)\n";
   std::cout << "ratio tapegrad / libtorch: " << fixed(median(tapegrad_wall) / median(torch_wall), 2)
             << " (wall), " << fixed(median(tapegrad_cpu) / median(torch_cpu), 2) << " (CPU)\n";
+  std::cout << "ratio tapegrad replayed / libtorch: "
+            << fixed(median(replayed_wall) / median(torch_wall), 2) << " (wall), "
+            << fixed(median(replayed_cpu) / median(torch_cpu), 2) << " (CPU)\n";
 #else
   std::cout << "libtorch: not built in (configure with libtorch to compare)\n";
 #endif
