@@ -362,6 +362,11 @@ TEST_CASE("A std::vector of tensors is an argument; its length is part of the si
   CHECK(f.trace_count() == 1);
   (void)f(make(7, 1), Tensor<double>(1.0));  // another length: another signature
   CHECK(f.trace_count() == 2);
+  // An empty vector's element type is part of the signature too.
+  auto count = tg::function([](const auto& xs) { return Tensor<double>(double(xs.size())); });
+  (void)count(std::vector<Tensor<float>>{});
+  (void)count(std::vector<Tensor<double>>{});
+  CHECK(count.trace_count() == 2);
   std::vector<Tensor<double>> with_a_none = make(6, 2);
   with_a_none[3] = Tensor<double>();
   CHECK_THROWS_WITH(f(with_a_none, Tensor<double>(1.0)),
@@ -447,6 +452,34 @@ TEST_CASE("A generator made inside the call, or gone before a replay, is a trace
   CHECK_THROWS_WITH(outside(Tensor<double>({1.0, 2.0})),
                     Catch::Matchers::Contains("random_uniform draws from a Generator that no "
                                               "longer exists"));
+}
+
+TEST_CASE("A generator's state changed on the host while tracing refuses the trace",
+          "[replay][random]") {
+  tg::Generator gen(3);
+  auto seeds = tg::function([](const Tensor<double>& x) {
+    tg::set_seed(8);
+    return x * tg::random_uniform<double>({2});
+  });
+  CHECK_THROWS_WITH(seeds(Tensor<double>({1.0, 2.0})),
+                    Catch::Matchers::Contains("assigning a Generator changed a generator's state "
+                                              "on the host while tracing"));
+  auto draws_on_host = tg::function(
+      [&gen](const Tensor<double>& x) { return x * static_cast<double>(gen.uniform()); });
+  CHECK_THROWS_WITH(draws_on_host(Tensor<double>({1.0})),
+                    Catch::Matchers::Contains("Generator::uniform changed a generator's state"));
+  CHECK(seeds.trace_count() + draws_on_host.trace_count() == 0);
+  // Giving a generator the state it already has changes nothing: traced and replayed.
+  auto rewinds = tg::function([&gen](const Tensor<double>& x) {
+    const tg::Generator same = gen;
+    gen = same;
+    return x + tg::random_normal<double>({1}, gen);
+  });
+  tg::Generator twin = gen;  // (the refused trace above drew from gen)
+  for (int k = 0; k < 3; ++k)
+    CHECK(same_bits(rewinds(Tensor<double>({1.0})),
+                    Tensor<double>({1.0}) + tg::random_normal<double>({1}, twin)));
+  CHECK(rewinds.trace_count() == 1);
 }
 
 TEST_CASE("Tracing refuses a value computed by an op the trace cannot see", "[replay]") {

@@ -161,6 +161,14 @@ TEST_CASE("A replayed step whose schedule gives NaN changes nothing", "[replay][
                                               "is nan (expected a finite number)"));
   CHECK(same_bits(w.snapshot(), before));
   CHECK(opt.iterations() == 2);
+  // The momentum is as two steps left it: one more eager step matches a twin's third step.
+  tg::SGD twin(0.5, 0.9);
+  Variable<double> w_twin({1.0, 2.0}, "w_twin");
+  for (int k = 0; k < 3; ++k)
+    twin.apply_gradients(std::vector<Tensor<double>>{Tensor<double>({1.0, 1.0})}, {w_twin});
+  opt.set_learning_rate(0.5);
+  opt.apply_gradients(std::vector<Tensor<double>>{Tensor<double>({1.0, 1.0})}, {w});
+  CHECK(same_bits(w.snapshot(), w_twin.snapshot()));
 }
 
 TEST_CASE("An optimizer's reads are not watched by a tape around the step",

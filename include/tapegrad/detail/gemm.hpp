@@ -75,7 +75,6 @@ inline void check_openblas_kernels() {
 }
 #endif
 
-/// C = op(A) op(B), or C += op(A) op(B) when `accumulate`, all row-major and contiguous: C is
 // NOTE [ Packing buffers of one thread ]
 // Eigen's GEMM packs panels of its operands into buffers that it takes from the stack when
 // they are small and from malloc otherwise (above 128 KiB, as in any product of a 784-wide
@@ -83,7 +82,8 @@ inline void check_openblas_kernels() {
 // product that Eigen would give to its GEMM runs the same GEMM (the same kernel, blocking and
 // threading, so the same bits) through gemm_blocked() below, with buffers that each thread
 // keeps and grows, 64-byte aligned. Small products and products with one row or column stay
-// on Eigen's expressions, which allocate nothing.
+// on Eigen's expressions, which allocate nothing. With OpenMP threads on one product, Eigen
+// packs B per thread itself, and from malloc when the panel is large.
 
 /// A thread's packing buffers: two blocks that only grow.
 class PackingBuffers {
@@ -137,9 +137,9 @@ class ThreadBlocking : public Eigen::internal::level3_blocking<T, T> {
     Eigen::Index m = this->m_mc;
     Eigen::internal::computeProductBlockingSizes<T, T, 1, Eigen::Index>(this->m_kc, m, this->m_nc,
                                                                         threads);
+    // Eigen's parallel GEMM packs A here (allocateA, next) and B per thread on its own.
     this->m_blockA = nullptr;
     this->m_blockB = nullptr;
-    allocateAll();
   }
   void allocateA() {
     if (this->m_blockA == nullptr)
@@ -172,6 +172,7 @@ void gemm_blocked(const Lhs& lhs, const Rhs& rhs, Dest& dst) {
                                           rhs.cols(), lhs.cols(), /*transpose=*/true);
 }
 
+/// C = op(A) op(B), or C += op(A) op(B) when `accumulate`, all row-major and contiguous: C is
 /// m x n; A is stored m x k, or k x m when `transpose_a` (then op(A) is its transpose); B is
 /// stored k x n, or n x k when `transpose_b`.
 ///   gemm<float>(false, true, m, n, k, a, b, c, false);   // c = a * b^T

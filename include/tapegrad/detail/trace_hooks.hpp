@@ -3,7 +3,8 @@
 // What a tracer must hear that no op reports (NOTE [ Tracing a function ] in
 // replay/trace.hpp): every tensor the library creates and which of them hold values the host
 // wrote, so that a tensor computed by code the trace cannot see is refused instead of frozen;
-// and every read of a tensor's elements on the host, which a replay could not repeat.
+// and every read of a tensor's elements and every change of a generator's state on the host,
+// which a replay could not repeat.
 #include "tapegrad/config.hpp"
 
 namespace tapegrad::detail {
@@ -22,6 +23,10 @@ class TraceHooks {
   /// file when unknown). Throws trace_error when `impl` is a value the trace computes.
   virtual void on_host_read(const TensorImpl* impl, const char* accessor, const char* file,
                             int line) = 0;
+  /// A Generator's state changed on the host (`what`: a draw of its own or an assignment),
+  /// which a replay would not repeat: the trace is refused when it ends. Must not throw (a
+  /// destructor may restore a generator).
+  virtual void on_generator_changed(const char* what) noexcept = 0;
 
  protected:
   ~TraceHooks() = default;

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "tapegrad/detail/apply_op.hpp"
+#include "tapegrad/detail/trace_hooks.hpp"
 #include "tapegrad/ops/binary.hpp"
 #include "tapegrad/ops/losses.hpp"
 
@@ -71,23 +72,40 @@ class Generator {
   Generator(const Generator& other) : Generator() { *engine_ = *other.engine_; }
   /// Takes `other`'s state; traces that draw from this generator go on drawing from it.
   Generator& operator=(const Generator& other) {
+    if (*engine_ == *other.engine_) return *this;  // (a rewind to where it is changes nothing)
+    changed_on_host("assigning a Generator");
     *engine_ = *other.engine_;
     return *this;
   }
   ~Generator() = default;
 
+  // Draws on the host, which a traced function refuses (NOTE [ Random draws as ops ]): a
+  // replay repeats the random ops, not these.
   /// The next 64 random bits.
-  std::uint64_t bits() { return (*engine_)(); }
+  std::uint64_t bits() {
+    changed_on_host("Generator::bits");
+    return (*engine_)();
+  }
   /// Uniform in [0, 1): the top 53 bits, scaled exactly.
-  double uniform() { return detail::draw_uniform(*engine_); }
+  double uniform() {
+    changed_on_host("Generator::uniform");
+    return detail::draw_uniform(*engine_);
+  }
   /// Two independent standard normal values (Box-Muller).
-  std::pair<double, double> normal_pair() { return detail::draw_normal_pair(*engine_); }
+  std::pair<double, double> normal_pair() {
+    changed_on_host("Generator::normal_pair");
+    return detail::draw_normal_pair(*engine_);
+  }
 
   // Internal: what a random op drawing from this generator holds, and the engine it draws.
   const std::shared_ptr<const detail::RandomSource>& source() const { return source_; }
   const std::shared_ptr<detail::RandomEngine>& engine() const { return engine_; }
 
  private:
+  static void changed_on_host(const char* what) noexcept {
+    if (TAPEGRAD_UNLIKELY(detail::trace_hooks != nullptr))
+      detail::trace_hooks->on_generator_changed(what);
+  }
   std::shared_ptr<detail::RandomEngine> engine_;
   std::shared_ptr<const detail::RandomSource> source_;
 };
@@ -116,8 +134,11 @@ namespace detail {
 // which advances, or from the default generator of the thread that replays. A trace holds
 // the generator weakly: a replay after the generator is gone is a trace_error, and a trace
 // that drew from a generator created inside the call (which a replay could not make again)
-// is refused when the trace ends. The initialisers are draws too: inside a traced call they
-// draw anew at each replay.
+// is refused when the trace ends. So is a change of a generator's state on the host during
+// the trace (its own bits(), uniform(), normal_pair(); assigning it, set_seed, the rewind of
+// recompute_grad after its function drew): a replay would not repeat it. The initialisers are
+// draws too: inside a traced call they draw anew at each replay. Replays on several threads of
+// a function that draws from one Generator race on it, as eager calls would.
 
 /// The source random ops called with `gen` draw from.
 inline const std::shared_ptr<const RandomSource>& source_of(Generator& gen) {

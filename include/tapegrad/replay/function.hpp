@@ -160,13 +160,15 @@ struct TracedArgument<std::vector<Tensor<T>>> {
   static void add_signature(const std::vector<Tensor<T>>& xs,
                             std::vector<std::int64_t>& signature) {
     signature.push_back(-1 - static_cast<std::int64_t>(xs.size()));  // not a dtype
+    signature.push_back(static_cast<std::int64_t>(dtype_of<T>()));   // even with no elements
     for (const Tensor<T>& x : xs) Element::add_signature(x, signature);
   }
   static bool matches(const std::vector<Tensor<T>>& xs, const std::vector<std::int64_t>& signature,
                       std::size_t& at) {
-    if (at >= signature.size() || signature[at] != -1 - static_cast<std::int64_t>(xs.size()))
+    if (at + 1 >= signature.size() || signature[at] != -1 - static_cast<std::int64_t>(xs.size()) ||
+        signature[at + 1] != static_cast<std::int64_t>(dtype_of<T>()))
       return false;
-    ++at;
+    at += 2;
     for (const Tensor<T>& x : xs)
       if (!Element::matches(x, signature, at)) return false;
     return true;
@@ -198,7 +200,8 @@ struct FunctionStats {
 };
 
 /// A function traced on its first call with each signature and replayed after (NOTE [ Record
-/// once, replay many ]). Copies share the traces. Thread-safe: threads may call it at once.
+/// once, replay many ]). Copies share the traces. Thread-safe: threads may call it at once
+/// (a function that draws from one captured Generator races on it, as eager calls would).
 ///   auto step = tapegrad::function([&](const Tensor<float>& x, const Tensor<float>& y) {...});
 template <class F>
 class Function {

@@ -120,9 +120,12 @@ inline void replay_rule(const TraceInstruction& i, std::vector<ImplRef>& values)
 // NOTE [ A replay's memory ]
 // In the steady state a replay calls malloc zero times: its tensors and headers come from the
 // thread's block cache (NOTE [ Block cache ]), which the same replay filled the time before,
-// and the vectors it works in (the slots, the outputs) are borrowed from a pool of this
-// thread's and given back empty, keeping their capacity. A vector it returns to the caller (f
-// returned a std::vector) is the caller's, and new.
+// products pack into per-thread buffers (NOTE [ Packing buffers of one thread ]), and the
+// vectors it works in (the slots, the outputs, the arguments) are borrowed from a pool of this
+// thread's and given back empty, keeping their capacity. What still allocates: a vector it
+// returns to the caller (f returned a std::vector), an op of more than 16 inputs, the entry
+// of a backward step of more than max_op_inputs inputs or with shared data, blocks beyond the
+// block cache's limits, and products split over OpenMP threads.
 
 /// A vector borrowed from this thread's pool of them, given back empty when it goes.
 ///   Pooled<std::vector<ImplRef>> outputs;  replay(program, arguments, *outputs);
@@ -168,7 +171,7 @@ inline void replay(const TracedProgram& program, const ImplRef* const* arguments
     values[static_cast<std::size_t>(program.arguments[k])] = *arguments[k];
   for (const auto& [slot, constant] : program.constants)
     values[static_cast<std::size_t>(slot)] = constant;
-  constexpr std::size_t few = 16;  // more (a concat of many) borrow a vector
+  constexpr std::size_t few = 16;  // more (a concat of many) take a vector
   const ImplRef* few_inputs[few];
   std::vector<const ImplRef*> many_inputs;
   for (const TraceInstruction& i : program.instructions) {

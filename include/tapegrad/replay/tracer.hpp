@@ -186,6 +186,9 @@ class Tracer final : public OpObserver, public TraceHooks {
     }
   }
   void on_host_values(const TensorImpl* impl) noexcept override { created_.erase(impl); }
+  void on_generator_changed(const char* what) noexcept override {
+    if (generator_change_ == nullptr) generator_change_ = what;
+  }
   void on_host_read(const TensorImpl* impl, const char* accessor, const char* file,
                     int line) override {
     // A constant is the same at every replay; a step written down whole reads again.
@@ -219,6 +222,10 @@ class Tracer final : public OpObserver, public TraceHooks {
     TAPEGRAD_CHECK(!failed_, trace_error,
                    "function: the call caught a trace_error and went on; such a call cannot be "
                    "traced (call it directly)");
+    TAPEGRAD_CHECK(generator_change_ == nullptr, trace_error, "function: ", generator_change_,
+                   " changed a generator's state on the host while tracing, which a replay "
+                   "would not repeat (its random ops would draw other numbers); draw with random "
+                   "ops, and seed, rewind or draw on the host outside the function");
     // A generator made inside the call is gone now; a replay could not make it again.
     for (const TraceInstruction& i : program_.instructions) {
       if (i.kind != TraceInstruction::Kind::op || i.op->family != OpFamily::random) continue;
@@ -302,10 +309,10 @@ class Tracer final : public OpObserver, public TraceHooks {
     failed_ = failed_ || created_.count(root) != 0;
     TAPEGRAD_CHECK(created_.count(root) == 0, trace_error, "function: ", op,
                    " reads a tensor of shape ", x->shape,
-                   " that code the trace cannot see computed during the call (an op that does "
-                   "not report to tapes: a comparison, argmax, a random draw, an integer op), so "
-                   "a replay would reuse a stale value. Run this function eagerly (call it "
-                   "directly) until that op is traceable");
+                   " that code the trace cannot see computed during the call (a kernel that "
+                   "reports to no tape, writing into a new tensor), so a replay would reuse a "
+                   "stale value. Run this function eagerly (call it directly) until that code "
+                   "is an op");
     const std::int32_t slot = new_slot(x);
     program_.constants.emplace_back(slot, x);
     constant_slots_.insert(slot);
@@ -318,7 +325,8 @@ class Tracer final : public OpObserver, public TraceHooks {
   std::unordered_set<std::int32_t> constant_slots_;
   std::unordered_set<const TensorImpl*> created_;  // made during the call, not from host values
   bool out_of_memory_ = false;
-  bool failed_ = false;      // a refusal was thrown (and perhaps caught by the call)
+  const char* generator_change_ = nullptr;  // the first host change of a generator's state
+  bool failed_ = false;                     // a refusal was thrown (and perhaps caught by the call)
   std::vector<bool> steps_;  // for each backward step under way: whether it is written whole
   int inside_rule_ = 0;      // steps written whole under way
 };

@@ -199,13 +199,14 @@ class Optimizer {
   template <class T>
   void apply_gradients(const std::vector<Tensor<T>>& grads, const std::vector<Variable<T>>& vars);
 
-  /// Steps taken so far (Keras's `optimizer.iterations`).
+  /// Steps taken so far (Keras's `optimizer.iterations`). Read on the host: inside a traced
+  /// function, after a step it took, a trace_error (read it after the call).
   std::int64_t iterations() const {
     return static_cast<std::int64_t>(iterations_.snapshot().item());
   }
   /// The variable that counts the steps, which a traced step reads and assigns.
   const Variable<double>& iterations_variable() const { return iterations_; }
-  /// The learning rate the next step will use.
+  /// The learning rate the next step will use (read on the host, as iterations()).
   double learning_rate() const { return learning_rate_->rate(iterations()); }
   /// Replaces the learning rate (a constant or a schedule); slots and step count stay. The
   /// replays of traced steps use the new one too.
@@ -215,11 +216,10 @@ class Optimizer {
   /// "SGD", "Adam", "AdamW", "RMSprop": used in error messages.
   const std::string& name() const { return learning_rate_->optimizer; }
 
-  // An optimizer owns its state; a copy would have to say whether it shares it.
+  // An optimizer owns its state, which traces of its steps refer to: a copy would have to say
+  // whether it shares it, and a moved-from optimizer would have none.
   Optimizer(const Optimizer&) = delete;
   Optimizer& operator=(const Optimizer&) = delete;
-  Optimizer(Optimizer&&) noexcept = default;
-  Optimizer& operator=(Optimizer&&) noexcept = default;
 
  protected:
   Optimizer(LearningRate learning_rate, std::string name)
