@@ -3,7 +3,7 @@
 // replays of traced steps call. Built without sanitizers only, whose allocators these would
 // bypass.
 
-#include "test_util.hpp"
+#include "replay/replay_util.hpp"
 
 #include <tapegrad/train/optimizers.hpp>
 #include <tapegrad/train/schedules.hpp>
@@ -61,12 +61,7 @@ int posix_memalign(void** block, std::size_t alignment, std::size_t bytes) {
 
 namespace {
 
-namespace tg = tapegrad;
-using tapegrad::GradientTape;
-using tapegrad::Shape;
-using tapegrad::Tensor;
-using tapegrad::Variable;
-using tapegrad_test::sample;
+using namespace replay_test;
 
 /// The mallocs of `n` calls of `f`.
 template <class F>

@@ -1,7 +1,7 @@
 // tapegrad::function (NOTE [ Record once, replay many ]): tracing, replaying, the signature
 // cache, variables, composition with tapes and forward accumulators, and what it refuses.
 
-#include "test_util.hpp"
+#include "replay/replay_util.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -14,18 +14,7 @@
 
 namespace {
 
-namespace tg = tapegrad;
-using tapegrad::GradientTape;
-using tapegrad::Shape;
-using tapegrad::Tensor;
-using tapegrad::Variable;
-using tapegrad_test::sample;
-
-template <class T>
-bool same_bits(const Tensor<T>& a, const Tensor<T>& b) {
-  return a.has_value() && b.has_value() && a.shape() == b.shape() &&
-         std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.size()) * sizeof(T)) == 0;
-}
+using namespace replay_test;
 
 Tensor<double> loss_of(const Tensor<double>& x, const Tensor<double>& w) {
   return tg::sum(tg::tanh(tg::matmul(x, w))) * 0.5 + tg::sum(tg::exp(-x)) / 3.0;

@@ -2,7 +2,7 @@
 // each optimizer's traced step, replayed N times, against N eager steps of a twin model, bit
 // for bit, with schedules, a rate replaced between steps, and skipped variables.
 
-#include "test_util.hpp"
+#include "replay/replay_util.hpp"
 
 #include <tapegrad/train/optimizers.hpp>
 #include <tapegrad/train/schedules.hpp>
@@ -18,18 +18,7 @@
 
 namespace {
 
-namespace tg = tapegrad;
-using tapegrad::GradientTape;
-using tapegrad::Shape;
-using tapegrad::Tensor;
-using tapegrad::Variable;
-using tapegrad_test::sample;
-
-template <class T>
-bool same_bits(const Tensor<T>& a, const Tensor<T>& b) {
-  return a.has_value() && b.has_value() && a.shape() == b.shape() &&
-         std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.size()) * sizeof(T)) == 0;
-}
+using namespace replay_test;
 
 template <class T>
 Tensor<T> as(const Tensor<double>& x) {
