@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "tapegrad/config.hpp"
 #include "tapegrad/detail/check.hpp"
 #include "tapegrad/detail/op_definition.hpp"
 #include "tapegrad/detail/tape_state.hpp"
@@ -62,60 +63,13 @@ struct TracedProgram {
 
   /// Fills in each instruction's last_reads: a slot goes after its last reader, or right after
   /// it is filled when nothing reads it; the outputs stay.
-  void plan_lifetimes() {
-    std::vector<std::int64_t> last(static_cast<std::size_t>(n_slots), -1);
-    const auto n = static_cast<std::int64_t>(instructions.size());
-    for (std::int64_t k = 0; k < n; ++k) {
-      const TraceInstruction& i = instructions[static_cast<std::size_t>(k)];
-      for (std::int32_t s : i.inputs)
-        if (s >= 0) last[static_cast<std::size_t>(s)] = k;
-      if (i.output >= 0) last[static_cast<std::size_t>(i.output)] = k;
-      for (std::int32_t s : i.outputs)
-        if (s >= 0) last[static_cast<std::size_t>(s)] = k;
-    }
-    for (std::int32_t s : outputs)
-      if (s >= 0) last[static_cast<std::size_t>(s)] = n;
-    for (TraceInstruction& i : instructions) i.last_reads.clear();
-    for (std::int32_t s = 0; s < n_slots; ++s) {
-      const std::int64_t k = last[static_cast<std::size_t>(s)];
-      if (k >= 0 && k < n) instructions[static_cast<std::size_t>(k)].last_reads.push_back(s);
-    }
-  }
+  void plan_lifetimes();
 };
 
 /// Applies a recorded backward step's rules, as the sweep did (NOTE [ Rules as one step ]):
 /// an entry rebuilt from the slots, its definition's backward, and the input gradients into
 /// their slots.
-inline void replay_rule(const TraceInstruction& i, std::vector<ImplRef>& values) {
-  const std::size_t n_inputs = i.outputs.size();
-  Entry entry;
-  entry.backward = i.op->backward;
-  entry.definition = i.op;
-  entry.n_inputs = static_cast<std::uint32_t>(n_inputs);
-  entry.attrs = i.attrs;
-  const std::size_t n_saved = i.inputs.size() - 1;
-  for (std::size_t k = 0; k < n_saved && k < max_op_inputs; ++k)
-    if (i.inputs[k + 1] >= 0) entry.saved[k].set(values[static_cast<std::size_t>(i.inputs[k + 1])]);
-  if (n_inputs > max_op_inputs || n_saved > max_op_inputs || i.shared) {
-    entry.extra = std::make_unique<EntryExtra>();
-    if (n_inputs > max_op_inputs) entry.extra->inputs.assign(n_inputs - max_op_inputs, no_node);
-    for (std::size_t k = max_op_inputs; k < n_saved; ++k)
-      entry.extra->saved.push_back(
-          i.inputs[k + 1] >= 0 ? values[static_cast<std::size_t>(i.inputs[k + 1])] : ImplRef());
-    entry.extra->closure = i.shared;
-  }
-  ImplRef few_grads[max_op_inputs];
-  std::vector<ImplRef> many_grads;
-  ImplRef* grads = few_grads;
-  if (n_inputs > max_op_inputs) {
-    many_grads.resize(n_inputs);
-    grads = many_grads.data();
-  }
-  ImplRef upstream = values[static_cast<std::size_t>(i.inputs[0])];
-  i.op->backward(entry, std::move(upstream), i.needs.get(), grads);
-  for (std::size_t k = 0; k < n_inputs; ++k)
-    if (i.outputs[k] >= 0) values[static_cast<std::size_t>(i.outputs[k])] = std::move(grads[k]);
-}
+void replay_rule(const TraceInstruction& i, std::vector<ImplRef>& values);
 
 // NOTE [ A replay's memory ]
 // In the steady state a replay calls malloc zero times: its tensors and headers come from the
@@ -162,8 +116,67 @@ class Pooled {
 /// Runs `program` on `arguments` (one per argument slot, of the traced types and shapes) into
 /// `outputs` (cleared first; an empty reference for an output with no value).
 ///   Pooled<std::vector<ImplRef>> outputs;  replay(program, argument_refs.data(), *outputs);
-inline void replay(const TracedProgram& program, const ImplRef* const* arguments,
-                   std::vector<ImplRef>& outputs) {
+void replay(const TracedProgram& program, const ImplRef* const* arguments,
+            std::vector<ImplRef>& outputs);
+
+// Outside the classes, so that the precompiled part can hold them (TAPEGRAD_HEADER_DEFINITIONS
+// in config.hpp): they run once per trace or per replayed call, never per op of a program.
+#if TAPEGRAD_HEADER_DEFINITIONS
+TAPEGRAD_PRECOMPILED_INLINE void TracedProgram::plan_lifetimes() {
+  std::vector<std::int64_t> last(static_cast<std::size_t>(n_slots), -1);
+  const auto n = static_cast<std::int64_t>(instructions.size());
+  for (std::int64_t k = 0; k < n; ++k) {
+    const TraceInstruction& i = instructions[static_cast<std::size_t>(k)];
+    for (std::int32_t s : i.inputs)
+      if (s >= 0) last[static_cast<std::size_t>(s)] = k;
+    if (i.output >= 0) last[static_cast<std::size_t>(i.output)] = k;
+    for (std::int32_t s : i.outputs)
+      if (s >= 0) last[static_cast<std::size_t>(s)] = k;
+  }
+  for (std::int32_t s : outputs)
+    if (s >= 0) last[static_cast<std::size_t>(s)] = n;
+  for (TraceInstruction& i : instructions) i.last_reads.clear();
+  for (std::int32_t s = 0; s < n_slots; ++s) {
+    const std::int64_t k = last[static_cast<std::size_t>(s)];
+    if (k >= 0 && k < n) instructions[static_cast<std::size_t>(k)].last_reads.push_back(s);
+  }
+}
+
+TAPEGRAD_PRECOMPILED_INLINE void replay_rule(const TraceInstruction& i,
+                                             std::vector<ImplRef>& values) {
+  const std::size_t n_inputs = i.outputs.size();
+  Entry entry;
+  entry.backward = i.op->backward;
+  entry.definition = i.op;
+  entry.n_inputs = static_cast<std::uint32_t>(n_inputs);
+  entry.attrs = i.attrs;
+  const std::size_t n_saved = i.inputs.size() - 1;
+  for (std::size_t k = 0; k < n_saved && k < max_op_inputs; ++k)
+    if (i.inputs[k + 1] >= 0) entry.saved[k].set(values[static_cast<std::size_t>(i.inputs[k + 1])]);
+  if (n_inputs > max_op_inputs || n_saved > max_op_inputs || i.shared) {
+    entry.extra = std::make_unique<EntryExtra>();
+    if (n_inputs > max_op_inputs) entry.extra->inputs.assign(n_inputs - max_op_inputs, no_node);
+    for (std::size_t k = max_op_inputs; k < n_saved; ++k)
+      entry.extra->saved.push_back(
+          i.inputs[k + 1] >= 0 ? values[static_cast<std::size_t>(i.inputs[k + 1])] : ImplRef());
+    entry.extra->closure = i.shared;
+  }
+  ImplRef few_grads[max_op_inputs];
+  std::vector<ImplRef> many_grads;
+  ImplRef* grads = few_grads;
+  if (n_inputs > max_op_inputs) {
+    many_grads.resize(n_inputs);
+    grads = many_grads.data();
+  }
+  ImplRef upstream = values[static_cast<std::size_t>(i.inputs[0])];
+  i.op->backward(entry, std::move(upstream), i.needs.get(), grads);
+  for (std::size_t k = 0; k < n_inputs; ++k)
+    if (i.outputs[k] >= 0) values[static_cast<std::size_t>(i.outputs[k])] = std::move(grads[k]);
+}
+
+TAPEGRAD_PRECOMPILED_INLINE void replay(const TracedProgram& program,
+                                        const ImplRef* const* arguments,
+                                        std::vector<ImplRef>& outputs) {
   Pooled<std::vector<ImplRef>> pooled;
   std::vector<ImplRef>& values = *pooled;
   values.resize(static_cast<std::size_t>(program.n_slots));
@@ -216,5 +229,6 @@ inline void replay(const TracedProgram& program, const ImplRef* const* arguments
   for (std::int32_t s : program.outputs)
     outputs.push_back(s >= 0 ? values[static_cast<std::size_t>(s)] : ImplRef{});
 }
+#endif  // TAPEGRAD_HEADER_DEFINITIONS
 
 }  // namespace tapegrad::detail
