@@ -171,14 +171,21 @@ inline void report_op_without_gradient(const ImplRef& output, const OpDefinition
 /// Runs an op with no gradient through its definition (its forward into a new tensor of
 /// `shape`) and reports it to the thread's observers.
 ///   Tensor<bool> y = run_without_gradient<bool>(compare_op<T, Less>, {&a.impl(), &b.impl()}, s);
+template <class U>
+Tensor<U> run_without_gradient(const OpDefinition& definition, const ImplRef* const* inputs,
+                               std::size_t n_inputs, const Shape& shape, const OpAttrs& attrs,
+                               const std::shared_ptr<const void>& shared) {
+  Tensor<U> y(uninitialized, shape);
+  definition.forward(OpArgs{attrs, shared}, inputs, *y.impl().get());
+  report_op_without_gradient(y.impl(), definition, inputs, n_inputs, attrs, shared);
+  return y;
+}
+/// run_without_gradient for inputs listed in braces.
 template <class U, std::size_t NI>
 Tensor<U> run_without_gradient(const OpDefinition& definition, const ImplRef* const (&inputs)[NI],
                                const Shape& shape, const OpAttrs& attrs = {},
                                const std::shared_ptr<const void>& shared = no_closure) {
-  Tensor<U> y(uninitialized, shape);
-  definition.forward(OpArgs{attrs, shared}, inputs, *y.impl().get());
-  report_op_without_gradient(y.impl(), definition, inputs, attrs, shared);
-  return y;
+  return run_without_gradient<U>(definition, inputs, NI, shape, attrs, shared);
 }
 
 // NOTE [ Saving a shape ]

@@ -160,11 +160,7 @@ inline std::shared_ptr<RandomEngine> engine_of(const OpArgs& args, const char* o
 /// Runs random op `op` into a new tensor of `shape`, drawing from `gen`, and tells observers.
 template <class T>
 Tensor<T> draw(const OpDefinition& op, const Shape& shape, const OpAttrs& attrs, Generator& gen) {
-  Tensor<T> y(uninitialized, shape);
-  const std::shared_ptr<const void> shared = source_of(gen);
-  op.forward(OpArgs{attrs, shared}, nullptr, *y.impl().get());
-  report_op_without_gradient(y.impl(), op, nullptr, 0, attrs, shared);
-  return y;
+  return run_without_gradient<T>(op, nullptr, 0, shape, attrs, source_of(gen));
 }
 
 /// random_uniform's bounds.

@@ -181,6 +181,9 @@ struct UpdateStep {
   Tensor<T> w, g;
   std::array<Tensor<T>, 3> slots;
   Tensor<double> lr, step;
+  /// A value the rule derives from lr and step, computed for the first variable and kept for
+  /// the others of the same step (Adam's step size).
+  Tensor<double> per_step;
 };
 
 /// What every optimizer shares: the learning rate, the step count and apply_gradients.
@@ -503,11 +506,12 @@ class Adam : public Optimizer<Adam> {
     Tensor<T>& v = s.slots[1];
     m = run_update<T, AdamFirstMoment>({&m.impl(), &s.g.impl()}, {1 - beta_1_});
     v = run_update<T, AdamSecondMoment>({&v.impl(), &s.g.impl()}, {1 - beta_2_});
-    const Tensor<double> step_size =
-        run_without_gradient<double>(adam_step_size_op<T>, {&s.lr.impl(), &s.step.impl()}, Shape{},
-                                     OpAttrs::of(UpdateAttrs{beta_1_, beta_2_, 0}));
+    if (!s.per_step.has_value())
+      s.per_step =
+          run_without_gradient<double>(adam_step_size_op<T>, {&s.lr.impl(), &s.step.impl()},
+                                       Shape{}, OpAttrs::of(UpdateAttrs{beta_1_, beta_2_, 0}));
     return run_update<T, AdamApply>(
-        {&s.w.impl(), &m.impl(), &v.impl(), &s.lr.impl(), &step_size.impl()},
+        {&s.w.impl(), &m.impl(), &v.impl(), &s.lr.impl(), &s.per_step.impl()},
         {epsilon_, weight_decay_});
   }
 
