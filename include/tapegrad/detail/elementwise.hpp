@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "tapegrad/detail/apply_op.hpp"
 #include "tapegrad/detail/kernels.hpp"
@@ -244,11 +245,74 @@ ImplRef unary_jvp(const OpArgs& args, const ImplRef* const* inputs, const ImplRe
   }
 }
 
+// The flat kernels (NOTE [ Flat kernels ]): the forward kernel and fused rule above, on
+// buffers instead of tensors.
+
+template <class Op, class T>
+void unary_flat_forward(const OpAttrs& attrs, const void* const* inputs, void* out,
+                        std::int64_t n) {
+  unary_kernel<Op>(static_cast<const T*>(inputs[0]), static_cast<T*>(out), n,
+                   static_cast<T>(attrs.as<ScalarAttrs>().scalar));
+}
+
+template <class Op, class T>
+using unary_rule_t =
+    decltype(unary_rule<Op>(std::declval<const Tensor<T>&>(), std::declval<const Tensor<T>&>(),
+                            std::declval<const Tensor<T>&>(), T(0)));
+
+template <class Op, class T>
+void unary_flat_rule(const OpAttrs& attrs, const void* const* operands, void* const* grads,
+                     std::int64_t n) {
+  if constexpr (has_unary_rule_v<Op, T>) {
+    if constexpr (fuses_v<Op> && computes_v<unary_rule_t<Op, T>>) {
+      if (grads[0] == nullptr) return;
+      const auto size = static_cast<Eigen::Index>(n);
+      const T* g = static_cast<const T*>(operands[0]);
+      const T* x = (reads_v<Op> & reads_x) ? static_cast<const T*>(operands[1]) : g;
+      const T* y = (reads_v<Op> & reads_y) ? static_cast<const T*>(operands[2]) : g;
+      MutableArrayMap<T>(static_cast<T*>(grads[0]), size) =
+          unary_rule<Op>(ArrayMap<T>(x, size), ArrayMap<T>(y, size), ArrayMap<T>(g, size),
+                         static_cast<T>(attrs.as<ScalarAttrs>().scalar));
+    }
+  }
+}
+
+/// Which operand a rule that returns one of its arguments returns, found by calling it.
+template <class Rule>
+std::int8_t returned_operand(Rule rule, int n_operands) {
+  static constexpr float none[1] = {};
+  std::vector<ArrayMap<float>> operands;  // the upstream first, as FlatRuleFn has them
+  for (int k = 0; k < n_operands; ++k) operands.emplace_back(none, 1);
+  const void* returned = &rule(operands);
+  for (int k = 0; k < n_operands; ++k)
+    if (returned == &operands[static_cast<std::size_t>(k)]) return static_cast<std::int8_t>(k);
+  return flat_unsupported;
+}
+
+template <class Op, class T>
+std::int8_t unary_gradient_source(int) {
+  if constexpr (!has_unary_rule_v<Op, T>) {
+    return flat_unsupported;
+  } else if constexpr (computes_v<unary_rule_t<Op, T>>) {
+    return fuses_v<Op> ? flat_computed : flat_unsupported;
+  } else {
+    return returned_operand(
+        [](const std::vector<ArrayMap<float>>& v) -> const auto& {
+          return unary_rule<Op>(v[1], v[2], v[0], 0.0f);
+        },
+        3);
+  }
+}
+
+template <class Op, class T>
+inline constexpr FlatKernels unary_flat_kernels{&unary_flat_forward<Op, T>, &unary_flat_rule<Op, T>,
+                                                &unary_gradient_source<Op, T>};
+
 /// The definition of a unary elementwise op for element type T.
 template <class Op, class T>
 inline constexpr OpDefinition unary_definition{
-    Op::name,         OpFamily::elementwise, 1, &unary_backward<Op, T>, &unary_forward<Op, T>,
-    &unary_jvp<Op, T>};
+    Op::name,          OpFamily::elementwise,     1, &unary_backward<Op, T>, &unary_forward<Op, T>,
+    &unary_jvp<Op, T>, &unary_flat_kernels<Op, T>};
 
 template <class Op, class T>
 void record_unary(const Tensor<T>& x, const Tensor<T>& y, T s) {
@@ -391,11 +455,70 @@ ImplRef binary_jvp(const OpArgs&, const ImplRef* const* inputs, const ImplRef& o
   return sum.has_value() ? std::move(sum).take_impl() : ImplRef();
 }
 
+template <class Op, class T>
+void binary_flat_forward(const OpAttrs&, const void* const* inputs, void* out, std::int64_t n) {
+  const auto size = static_cast<Eigen::Index>(n);
+  MutableArrayMap<T>(static_cast<T*>(out), size) =
+      Op::forward(ArrayMap<T>(static_cast<const T*>(inputs[0]), size),
+                  ArrayMap<T>(static_cast<const T*>(inputs[1]), size));
+}
+
+template <int K, class Op, class T>
+void binary_flat_gradient(const ArrayMap<T>& a, const ArrayMap<T>& b, const ArrayMap<T>& y,
+                          const ArrayMap<T>& g, void* grad) {
+  if constexpr (fuses_v<Op> && binary_rule_computes_v<K, Op, T>)
+    if (grad != nullptr)
+      MutableArrayMap<T>(static_cast<T*>(grad), g.size()) = binary_rule<K, Op>(a, b, y, g);
+}
+
+template <class Op, class T>
+void binary_flat_rule(const OpAttrs&, const void* const* operands, void* const* grads,
+                      std::int64_t n) {
+  const auto size = static_cast<Eigen::Index>(n);
+  const T* g = static_cast<const T*>(operands[0]);
+  const auto operand = [&](int k) {
+    return ArrayMap<T>(operands[k] != nullptr ? static_cast<const T*>(operands[k]) : g, size);
+  };
+  const ArrayMap<T> a = operand(1), b = operand(2), gv(g, size);
+  const ArrayMap<T> y((reads_v<Op> & reads_y) ? static_cast<const T*>(operands[3]) : g, size);
+  binary_flat_gradient<0, Op, T>(a, b, y, gv, grads[0]);
+  binary_flat_gradient<1, Op, T>(a, b, y, gv, grads[1]);
+}
+
+template <int K, class Op, class T>
+std::int8_t binary_input_gradient_source() {
+  if constexpr (!has_binary_rule<K, Op, Tensor<T>>::value) {
+    return flat_unsupported;
+  } else if constexpr (binary_rule_computes_v<K, Op, T>) {
+    return fuses_v<Op> ? flat_computed : flat_unsupported;
+  } else {
+    return returned_operand(
+        [](const std::vector<ArrayMap<float>>& v) -> const auto& {
+          return binary_rule<K, Op>(v[1], v[2], v[3], v[0]);
+        },
+        4);
+  }
+}
+
+template <class Op, class T>
+std::int8_t binary_gradient_source(int input) {
+  return input == 0 ? binary_input_gradient_source<0, Op, T>()
+                    : binary_input_gradient_source<1, Op, T>();
+}
+
+template <class Op, class T>
+inline constexpr FlatKernels binary_flat_kernels{
+    &binary_flat_forward<Op, T>, &binary_flat_rule<Op, T>, &binary_gradient_source<Op, T>};
+
 /// The definition of a binary elementwise op for element type T.
 template <class Op, class T>
-inline constexpr OpDefinition binary_definition{
-    Op::name,          OpFamily::elementwise, 2, &binary_backward<Op, T>, &binary_forward<Op, T>,
-    &binary_jvp<Op, T>};
+inline constexpr OpDefinition binary_definition{Op::name,
+                                                OpFamily::elementwise,
+                                                2,
+                                                &binary_backward<Op, T>,
+                                                &binary_forward<Op, T>,
+                                                &binary_jvp<Op, T>,
+                                                &binary_flat_kernels<Op, T>};
 
 template <class Op, class T>
 void record_binary(const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>& y) {

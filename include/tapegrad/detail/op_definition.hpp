@@ -147,6 +147,36 @@ using ForwardFn = void (*)(const OpArgs& args, const ImplRef* const* inputs, Ten
 using JvpFn = ImplRef (*)(const OpArgs& args, const ImplRef* const* inputs, const ImplRef& output,
                           const ImplRef* const* tangents);
 
+// NOTE [ Flat kernels ]
+// An elementwise op whose operands all have its output's shape is one loop over flat arrays,
+// and so is its rule when it runs fused (NOTE [ One rule, two dialects ]). A replay runs such
+// steps on buffers it planned when it traced (NOTE [ A replay's memory plan ]): no tensor
+// header, no entry, no reference count. The kernels are the eager ones, the same Eigen
+// expressions over the same maps, so the values are the same bits.
+
+/// y = op(inputs...) over n elements, every input of y's shape: the op's forward kernel.
+using FlatForwardFn = void (*)(const OpAttrs& attrs, const void* const* inputs, void* out,
+                               std::int64_t n);
+/// The op's fused rules over n elements. operands: the upstream gradient, then what the entry
+/// saved (input 0, input 1 for a binary op, the output), null where nothing was saved and the
+/// upstream stands in, as in the op's backward. Writes input k's gradient into grads[k] where
+/// that is not null.
+using FlatRuleFn = void (*)(const OpAttrs& attrs, const void* const* operands, void* const* grads,
+                            std::int64_t n);
+
+/// How a flat rule gives input k's gradient: computes it, returns one of its operands as it is
+/// (the upstream gradient, for x + y), or cannot run flat (no rule, or a rule in the tensor
+/// dialect).
+enum : std::int8_t { flat_computed = -1, flat_unsupported = -2 };
+
+/// An op's flat kernels (NOTE [ Flat kernels ]).
+struct FlatKernels {
+  FlatForwardFn forward;
+  FlatRuleFn rule;
+  /// flat_computed, flat_unsupported, or the index of the operand input k's gradient is.
+  std::int8_t (*gradient_source)(int input);
+};
+
 /// One op, as data.   record(y.impl(), matmul_op<T>, {&a.impl(), &b.impl()}, ...);
 struct OpDefinition {
   const char* name;
@@ -155,6 +185,7 @@ struct OpDefinition {
   BackwardFn backward;
   ForwardFn forward = nullptr;
   JvpFn jvp = nullptr;
+  const FlatKernels* flat = nullptr;  // elementwise ops of one element type
 };
 
 /// The identity's rules: the gradient and the tangent pass unchanged.

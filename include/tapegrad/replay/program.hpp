@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <new>
 #include <utility>
@@ -11,6 +12,7 @@
 #include "tapegrad/detail/op_definition.hpp"
 #include "tapegrad/detail/tape_state.hpp"
 #include "tapegrad/errors.hpp"
+#include "tapegrad/replay/arena.hpp"
 
 // NOTE [ A traced program ]
 // A trace is a straight-line program over numbered slots, each holding one value of the
@@ -46,6 +48,35 @@ struct TraceInstruction {
   std::vector<std::int32_t> last_reads;  // slots that nothing after this reads
 };
 
+/// Where a flat step finds a value: at an offset in the arena (>= 0), or in the tensor of
+/// slot s (-1 - s).
+using Location = std::int64_t;
+constexpr Location no_location = std::numeric_limits<Location>::min();
+constexpr Location tensor_location(std::int32_t slot) {
+  return -1 - Location{slot};
+}
+constexpr std::int32_t slot_of_location(Location at) {
+  return static_cast<std::int32_t>(-1 - at);
+}
+
+/// One step of a replay (NOTE [ A replay's memory plan ]): an instruction as traced, or an
+/// elementwise op or rule run by its flat kernels.
+struct ReplayStep {
+  enum class Kind : std::uint8_t { instruction, flat_op, flat_rule };
+  Kind kind = Kind::instruction;
+  std::int8_t alias[2] = {-1, -1};  // flat_rule: the operand output j is, as it is (-1: none)
+  DType dtype = DType::float32;     // flat: the outputs' element type
+  std::int32_t index = -1;  // instruction: which one; flat: its tensor outputs' shape in shapes
+  // flat: the operands (op: its inputs; rule: as FlatRuleFn takes them) and outputs
+  Location operands[4] = {no_location, no_location, no_location, no_location};
+  Location outputs[2] = {no_location, no_location};
+  std::int64_t n = 0;  // flat: elements of each operand
+  FlatForwardFn forward = nullptr;
+  FlatRuleFn rule = nullptr;
+  OpAttrs attrs;
+  std::uint32_t releases_begin = 0, releases_end = 0;  // slots dropped after the step
+};
+
 struct TracedProgram {
   std::int32_t n_slots = 0;
   std::vector<std::int32_t> arguments;  // the slot of each argument
@@ -54,10 +85,24 @@ struct TracedProgram {
   std::vector<std::int32_t> outputs;        // -1: an output with no value
   std::vector<std::size_t> output_lengths;  // of each std::vector among the outputs, in order
 
+  // The plan (NOTE [ A replay's memory plan ]), made by plan_memory when the trace ends.
+  std::vector<ReplayStep> steps;
+  std::vector<std::int32_t> releases;   // of every step, in order
+  std::vector<std::int32_t> left_over;  // tensor slots no step drops (the outputs ...)
+  std::vector<Shape> shapes;            // of the tensors flat steps make
+  std::size_t arena_bytes = 0;
+
   /// How many op kernels a replay runs.
   std::size_t op_count() const {
     std::size_t n = 0;
     for (const TraceInstruction& i : instructions) n += i.kind == TraceInstruction::Kind::op;
+    return n;
+  }
+
+  /// How many steps a replay runs flat (NOTE [ A replay's memory plan ]).
+  std::size_t flat_step_count() const {
+    std::size_t n = 0;
+    for (const ReplayStep& s : steps) n += s.kind != ReplayStep::Kind::instruction;
     return n;
   }
 
@@ -112,6 +157,56 @@ class Pooled {
   }
   Vector vector_;
 };
+
+/// The slots of one replay, borrowed from this thread: the tensors, all empty on loan and on
+/// return, and each slot's elements (read only after a step has written them). Both keep
+/// their size, so a replay touches only the slots it fills.
+class ReplaySlots {
+ public:
+  explicit ReplaySlots(std::int32_t n) {
+    std::vector<Table>& pool = this_thread_pool();
+    if (!pool.empty()) {
+      table_ = std::move(pool.back());
+      pool.pop_back();
+    }
+    const auto size = static_cast<std::size_t>(n);
+    if (table_.values.size() < size) table_.values.resize(size);
+    if (table_.elements.size() < size) table_.elements.resize(size);
+    used_ = size;
+  }
+  ~ReplaySlots() {
+    if (!all_empty_)
+      for (std::size_t s = 0; s < used_; ++s) table_.values[s].reset();
+    try {
+      this_thread_pool().push_back(std::move(table_));
+    } catch (const std::bad_alloc&) {  // a pool that cannot grow: the table is freed instead
+    }
+  }
+  ReplaySlots(const ReplaySlots&) = delete;
+  ReplaySlots& operator=(const ReplaySlots&) = delete;
+
+  std::vector<ImplRef>& values() { return table_.values; }
+  void** elements() { return table_.elements.data(); }
+  /// The replay has emptied every slot it filled.
+  void emptied() { all_empty_ = true; }
+
+ private:
+  struct Table {
+    std::vector<ImplRef> values;
+    std::vector<void*> elements;
+  };
+  static std::vector<Table>& this_thread_pool() {
+    thread_local std::vector<Table> pool;
+    return pool;
+  }
+  Table table_;
+  std::size_t used_ = 0;
+  bool all_empty_ = false;
+};
+
+/// Runs instruction i: its result into its slot of `values`, and that tensor's elements into
+/// `elements`.
+void run_instruction(const TraceInstruction& i, std::vector<ImplRef>& values, void** elements);
 
 /// Runs `program` on `arguments` (one per argument slot, of the traced types and shapes) into
 /// `outputs` (cleared first; an empty reference for an output with no value).
@@ -174,60 +269,127 @@ TAPEGRAD_PRECOMPILED_INLINE void replay_rule(const TraceInstruction& i,
     if (i.outputs[k] >= 0) values[static_cast<std::size_t>(i.outputs[k])] = std::move(grads[k]);
 }
 
+TAPEGRAD_PRECOMPILED_INLINE void run_instruction(const TraceInstruction& i,
+                                                 std::vector<ImplRef>& values, void** elements) {
+  const auto filled = [&](std::int32_t slot) {
+    const ImplRef& value = values[static_cast<std::size_t>(slot)];
+    elements[slot] = value ? value->data : nullptr;
+  };
+  switch (i.kind) {
+    case TraceInstruction::Kind::op: {
+      constexpr std::size_t few = 16;  // more (a concat of many) take a vector
+      const ImplRef* few_inputs[few];
+      std::vector<const ImplRef*> many_inputs;
+      const std::size_t n = i.inputs.size();
+      if (n > few) many_inputs.resize(n);
+      const ImplRef** inputs = n > few ? many_inputs.data() : few_inputs;
+      for (std::size_t k = 0; k < n; ++k)
+        inputs[k] = &values[static_cast<std::size_t>(i.inputs[k])];
+      ImplRef out = ImplRef::adopt(allocate_impl(i.dtype, i.shape));
+      i.op->forward(OpArgs{i.attrs, i.shared}, inputs, *out.get());
+      values[static_cast<std::size_t>(i.output)] = std::move(out);
+      filled(i.output);
+      break;
+    }
+    case TraceInstruction::Kind::view:
+      values[static_cast<std::size_t>(i.output)] = ImplRef::adopt(
+          allocate_alias(values[static_cast<std::size_t>(i.inputs[0])].get(), i.shape));
+      filled(i.output);
+      break;
+    case TraceInstruction::Kind::read_variable: {
+      const std::shared_ptr<const VariableState> variable = i.variable.lock();
+      TAPEGRAD_CHECK(variable != nullptr, trace_error,
+                     "function: a variable the traced call read no longer exists");
+      values[static_cast<std::size_t>(i.output)] = current_value(*variable);
+      filled(i.output);
+      break;
+    }
+    case TraceInstruction::Kind::update_variable: {
+      const std::shared_ptr<const VariableState> variable = i.variable.lock();
+      TAPEGRAD_CHECK(variable != nullptr, trace_error, "function: a variable the traced call ",
+                     i.update, " no longer exists");
+      i.apply_update(std::const_pointer_cast<VariableState>(variable),
+                     values[static_cast<std::size_t>(i.inputs[0])]);
+      break;
+    }
+    case TraceInstruction::Kind::rule:
+      replay_rule(i, values);
+      for (std::int32_t s : i.outputs)
+        if (s >= 0) filled(s);
+      break;
+  }
+}
+
 TAPEGRAD_PRECOMPILED_INLINE void replay(const TracedProgram& program,
                                         const ImplRef* const* arguments,
                                         std::vector<ImplRef>& outputs) {
-  Pooled<std::vector<ImplRef>> pooled;
-  std::vector<ImplRef>& values = *pooled;
-  values.resize(static_cast<std::size_t>(program.n_slots));
-  for (std::size_t k = 0; k < program.arguments.size(); ++k)
-    values[static_cast<std::size_t>(program.arguments[k])] = *arguments[k];
-  for (const auto& [slot, constant] : program.constants)
+  ReplaySlots slots(program.n_slots);
+  std::vector<ImplRef>& values = slots.values();
+  void** elements = slots.elements();  // of the slots that are tensors
+  const ArenaLease arena(program.arena_bytes);
+  char* const base = arena.data();
+  for (std::size_t k = 0; k < program.arguments.size(); ++k) {
+    const std::int32_t slot = program.arguments[k];
+    values[static_cast<std::size_t>(slot)] = *arguments[k];
+    elements[slot] = (*arguments[k])->data;
+  }
+  for (const auto& [slot, constant] : program.constants) {
     values[static_cast<std::size_t>(slot)] = constant;
-  constexpr std::size_t few = 16;  // more (a concat of many) take a vector
-  const ImplRef* few_inputs[few];
-  std::vector<const ImplRef*> many_inputs;
-  for (const TraceInstruction& i : program.instructions) {
-    switch (i.kind) {
-      case TraceInstruction::Kind::op: {
-        const std::size_t n = i.inputs.size();
-        if (n > few) many_inputs.resize(n);
-        const ImplRef** inputs = n > few ? many_inputs.data() : few_inputs;
-        for (std::size_t k = 0; k < n; ++k)
-          inputs[k] = &values[static_cast<std::size_t>(i.inputs[k])];
-        ImplRef out = ImplRef::adopt(allocate_impl(i.dtype, i.shape));
-        i.op->forward(OpArgs{i.attrs, i.shared}, inputs, *out.get());
-        values[static_cast<std::size_t>(i.output)] = std::move(out);
+    elements[slot] = constant->data;
+  }
+  const auto at = [&](Location where) -> void* {
+    return where >= 0 ? base + where : elements[slot_of_location(where)];
+  };
+  // A flat step's output in a slot's tensor gets a tensor of its own.
+  const auto output = [&](const ReplayStep& step, int j) -> void* {
+    const Location where = step.outputs[j];
+    if (where >= 0) return base + where;
+    const std::int32_t slot = slot_of_location(where);
+    ImplRef& value = values[static_cast<std::size_t>(slot)];
+    value = ImplRef::adopt(
+        allocate_impl(step.dtype, program.shapes[static_cast<std::size_t>(step.index)]));
+    return elements[slot] = value->data;
+  };
+  for (const ReplayStep& step : program.steps) {
+    switch (step.kind) {
+      case ReplayStep::Kind::flat_op: {
+        const void* in[2] = {at(step.operands[0]),
+                             step.operands[1] != no_location ? at(step.operands[1]) : nullptr};
+        step.forward(step.attrs, in, output(step, 0), step.n);
         break;
       }
-      case TraceInstruction::Kind::view:
-        values[static_cast<std::size_t>(i.output)] = ImplRef::adopt(
-            allocate_alias(values[static_cast<std::size_t>(i.inputs[0])].get(), i.shape));
-        break;
-      case TraceInstruction::Kind::read_variable: {
-        const std::shared_ptr<const VariableState> variable = i.variable.lock();
-        TAPEGRAD_CHECK(variable != nullptr, trace_error,
-                       "function: a variable the traced call read no longer exists");
-        values[static_cast<std::size_t>(i.output)] = current_value(*variable);
+      case ReplayStep::Kind::flat_rule: {
+        const void* in[4];
+        for (int k = 0; k < 4; ++k)
+          in[k] = step.operands[k] != no_location ? at(step.operands[k]) : nullptr;
+        void* grads[2] = {nullptr, nullptr};
+        for (int j = 0; j < 2; ++j)
+          if (step.outputs[j] != no_location && step.alias[j] < 0) grads[j] = output(step, j);
+        step.rule(step.attrs, in, grads, step.n);
+        // A gradient that is an operand as it is shares its elements, as the eager rule shares
+        // the tensor: the same place in the arena, or the same tensor.
+        for (int j = 0; j < 2; ++j) {
+          if (step.alias[j] < 0 || step.outputs[j] == no_location || step.outputs[j] >= 0) continue;
+          const std::int32_t slot = slot_of_location(step.outputs[j]);
+          const std::int32_t source = slot_of_location(step.operands[step.alias[j]]);
+          values[static_cast<std::size_t>(slot)] = values[static_cast<std::size_t>(source)];
+          elements[slot] = elements[source];
+        }
         break;
       }
-      case TraceInstruction::Kind::update_variable: {
-        const std::shared_ptr<const VariableState> variable = i.variable.lock();
-        TAPEGRAD_CHECK(variable != nullptr, trace_error, "function: a variable the traced call ",
-                       i.update, " no longer exists");
-        i.apply_update(std::const_pointer_cast<VariableState>(variable),
-                       values[static_cast<std::size_t>(i.inputs[0])]);
-        break;
-      }
-      case TraceInstruction::Kind::rule:
-        replay_rule(i, values);
+      case ReplayStep::Kind::instruction:
+        run_instruction(program.instructions[static_cast<std::size_t>(step.index)], values,
+                        elements);
         break;
     }
-    for (std::int32_t s : i.last_reads) values[static_cast<std::size_t>(s)].reset();
+    for (std::uint32_t r = step.releases_begin; r < step.releases_end; ++r)
+      values[static_cast<std::size_t>(program.releases[r])].reset();
   }
   outputs.clear();
   for (std::int32_t s : program.outputs)
     outputs.push_back(s >= 0 ? values[static_cast<std::size_t>(s)] : ImplRef{});
+  for (std::int32_t s : program.left_over) values[static_cast<std::size_t>(s)].reset();
+  slots.emptied();
 }
 #endif  // TAPEGRAD_HEADER_DEFINITIONS
 

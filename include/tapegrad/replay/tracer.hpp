@@ -15,6 +15,7 @@
 #include "tapegrad/detail/op_observer.hpp"
 #include "tapegrad/detail/trace_hooks.hpp"
 #include "tapegrad/ops/random.hpp"
+#include "tapegrad/replay/memory_plan.hpp"
 #include "tapegrad/replay/program.hpp"
 #include "tapegrad/variable.hpp"
 
@@ -287,6 +288,7 @@ TAPEGRAD_PRECOMPILED_INLINE std::shared_ptr<TracedProgram> Tracer::finish(
     program_.outputs.push_back(out ? slot_of(out, "function") : -1);
   program_.output_lengths = std::move(lengths);
   program_.plan_lifetimes();
+  plan_memory(program_, keep_);
   return std::make_shared<TracedProgram>(std::move(program_));
 }
 

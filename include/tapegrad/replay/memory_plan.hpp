@@ -1,0 +1,242 @@
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <numeric>
+#include <unordered_map>
+#include <vector>
+
+#include "tapegrad/config.hpp"
+#include "tapegrad/replay/program.hpp"
+
+// NOTE [ A replay's memory plan ]
+// When a trace ends, plan_memory decides how each instruction replays and where each value
+// lives. An elementwise op, or the fused rule of one, whose operands all have one shape runs
+// flat (NOTE [ Flat kernels ]). A value that only flat steps write and read, and that the call
+// does not return, lives in the replay's arena (NOTE [ The replay arena ]) at an offset fixed
+// now: values whose lifetimes do not overlap share bytes, each starting on a 64-byte
+// boundary. Every other value (an argument, a constant, an output of the call, whatever a
+// matmul, a view, a variable update or a step of the sweep run whole reads) is a tensor of its
+// own at each replay, as before, so a tensor the caller holds is never written again.
+// A rule that returns its upstream gradient as it is (x + y) gives the same elements again,
+// as the eager rule shares the tensor: the upstream and the gradient are one value, whose
+// lifetime covers both.
+namespace tapegrad::detail {
+
+/// Fills in program.steps, the arena's layout and the releases, from the instructions and
+/// `slots`, a header of each slot's value in the traced call (its type, shape and elements).
+void plan_memory(TracedProgram& program, const std::vector<ImplRef>& slots);
+
+#if TAPEGRAD_HEADER_DEFINITIONS
+/// Whether `x` can be an operand of a flat step whose output is `y`.
+inline bool flat_compatible(const TensorImpl& x, const TensorImpl& y) {
+  return x.data != nullptr && x.dtype == y.dtype && x.shape == y.shape;
+}
+
+/// Instruction i as a flat step (every operand in its slot's tensor until the plan places it),
+/// or as itself when it cannot run flat.
+TAPEGRAD_PRECOMPILED_INLINE ReplayStep flat_step(const TraceInstruction& i,
+                                                 const std::vector<ImplRef>& slots) {
+  ReplayStep step;
+  const FlatKernels* flat = i.op != nullptr ? i.op->flat : nullptr;
+  if (flat == nullptr || i.shared || i.op->arity < 1 || i.op->arity > 2) return step;
+  const auto arity = static_cast<std::size_t>(i.op->arity);
+  const auto value = [&](std::int32_t s) -> const TensorImpl& {
+    return *slots[static_cast<std::size_t>(s)].get();
+  };
+  if (i.kind == TraceInstruction::Kind::op) {
+    const TensorImpl& out = value(i.output);
+    if (i.inputs.size() != arity) return step;
+    for (std::int32_t s : i.inputs)
+      if (!flat_compatible(value(s), out)) return step;
+    step.kind = ReplayStep::Kind::flat_op;
+    step.forward = flat->forward;
+    for (std::size_t k = 0; k < arity; ++k) step.operands[k] = tensor_location(i.inputs[k]);
+    step.outputs[0] = tensor_location(i.output);
+    step.n = out.size;
+    step.dtype = out.dtype;
+    step.attrs = i.attrs;
+    return step;
+  }
+  if (i.kind != TraceInstruction::Kind::rule) return step;
+  constexpr std::size_t n_operands = 1 + max_op_inputs;
+  static_assert(n_operands <= 4, "a flat rule takes the upstream and at most three saved");
+  if (i.inputs.size() != n_operands || i.outputs.size() != arity) return step;
+  const TensorImpl& upstream = value(i.inputs[0]);
+  if (upstream.data == nullptr) return step;
+  for (std::size_t k = 1; k < n_operands; ++k)
+    if (i.inputs[k] >= 0 && !flat_compatible(value(i.inputs[k]), upstream)) return step;
+  for (std::size_t j = 0; j < arity; ++j) {
+    if (i.outputs[j] < 0) continue;
+    const std::int8_t source = flat->gradient_source(static_cast<int>(j));
+    if (source == flat_unsupported || source >= static_cast<std::int8_t>(n_operands) ||
+        !flat_compatible(value(i.outputs[j]), upstream))
+      return step;
+    // An operand that was not saved is the upstream, as in the op's backward.
+    if (source >= 0) step.alias[j] = i.inputs[static_cast<std::size_t>(source)] >= 0 ? source : 0;
+  }
+  step.kind = ReplayStep::Kind::flat_rule;
+  step.rule = flat->rule;
+  for (std::size_t k = 0; k < n_operands; ++k)
+    if (i.inputs[k] >= 0) step.operands[k] = tensor_location(i.inputs[k]);
+  for (std::size_t j = 0; j < arity; ++j)
+    if (i.outputs[j] >= 0) step.outputs[j] = tensor_location(i.outputs[j]);
+  step.n = upstream.size;
+  step.dtype = upstream.dtype;
+  step.attrs = i.attrs;
+  return step;
+}
+
+TAPEGRAD_PRECOMPILED_INLINE void plan_memory(TracedProgram& program,
+                                             const std::vector<ImplRef>& slots) {
+  const auto n_slots = static_cast<std::size_t>(program.n_slots);
+  const std::vector<TraceInstruction>& instructions = program.instructions;
+  program.steps.clear();
+  program.releases.clear();
+  program.left_over.clear();
+  program.shapes.clear();
+  program.arena_bytes = 0;
+
+  // Values that are one (a rule's upstream and the gradient it returns as it is) share a root.
+  std::vector<std::int32_t> root(n_slots);
+  std::iota(root.begin(), root.end(), 0);
+  const auto find = [&](std::int32_t s) {
+    while (root[static_cast<std::size_t>(s)] != s) {
+      root[static_cast<std::size_t>(s)] =
+          root[static_cast<std::size_t>(root[static_cast<std::size_t>(s)])];
+      s = root[static_cast<std::size_t>(s)];
+    }
+    return s;
+  };
+  std::vector<char> is_tensor(n_slots, 0);  // read or written as a tensor
+  const auto mark = [&](std::int32_t s) {
+    if (s >= 0) is_tensor[static_cast<std::size_t>(s)] = 1;
+  };
+  for (std::size_t k = 0; k < instructions.size(); ++k) {
+    const TraceInstruction& i = instructions[k];
+    ReplayStep step = flat_step(i, slots);
+    if (step.kind == ReplayStep::Kind::instruction) {
+      step.index = static_cast<std::int32_t>(k);
+      for (std::int32_t s : i.inputs) mark(s);
+      mark(i.output);
+      for (std::int32_t s : i.outputs) mark(s);
+    } else if (step.kind == ReplayStep::Kind::flat_rule) {
+      for (int j = 0; j < 2; ++j)
+        if (step.outputs[j] != no_location && step.alias[j] >= 0)
+          root[static_cast<std::size_t>(find(slot_of_location(step.outputs[j])))] =
+              find(slot_of_location(step.operands[step.alias[j]]));
+    }
+    program.steps.push_back(step);
+  }
+  for (std::int32_t s : program.arguments) mark(s);
+  for (const auto& constant : program.constants) mark(constant.first);
+  for (std::int32_t s : program.outputs) mark(s);
+  std::vector<char> root_is_tensor(n_slots, 0);
+  for (std::size_t s = 0; s < n_slots; ++s)
+    if (is_tensor[s])
+      root_is_tensor[static_cast<std::size_t>(find(static_cast<std::int32_t>(s)))] = 1;
+  const auto in_arena = [&](std::int32_t s) {
+    return root_is_tensor[static_cast<std::size_t>(find(s))] == 0;
+  };
+
+  // Each arena value's lifetime: from the first step that touches it to the last.
+  constexpr std::int64_t never = std::numeric_limits<std::int64_t>::max();
+  std::vector<std::int64_t> first(n_slots, never), last(n_slots, -1);
+  const auto touch = [&](std::int32_t s, std::int64_t k) {
+    if (s < 0) return;
+    const auto r = static_cast<std::size_t>(find(s));
+    first[r] = std::min(first[r], k);
+    last[r] = std::max(last[r], k);
+  };
+  for (std::size_t k = 0; k < instructions.size(); ++k) {
+    const TraceInstruction& i = instructions[k];
+    const auto at = static_cast<std::int64_t>(k);
+    for (std::int32_t s : i.inputs) touch(s, at);
+    touch(i.output, at);
+    for (std::int32_t s : i.outputs) touch(s, at);
+  }
+  std::vector<std::int32_t> by_first, by_last;
+  for (std::size_t s = 0; s < n_slots; ++s) {
+    const auto slot = static_cast<std::int32_t>(s);
+    if (find(slot) == slot && in_arena(slot) && first[s] != never) {
+      by_first.push_back(slot);
+      by_last.push_back(slot);
+    }
+  }
+  const auto at = [](const std::vector<std::int64_t>& when) {
+    return [&when](std::int32_t a, std::int32_t b) {
+      return when[static_cast<std::size_t>(a)] < when[static_cast<std::size_t>(b)];
+    };
+  };
+  std::stable_sort(by_first.begin(), by_first.end(), at(first));
+  std::stable_sort(by_last.begin(), by_last.end(), at(last));
+  const auto bytes_of = [&](std::int32_t s) {
+    const TensorImpl& x = *slots[static_cast<std::size_t>(s)].get();
+    const std::size_t bytes = static_cast<std::size_t>(x.size) * dtype_size(x.dtype);
+    const std::size_t a = ArenaLease::alignment;
+    return std::max(a, (bytes + a - 1) / a * a);
+  };
+  // Values are placed as their lifetimes begin, in blocks freed by values whose lifetimes
+  // ended at an earlier step, of the same size (first fit), or at the end.
+  std::unordered_map<std::size_t, std::vector<std::size_t>> free_blocks;
+  std::vector<std::size_t> offset(n_slots, 0);
+  std::size_t next_first = 0, next_last = 0;
+  for (std::int64_t k = 0; k < static_cast<std::int64_t>(instructions.size()); ++k) {
+    for (;
+         next_first < by_first.size() && first[static_cast<std::size_t>(by_first[next_first])] == k;
+         ++next_first) {
+      const std::int32_t r = by_first[next_first];
+      const std::size_t bytes = bytes_of(r);
+      std::vector<std::size_t>& blocks = free_blocks[bytes];
+      if (!blocks.empty()) {
+        offset[static_cast<std::size_t>(r)] = blocks.back();
+        blocks.pop_back();
+      } else {
+        offset[static_cast<std::size_t>(r)] = program.arena_bytes;
+        program.arena_bytes += bytes;
+      }
+    }
+    for (; next_last < by_last.size() && last[static_cast<std::size_t>(by_last[next_last])] == k;
+         ++next_last) {
+      const std::int32_t r = by_last[next_last];
+      free_blocks[bytes_of(r)].push_back(offset[static_cast<std::size_t>(r)]);
+    }
+  }
+
+  // Each flat step's locations, its tensor outputs' shape, and the tensors each step drops.
+  const auto place = [&](Location& where) {
+    if (where == no_location) return;
+    const std::int32_t slot = slot_of_location(where);
+    if (in_arena(slot)) where = static_cast<Location>(offset[static_cast<std::size_t>(find(slot))]);
+  };
+  std::vector<char> dropped(n_slots, 0);
+  for (std::size_t k = 0; k < program.steps.size(); ++k) {
+    ReplayStep& step = program.steps[k];
+    if (step.kind != ReplayStep::Kind::instruction) {
+      for (Location& where : step.operands) place(where);
+      for (Location& where : step.outputs) place(where);
+      for (const Location where : step.outputs) {
+        if (where == no_location || where >= 0) continue;
+        const Shape& shape = slots[static_cast<std::size_t>(slot_of_location(where))]->shape;
+        if (program.shapes.empty() || !(program.shapes.back() == shape))
+          program.shapes.push_back(shape);
+        step.index = static_cast<std::int32_t>(program.shapes.size() - 1);
+        break;
+      }
+    }
+    step.releases_begin = static_cast<std::uint32_t>(program.releases.size());
+    for (std::int32_t s : instructions[k].last_reads) {
+      if (in_arena(s)) continue;
+      program.releases.push_back(s);
+      dropped[static_cast<std::size_t>(s)] = 1;
+    }
+    step.releases_end = static_cast<std::uint32_t>(program.releases.size());
+  }
+  for (std::size_t s = 0; s < n_slots; ++s)
+    if (!dropped[s] && !in_arena(static_cast<std::int32_t>(s)))
+      program.left_over.push_back(static_cast<std::int32_t>(s));
+}
+#endif  // TAPEGRAD_HEADER_DEFINITIONS
+
+}  // namespace tapegrad::detail
