@@ -4,6 +4,8 @@
 // autograd runs the same chain beside it when built with TAPEGRAD_BENCHMARK_TORCH.
 #include <tapegrad/tapegrad.hpp>
 
+#include <vector>
+
 #include "bench_common.hpp"
 #include "small_op_chain.hpp"
 
@@ -86,6 +88,34 @@ void BM_ChainReplayedForwardAndGradient(benchmark::State& state) {
   bench::set_per_op(state, chain_length);
 }
 
+// The floor a replay aims at: the same chain and its gradient written by hand with the same
+// Eigen expressions the ops and their rules use, every value in a buffer allocated once.
+void BM_ChainByHandForwardAndGradient(benchmark::State& state) {
+  bench::use_threads();
+  const auto n = static_cast<Eigen::Index>(state.range(0));
+  std::vector<Eigen::ArrayXf> values(chain_length + 1, Eigen::ArrayXf(n));
+  Eigen::ArrayXf grad(n), next(n);
+  for (auto _ : state) {
+    values[0].setConstant(0.5f);
+    for (int i = 0; i < chain_length; i += 4) {
+      values[i + 1] = values[i] * 0.999f;
+      values[i + 2] = values[i + 1] + 0.001f;
+      values[i + 3] = values[i + 2].sin();
+      values[i + 4] = values[i + 3].tanh();
+    }
+    grad.setOnes();
+    for (int i = chain_length; i > 0; i -= 4) {
+      next = grad * (1.0f - values[i].square());  // tanh, from its output
+      grad = next * values[i - 2].cos();          // sin, from its input
+      next = grad * 0.999f;                       // + 0.001 passes the gradient on
+      grad.swap(next);
+    }
+    benchmark::DoNotOptimize(values.back().data());
+    benchmark::DoNotOptimize(grad.data());
+  }
+  bench::set_per_op(state, chain_length);
+}
+
 // What tracing costs: a fresh traced function's first call (the eager step under the tracer,
 // and writing the program down), beside BM_ChainForwardAndGradient, the same step eagerly.
 void BM_ChainTraceForwardAndGradient(benchmark::State& state) {
@@ -126,6 +156,11 @@ BENCHMARK(BM_ChainReplayedForward)
     ->Unit(benchmark::kMicrosecond)
     ->Apply(bench::time_for_threads);
 BENCHMARK(BM_ChainReplayedForwardAndGradient)
+    ->Arg(1)
+    ->Arg(16)
+    ->Unit(benchmark::kMicrosecond)
+    ->Apply(bench::time_for_threads);
+BENCHMARK(BM_ChainByHandForwardAndGradient)
     ->Arg(1)
     ->Arg(16)
     ->Unit(benchmark::kMicrosecond)
