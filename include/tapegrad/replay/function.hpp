@@ -20,8 +20,9 @@
 // tapegrad::function(f), in the spirit of tf.function: the first call with a given signature
 // (each argument's element type and shape) runs f eagerly and traces it (NOTE [ Tracing a
 // function ]); later calls with that signature replay the traced program on the new
-// arguments: no tape, no recording, just the op kernels into fresh tensors, the steps of a
-// gradient's sweep, the variable reads and the updates, in the traced order. The values are
+// arguments: no tape, no recording, just the op kernels, the steps of a gradient's sweep,
+// the variable reads and the updates, in the traced order; elementwise steps run flat on
+// buffers planned at trace time (NOTE [ A replay's memory plan ]). The values are
 // those of the eager call, bit for bit: a replay runs the kernels the eager ops run (every
 // op's forward is the op itself, NOTE [ Ops as data ]), applies each backward step with the
 // rules the eager sweep applied (NOTE [ Rules as one step ]), and reductions sum in a fixed

@@ -19,9 +19,10 @@
 // traced call. A slot is filled by an argument, a constant (a tensor the call captured, or
 // built from values on the host), an op's forward kernel, a view (a new header on another
 // slot's elements, for an op that computed nothing of its own), or a read of a variable;
-// update instructions write slots into variables. A replay runs the instructions in order
-// into fresh tensors and drops each slot after its last reader, so it holds no more than the
-// eager call did, and a tensor it returned is never written again.
+// update instructions write slots into variables. A replay runs the instructions in order,
+// each into a fresh tensor or, for elementwise steps, into the place the memory plan gave it
+// (NOTE [ A replay's memory plan ]), and drops each tensor after its last reader, so it holds
+// no more than the eager call did, and a tensor it returned is never written again.
 namespace tapegrad::detail {
 
 /// Replays a variable update through the typed Variable API, the path an eager update takes.
@@ -119,9 +120,11 @@ void replay_rule(const TraceInstruction& i, std::vector<ImplRef>& values);
 // NOTE [ A replay's memory ]
 // In the steady state a replay calls malloc zero times: its tensors and headers come from the
 // thread's block cache (NOTE [ Block cache ]), which the same replay filled the time before,
-// products pack into per-thread buffers (NOTE [ Packing buffers of one thread ]), and the
+// products pack into per-thread buffers (NOTE [ Packing buffers of one thread ]), values the
+// plan keeps out of tensors live in the thread's arena (NOTE [ The replay arena ]), and the
 // vectors it works in (the slots, the outputs, the arguments) are borrowed from a pool of this
-// thread's and given back empty, keeping their capacity. What still allocates: a vector it
+// thread's and given back empty, keeping their capacity (the slot tables keep their size too,
+// 16 bytes a slot of the largest program the thread replayed). What still allocates: a vector it
 // returns to the caller (f returned a std::vector), an op of more than 16 inputs, the entry
 // of a backward step of more than max_op_inputs inputs or with shared data, blocks beyond the
 // block cache's limits, and products split over OpenMP threads.
