@@ -52,7 +52,8 @@ TAPEGRAD_PRECOMPILED_INLINE ReplayStep flat_step(const TraceInstruction& i,
       if (!flat_compatible(value(s), out)) return step;
     step.kind = ReplayStep::Kind::flat_op;
     step.forward = flat->forward;
-    for (std::size_t k = 0; k < arity; ++k) step.operands[k] = tensor_location(i.inputs[k]);
+    for (std::size_t k = 0; k < 4; ++k)
+      step.operands[k] = tensor_location(i.inputs[k < arity ? k : 0]);
     step.outputs[0] = tensor_location(i.output);
     step.n = out.size;
     step.dtype = out.dtype;
@@ -79,9 +80,12 @@ TAPEGRAD_PRECOMPILED_INLINE ReplayStep flat_step(const TraceInstruction& i,
   step.kind = ReplayStep::Kind::flat_rule;
   step.rule = flat->rule;
   for (std::size_t k = 0; k < n_operands; ++k)
-    if (i.inputs[k] >= 0) step.operands[k] = tensor_location(i.inputs[k]);
-  for (std::size_t j = 0; j < arity; ++j)
-    if (i.outputs[j] >= 0) step.outputs[j] = tensor_location(i.outputs[j]);
+    step.operands[k] = tensor_location(i.inputs[i.inputs[k] >= 0 ? k : 0]);
+  for (std::size_t j = 0; j < arity; ++j) {
+    if (i.outputs[j] < 0) continue;
+    step.outputs[j] = tensor_location(i.outputs[j]);
+    if (step.alias[j] < 0) step.computes = static_cast<std::uint8_t>(step.computes | (1u << j));
+  }
   step.n = upstream.size;
   step.dtype = upstream.dtype;
   step.attrs = i.attrs;
@@ -164,13 +168,20 @@ TAPEGRAD_PRECOMPILED_INLINE void plan_memory(TracedProgram& program,
       by_last.push_back(slot);
     }
   }
-  const auto at = [](const std::vector<std::int64_t>& when) {
-    return [&when](std::int32_t a, std::int32_t b) {
-      return when[static_cast<std::size_t>(a)] < when[static_cast<std::size_t>(b)];
-    };
+  // Sorted by the step their lifetimes start and end at (a counting sort: steps are few).
+  const auto sort_by = [&](std::vector<std::int32_t>& roots,
+                           const std::vector<std::int64_t>& when) {
+    std::vector<std::uint32_t> begin(instructions.size() + 1, 0);
+    for (std::int32_t r : roots)
+      ++begin[static_cast<std::size_t>(when[static_cast<std::size_t>(r)]) + 1];
+    for (std::size_t k = 1; k < begin.size(); ++k) begin[k] += begin[k - 1];
+    std::vector<std::int32_t> sorted(roots.size());
+    for (std::int32_t r : roots)
+      sorted[begin[static_cast<std::size_t>(when[static_cast<std::size_t>(r)])]++] = r;
+    roots.swap(sorted);
   };
-  std::stable_sort(by_first.begin(), by_first.end(), at(first));
-  std::stable_sort(by_last.begin(), by_last.end(), at(last));
+  sort_by(by_first, first);
+  sort_by(by_last, last);
   const auto bytes_of = [&](std::int32_t s) {
     const TensorImpl& x = *slots[static_cast<std::size_t>(s)].get();
     const std::size_t bytes = static_cast<std::size_t>(x.size) * dtype_size(x.dtype);
@@ -216,6 +227,10 @@ TAPEGRAD_PRECOMPILED_INLINE void plan_memory(TracedProgram& program,
     if (step.kind != ReplayStep::Kind::instruction) {
       for (Location& where : step.operands) place(where);
       for (Location& where : step.outputs) place(where);
+      for (int j = 0; j < 2; ++j)
+        if (step.kind == ReplayStep::Kind::flat_rule && step.alias[j] >= 0 &&
+            step.outputs[j] != no_location && step.outputs[j] < 0)
+          step.shares = static_cast<std::uint8_t>(step.shares | (1u << j));
       for (const Location where : step.outputs) {
         if (where == no_location || where >= 0) continue;
         const Shape& shape = slots[static_cast<std::size_t>(slot_of_location(where))]->shape;

@@ -66,9 +66,12 @@ struct ReplayStep {
   enum class Kind : std::uint8_t { instruction, flat_op, flat_rule };
   Kind kind = Kind::instruction;
   std::int8_t alias[2] = {-1, -1};  // flat_rule: the operand output j is, as it is (-1: none)
+  std::uint8_t computes = 0;        // flat_rule: bit j set when the rule writes output j
+  std::uint8_t shares = 0;          // flat_rule: bit j set when output j shares a tensor
   DType dtype = DType::float32;     // flat: the outputs' element type
   std::int32_t index = -1;  // instruction: which one; flat: its tensor outputs' shape in shapes
-  // flat: the operands (op: its inputs; rule: as FlatRuleFn takes them) and outputs
+  // flat: the operands (op: its inputs; rule: as FlatRuleFn takes them, with the upstream
+  // where nothing was saved; unused ones repeat the first) and outputs
   Location operands[4] = {no_location, no_location, no_location, no_location};
   Location outputs[2] = {no_location, no_location};
   std::int64_t n = 0;  // flat: elements of each operand
@@ -356,23 +359,21 @@ TAPEGRAD_PRECOMPILED_INLINE void replay(const TracedProgram& program,
   for (const ReplayStep& step : program.steps) {
     switch (step.kind) {
       case ReplayStep::Kind::flat_op: {
-        const void* in[2] = {at(step.operands[0]),
-                             step.operands[1] != no_location ? at(step.operands[1]) : nullptr};
+        const void* in[2] = {at(step.operands[0]), at(step.operands[1])};
         step.forward(step.attrs, in, output(step, 0), step.n);
         break;
       }
       case ReplayStep::Kind::flat_rule: {
-        const void* in[4];
-        for (int k = 0; k < 4; ++k)
-          in[k] = step.operands[k] != no_location ? at(step.operands[k]) : nullptr;
-        void* grads[2] = {nullptr, nullptr};
-        for (int j = 0; j < 2; ++j)
-          if (step.outputs[j] != no_location && step.alias[j] < 0) grads[j] = output(step, j);
+        const void* in[4] = {at(step.operands[0]), at(step.operands[1]), at(step.operands[2]),
+                             at(step.operands[3])};
+        void* grads[2] = {(step.computes & 1u) ? output(step, 0) : nullptr,
+                          (step.computes & 2u) ? output(step, 1) : nullptr};
         step.rule(step.attrs, in, grads, step.n);
-        // A gradient that is an operand as it is shares its elements, as the eager rule shares
-        // the tensor: the same place in the arena, or the same tensor.
+        if (step.shares == 0) break;
+        // A gradient that is an operand as it is shares its tensor, as the eager rule does (in
+        // the arena, it has the operand's place already).
         for (int j = 0; j < 2; ++j) {
-          if (step.alias[j] < 0 || step.outputs[j] == no_location || step.outputs[j] >= 0) continue;
+          if (!(step.shares & (1u << j))) continue;
           const std::int32_t slot = slot_of_location(step.outputs[j]);
           const std::int32_t source = slot_of_location(step.operands[step.alias[j]]);
           values[static_cast<std::size_t>(slot)] = values[static_cast<std::size_t>(source)];
