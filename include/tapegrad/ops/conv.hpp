@@ -489,27 +489,25 @@ void max_pool2d_backward(const Entry& e, ImplRef&& grad, const bool*, ImplRef* d
   give(d[0], max_pool2d_grad(e.saved[0].get<T>(), Tensor<T>(std::move(grad)),
                              e.saved[1].get<std::int64_t>()));
 }
+// The maxima are the elements the indices name: the op takes the indices (computed once, by
+// max_pool2d_argmax, which a trace replays before it) as a second input and reads them.
 template <class T>
-void max_pool2d_forward(const OpArgs& args, const ImplRef* const* in, TensorImpl& out) {
-  Tensor<std::int64_t> argmax(uninitialized, out.shape);
-  max_pool2d_into(static_cast<const T*>((*in[0])->data), args.data<WindowGeometry>(),
-                  static_cast<T*>(out.data), argmax.mutable_data());
+void max_pool2d_forward(const OpArgs&, const ImplRef* const* in, TensorImpl& out) {
+  max_pool2d_grad_grad_into(static_cast<const std::int64_t*>((*in[1])->data), out.size,
+                            static_cast<const T*>((*in[0])->data), static_cast<T*>(out.data));
 }
 /// The tangent of each maximum is the tangent of the element it took.
 template <class T>
-ImplRef max_pool2d_jvp(const OpArgs& args, const ImplRef* const* in, const ImplRef& y,
+ImplRef max_pool2d_jvp(const OpArgs&, const ImplRef* const* in, const ImplRef&,
                        const ImplRef* const* t) {
   if (!*t[0]) return {};
-  const Tensor<T> x(*in[0]);
-  Tensor<T> maxima(uninitialized, y->shape);
-  Tensor<std::int64_t> argmax(uninitialized, y->shape);
-  max_pool2d_into(x.elements(), args.data<WindowGeometry>(), maxima.mutable_data(),
-                  argmax.mutable_data());
-  return max_pool2d_grad_grad(x, Tensor<T>(*t[0]), argmax).take_impl();
+  return max_pool2d_grad_grad(Tensor<T>(*in[0]), Tensor<T>(*t[0]), Tensor<std::int64_t>(*in[1]))
+      .take_impl();
 }
+/// Inputs: x, and the indices of its maxima (no gradient flows to them).
 template <class T>
 inline constexpr OpDefinition max_pool2d_op{
-    "max_pool2d",           OpFamily::convolution, 1, &max_pool2d_backward<T>,
+    "max_pool2d",           OpFamily::convolution, 2, &max_pool2d_backward<T>,
     &max_pool2d_forward<T>, &max_pool2d_jvp<T>};
 
 /// Backward of both routing ops: zeros for x, the other routing op for the routed tensor.
@@ -576,7 +574,8 @@ Tensor<T> max_pool2d(const Tensor<T>& x, const WindowGeometry& g) {
     const auto geometry = std::make_shared<const WindowGeometry>(g);
     report_op_without_gradient(argmax.impl(), max_pool2d_argmax_op<T>, {&x.impl()}, OpAttrs{},
                                geometry);
-    record_windowed(y.impl(), max_pool2d_op<T>, {&x.impl()}, {&x.impl(), &argmax.impl()}, geometry);
+    record_windowed(y.impl(), max_pool2d_op<T>, {&x.impl(), &argmax.impl()},
+                    {&x.impl(), &argmax.impl()}, geometry);
   }
   return y;
 }
