@@ -251,6 +251,19 @@ ImplRef unary_jvp(const OpArgs& args, const ImplRef* const* inputs, const ImplRe
 template <class Op, class T>
 void unary_flat_forward(const OpAttrs& attrs, const void* const* inputs, void* out,
                         std::int64_t n) {
+  if (n == 1) {
+    using One = Eigen::Array<T, 1, 1>;
+    const One x(*static_cast<const T*>(inputs[0]));
+    One y;
+    if constexpr (takes_scalar_v<Op>)
+      y = Op::forward(x, static_cast<T>(attrs.as<ScalarAttrs>().scalar));
+    else
+      y = Op::forward(x);
+    *static_cast<T*>(out) = y(0);
+    if constexpr (has_repair_v<Op>)
+      Op::repair(static_cast<const T*>(inputs[0]), static_cast<T*>(out), n);
+    return;
+  }
   unary_kernel<Op>(static_cast<const T*>(inputs[0]), static_cast<T*>(out), n,
                    static_cast<T>(attrs.as<ScalarAttrs>().scalar));
 }
@@ -270,6 +283,13 @@ void unary_flat_rule(const OpAttrs& attrs, const void* const* operands, void* co
       const T* g = static_cast<const T*>(operands[0]);
       const T* x = (reads_v<Op> & reads_x) ? static_cast<const T*>(operands[1]) : g;
       const T* y = (reads_v<Op> & reads_y) ? static_cast<const T*>(operands[2]) : g;
+      if (n == 1) {
+        using One = Eigen::Array<T, 1, 1>;
+        const One one = unary_rule<Op>(One(*x), One(*y), One(*g),
+                                       static_cast<T>(attrs.as<ScalarAttrs>().scalar));
+        *static_cast<T*>(grads[0]) = one(0);
+        return;
+      }
       MutableArrayMap<T>(static_cast<T*>(grads[0]), size) =
           unary_rule<Op>(ArrayMap<T>(x, size), ArrayMap<T>(y, size), ArrayMap<T>(g, size),
                          static_cast<T>(attrs.as<ScalarAttrs>().scalar));
@@ -457,25 +477,46 @@ ImplRef binary_jvp(const OpArgs&, const ImplRef* const* inputs, const ImplRef& o
 
 template <class Op, class T>
 void binary_flat_forward(const OpAttrs&, const void* const* inputs, void* out, std::int64_t n) {
+  if (n == 1) {
+    using One = Eigen::Array<T, 1, 1>;
+    const One y =
+        Op::forward(One(*static_cast<const T*>(inputs[0])), One(*static_cast<const T*>(inputs[1])));
+    *static_cast<T*>(out) = y(0);
+    return;
+  }
   const auto size = static_cast<Eigen::Index>(n);
   MutableArrayMap<T>(static_cast<T*>(out), size) =
       Op::forward(ArrayMap<T>(static_cast<const T*>(inputs[0]), size),
                   ArrayMap<T>(static_cast<const T*>(inputs[1]), size));
 }
 
-template <int K, class Op, class T>
-void binary_flat_gradient(const ArrayMap<T>& a, const ArrayMap<T>& b, const ArrayMap<T>& y,
-                          const ArrayMap<T>& g, void* grad) {
-  if constexpr (fuses_v<Op> && binary_rule_computes_v<K, Op, T>)
-    if (grad != nullptr)
+template <int K, class Op, class T, class V>
+void binary_flat_gradient(const V& a, const V& b, const V& y, const V& g, void* grad) {
+  if constexpr (fuses_v<Op> && binary_rule_computes_v<K, Op, T>) {
+    if (grad == nullptr) return;
+    if constexpr (std::is_same_v<V, Eigen::Array<T, 1, 1>>)
+      *static_cast<T*>(grad) = V(binary_rule<K, Op>(a, b, y, g))(0);
+    else
       MutableArrayMap<T>(static_cast<T*>(grad), g.size()) = binary_rule<K, Op>(a, b, y, g);
+  }
 }
 
 template <class Op, class T>
 void binary_flat_rule(const OpAttrs&, const void* const* operands, void* const* grads,
                       std::int64_t n) {
-  const auto size = static_cast<Eigen::Index>(n);
   const T* g = static_cast<const T*>(operands[0]);
+  if (n == 1) {
+    using One = Eigen::Array<T, 1, 1>;
+    const auto operand = [&](int k) {
+      return One(operands[k] != nullptr ? *static_cast<const T*>(operands[k]) : *g);
+    };
+    const One a = operand(1), b = operand(2), gv(*g);
+    const One y((reads_v<Op> & reads_y) ? *static_cast<const T*>(operands[3]) : *g);
+    binary_flat_gradient<0, Op, T>(a, b, y, gv, grads[0]);
+    binary_flat_gradient<1, Op, T>(a, b, y, gv, grads[1]);
+    return;
+  }
+  const auto size = static_cast<Eigen::Index>(n);
   const auto operand = [&](int k) {
     return ArrayMap<T>(operands[k] != nullptr ? static_cast<const T*>(operands[k]) : g, size);
   };

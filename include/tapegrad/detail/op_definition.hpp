@@ -152,7 +152,10 @@ using JvpFn = ImplRef (*)(const OpArgs& args, const ImplRef* const* inputs, cons
 // and so is its rule when it runs fused (NOTE [ One rule, two dialects ]). A replay runs such
 // steps on buffers it planned when it traced (NOTE [ A replay's memory plan ]): no tensor
 // header, no entry, no reference count. The kernels are the eager ones, the same Eigen
-// expressions over the same maps, so the values are the same bits.
+// expressions over the same maps, so the values are the same bits. One element (a 0-d or
+// [1] tensor, scalar-style code) goes through a fixed-size one-element array instead: the
+// scalar functors Eigen's loop applies to a lone element, without the loop's setup, which
+// costs more than the element.
 
 /// y = op(inputs...) over n elements, every input of y's shape: the op's forward kernel.
 using FlatForwardFn = void (*)(const OpAttrs& attrs, const void* const* inputs, void* out,
