@@ -7,7 +7,9 @@
 #include <tapegrad/tapegrad.hpp>
 #include <tapegrad/train/clipping.hpp>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "same_bits.hpp"
@@ -86,4 +88,23 @@ TEMPLATE_TEST_CASE("gradients of reductions give the same bits wherever the elem
     const auto y = tg::sum(tg::softmax(t) * t);
     return tape.gradient(y, t);
   });
+}
+
+TEMPLATE_TEST_CASE("a sum in a fixed order is the same at every offset from an aligned boundary",
+                   "[determinism]", float, double) {
+  // Sums also run over parts of a tensor (a row, a window), which start anywhere: the same
+  // numbers at each of 16 offsets add to the same bits.
+  using T = TestType;
+  for (std::int64_t n : {7, 64, 1000, 4099}) {
+    INFO(n << " elements");
+    const std::vector<T> x = values<T>({n}).to_vector();
+    std::vector<T> buffer(static_cast<std::size_t>(n) + 16);
+    T first = 0;
+    for (std::size_t offset = 0; offset < 16; ++offset) {
+      std::copy(x.begin(), x.end(), buffer.begin() + static_cast<std::ptrdiff_t>(offset));
+      const T sum = tg::detail::sum_in_fixed_order(buffer.data() + offset, n);
+      if (offset == 0) first = sum;
+      CHECK(std::memcmp(&sum, &first, sizeof(T)) == 0);
+    }
+  }
 }

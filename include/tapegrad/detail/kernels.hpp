@@ -138,13 +138,14 @@ Tensor<Out> map_binary(const Tensor<T>& a, const Tensor<T>& b, const char* op, F
 
 // NOTE [ Sums in a fixed order ]
 // Eigen's vectorised reductions start at the first element aligned to a whole packet, so with
-// vectors wider than the 16 bytes every buffer is aligned to (-march=native: 32 or 64 bytes)
-// the same numbers at another address add in another order and may differ in the last bit.
-// Replay, recompute_grad and threads promise bit-identical results, so every sum over many
-// elements goes through sum_in_fixed_order: 16 running sums, lane j taking the elements whose
-// index is j modulo 16, combined in a fixed tree at the end. The order depends on the count
-// alone, so the result is the same at any address and with any vector width, and the lanes
-// still vectorise. tests/wide_vectors_test.cpp checks it with the machine's widest vectors.
+// vectors wider than 16 bytes (-march=native: 32 or 64 bytes) the same numbers at another
+// address add in another order and may differ in the last bit. Tensors' elements start on a
+// 64-byte boundary (NOTE [ Element alignment ]), but a sum also runs over parts of a tensor
+// (a row, a window), and replay, recompute_grad and threads promise bit-identical results,
+// so every sum over many elements goes through sum_in_fixed_order: 16 running sums, lane j taking
+// the elements whose index is j modulo 16, combined in a fixed tree at the end. The order depends
+// on the count alone, so the result is the same at any address and with any vector width, and the
+// lanes still vectorise. tests/wide_vectors_test.cpp checks it with the machine's widest vectors.
 
 /// The sum of term(p[k]) for k < n in Acc, added in an order that depends on n alone. `term`
 /// takes one Acc or an Eigen array of them:  [](const auto& v) { return v * v; }
