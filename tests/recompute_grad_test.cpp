@@ -76,7 +76,7 @@ TEST_CASE("recompute_grad: the tape keeps the block's inputs and output only", "
   // The outputs of blocks 1 to 3, saved as the inputs of blocks 2 to 4 (x and the last output
   // are the test's too); each is a new handle on the value the block returned.
   const std::size_t activation = sizeof(tapegrad::detail::TensorImpl) +
-                                 tapegrad::detail::elements_offset(64 * 4 * sizeof(double)) +
+                                 tapegrad::detail::bytes_before_elements(64 * 4 * sizeof(double)) +
                                  64 * 4 * sizeof(double);
   CHECK(recomputed == 3 * activation);
   CHECK(plain > 3 * recomputed);

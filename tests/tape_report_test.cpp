@@ -112,10 +112,10 @@ TEST_CASE("memory_report: a block saved by two entries is counted once", "[memor
   auto z = y * y;             // saves y twice
   const auto r = tapegrad::memory_report(tape);
   const std::size_t y_block =
-      tapegrad::detail::elements_offset(100 * sizeof(double)) + 100 * sizeof(double);
+      tapegrad::detail::bytes_before_elements(100 * sizeof(double)) + 100 * sizeof(double);
   // y is also the test's, so it is held, not freed; x is watched and the test's.
-  CHECK(r.held_bytes ==
-        y_block + tapegrad::detail::elements_offset(100 * sizeof(double)) + 100 * sizeof(double));
+  CHECK(r.held_bytes == y_block + tapegrad::detail::bytes_before_elements(100 * sizeof(double)) +
+                            100 * sizeof(double));
   REQUIRE(row_of(r, "exp") != nullptr);
   REQUIRE(row_of(r, "mul") != nullptr);
   REQUIRE(row_of(r, "(watched)") != nullptr);
@@ -152,7 +152,7 @@ TEST_CASE("memory_report: nested tapes are charged what each keeps alone", "[mem
     REQUIRE(both.tapes.size() == 2);
     CHECK(static_cast<std::int64_t>(both.freed_bytes) == with_tapes - before);
     const std::size_t block =
-        tapegrad::detail::elements_offset(64 * sizeof(double)) + 64 * sizeof(double);
+        tapegrad::detail::bytes_before_elements(64 * sizeof(double)) + 64 * sizeof(double);
     // sum keeps b, which nothing else holds, to read its shape (NOTE [ Saving a shape ]).
     CHECK(both.tapes[0].own_bytes == block);  // c
     CHECK(both.tapes[1].own_bytes == 0);      // a and b are the outer tape's too

@@ -83,17 +83,24 @@ struct TensorImpl {
 // and compute the elements before it one at a time, and a function's scalar and packet forms
 // (sin, exp, tanh ..., a sum's order) round differently. So that no value depends on where
 // its buffer is (a replay equals the eager call, a recompute the first pass), a tensor's
-// elements of 32 bytes or more start on a 64-byte boundary, as the blocks they live in do.
-// Fewer than 32 bytes hold no aligned packet wider than SSE's, which 16 bytes serve, so small
-// tensors keep their header 16 bytes away from the elements.
-constexpr std::size_t block_alignment = 64;
+// elements of 32 bytes or more start on a 64-byte boundary: their block (from malloc, 16-byte
+// aligned) has room for the header and up to 48 bytes more, and the elements start at the
+// first boundary after the header. Fewer than 32 bytes hold no aligned packet wider than
+// SSE's, which 16 bytes serve, so small tensors follow their header directly.
+constexpr std::size_t element_alignment = 64;
 constexpr std::size_t small_elements_bytes = 32;
 constexpr std::size_t impl_header_bytes = (sizeof(TensorImpl) + 15) / 16 * 16;
-constexpr std::size_t aligned_header_bytes =
-    (sizeof(TensorImpl) + block_alignment - 1) / block_alignment * block_alignment;
-/// Where a tensor's elements of `bytes` bytes start in its block.
-constexpr std::size_t elements_offset(std::size_t bytes) {
-  return bytes < small_elements_bytes ? impl_header_bytes : aligned_header_bytes;
+/// The bytes a tensor's block holds besides its `bytes` bytes of elements.
+constexpr std::size_t bytes_before_elements(std::size_t bytes) {
+  return bytes < small_elements_bytes ? impl_header_bytes
+                                      : impl_header_bytes + element_alignment - 16;
+}
+/// Where elements of `bytes` bytes start in `block`.
+inline char* elements_in(void* block, std::size_t bytes) {
+  char* after_header = static_cast<char*>(block) + impl_header_bytes;
+  if (bytes < small_elements_bytes) return after_header;
+  const auto at = reinterpret_cast<std::uintptr_t>(after_header);
+  return after_header + ((element_alignment - at % element_alignment) % element_alignment);
 }
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -210,10 +217,7 @@ inline void* allocate_block(std::size_t bytes) {
     }
   }
 #endif
-  // Every block is 64-byte aligned, whichever size it is first made for (NOTE [ Element
-  // alignment ]): the cache hands a freed block to any tensor of its class.
-  void* block = std::aligned_alloc(
-      block_alignment, (bytes + block_alignment - 1) / block_alignment * block_alignment);
+  void* block = std::malloc(bytes);
   if (!block) throw std::bad_alloc();
   return block;
 }
@@ -250,7 +254,8 @@ inline void free_block(void* block, std::size_t bytes) noexcept {
 inline std::size_t block_bytes(const TensorImpl* impl) {
   return impl->base || impl->data == nullptr
              ? sizeof(TensorImpl)
-             : elements_offset(static_cast<std::size_t>(impl->size) * dtype_size(impl->dtype)) +
+             : bytes_before_elements(static_cast<std::size_t>(impl->size) *
+                                     dtype_size(impl->dtype)) +
                    static_cast<std::size_t>(impl->size) * dtype_size(impl->dtype);
 }
 
@@ -270,7 +275,7 @@ inline std::size_t checked_block_bytes(DType dtype, const Shape& shape, std::int
   overflow |= __builtin_mul_overflow(n, std::uint64_t{dtype_size(dtype)}, &bytes);
   if (TAPEGRAD_UNLIKELY(overflow || bytes > (std::uint64_t{1} << 62))) throw_too_large(shape);
   elements = static_cast<std::int64_t>(n);
-  return elements_offset(static_cast<std::size_t>(bytes)) + static_cast<std::size_t>(bytes);
+  return bytes_before_elements(static_cast<std::size_t>(bytes)) + static_cast<std::size_t>(bytes);
 }
 
 /// A new tensor of `shape` with uninitialised elements.
@@ -280,9 +285,9 @@ inline TensorImpl* allocate_impl(DType dtype, const Shape& shape) {
   void* block = allocate_block(bytes);
   TAPEGRAD_COUNT(tensors, 1);
   TAPEGRAD_COUNT(bytes, bytes);
-  const std::size_t offset = elements_offset(static_cast<std::size_t>(size) * dtype_size(dtype));
-  TensorImpl* impl =
-      new (block) TensorImpl(dtype, shape, size, static_cast<char*>(block) + offset, nullptr);
+  TensorImpl* impl = new (block)
+      TensorImpl(dtype, shape, size,
+                 elements_in(block, static_cast<std::size_t>(size) * dtype_size(dtype)), nullptr);
   if (TAPEGRAD_UNLIKELY(trace_hooks != nullptr)) trace_hooks->on_allocated(impl);
   return impl;
 }
