@@ -25,7 +25,8 @@ namespace tapegrad::detail {
 /// A block the tapes hold, charged to the first entry that holds it.
 struct HeldBlock {
   const TensorImpl* block;
-  std::size_t bytes;   // block_bytes(): the header and, unless an alias, the elements
+  std::size_t bytes;   // block_bytes(): the header and, unless an alias, the elements (with
+                       // the room that aligns them, NOTE [ Element alignment ])
   std::size_t tape;    // which of the tapes, by position in the list given
   std::int64_t entry;  // its entry on that tape, or -1 for a watched tensor
   bool freed = false;  // freed when these tapes are, since nothing else holds it

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -84,16 +85,19 @@ struct TensorImpl {
 // (sin, exp, tanh ..., a sum's order) round differently. So that no value depends on where
 // its buffer is (a replay equals the eager call, a recompute the first pass), a tensor's
 // elements of 32 bytes or more start on a 64-byte boundary: their block (from malloc, 16-byte
-// aligned) has room for the header and up to 48 bytes more, and the elements start at the
-// first boundary after the header. Fewer than 32 bytes hold no aligned packet wider than
-// SSE's, which 16 bytes serve, so small tensors follow their header directly.
+// aligned on this platform) has room for the header and up to 48 bytes more, and the elements
+// start at the first boundary after the header. Fewer than 32 bytes hold no aligned packet wider
+// than SSE's, which 16 bytes serve, so small tensors follow their header directly.
 constexpr std::size_t element_alignment = 64;
 constexpr std::size_t small_elements_bytes = 32;
 constexpr std::size_t impl_header_bytes = (sizeof(TensorImpl) + 15) / 16 * 16;
+/// How far apart malloc's blocks may start from a 64-byte boundary, at most.
+constexpr std::size_t malloc_alignment =
+    alignof(std::max_align_t) < 16 ? alignof(std::max_align_t) : 16;
 /// The bytes a tensor's block holds besides its `bytes` bytes of elements.
 constexpr std::size_t bytes_before_elements(std::size_t bytes) {
   return bytes < small_elements_bytes ? impl_header_bytes
-                                      : impl_header_bytes + element_alignment - 16;
+                                      : impl_header_bytes + element_alignment - malloc_alignment;
 }
 /// Where elements of `bytes` bytes start in `block`.
 inline char* elements_in(void* block, std::size_t bytes) {

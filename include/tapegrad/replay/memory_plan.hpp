@@ -188,8 +188,8 @@ TAPEGRAD_PRECOMPILED_INLINE void plan_memory(TracedProgram& program,
     const std::size_t a = ArenaLease::alignment;
     return std::max(a, (bytes + a - 1) / a * a);
   };
-  // Values are placed as their lifetimes begin, in blocks freed by values whose lifetimes
-  // ended at an earlier step, of the same size (first fit), or at the end.
+  // Values are placed as their lifetimes begin, in a block of the same size freed by a value
+  // whose lifetime ended at an earlier step (the last freed first), or at the end.
   std::unordered_map<std::size_t, std::vector<std::size_t>> free_blocks;
   std::vector<std::size_t> offset(n_slots, 0);
   std::size_t next_first = 0, next_last = 0;
