@@ -10,9 +10,10 @@
 // is freed when the thread ends, or after a replay that needed more than `kept_bytes` (a
 // plan that large pays one allocation per replay rather than pin the memory). A replay that
 // starts while one is under way on the thread (a learning-rate schedule that calls a traced
-// function) gets a buffer of its own. Buffers are 64-byte aligned, and so is every planned
-// value in them: Eigen's vectorised loops start at the first aligned element, so values in
-// the same place relative to alignment are computed in the same order.
+// function) gets a buffer of its own. Buffers are 64-byte aligned, and every planned value
+// in them is aligned as a tensor's elements are (NOTE [ Element alignment ]): Eigen's
+// vectorised loops start at the first aligned element, so values in the same place relative to
+// alignment are computed in the same order.
 namespace tapegrad::detail {
 
 /// A buffer of at least `bytes` bytes, 64-byte aligned, for one replay on this thread.

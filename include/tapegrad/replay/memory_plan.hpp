@@ -15,13 +15,20 @@
 // lives. An elementwise op, or the fused rule of one, whose operands all have one shape runs
 // flat (NOTE [ Flat kernels ]). A value that only flat steps write and read, and that the call
 // does not return, lives in the replay's arena (NOTE [ The replay arena ]) at an offset fixed
-// now: values whose lifetimes do not overlap share bytes, each starting on a 64-byte
-// boundary. Every other value (an argument, a constant, an output of the call, whatever a
-// matmul, a view, a variable update or a step of the sweep run whole reads) is a tensor of its
-// own at each replay, as before, so a tensor the caller holds is never written again.
-// A rule that returns its upstream gradient as it is (x + y) gives the same elements again,
+// now: values whose lifetimes do not overlap share bytes, each aligned as a tensor's elements
+// are (NOTE [ Element alignment ]: 64 bytes, or 16 for values under 32 bytes, which keeps
+// scalar-style programs' values dense). Every other value (an argument, a constant, an output of
+// the call, whatever a matmul, a view, a variable update or a step of the sweep run whole reads) is
+// a tensor of its own at each replay, as before, so a tensor the caller holds is never written
+// again. A rule that returns its upstream gradient as it is (x + y) gives the same elements again,
 // as the eager rule shares the tensor: the upstream and the gradient are one value, whose
 // lifetime covers both.
+// A replay holds a reference to a tensor only where something reads the tensor itself (an
+// instruction, the caller): an argument or a constant that only flat steps read is read at
+// its elements, which the caller or the program keeps alive, and so is a value that is a
+// constant as it is (the ones a gradient starts from, passed down by the rules of + and -).
+// Scalar-style code, a 0-d tensor per number, then pays no reference-count traffic per
+// number; outputs are moved out, not copied.
 namespace tapegrad::detail {
 
 /// Fills in program.steps, the arena's layout and the releases, from the instructions and
@@ -101,6 +108,12 @@ TAPEGRAD_PRECOMPILED_INLINE void plan_memory(TracedProgram& program,
   program.left_over.clear();
   program.shapes.clear();
   program.arena_bytes = 0;
+  program.argument_by_elements.assign(program.arguments.size(), 0);
+  program.output_moves.assign(program.outputs.size(), 0);
+  for (std::size_t k = 0; k < program.outputs.size(); ++k)
+    program.output_moves[k] =
+        std::find(program.outputs.begin() + static_cast<std::ptrdiff_t>(k) + 1,
+                  program.outputs.end(), program.outputs[k]) == program.outputs.end();
 
   // Values that are one (a rule's upstream and the gradient it returns as it is) share a root.
   std::vector<std::int32_t> root(n_slots);
@@ -132,6 +145,50 @@ TAPEGRAD_PRECOMPILED_INLINE void plan_memory(TracedProgram& program,
               find(slot_of_location(step.operands[step.alias[j]]));
     }
     program.steps.push_back(step);
+  }
+  // Slots whose tensor something other than a flat step reads: an instruction, or the caller.
+  std::vector<char> needs_tensor = is_tensor;
+  for (std::int32_t s : program.outputs)
+    if (s >= 0) needs_tensor[static_cast<std::size_t>(s)] = 1;
+  // An argument that only flat steps read, and that no other value is (a gradient that is
+  // the argument as it is), is read through its elements alone.
+  std::vector<char> by_elements(n_slots, 0);
+  {
+    std::vector<std::int32_t> values_in_root(n_slots, 0);
+    for (std::size_t s = 0; s < n_slots; ++s)
+      ++values_in_root[static_cast<std::size_t>(find(static_cast<std::int32_t>(s)))];
+    for (std::int32_t s : program.arguments)
+      by_elements[static_cast<std::size_t>(s)] = !is_tensor[static_cast<std::size_t>(s)] &&
+                                                 values_in_root[static_cast<std::size_t>(s)] == 1;
+    for (std::int32_t s : program.outputs)
+      if (s >= 0) by_elements[static_cast<std::size_t>(s)] = 0;
+  }
+  for (std::size_t k = 0; k < program.arguments.size(); ++k)
+    program.argument_by_elements[k] = by_elements[static_cast<std::size_t>(program.arguments[k])];
+  // A value that is a constant as it is (the ones a gradient starts from, passed down by the
+  // rules of + and -) is read at the constant's elements, which the program keeps; only the
+  // slots whose tensor is read get a reference to it (and the constant's slot keeps one to
+  // the end, to copy from).
+  std::vector<char> is_constant(n_slots, 0);
+  for (const auto& constant : program.constants)
+    is_constant[static_cast<std::size_t>(constant.first)] = 1;
+  const auto constant_root = [&](std::int32_t s) {
+    return is_constant[static_cast<std::size_t>(find(s))] != 0;
+  };
+  std::vector<char> kept_to_the_end(n_slots, 0), group_needs_tensor(n_slots, 0);
+  for (std::size_t s = 0; s < n_slots; ++s) {
+    const auto slot = static_cast<std::int32_t>(s);
+    if (!constant_root(slot)) continue;
+    if (needs_tensor[s]) group_needs_tensor[static_cast<std::size_t>(find(slot))] = 1;
+    if (find(slot) == slot) continue;
+    kept_to_the_end[static_cast<std::size_t>(find(slot))] = 1;
+    if (!needs_tensor[s]) by_elements[s] = 1;
+  }
+  program.constant_by_elements.assign(program.constants.size(), 0);
+  for (std::size_t k = 0; k < program.constants.size(); ++k) {
+    const auto slot = static_cast<std::size_t>(program.constants[k].first);
+    by_elements[slot] = group_needs_tensor[slot] == 0;
+    program.constant_by_elements[k] = by_elements[slot];
   }
   for (std::int32_t s : program.arguments) mark(s);
   for (const auto& constant : program.constants) mark(constant.first);
@@ -182,10 +239,13 @@ TAPEGRAD_PRECOMPILED_INLINE void plan_memory(TracedProgram& program,
   };
   sort_by(by_first, first);
   sort_by(by_last, last);
+  // The bytes a value takes in the arena, a multiple of its alignment: a tensor's (NOTE
+  // [ Element alignment ]). Blocks of one size share an alignment, so a freed block fits any
+  // value of its size.
   const auto bytes_of = [&](std::int32_t s) {
     const TensorImpl& x = *slots[static_cast<std::size_t>(s)].get();
     const std::size_t bytes = static_cast<std::size_t>(x.size) * dtype_size(x.dtype);
-    const std::size_t a = ArenaLease::alignment;
+    const std::size_t a = bytes < small_elements_bytes ? malloc_alignment : element_alignment;
     return std::max(a, (bytes + a - 1) / a * a);
   };
   // Values are placed as their lifetimes begin, in a block of the same size freed by a value
@@ -204,6 +264,9 @@ TAPEGRAD_PRECOMPILED_INLINE void plan_memory(TracedProgram& program,
         offset[static_cast<std::size_t>(r)] = blocks.back();
         blocks.pop_back();
       } else {
+        // Sizes under 64 are those of small values (bytes_of).
+        const std::size_t a = bytes < element_alignment ? malloc_alignment : element_alignment;
+        program.arena_bytes = (program.arena_bytes + a - 1) / a * a;
         offset[static_cast<std::size_t>(r)] = program.arena_bytes;
         program.arena_bytes += bytes;
       }
@@ -219,17 +282,26 @@ TAPEGRAD_PRECOMPILED_INLINE void plan_memory(TracedProgram& program,
   const auto place = [&](Location& where) {
     if (where == no_location) return;
     const std::int32_t slot = slot_of_location(where);
-    if (in_arena(slot)) where = static_cast<Location>(offset[static_cast<std::size_t>(find(slot))]);
+    if (in_arena(slot))
+      where = static_cast<Location>(offset[static_cast<std::size_t>(find(slot))]);
+    else if (constant_root(slot) &&
+             (where != tensor_location(slot) || by_elements[static_cast<std::size_t>(slot)]))
+      where = tensor_location(find(slot));
   };
   std::vector<char> dropped(n_slots, 0);
   for (std::size_t k = 0; k < program.steps.size(); ++k) {
     ReplayStep& step = program.steps[k];
     if (step.kind != ReplayStep::Kind::instruction) {
-      for (Location& where : step.operands) place(where);
+      for (Location& where : step.operands) {
+        if (where != no_location && where < 0 && constant_root(slot_of_location(where)))
+          where = tensor_location(find(slot_of_location(where)));
+        place(where);
+      }
       for (Location& where : step.outputs) place(where);
       for (int j = 0; j < 2; ++j)
         if (step.kind == ReplayStep::Kind::flat_rule && step.alias[j] >= 0 &&
-            step.outputs[j] != no_location && step.outputs[j] < 0)
+            step.outputs[j] != no_location && step.outputs[j] < 0 &&
+            step.outputs[j] != step.operands[step.alias[j]])
           step.shares = static_cast<std::uint8_t>(step.shares | (1u << j));
       for (const Location where : step.outputs) {
         if (where == no_location || where >= 0) continue;
@@ -242,14 +314,16 @@ TAPEGRAD_PRECOMPILED_INLINE void plan_memory(TracedProgram& program,
     }
     step.releases_begin = static_cast<std::uint32_t>(program.releases.size());
     for (std::int32_t s : instructions[k].last_reads) {
-      if (in_arena(s)) continue;
+      if (in_arena(s) || by_elements[static_cast<std::size_t>(s)] ||
+          kept_to_the_end[static_cast<std::size_t>(s)])
+        continue;
       program.releases.push_back(s);
       dropped[static_cast<std::size_t>(s)] = 1;
     }
     step.releases_end = static_cast<std::uint32_t>(program.releases.size());
   }
   for (std::size_t s = 0; s < n_slots; ++s)
-    if (!dropped[s] && !in_arena(static_cast<std::int32_t>(s)))
+    if (!dropped[s] && !in_arena(static_cast<std::int32_t>(s)) && !by_elements[s])
       program.left_over.push_back(static_cast<std::int32_t>(s));
 }
 #endif  // TAPEGRAD_HEADER_DEFINITIONS

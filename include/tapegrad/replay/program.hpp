@@ -93,7 +93,14 @@ struct TracedProgram {
   std::vector<ReplayStep> steps;
   std::vector<std::int32_t> releases;   // of every step, in order
   std::vector<std::int32_t> left_over;  // tensor slots no step drops (the outputs ...)
-  std::vector<Shape> shapes;            // of the tensors flat steps make
+  // Per argument: only flat steps read it, by its elements, so the replay takes no reference
+  // to it (no reference-count traffic on the caller's tensor).
+  std::vector<char> argument_by_elements;
+  // Per constant: read only at its elements (by flat steps), so the replay takes no reference.
+  std::vector<char> constant_by_elements;
+  // Per output: its slot is returned by no later output, so the replay moves it out.
+  std::vector<char> output_moves;
+  std::vector<Shape> shapes;  // of the tensors flat steps make
   std::size_t arena_bytes = 0;
 
   /// How many op kernels a replay runs.
@@ -336,11 +343,12 @@ TAPEGRAD_PRECOMPILED_INLINE void replay(const TracedProgram& program,
   char* const base = arena.data();
   for (std::size_t k = 0; k < program.arguments.size(); ++k) {
     const std::int32_t slot = program.arguments[k];
-    values[static_cast<std::size_t>(slot)] = *arguments[k];
+    if (!program.argument_by_elements[k]) values[static_cast<std::size_t>(slot)] = *arguments[k];
     elements[slot] = (*arguments[k])->data;
   }
-  for (const auto& [slot, constant] : program.constants) {
-    values[static_cast<std::size_t>(slot)] = constant;
+  for (std::size_t k = 0; k < program.constants.size(); ++k) {
+    const auto& [slot, constant] = program.constants[k];
+    if (!program.constant_by_elements[k]) values[static_cast<std::size_t>(slot)] = constant;
     elements[slot] = constant->data;
   }
   const auto at = [&](Location where) -> void* {
@@ -390,8 +398,15 @@ TAPEGRAD_PRECOMPILED_INLINE void replay(const TracedProgram& program,
       values[static_cast<std::size_t>(program.releases[r])].reset();
   }
   outputs.clear();
-  for (std::int32_t s : program.outputs)
-    outputs.push_back(s >= 0 ? values[static_cast<std::size_t>(s)] : ImplRef{});
+  for (std::size_t k = 0; k < program.outputs.size(); ++k) {
+    const std::int32_t s = program.outputs[k];
+    if (s < 0)
+      outputs.emplace_back();
+    else if (program.output_moves[k])
+      outputs.push_back(std::move(values[static_cast<std::size_t>(s)]));
+    else
+      outputs.push_back(values[static_cast<std::size_t>(s)]);
+  }
   for (std::int32_t s : program.left_over) values[static_cast<std::size_t>(s)].reset();
   slots.emptied();
 }
