@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <unordered_map>
@@ -43,8 +44,20 @@ inline bool flat_compatible(const TensorImpl& x, const TensorImpl& y) {
 
 /// Instruction i as a flat step (every operand in its slot's tensor until the plan places it),
 /// or as itself when it cannot run flat.
+/// The index of `a` in `table`, which it joins unless one of the last few entries equals it
+/// (a program's elementwise ops repeat a handful of attributes: they stay in one cache line).
+inline std::uint32_t intern(const OpAttrs& a, std::vector<OpAttrs>& table) {
+  constexpr std::size_t looked_at = 8;
+  for (std::size_t k = table.size(); k > 0 && k + looked_at > table.size(); --k)
+    if (std::memcmp(&table[k - 1], &a, sizeof(OpAttrs)) == 0)
+      return static_cast<std::uint32_t>(k - 1);
+  table.push_back(a);
+  return static_cast<std::uint32_t>(table.size() - 1);
+}
+
 TAPEGRAD_PRECOMPILED_INLINE ReplayStep flat_step(const TraceInstruction& i,
-                                                 const std::vector<ImplRef>& slots) {
+                                                 const std::vector<ImplRef>& slots,
+                                                 std::vector<OpAttrs>& attrs) {
   ReplayStep step;
   const FlatKernels* flat = i.op != nullptr ? i.op->flat : nullptr;
   if (flat == nullptr || i.shared || i.op->arity < 1 || i.op->arity > 2) return step;
@@ -58,13 +71,13 @@ TAPEGRAD_PRECOMPILED_INLINE ReplayStep flat_step(const TraceInstruction& i,
     for (std::int32_t s : i.inputs)
       if (!flat_compatible(value(s), out)) return step;
     step.kind = ReplayStep::Kind::flat_op;
-    step.forward = flat->forward;
+    step.kernel.forward = flat->forward;
     for (std::size_t k = 0; k < 4; ++k)
       step.operands[k] = tensor_location(i.inputs[k < arity ? k : 0]);
     step.outputs[0] = tensor_location(i.output);
     step.n = out.size;
     step.dtype = out.dtype;
-    step.attrs = i.attrs;
+    step.attrs = intern(i.attrs, attrs);
     return step;
   }
   if (i.kind != TraceInstruction::Kind::rule) return step;
@@ -85,7 +98,7 @@ TAPEGRAD_PRECOMPILED_INLINE ReplayStep flat_step(const TraceInstruction& i,
     if (source >= 0) step.alias[j] = i.inputs[static_cast<std::size_t>(source)] >= 0 ? source : 0;
   }
   step.kind = ReplayStep::Kind::flat_rule;
-  step.rule = flat->rule;
+  step.kernel.rule = flat->rule;
   for (std::size_t k = 0; k < n_operands; ++k)
     step.operands[k] = tensor_location(i.inputs[i.inputs[k] >= 0 ? k : 0]);
   for (std::size_t j = 0; j < arity; ++j) {
@@ -95,7 +108,7 @@ TAPEGRAD_PRECOMPILED_INLINE ReplayStep flat_step(const TraceInstruction& i,
   }
   step.n = upstream.size;
   step.dtype = upstream.dtype;
-  step.attrs = i.attrs;
+  step.attrs = intern(i.attrs, attrs);
   return step;
 }
 
@@ -107,6 +120,7 @@ TAPEGRAD_PRECOMPILED_INLINE void plan_memory(TracedProgram& program,
   program.releases.clear();
   program.left_over.clear();
   program.shapes.clear();
+  program.attrs.clear();
   program.arena_bytes = 0;
   program.argument_by_elements.assign(program.arguments.size(), 0);
   program.output_moves.assign(program.outputs.size(), 0);
@@ -132,7 +146,7 @@ TAPEGRAD_PRECOMPILED_INLINE void plan_memory(TracedProgram& program,
   };
   for (std::size_t k = 0; k < instructions.size(); ++k) {
     const TraceInstruction& i = instructions[k];
-    ReplayStep step = flat_step(i, slots);
+    ReplayStep step = flat_step(i, slots, program.attrs);
     if (step.kind == ReplayStep::Kind::instruction) {
       step.index = static_cast<std::int32_t>(k);
       for (std::int32_t s : i.inputs) mark(s);
@@ -245,7 +259,7 @@ TAPEGRAD_PRECOMPILED_INLINE void plan_memory(TracedProgram& program,
   const auto bytes_of = [&](std::int32_t s) {
     const TensorImpl& x = *slots[static_cast<std::size_t>(s)].get();
     const std::size_t bytes = static_cast<std::size_t>(x.size) * dtype_size(x.dtype);
-    const std::size_t a = bytes < small_elements_bytes ? malloc_alignment : element_alignment;
+    const std::size_t a = bytes < small_elements_bytes ? arena_unit : element_alignment;
     return std::max(a, (bytes + a - 1) / a * a);
   };
   // Values are placed as their lifetimes begin, in a block of the same size freed by a value
@@ -265,7 +279,7 @@ TAPEGRAD_PRECOMPILED_INLINE void plan_memory(TracedProgram& program,
         blocks.pop_back();
       } else {
         // Sizes under 64 are those of small values (bytes_of).
-        const std::size_t a = bytes < element_alignment ? malloc_alignment : element_alignment;
+        const std::size_t a = bytes < element_alignment ? arena_unit : element_alignment;
         program.arena_bytes = (program.arena_bytes + a - 1) / a * a;
         offset[static_cast<std::size_t>(r)] = program.arena_bytes;
         program.arena_bytes += bytes;
@@ -278,12 +292,18 @@ TAPEGRAD_PRECOMPILED_INLINE void plan_memory(TracedProgram& program,
     }
   }
 
+  TAPEGRAD_CHECK(program.arena_bytes / arena_unit <=
+                     static_cast<std::size_t>(std::numeric_limits<Location>::max()),
+                 trace_error, "function: the traced call's elementwise values need ",
+                 program.arena_bytes,
+                 " bytes at once, more than a replay's arena addresses (32 GiB); call it directly");
+
   // Each flat step's locations, its tensor outputs' shape, and the tensors each step drops.
   const auto place = [&](Location& where) {
     if (where == no_location) return;
     const std::int32_t slot = slot_of_location(where);
     if (in_arena(slot))
-      where = static_cast<Location>(offset[static_cast<std::size_t>(find(slot))]);
+      where = static_cast<Location>(offset[static_cast<std::size_t>(find(slot))] / arena_unit);
     else if (constant_root(slot) &&
              (where != tensor_location(slot) || by_elements[static_cast<std::size_t>(slot)]))
       where = tensor_location(find(slot));

@@ -49,20 +49,23 @@ struct TraceInstruction {
   std::vector<std::int32_t> last_reads;  // slots that nothing after this reads
 };
 
-/// Where a flat step finds a value: at an offset in the arena (>= 0), or in the tensor of
-/// slot s (-1 - s).
-using Location = std::int64_t;
+/// Where a flat step finds a value: in the arena, arena_unit bytes times the location from its
+/// start (>= 0), or in the tensor of slot s (-1 - s). 32 bits, so that a step fits a cache line.
+using Location = std::int32_t;
+/// Every arena value starts on a multiple of this (NOTE [ A replay's memory plan ]).
+constexpr std::size_t arena_unit = 16;
 constexpr Location no_location = std::numeric_limits<Location>::min();
 constexpr Location tensor_location(std::int32_t slot) {
-  return -1 - Location{slot};
+  return -1 - slot;
 }
 constexpr std::int32_t slot_of_location(Location at) {
-  return static_cast<std::int32_t>(-1 - at);
+  return -1 - at;
 }
 
 /// One step of a replay (NOTE [ A replay's memory plan ]): an instruction as traced, or an
-/// elementwise op or rule run by its flat kernels.
-struct ReplayStep {
+/// elementwise op or rule run by its flat kernels. One cache line: a replay of scalar-style
+/// code streams through hundreds of thousands of them.
+struct alignas(64) ReplayStep {
   enum class Kind : std::uint8_t { instruction, flat_op, flat_rule };
   Kind kind = Kind::instruction;
   std::int8_t alias[2] = {-1, -1};  // flat_rule: the operand output j is, as it is (-1: none)
@@ -70,16 +73,19 @@ struct ReplayStep {
   std::uint8_t shares = 0;          // flat_rule: bit j set when output j shares a tensor
   DType dtype = DType::float32;     // flat: the outputs' element type
   std::int32_t index = -1;  // instruction: which one; flat: its tensor outputs' shape in shapes
+  std::uint32_t attrs = 0;  // flat: the op's attributes, in the program's attrs
+  std::uint32_t releases_begin = 0, releases_end = 0;  // slots dropped after the step
   // flat: the operands (op: its inputs; rule: as FlatRuleFn takes them, with the upstream
   // where nothing was saved; unused ones repeat the first) and outputs
   Location operands[4] = {no_location, no_location, no_location, no_location};
   Location outputs[2] = {no_location, no_location};
   std::int64_t n = 0;  // flat: elements of each operand
-  FlatForwardFn forward = nullptr;
-  FlatRuleFn rule = nullptr;
-  OpAttrs attrs;
-  std::uint32_t releases_begin = 0, releases_end = 0;  // slots dropped after the step
+  union {
+    FlatForwardFn forward;  // flat_op
+    FlatRuleFn rule;        // flat_rule
+  } kernel{nullptr};
 };
+static_assert(sizeof(ReplayStep) == 64, "a replay step is one cache line");
 
 struct TracedProgram {
   std::int32_t n_slots = 0;
@@ -100,7 +106,8 @@ struct TracedProgram {
   std::vector<char> constant_by_elements;
   // Per output: its slot is returned by no later output, so the replay moves it out.
   std::vector<char> output_moves;
-  std::vector<Shape> shapes;  // of the tensors flat steps make
+  std::vector<Shape> shapes;   // of the tensors flat steps make
+  std::vector<OpAttrs> attrs;  // of the flat steps' ops
   std::size_t arena_bytes = 0;
 
   /// How many op kernels a replay runs.
@@ -352,12 +359,13 @@ TAPEGRAD_PRECOMPILED_INLINE void replay(const TracedProgram& program,
     elements[slot] = constant->data;
   }
   const auto at = [&](Location where) -> void* {
-    return where >= 0 ? base + where : elements[slot_of_location(where)];
+    return where >= 0 ? base + arena_unit * static_cast<std::size_t>(where)
+                      : elements[slot_of_location(where)];
   };
   // A flat step's output in a slot's tensor gets a tensor of its own.
   const auto output = [&](const ReplayStep& step, int j) -> void* {
     const Location where = step.outputs[j];
-    if (where >= 0) return base + where;
+    if (where >= 0) return base + arena_unit * static_cast<std::size_t>(where);
     const std::int32_t slot = slot_of_location(where);
     ImplRef& value = values[static_cast<std::size_t>(slot)];
     value = ImplRef::adopt(
@@ -368,7 +376,7 @@ TAPEGRAD_PRECOMPILED_INLINE void replay(const TracedProgram& program,
     switch (step.kind) {
       case ReplayStep::Kind::flat_op: {
         const void* in[2] = {at(step.operands[0]), at(step.operands[1])};
-        step.forward(step.attrs, in, output(step, 0), step.n);
+        step.kernel.forward(program.attrs[step.attrs], in, output(step, 0), step.n);
         break;
       }
       case ReplayStep::Kind::flat_rule: {
@@ -376,7 +384,7 @@ TAPEGRAD_PRECOMPILED_INLINE void replay(const TracedProgram& program,
                              at(step.operands[3])};
         void* grads[2] = {(step.computes & 1u) ? output(step, 0) : nullptr,
                           (step.computes & 2u) ? output(step, 1) : nullptr};
-        step.rule(step.attrs, in, grads, step.n);
+        step.kernel.rule(program.attrs[step.attrs], in, grads, step.n);
         if (step.shares == 0) break;
         // A gradient that is an operand as it is shares its tensor, as the eager rule does (in
         // the arena, it has the operand's place already).
