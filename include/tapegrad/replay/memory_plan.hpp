@@ -115,7 +115,7 @@ TAPEGRAD_PRECOMPILED_INLINE ReplayStep flat_step(const TraceInstruction& i,
 TAPEGRAD_PRECOMPILED_INLINE void plan_memory(TracedProgram& program,
                                              const std::vector<ImplRef>& slots) {
   const auto n_slots = static_cast<std::size_t>(program.n_slots);
-  const std::vector<TraceInstruction>& instructions = program.instructions;
+  const auto& instructions = program.instructions;
   program.steps.clear();
   program.releases.clear();
   program.left_over.clear();

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <limits>
 #include <memory>
 #include <new>
@@ -91,7 +92,7 @@ struct TracedProgram {
   std::int32_t n_slots = 0;
   std::vector<std::int32_t> arguments;  // the slot of each argument
   std::vector<std::pair<std::int32_t, ImplRef>> constants;
-  std::vector<TraceInstruction> instructions;
+  std::deque<TraceInstruction> instructions;
   std::vector<std::int32_t> outputs;        // -1: an output with no value
   std::vector<std::size_t> output_lengths;  // of each std::vector among the outputs, in order
 
