@@ -44,6 +44,41 @@ inline bool flat_compatible(const TensorImpl& x, const TensorImpl& y) {
 
 /// Instruction i as a flat step (every operand in its slot's tensor until the plan places it),
 /// or as itself when it cannot run flat.
+/// The slots each instruction reads last, as one list ordered by instruction: those of
+/// instruction k are slots[begin[k]] to slots[begin[k + 1]]. A slot goes after its last reader,
+/// or right after it is filled when nothing reads it; the outputs stay.
+struct LastReads {
+  std::vector<std::uint32_t> begin;
+  std::vector<std::int32_t> slots;
+};
+
+TAPEGRAD_PRECOMPILED_INLINE LastReads last_reads(const TracedProgram& program) {
+  const auto n = static_cast<std::int64_t>(program.instructions.size());
+  std::vector<std::int64_t> last(static_cast<std::size_t>(program.n_slots), -1);
+  for (std::int64_t k = 0; k < n; ++k) {
+    const TraceInstruction& i = program.instructions[static_cast<std::size_t>(k)];
+    for (std::int32_t s : i.inputs)
+      if (s >= 0) last[static_cast<std::size_t>(s)] = k;
+    if (i.output >= 0) last[static_cast<std::size_t>(i.output)] = k;
+    for (std::int32_t s : i.outputs)
+      if (s >= 0) last[static_cast<std::size_t>(s)] = k;
+  }
+  for (std::int32_t s : program.outputs)
+    if (s >= 0) last[static_cast<std::size_t>(s)] = n;
+  LastReads reads;  // a counting sort of the slots by their last reader
+  reads.begin.assign(static_cast<std::size_t>(n) + 2, 0);
+  for (const std::int64_t k : last)
+    if (k >= 0 && k < n) ++reads.begin[static_cast<std::size_t>(k) + 2];
+  for (std::size_t k = 2; k < reads.begin.size(); ++k) reads.begin[k] += reads.begin[k - 1];
+  reads.slots.resize(reads.begin.back());
+  for (std::int32_t s = 0; s < program.n_slots; ++s) {
+    const std::int64_t k = last[static_cast<std::size_t>(s)];
+    if (k >= 0 && k < n) reads.slots[reads.begin[static_cast<std::size_t>(k) + 1]++] = s;
+  }
+  reads.begin.pop_back();
+  return reads;
+}
+
 /// The index of `a` in `table`, which it joins unless one of the last few entries equals it
 /// (a program's elementwise ops repeat a handful of attributes: they stay in one cache line).
 inline std::uint32_t intern(const OpAttrs& a, std::vector<OpAttrs>& table) {
@@ -309,6 +344,7 @@ TAPEGRAD_PRECOMPILED_INLINE void plan_memory(TracedProgram& program,
       where = tensor_location(find(slot));
   };
   std::vector<char> dropped(n_slots, 0);
+  const LastReads reads = last_reads(program);
   for (std::size_t k = 0; k < program.steps.size(); ++k) {
     ReplayStep& step = program.steps[k];
     if (step.kind != ReplayStep::Kind::instruction) {
@@ -333,7 +369,8 @@ TAPEGRAD_PRECOMPILED_INLINE void plan_memory(TracedProgram& program,
       }
     }
     step.releases_begin = static_cast<std::uint32_t>(program.releases.size());
-    for (std::int32_t s : instructions[k].last_reads) {
+    for (std::uint32_t r = reads.begin[k]; r < reads.begin[k + 1]; ++r) {
+      const std::int32_t s = reads.slots[r];
       if (in_arena(s) || by_elements[static_cast<std::size_t>(s)] ||
           kept_to_the_end[static_cast<std::size_t>(s)])
         continue;

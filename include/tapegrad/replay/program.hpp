@@ -47,7 +47,6 @@ struct TraceInstruction {
   std::weak_ptr<const VariableState> variable;  // read_variable, update_variable
   const char* update = nullptr;                 // "assign", "assign_add" or "assign_sub"
   UpdateFn apply_update = nullptr;
-  std::vector<std::int32_t> last_reads;  // slots that nothing after this reads
 };
 
 /// Where a flat step finds a value: in the arena, arena_unit bytes times the location from its
@@ -124,10 +123,6 @@ struct TracedProgram {
     for (const ReplayStep& s : steps) n += s.kind != ReplayStep::Kind::instruction;
     return n;
   }
-
-  /// Fills in each instruction's last_reads: a slot goes after its last reader, or right after
-  /// it is filled when nothing reads it; the outputs stay.
-  void plan_lifetimes();
 };
 
 /// Applies a recorded backward step's rules, as the sweep did (NOTE [ Rules as one step ]):
@@ -238,26 +233,6 @@ void replay(const TracedProgram& program, const ImplRef* const* arguments,
 // Outside the classes, so that the precompiled part can hold them (TAPEGRAD_HEADER_DEFINITIONS
 // in config.hpp): they run once per trace or per replayed call, never per op of a program.
 #if TAPEGRAD_HEADER_DEFINITIONS
-TAPEGRAD_PRECOMPILED_INLINE void TracedProgram::plan_lifetimes() {
-  std::vector<std::int64_t> last(static_cast<std::size_t>(n_slots), -1);
-  const auto n = static_cast<std::int64_t>(instructions.size());
-  for (std::int64_t k = 0; k < n; ++k) {
-    const TraceInstruction& i = instructions[static_cast<std::size_t>(k)];
-    for (std::int32_t s : i.inputs)
-      if (s >= 0) last[static_cast<std::size_t>(s)] = k;
-    if (i.output >= 0) last[static_cast<std::size_t>(i.output)] = k;
-    for (std::int32_t s : i.outputs)
-      if (s >= 0) last[static_cast<std::size_t>(s)] = k;
-  }
-  for (std::int32_t s : outputs)
-    if (s >= 0) last[static_cast<std::size_t>(s)] = n;
-  for (TraceInstruction& i : instructions) i.last_reads.clear();
-  for (std::int32_t s = 0; s < n_slots; ++s) {
-    const std::int64_t k = last[static_cast<std::size_t>(s)];
-    if (k >= 0 && k < n) instructions[static_cast<std::size_t>(k)].last_reads.push_back(s);
-  }
-}
-
 TAPEGRAD_PRECOMPILED_INLINE void replay_rule(const TraceInstruction& i,
                                              std::vector<ImplRef>& values) {
   const std::size_t n_inputs = i.outputs.size();

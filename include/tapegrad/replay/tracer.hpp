@@ -287,7 +287,6 @@ TAPEGRAD_PRECOMPILED_INLINE std::shared_ptr<TracedProgram> Tracer::finish(
   for (const ImplRef& out : outputs)
     program_.outputs.push_back(out ? slot_of(out, "function") : -1);
   program_.output_lengths = std::move(lengths);
-  program_.plan_lifetimes();
   plan_memory(program_, keep_);
   return std::make_shared<TracedProgram>(std::move(program_));
 }
