@@ -200,6 +200,24 @@ class TapegradReplayed {
   tg::Function<Step> step_;
 };
 
+/// What tracing the step costs: each step is a fresh traced function's first call (the eager
+/// step under the tracer, and the program written down and planned).
+class TapegradTraced {
+ public:
+  explicit TapegradTraced(int batch) : eager_(batch) {}
+
+  float step() {
+    auto traced =
+        tg::function([this](const tg::Tensor<float>& x, const tg::Tensor<std::int32_t>& labels) {
+          return eager_.loss_and_update(x, labels);
+        });
+    return traced(eager_.x(), eager_.labels()).item();
+  }
+
+ private:
+  Tapegrad eager_;
+};
+
 #ifdef TAPEGRAD_BENCHMARK_WITH_TORCH
 /// The step as a libtorch user writes it: nn::Linear layers (addmm), cross_entropy and
 /// optim::SGD.
