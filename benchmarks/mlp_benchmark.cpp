@@ -2,9 +2,9 @@
 // softmax cross-entropy (mlp_model.hpp) at batch 64 and 256: tapegrad, eagerly, replayed
 // (tapegrad::function) and traced (a fresh function's first call), beside the same step
 // written by hand in Eigen, and beside libtorch when built with TAPEGRAD_BENCHMARK_TORCH.
-// TAPEGRAD_BENCH_THREADS=2 runs the same cases on two threads (see NOTE [ Threads in the
-// benchmarks ] in bench_common.hpp). mlp_benchmark_blas, built against tapegrad::blas, adds
-// both steps on the BLAS's GEMM.
+// TAPEGRAD_BENCH_THREADS=2 runs the same cases on two threads
+// (see NOTE [ Threads in the benchmarks ] in bench_common.hpp). mlp_benchmark_blas, built
+// against tapegrad::blas, adds both steps on the BLAS's GEMM.
 #include "bench_common.hpp"
 #include "mlp_model.hpp"
 
