@@ -79,15 +79,17 @@ TAPEGRAD_PRECOMPILED_INLINE LastReads last_reads(const TracedProgram& program) {
   return reads;
 }
 
-/// The index of `a` in `table`, which it joins unless one of the last few entries equals it
+/// The byte offset of `a` in `table`, which it joins unless one of the last few entries equals it
 /// (a program's elementwise ops repeat a handful of attributes: they stay in one cache line).
 inline std::uint32_t intern(const OpAttrs& a, std::vector<OpAttrs>& table) {
   constexpr std::size_t looked_at = 8;
+  const auto offset_of = [](std::size_t k) {
+    return static_cast<std::uint32_t>(k * sizeof(OpAttrs));
+  };
   for (std::size_t k = table.size(); k > 0 && k + looked_at > table.size(); --k)
-    if (std::memcmp(&table[k - 1], &a, sizeof(OpAttrs)) == 0)
-      return static_cast<std::uint32_t>(k - 1);
+    if (std::memcmp(&table[k - 1], &a, sizeof(OpAttrs)) == 0) return offset_of(k - 1);
   table.push_back(a);
-  return static_cast<std::uint32_t>(table.size() - 1);
+  return offset_of(table.size() - 1);
 }
 
 TAPEGRAD_PRECOMPILED_INLINE ReplayStep flat_step(const TraceInstruction& i,
@@ -291,10 +293,11 @@ TAPEGRAD_PRECOMPILED_INLINE void plan_memory(TracedProgram& program,
   // The bytes a value takes in the arena, a multiple of its alignment: a tensor's (NOTE
   // [ Element alignment ]). Blocks of one size share an alignment, so a freed block fits any
   // value of its size.
+  constexpr std::size_t small_alignment = 16;
   const auto bytes_of = [&](std::int32_t s) {
     const TensorImpl& x = *slots[static_cast<std::size_t>(s)].get();
     const std::size_t bytes = static_cast<std::size_t>(x.size) * dtype_size(x.dtype);
-    const std::size_t a = bytes < small_elements_bytes ? arena_unit : element_alignment;
+    const std::size_t a = bytes < small_elements_bytes ? small_alignment : element_alignment;
     return std::max(a, (bytes + a - 1) / a * a);
   };
   // Values are placed as their lifetimes begin, in a block of the same size freed by a value
@@ -314,7 +317,7 @@ TAPEGRAD_PRECOMPILED_INLINE void plan_memory(TracedProgram& program,
         blocks.pop_back();
       } else {
         // Sizes under 64 are those of small values (bytes_of).
-        const std::size_t a = bytes < element_alignment ? arena_unit : element_alignment;
+        const std::size_t a = bytes < element_alignment ? small_alignment : element_alignment;
         program.arena_bytes = (program.arena_bytes + a - 1) / a * a;
         offset[static_cast<std::size_t>(r)] = program.arena_bytes;
         program.arena_bytes += bytes;
@@ -327,18 +330,19 @@ TAPEGRAD_PRECOMPILED_INLINE void plan_memory(TracedProgram& program,
     }
   }
 
-  TAPEGRAD_CHECK(program.arena_bytes / arena_unit <=
-                     static_cast<std::size_t>(std::numeric_limits<Location>::max()),
-                 trace_error, "function: the traced call's elementwise values need ",
-                 program.arena_bytes,
-                 " bytes at once, more than a replay's arena addresses (32 GiB); call it directly");
+  // A Location addresses 2 GiB of arena; a plan that needs more keeps every value in a tensor
+  // (what a value out of the arena costs, a tensor header, is small beside such values).
+  if (program.arena_bytes > static_cast<std::size_t>(std::numeric_limits<Location>::max())) {
+    std::fill(root_is_tensor.begin(), root_is_tensor.end(), 1);
+    program.arena_bytes = 0;
+  }
 
   // Each flat step's locations, its tensor outputs' shape, and the tensors each step drops.
   const auto place = [&](Location& where) {
     if (where == no_location) return;
     const std::int32_t slot = slot_of_location(where);
     if (in_arena(slot))
-      where = static_cast<Location>(offset[static_cast<std::size_t>(find(slot))] / arena_unit);
+      where = static_cast<Location>(offset[static_cast<std::size_t>(find(slot))]);
     else if (constant_root(slot) &&
              (where != tensor_location(slot) || by_elements[static_cast<std::size_t>(slot)]))
       where = tensor_location(find(slot));

@@ -49,11 +49,10 @@ struct TraceInstruction {
   UpdateFn apply_update = nullptr;
 };
 
-/// Where a flat step finds a value: in the arena, arena_unit bytes times the location from its
-/// start (>= 0), or in the tensor of slot s (-1 - s). 32 bits, so that a step fits a cache line.
+/// Where a flat step finds a value: at a byte offset in the arena (>= 0; a plan that would need
+/// 2 GiB or more keeps its values in tensors), or in the tensor of slot s (-1 - s). 32 bits, so
+/// that a step fits a cache line.
 using Location = std::int32_t;
-/// Every arena value starts on a multiple of this (NOTE [ A replay's memory plan ]).
-constexpr std::size_t arena_unit = 16;
 constexpr Location no_location = std::numeric_limits<Location>::min();
 constexpr Location tensor_location(std::int32_t slot) {
   return -1 - slot;
@@ -73,7 +72,9 @@ struct alignas(64) ReplayStep {
   std::uint8_t shares = 0;          // flat_rule: bit j set when output j shares a tensor
   DType dtype = DType::float32;     // flat: the outputs' element type
   std::int32_t index = -1;  // instruction: which one; flat: its tensor outputs' shape in shapes
-  std::uint32_t attrs = 0;  // flat: the op's attributes, in the program's attrs
+  // flat: the op's attributes, at this byte offset in the program's attrs (an offset, not an
+  // index: the replay adds it, two instructions fewer per step)
+  std::uint32_t attrs = 0;
   std::uint32_t releases_begin = 0, releases_end = 0;  // slots dropped after the step
   // flat: the operands (op: its inputs; rule: as FlatRuleFn takes them, with the upstream
   // where nothing was saved; unused ones repeat the first) and outputs
@@ -324,6 +325,10 @@ TAPEGRAD_PRECOMPILED_INLINE void replay(const TracedProgram& program,
   void** elements = slots.elements();  // of the slots that are tensors
   const ArenaLease arena(program.arena_bytes);
   char* const base = arena.data();
+  const auto attrs_of = [attrs = reinterpret_cast<const char*>(program.attrs.data())](
+                            const ReplayStep& step) -> const OpAttrs& {
+    return *reinterpret_cast<const OpAttrs*>(attrs + step.attrs);
+  };
   for (std::size_t k = 0; k < program.arguments.size(); ++k) {
     const std::int32_t slot = program.arguments[k];
     if (!program.argument_by_elements[k]) values[static_cast<std::size_t>(slot)] = *arguments[k];
@@ -335,13 +340,12 @@ TAPEGRAD_PRECOMPILED_INLINE void replay(const TracedProgram& program,
     elements[slot] = constant->data;
   }
   const auto at = [&](Location where) -> void* {
-    return where >= 0 ? base + arena_unit * static_cast<std::size_t>(where)
-                      : elements[slot_of_location(where)];
+    return where >= 0 ? base + where : elements[slot_of_location(where)];
   };
   // A flat step's output in a slot's tensor gets a tensor of its own.
   const auto output = [&](const ReplayStep& step, int j) -> void* {
     const Location where = step.outputs[j];
-    if (where >= 0) return base + arena_unit * static_cast<std::size_t>(where);
+    if (where >= 0) return base + where;
     const std::int32_t slot = slot_of_location(where);
     ImplRef& value = values[static_cast<std::size_t>(slot)];
     value = ImplRef::adopt(
@@ -352,7 +356,7 @@ TAPEGRAD_PRECOMPILED_INLINE void replay(const TracedProgram& program,
     switch (step.kind) {
       case ReplayStep::Kind::flat_op: {
         const void* in[2] = {at(step.operands[0]), at(step.operands[1])};
-        step.kernel.forward(program.attrs[step.attrs], in, output(step, 0), step.n);
+        step.kernel.forward(attrs_of(step), in, output(step, 0), step.n);
         break;
       }
       case ReplayStep::Kind::flat_rule: {
@@ -360,7 +364,7 @@ TAPEGRAD_PRECOMPILED_INLINE void replay(const TracedProgram& program,
                              at(step.operands[3])};
         void* grads[2] = {(step.computes & 1u) ? output(step, 0) : nullptr,
                           (step.computes & 2u) ? output(step, 1) : nullptr};
-        step.kernel.rule(program.attrs[step.attrs], in, grads, step.n);
+        step.kernel.rule(attrs_of(step), in, grads, step.n);
         if (step.shares == 0) break;
         // A gradient that is an operand as it is shares its tensor, as the eager rule does (in
         // the arena, it has the operand's place already).
