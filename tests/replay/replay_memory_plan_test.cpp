@@ -51,7 +51,8 @@ TEST_CASE("An elementwise chain and its gradient replay flat, in an arena that r
     // every op and every rule (n of each) runs flat
     CHECK(program->flat_step_count() == 2 * n);
     // The forward values live until the sweep reads them: about n blocks, not 2n or more. A
-    // block is aligned as a tensor's elements are: 64 bytes, 16 under 32 bytes.
+    // block is aligned as a tensor's elements are: multiples of 64 bytes from 32 bytes on, of
+    // 16 below (these shapes hold 8, 8, 128 and 120 bytes).
     const auto bytes = static_cast<std::size_t>(shape.size()) * 8;
     const std::size_t block = bytes < 32 ? 16 : (bytes + 63) / 64 * 64;
     CHECK(program->arena_bytes <= (n + 4) * block);

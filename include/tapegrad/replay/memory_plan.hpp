@@ -42,8 +42,6 @@ inline bool flat_compatible(const TensorImpl& x, const TensorImpl& y) {
   return x.data != nullptr && x.dtype == y.dtype && x.shape == y.shape;
 }
 
-/// Instruction i as a flat step (every operand in its slot's tensor until the plan places it),
-/// or as itself when it cannot run flat.
 /// The slots each instruction reads last, as one list ordered by instruction: those of
 /// instruction k are slots[begin[k]] to slots[begin[k + 1]]. A slot goes after its last reader,
 /// or right after it is filled when nothing reads it; the outputs stay.
@@ -88,10 +86,16 @@ inline std::uint32_t intern(const OpAttrs& a, std::vector<OpAttrs>& table) {
   };
   for (std::size_t k = table.size(); k > 0 && k + looked_at > table.size(); --k)
     if (std::memcmp(&table[k - 1], &a, sizeof(OpAttrs)) == 0) return offset_of(k - 1);
+  TAPEGRAD_CHECK(table.size() < std::numeric_limits<std::uint32_t>::max() / sizeof(OpAttrs),
+                 trace_error, "function: the traced call has more than ", table.size(),
+                 " distinct attributes of elementwise ops, more than a replay step addresses; "
+                 "call it directly");
   table.push_back(a);
   return offset_of(table.size() - 1);
 }
 
+/// Instruction i as a flat step (every operand in its slot's tensor until the plan places it),
+/// or as itself when it cannot run flat.
 TAPEGRAD_PRECOMPILED_INLINE ReplayStep flat_step(const TraceInstruction& i,
                                                  const std::vector<ImplRef>& slots,
                                                  std::vector<OpAttrs>& attrs) {
@@ -161,10 +165,15 @@ TAPEGRAD_PRECOMPILED_INLINE void plan_memory(TracedProgram& program,
   program.arena_bytes = 0;
   program.argument_by_elements.assign(program.arguments.size(), 0);
   program.output_moves.assign(program.outputs.size(), 0);
-  for (std::size_t k = 0; k < program.outputs.size(); ++k)
-    program.output_moves[k] =
-        std::find(program.outputs.begin() + static_cast<std::ptrdiff_t>(k) + 1,
-                  program.outputs.end(), program.outputs[k]) == program.outputs.end();
+  {
+    std::vector<char> returned_later(n_slots, 0);
+    for (std::size_t k = program.outputs.size(); k-- > 0;) {
+      const std::int32_t s = program.outputs[k];
+      if (s < 0) continue;
+      program.output_moves[k] = !returned_later[static_cast<std::size_t>(s)];
+      returned_later[static_cast<std::size_t>(s)] = 1;
+    }
+  }
 
   // Values that are one (a rule's upstream and the gradient it returns as it is) share a root.
   std::vector<std::int32_t> root(n_slots);
@@ -343,8 +352,7 @@ TAPEGRAD_PRECOMPILED_INLINE void plan_memory(TracedProgram& program,
     const std::int32_t slot = slot_of_location(where);
     if (in_arena(slot))
       where = static_cast<Location>(offset[static_cast<std::size_t>(find(slot))]);
-    else if (constant_root(slot) &&
-             (where != tensor_location(slot) || by_elements[static_cast<std::size_t>(slot)]))
+    else if (constant_root(slot) && by_elements[static_cast<std::size_t>(slot)])
       where = tensor_location(find(slot));
   };
   std::vector<char> dropped(n_slots, 0);
