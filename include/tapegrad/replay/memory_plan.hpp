@@ -347,12 +347,14 @@ TAPEGRAD_PRECOMPILED_INLINE void plan_memory(TracedProgram& program,
   }
 
   // Each flat step's locations, its tensor outputs' shape, and the tensors each step drops.
-  const auto place = [&](Location& where) {
+  // An operand that is a constant as it is reads the constant; an output that is one names
+  // the constant only when its slot gets no tensor of its own.
+  const auto place = [&](Location& where, bool operand) {
     if (where == no_location) return;
     const std::int32_t slot = slot_of_location(where);
     if (in_arena(slot))
       where = static_cast<Location>(offset[static_cast<std::size_t>(find(slot))]);
-    else if (constant_root(slot) && by_elements[static_cast<std::size_t>(slot)])
+    else if (constant_root(slot) && (operand || by_elements[static_cast<std::size_t>(slot)]))
       where = tensor_location(find(slot));
   };
   std::vector<char> dropped(n_slots, 0);
@@ -360,12 +362,8 @@ TAPEGRAD_PRECOMPILED_INLINE void plan_memory(TracedProgram& program,
   for (std::size_t k = 0; k < program.steps.size(); ++k) {
     ReplayStep& step = program.steps[k];
     if (step.kind != ReplayStep::Kind::instruction) {
-      for (Location& where : step.operands) {
-        if (where != no_location && where < 0 && constant_root(slot_of_location(where)))
-          where = tensor_location(find(slot_of_location(where)));
-        place(where);
-      }
-      for (Location& where : step.outputs) place(where);
+      for (Location& where : step.operands) place(where, true);
+      for (Location& where : step.outputs) place(where, false);
       for (int j = 0; j < 2; ++j)
         if (step.kind == ReplayStep::Kind::flat_rule && step.alias[j] >= 0 &&
             step.outputs[j] != no_location && step.outputs[j] < 0 &&
