@@ -225,9 +225,9 @@ TEST_CASE("Entries that read only an input's shape keep no elements of a large i
         if (std::string(tape.internal_state().entries[i].name()) == c.op)
           entry = &tape.internal_state().entries[i];
       REQUIRE(entry != nullptr);
-      REQUIRE(entry->saved[c.slot].impl() != nullptr);
-      CHECK(entry->saved[c.slot]->shape == shape);
-      CHECK((entry->saved[c.slot]->data == nullptr) == large);
+      REQUIRE(entry->saved(c.slot).impl() != nullptr);
+      CHECK(entry->saved(c.slot)->shape == shape);
+      CHECK((entry->saved(c.slot)->data == nullptr) == large);
       CHECK_GRADIENTS(c.f, xs);
     }
 }

@@ -123,7 +123,7 @@ void custom_gradient_backward(const Entry& e, ImplRef&& g, const bool* needs,
   if constexpr (reads_inputs_from_entry<Grad>::value) {
     std::vector<Tensor<T>> inputs;
     for (std::size_t k = 0; k < n_inputs; ++k)
-      inputs.push_back(k < max_op_inputs ? e.saved[k].template get<T>()
+      inputs.push_back(k < max_op_inputs ? e.saved(k).template get<T>()
                                          : Tensor<T>(e.extra->saved[k - max_op_inputs]));
     take_variable_form(closure.grad(upstream, closure.variables, inputs));
   } else if constexpr (std::is_invocable_v<const Grad&, const Tensor<T>&,

@@ -26,7 +26,7 @@ inline std::vector<std::uint8_t> reachable_from(const TapeState& tape, NodeId so
   reach[source] = 1;
   for (std::int64_t i = 0; i <= last; ++i) {
     const Entry& e = tape.entries[static_cast<std::size_t>(i)];
-    if (!e.backward && !through_barriers) continue;
+    if (!e.backward() && !through_barriers) continue;
     for (std::uint32_t k = 0; k < e.n_inputs; ++k)
       if (e.input(k) != no_node && reach[e.input(k)]) {
         reach[e.output] = 1;
@@ -168,7 +168,7 @@ TAPEGRAD_PRECOMPILED_INLINE std::string explain(const TapeState& tape,
   if (through[target]) {
     const auto path = path_to(tape, source, target, through);
     for (const Entry* e : path)
-      if (!e->backward) {
+      if (!e->backward()) {
         const std::string op = e->name();
         const std::string where = op == "stop_gradient"
                                       ? "at stop_gradient"

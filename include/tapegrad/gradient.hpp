@@ -46,7 +46,7 @@ TAPEGRAD_PRECOMPILED_INLINE std::vector<ImplRef> reverse_sweep(TapeState& tape,
   if (!any_source) return results;
   for (std::int64_t i = 0; i <= last; ++i) {
     const Entry& e = tape.entries[static_cast<std::size_t>(i)];
-    if (!e.backward) continue;  // a barrier: its output depends on nothing
+    if (!e.backward()) continue;  // a barrier: its output depends on nothing
     for (std::uint32_t k = 0; k < e.n_inputs; ++k)
       if (e.input(k) != no_node && depends[e.input(k)]) {
         depends[e.output] = 1;
@@ -100,7 +100,8 @@ TAPEGRAD_PRECOMPILED_INLINE std::vector<ImplRef> reverse_sweep(TapeState& tape,
   for (std::int64_t i = last; i >= 0; --i) {
     const Entry& e = tape.entries[static_cast<std::size_t>(i)];
     if (TAPEGRAD_UNLIKELY(heard)) report_finals_above(i);
-    if (!grads[e.output] || !e.backward) continue;  // no gradient here, or a barrier
+    const BackwardFn backward = e.backward();
+    if (!grads[e.output] || !backward) continue;  // no gradient here, or a barrier
     bool* needs = small_needs;
     ImplRef* input_grads = small_grads;
     if (e.n_inputs > max_op_inputs) {
@@ -118,7 +119,7 @@ TAPEGRAD_PRECOMPILED_INLINE std::vector<ImplRef> reverse_sweep(TapeState& tape,
     ImplRef grad = is_source[e.output] ? grads[e.output] : std::move(grads[e.output]);
     if (!any) continue;
     if (TAPEGRAD_LIKELY(thread_tapes.hearing_backward == 0)) {  // one may come mid-sweep
-      e.backward(e, std::move(grad), needs, input_grads);
+      backward(e, std::move(grad), needs, input_grads);
     } else {
       // Ops the rules run know which entry they differentiate (anomaly mode blames it).
       const ThreadTapes::BackwardStep step{&tape, static_cast<std::size_t>(i)};
@@ -132,7 +133,7 @@ TAPEGRAD_PRECOMPILED_INLINE std::vector<ImplRef> reverse_sweep(TapeState& tape,
         o.before_rule(tape, step.index, grad, needs);
       });
       thread_tapes.backward_step = &step;
-      e.backward(e, std::move(grad), needs, input_grads);
+      backward(e, std::move(grad), needs, input_grads);
       thread_tapes.backward_step = outer;
       for_each_observer(
           [&](OpObserver& o) { o.after_backward_step(tape, step.index, needs, input_grads); });

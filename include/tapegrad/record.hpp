@@ -49,8 +49,6 @@ TAPEGRAD_NOINLINE void record_counted(Counts counts, const ImplRef& output,
   TapeState* done[max_nested_tapes];
   std::size_t done_entry[max_nested_tapes];  // the index of the entry each made
   int n_done = 0;
-  const bool needs_extra =
-      !Counts::fixed && (n_inputs > max_op_inputs || n_saved > max_op_inputs || closure);
   NodeId small_nodes[max_op_inputs];
   std::vector<NodeId> large_nodes;
   if (n_inputs > max_op_inputs) large_nodes.resize(n_inputs);
@@ -72,12 +70,8 @@ TAPEGRAD_NOINLINE void record_counted(Counts counts, const ImplRef& output,
       }
       if (!any) continue;
       std::unique_ptr<EntryExtra> extra;
-      if (TAPEGRAD_UNLIKELY(needs_extra)) {
-        extra = std::make_unique<EntryExtra>();
-        if (n_inputs > max_op_inputs) extra->inputs.assign(nodes + max_op_inputs, nodes + n_inputs);
-        for (std::size_t k = max_op_inputs; k < n_saved; ++k) extra->saved.push_back(*saved[k]);
-        extra->closure = closure;
-      }
+      if (!Counts::fixed || n_inputs > inline_inputs || !attrs.fits_in_word())
+        extra = EntryExtra::make_if_needed(n_inputs, n_saved, attrs, closure);
       Entry& entry = tape->entries.emplace_back();
       TAPEGRAD_COUNT(entries, 1);
       try {
@@ -89,13 +83,12 @@ TAPEGRAD_NOINLINE void record_counted(Counts counts, const ImplRef& output,
         TAPEGRAD_COUNT(entries, -1);
         throw;
       }
-      entry.backward = definition.backward;
       entry.definition = &definition;
       entry.n_inputs = static_cast<std::uint32_t>(n_inputs);
-      for (std::size_t k = 0; k < n_inputs && k < max_op_inputs; ++k) entry.inputs[k] = nodes[k];
-      for (std::size_t k = 0; k < n_saved && k < max_op_inputs; ++k) entry.saved[k].set(*saved[k]);
-      entry.attrs = attrs;
       if (TAPEGRAD_UNLIKELY(extra != nullptr)) entry.extra = std::move(extra);
+      for (std::size_t k = 0; k < n_inputs; ++k) entry.set_input(k, nodes[k]);
+      for (std::size_t k = 0; k < n_saved; ++k) entry.save(k, *saved[k]);
+      entry.set_attrs(attrs);
       done_entry[n_done] = tape->entries.size() - 1;
       done[n_done++] = tape;
     }

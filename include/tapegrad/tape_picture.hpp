@@ -78,8 +78,8 @@ inline std::string tape_dot(const TapeState& tape, const std::vector<bool>& keep
     if (!keep.empty() && !keep[i]) continue;
     const Entry& e = tape.entries[i];
     const OpDetail& d = TapeDetails::noted(tape, i);
-    const bool cut = e.backward == nullptr && e.definition == &stop_gradient_op;
-    const bool paused = e.backward == nullptr && !cut;
+    const bool cut = e.backward() == nullptr && e.definition == &stop_gradient_op;
+    const bool paused = e.backward() == nullptr && !cut;
     std::vector<std::string> lines{e.name()};
     lines.push_back(d.noted ? d.shape.str() + " " + dtype_name(d.dtype) : std::string("?"));
     if (saved_bytes[i] > 0) lines.push_back("saved " + byte_text(saved_bytes[i]));

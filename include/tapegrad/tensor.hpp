@@ -29,6 +29,8 @@ struct ListElement {
   ListElement(T v) : value(v) {}  // NOLINT(google-explicit-constructor)
   T value;
 };
+
+class SavedTensor;
 }  // namespace detail
 
 template <class T>
@@ -269,6 +271,9 @@ class Tensor {
                    "has_value() first");
     return impl_.get();
   }
+
+  // Reads the handle through whichever Tensor<T> of its union is active.
+  friend class detail::SavedTensor;
 
   detail::ImplRef impl_;
 };

@@ -167,7 +167,7 @@ TEST_CASE("(b) Each entry's rules, applied into given buffers, give what gradien
       const detail::Entry& e = state.entries[i];
       const Call& c = *recorded[i];
       INFO("entry " << i << ": " << e.name());
-      if (!e.backward || c.output->dtype != tapegrad::DType::float64) continue;
+      if (!e.backward() || c.output->dtype != tapegrad::DType::float64) continue;
       const Tensor<double> g = direction(c.output->shape, static_cast<unsigned>(i) + 3);
       std::unique_ptr<bool[]> needs(new bool[e.n_inputs]);
       for (std::uint32_t k = 0; k < e.n_inputs; ++k) needs[k] = e.input(k) != detail::no_node;
@@ -175,16 +175,16 @@ TEST_CASE("(b) Each entry's rules, applied into given buffers, give what gradien
 
       std::vector<ImplRef> allocated(e.n_inputs), given(e.n_inputs), composed(e.n_inputs);
       std::vector<detail::TensorImpl*> destinations(e.n_inputs, nullptr);
-      e.backward(e, ImplRef(g.impl()), need, allocated.data());
+      e.backward()(e, ImplRef(g.impl()), need, allocated.data());
       for (std::uint32_t k = 0; k < e.n_inputs; ++k)
         if (needs[k]) {
           given[k] = new_buffer(c.inputs[k]->dtype, c.inputs[k]->shape, true);
           destinations[k] = given[k].get();
         }
-      e.backward(e, ImplRef(g.impl()), need, given.data());
+      e.backward()(e, ImplRef(g.impl()), need, given.data());
       {
         GradientTape outer;  // listening: the rules run as recorded ops
-        e.backward(e, ImplRef(g.impl()), need, composed.data());
+        e.backward()(e, ImplRef(g.impl()), need, composed.data());
       }
       const bool has_forward = c.definition->forward != nullptr;
       for (std::uint32_t k = 0; k < e.n_inputs; ++k) {
@@ -201,7 +201,7 @@ TEST_CASE("(b) Each entry's rules, applied into given buffers, give what gradien
     // Where the whole function is one entry on distinct inputs, its rules are gradient().
     std::set<const detail::TensorImpl*> distinct;
     for (const auto& x : sample.inputs) distinct.insert(x.impl().get());
-    if (state.entries.size() == 1 && state.entries[0].backward &&
+    if (state.entries.size() == 1 && state.entries[0].backward() &&
         recorded[0]->output->dtype == tapegrad::DType::float64 &&
         distinct.size() == sample.inputs.size() && y.has_value()) {
       const detail::Entry& e = state.entries[0];
@@ -211,7 +211,7 @@ TEST_CASE("(b) Each entry's rules, applied into given buffers, give what gradien
       std::unique_ptr<bool[]> needs(new bool[e.n_inputs]);
       for (std::uint32_t k = 0; k < e.n_inputs; ++k) needs[k] = true;
       std::vector<ImplRef> slots(e.n_inputs);
-      e.backward(e, ImplRef(g.impl()), needs.get(), slots.data());
+      e.backward()(e, ImplRef(g.impl()), needs.get(), slots.data());
       for (std::size_t k = 0; k < sample.inputs.size(); ++k)
         for (std::uint32_t j = 0; j < e.n_inputs; ++j)
           if (e.input(j) != detail::no_node && slots[j] && grads[k].has_value() &&
@@ -374,7 +374,7 @@ TEST_CASE("(e) An observer sees every op call, taped or not, and every backward 
     }
     for (std::size_t i = 0; i < sweep.steps.size(); ++i) {
       REQUIRE(sweep.steps[i] < state.entries.size());
-      CHECK(state.entries[sweep.steps[i]].backward != nullptr);
+      CHECK(state.entries[sweep.steps[i]].backward() != nullptr);
       if (i > 0) CHECK(sweep.steps[i] < sweep.steps[i - 1]);
     }
     std::vector<std::size_t> finished = sweep.finished_sources;

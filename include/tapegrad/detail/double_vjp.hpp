@@ -74,19 +74,11 @@ inline ImplRef jvp_by_double_vjp(const OpCall& call, const ImplRef* const* tange
 
   // The entry a tape would have made (node ids mean nothing to a rule).
   Entry entry;
-  entry.backward = op.backward;
   entry.definition = &op;
   entry.n_inputs = static_cast<std::uint32_t>(n);
-  for (std::size_t k = 0; k < call.n_saved && k < max_op_inputs; ++k)
-    entry.saved[k].set(*call.saved[k]);
-  entry.attrs = call.attrs;
-  if (n > max_op_inputs || call.n_saved > max_op_inputs || call.shared) {
-    entry.extra = std::make_unique<EntryExtra>();
-    if (n > max_op_inputs) entry.extra->inputs.assign(n - max_op_inputs, no_node);
-    for (std::size_t k = max_op_inputs; k < call.n_saved; ++k)
-      entry.extra->saved.push_back(*call.saved[k]);
-    entry.extra->closure = call.shared;
-  }
+  entry.extra = EntryExtra::make_if_needed(n, call.n_saved, call.attrs, call.shared);
+  for (std::size_t k = 0; k < call.n_saved; ++k) entry.save(k, *call.saved[k]);
+  entry.set_attrs(call.attrs);
 
   int depth = 0;
   for (const TapeState* t = thread_tapes.top; t; t = t->below) depth += t->barrier ? 0 : 1;

@@ -204,9 +204,9 @@ void unary_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
   if constexpr (!has_unary_rule_v<Op, T>) {
     give(dx[0], Tensor<T>::zeros(grad.shape()));
   } else {
-    const Tensor<T>& x = (reads_v<Op> & reads_x) ? e.saved[0].get<T>() : grad;
-    const Tensor<T>& y = (reads_v<Op> & reads_y) ? e.saved[1].get<T>() : grad;
-    const auto s = static_cast<T>(e.attrs.as<ScalarAttrs>().scalar);
+    const Tensor<T>& x = (reads_v<Op> & reads_x) ? e.saved(0).get<T>() : grad;
+    const Tensor<T>& y = (reads_v<Op> & reads_y) ? e.saved(1).get<T>() : grad;
+    const auto s = static_cast<T>(e.attrs().as<ScalarAttrs>().scalar);
     using Rule = decltype(unary_rule<Op>(x, y, grad, s));
     if constexpr (fuses_v<Op> && computes_v<Rule>) {
       if (!backward_is_recorded()) {
@@ -390,9 +390,9 @@ void binary_backward(const Entry& e, ImplRef&& g, const bool* needs, ImplRef* gr
   const Tensor<T> grad(std::move(g));
   // An input the rules do not read, and that was not broadcast, is not saved: it has the
   // gradient's shape, and the gradient stands in for it.
-  const Tensor<T>& a = e.saved[0].impl() ? e.saved[0].get<T>() : grad;
-  const Tensor<T>& b = e.saved[1].impl() ? e.saved[1].get<T>() : grad;
-  const Tensor<T>& y = (reads_v<Op> & reads_y) ? e.saved[2].get<T>() : grad;
+  const Tensor<T>& a = e.saved(0).impl() ? e.saved(0).get<T>() : grad;
+  const Tensor<T>& b = e.saved(1).impl() ? e.saved(1).get<T>() : grad;
+  const Tensor<T>& y = (reads_v<Op> & reads_y) ? e.saved(2).get<T>() : grad;
   if (needs[0]) binary_input_gradient<0, Op>(a, b, y, grad, a.shape(), grads[0]);
   if (needs[1]) binary_input_gradient<1, Op>(a, b, y, grad, b.shape(), grads[1]);
 }

@@ -47,6 +47,14 @@ class OpAttrs {
     std::memcpy(&attributes, words_, sizeof(A));
     return attributes;
   }
+  /// Whether only the first word can be non-zero: then an entry keeps the attributes inline.
+  bool fits_in_word() const { return (words_[1] | words_[2]) == 0; }
+  std::uint64_t first_word() const { return words_[0]; }
+  static OpAttrs from_word(std::uint64_t word) {
+    OpAttrs attrs;
+    attrs.words_[0] = word;
+    return attrs;
+  }
 
  private:
   // Whole words, so that copying an entry's attributes is three moves.

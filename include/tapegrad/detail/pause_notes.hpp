@@ -58,11 +58,7 @@ class PauseNotes final : public OpObserver {
  private:
   // Strong guarantee: if it throws, the tape is as it was.
   static void note(TapeState& tape, const OpCall& call, const NodeId* nodes) {
-    std::unique_ptr<EntryExtra> extra;
-    if (call.n_inputs > max_op_inputs) {
-      extra = std::make_unique<EntryExtra>();
-      extra->inputs.assign(nodes + max_op_inputs, nodes + call.n_inputs);
-    }
+    std::unique_ptr<EntryExtra> extra = EntryExtra::make_if_needed(call.n_inputs, 0, {}, nullptr);
     Entry& entry = tape.entries.emplace_back();
     TAPEGRAD_COUNT(entries, 1);
     try {
@@ -75,9 +71,10 @@ class PauseNotes final : public OpObserver {
       throw;
     }
     entry.definition = &call.definition;
+    entry.noted_only = 1;
     entry.n_inputs = static_cast<std::uint32_t>(call.n_inputs);
-    for (std::size_t k = 0; k < call.n_inputs && k < max_op_inputs; ++k) entry.inputs[k] = nodes[k];
     entry.extra = std::move(extra);
+    for (std::size_t k = 0; k < call.n_inputs; ++k) entry.set_input(k, nodes[k]);
   }
 
   // Not when a barrier (a custom gradient's forward) stands between the top and the tape:

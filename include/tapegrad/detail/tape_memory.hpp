@@ -54,7 +54,8 @@ inline std::vector<HeldBlock> held_blocks(const TapeState* const* tapes, std::si
     const TapeState& tape = *tapes[k];
     for (std::size_t i = 0; i < tape.entries.size(); ++i) {
       const Entry& e = tape.entries[i];
-      for (const SavedTensor& s : e.saved) meet(s.impl(), k, static_cast<std::int64_t>(i));
+      for (std::size_t j = 0; j < max_op_inputs; ++j)
+        meet(e.saved(j).impl(), k, static_cast<std::int64_t>(i));
       if (e.extra)
         for (const ImplRef& s : e.extra->saved) meet(s.get(), k, static_cast<std::int64_t>(i));
     }

@@ -27,18 +27,22 @@ struct Entry;
 
 // NOTE [ Saved tensors are stored typed ]
 // A backward reads its saved tensors as `const Tensor<T>&`. Storing them as the Tensor<T>
-// they are (in a union tagged with the element type) lets it do so without copying a handle,
-// which would cost an atomic increment and decrement per tensor per op.
+// they are (in a union of the element types) lets it do so without copying a handle, which
+// would cost an atomic increment and decrement per tensor per op. The union is one pointer
+// wide: every Tensor<T> is a standard-layout class whose only member is its ImplRef, so the
+// handle reads the same through any member (their common initial sequence), and the tensor's
+// own dtype says which member is active. An empty one holds an empty Tensor<float>.
 class SavedTensor {
  public:
-  SavedTensor() noexcept {}  // NOLINT: the union stays inactive until set()
+  SavedTensor() noexcept : f_() {}
   SavedTensor(const SavedTensor&) = delete;
   SavedTensor& operator=(const SavedTensor&) = delete;
-  ~SavedTensor() { reset(); }
+  ~SavedTensor() { destroy(); }
 
-  void set(const ImplRef& tensor) {
+  void set(const ImplRef& tensor) noexcept {
     reset();
     if (!tensor) return;
+    f_.~Tensor();
     switch (tensor->dtype) {
       case DType::float32:
         new (&f_) Tensor<float>(tensor);
@@ -56,12 +60,32 @@ class SavedTensor {
         new (&b_) Tensor<bool>(tensor);
         break;
     }
-    dtype_ = tensor->dtype;
-    active_ = true;
   }
   void reset() noexcept {
-    if (!active_) return;
-    switch (dtype_) {
+    if (impl() == nullptr) return;
+    destroy();
+    new (&f_) Tensor<float>();
+  }
+  template <class T>
+  const Tensor<T>& get() const {
+    TAPEGRAD_ASSERT(impl() != nullptr && impl()->dtype == dtype_of<T>());
+    if constexpr (std::is_same_v<T, float>)
+      return f_;
+    else if constexpr (std::is_same_v<T, double>)
+      return d_;
+    else if constexpr (std::is_same_v<T, std::int32_t>)
+      return i_;
+    else if constexpr (std::is_same_v<T, std::int64_t>)
+      return l_;
+    else
+      return b_;
+  }
+  const TensorImpl* impl() const noexcept { return f_.impl_.get(); }
+  const TensorImpl* operator->() const noexcept { return impl(); }
+
+ private:
+  void destroy() noexcept {
+    switch (impl() ? impl()->dtype : DType::float32) {
       case DType::float32:
         f_.~Tensor();
         break;
@@ -78,41 +102,8 @@ class SavedTensor {
         b_.~Tensor();
         break;
     }
-    active_ = false;
   }
-  template <class T>
-  const Tensor<T>& get() const {
-    TAPEGRAD_ASSERT(active_ && dtype_ == dtype_of<T>());
-    if constexpr (std::is_same_v<T, float>)
-      return f_;
-    else if constexpr (std::is_same_v<T, double>)
-      return d_;
-    else if constexpr (std::is_same_v<T, std::int32_t>)
-      return i_;
-    else if constexpr (std::is_same_v<T, std::int64_t>)
-      return l_;
-    else
-      return b_;
-  }
-  const TensorImpl* impl() const {
-    if (!active_) return nullptr;
-    switch (dtype_) {
-      case DType::float32:
-        return f_.impl().get();
-      case DType::float64:
-        return d_.impl().get();
-      case DType::int32:
-        return i_.impl().get();
-      case DType::int64:
-        return l_.impl().get();
-      case DType::boolean:
-        return b_.impl().get();
-    }
-    return nullptr;
-  }
-  const TensorImpl* operator->() const { return impl(); }
 
- private:
   union {
     Tensor<float> f_;
     Tensor<double> d_;
@@ -120,39 +111,97 @@ class SavedTensor {
     Tensor<std::int64_t> l_;
     Tensor<bool> b_;
   };
-  DType dtype_ = DType::float32;
-  bool active_ = false;
 };
+static_assert(std::is_standard_layout_v<Tensor<float>> && sizeof(SavedTensor) == sizeof(void*));
 
-/// What an op with more than max_op_inputs inputs, or with a closure (a custom gradient),
-/// records beyond what fits in an Entry.
+/// What an entry holds beyond its one cache line: inputs from the third on, saved tensors from
+/// the fourth on, attributes wider than a word, and a closure (a custom gradient's function).
 struct EntryExtra {
-  std::vector<NodeId> inputs;  // node ids of inputs max_op_inputs, max_op_inputs + 1, ...
+  std::vector<NodeId> inputs;  // node ids of inputs inline_inputs, inline_inputs + 1, ...
   std::vector<ImplRef> saved;  // tensors saved beyond the first max_op_inputs
   std::shared_ptr<const void> closure;
+  OpAttrs attrs;
+  bool has_attrs = false;
+
+  /// The extra part an entry of these counts needs, or null; sized for set_input() and
+  /// save(), so that filling the entry cannot throw.
+  static std::unique_ptr<EntryExtra> make_if_needed(std::size_t n_inputs, std::size_t n_saved,
+                                                    const OpAttrs& attrs,
+                                                    const std::shared_ptr<const void>& closure);
 };
 
+constexpr std::size_t inline_inputs = 2;
+
+// NOTE [ An entry is one cache line ]
+// Recording writes an entry per op and the sweep reads them all back, so an entry is 64 bytes:
+// the definition (whose backward the sweep calls), the output's node, two inputs' nodes, three
+// saved tensors (a binary op saves both operands and its result), attributes of one word, and
+// a pointer to whatever else an op needs (EntryExtra), null for nearly every op.
 /// One recorded op, kept whole (NOTE [ Ops as data ]): its definition and attributes, which
 /// nodes went in, which came out, and what its rules read.
 struct Entry {
-  // The definition's backward, or null for a barrier: stop_gradient, or an op a paused tape
-  // noted (NOTE [ What a paused tape notes ]). Gradients do not cross a barrier; it is kept so
-  // that explain() can name it. Kept beside the definition because the sweep reads it for every
-  // entry.
-  BackwardFn backward = nullptr;
+  Entry() : n_inputs(0), noted_only(0) {}
+
   const OpDefinition* definition = nullptr;
   NodeId output = no_node;
-  std::uint32_t n_inputs = 0;
-  NodeId inputs[max_op_inputs] = {no_node, no_node, no_node};
-  SavedTensor saved[max_op_inputs];
-  OpAttrs attrs;
-  std::unique_ptr<EntryExtra> extra;
+  std::uint32_t n_inputs : 31;
+  // An op a paused tape noted (NOTE [ What a paused tape notes ]): a barrier, kept so that
+  // explain() can name it.
+  std::uint32_t noted_only : 1;
+
+  /// The definition's backward, or null for a barrier: stop_gradient, or an op a paused tape
+  /// noted. Gradients do not cross a barrier.
+  BackwardFn backward() const { return noted_only ? nullptr : definition->backward; }
+  const char* name() const { return definition->name; }
 
   NodeId input(std::uint32_t k) const {
-    return k < max_op_inputs ? inputs[k] : extra->inputs[k - max_op_inputs];
+    return k < inline_inputs ? inputs_[k] : extra->inputs[k - inline_inputs];
   }
-  const char* name() const { return definition->name; }
+  void set_input(std::size_t k, NodeId node) noexcept {
+    (k < inline_inputs ? inputs_[k] : extra->inputs[k - inline_inputs]) = node;
+  }
+  /// Saved tensor k < max_op_inputs (those beyond are extra->saved).
+  const SavedTensor& saved(std::size_t k) const { return saved_[k]; }
+  void save(std::size_t k, const ImplRef& tensor) noexcept {
+    if (k < max_op_inputs)
+      saved_[k].set(tensor);
+    else
+      extra->saved[k - max_op_inputs] = tensor;
+  }
+  OpAttrs attrs() const {
+    return extra && extra->has_attrs ? extra->attrs : OpAttrs::from_word(attrs_word_);
+  }
+  /// Needs the extra part make_if_needed() gave for these attributes.
+  void set_attrs(const OpAttrs& attrs) noexcept {
+    if (attrs.fits_in_word())
+      attrs_word_ = attrs.first_word();
+    else
+      extra->attrs = attrs;
+  }
+
+ private:
+  NodeId inputs_[inline_inputs] = {no_node, no_node};
+  SavedTensor saved_[max_op_inputs];
+  std::uint64_t attrs_word_ = 0;
+
+ public:
+  std::unique_ptr<EntryExtra> extra;
 };
+static_assert(sizeof(void*) != 8 || sizeof(Entry) == 64, "an entry is one cache line");
+
+inline std::unique_ptr<EntryExtra> EntryExtra::make_if_needed(
+    std::size_t n_inputs, std::size_t n_saved, const OpAttrs& attrs,
+    const std::shared_ptr<const void>& closure) {
+  const bool wide_attrs = !attrs.fits_in_word();
+  if (n_inputs <= inline_inputs && n_saved <= max_op_inputs && !closure && !wide_attrs)
+    return nullptr;
+  auto extra = std::make_unique<EntryExtra>();
+  if (n_inputs > inline_inputs) extra->inputs.assign(n_inputs - inline_inputs, no_node);
+  if (n_saved > max_op_inputs) extra->saved.resize(n_saved - max_op_inputs);
+  extra->closure = closure;
+  extra->has_attrs = wide_attrs;
+  return extra;
+}
 
 /// The state behind a Variable: its current value, shared by every copy of the Variable.
 // Shared (made by std::make_shared) so that a traced function can keep a weak reference to

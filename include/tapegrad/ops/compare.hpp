@@ -132,11 +132,11 @@ void where_into(const Tensor<bool>& cond, const Tensor<T>& a, const Tensor<T>& b
 }
 template <class T>
 void where_backward(const Entry& e, ImplRef&& g, const bool* needs, ImplRef* grads) {
-  const Tensor<bool>& cond = e.saved[0].get<bool>();
+  const Tensor<bool>& cond = e.saved(0).get<bool>();
   const Tensor<T> grad(std::move(g));
   const Tensor<T> zero(T(0));
-  if (needs[0]) give(grads[0], sum_to(where(cond, grad, zero), e.saved[1]->shape));
-  if (needs[1]) give(grads[1], sum_to(where(cond, zero, grad), e.saved[2]->shape));
+  if (needs[0]) give(grads[0], sum_to(where(cond, grad, zero), e.saved(1)->shape));
+  if (needs[1]) give(grads[1], sum_to(where(cond, zero, grad), e.saved(2)->shape));
 }
 template <class T>
 void where_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {

@@ -319,8 +319,8 @@ inline void record_windowed(const ImplRef& y, const OpDefinition& op,
 // each op is bilinear, so its JVP is the op applied to one tangent at a time.
 template <class T>
 void conv2d_backward(const Entry& e, ImplRef&& grad, const bool* needs, ImplRef* d) {
-  const Tensor<T>& x = e.saved[0].get<T>();
-  const Tensor<T>& w = e.saved[1].get<T>();
+  const Tensor<T>& x = e.saved(0).get<T>();
+  const Tensor<T>& w = e.saved(1).get<T>();
   const Tensor<T> g(std::move(grad));
   const GeometryRef geometry = geometry_of(e);
   if (needs[0]) give(d[0], conv2d_backprop_input(g, w, geometry));
@@ -344,8 +344,8 @@ inline constexpr OpDefinition conv2d_op{
 
 template <class T>
 void conv2d_backprop_input_backward(const Entry& e, ImplRef&& grad, const bool* needs, ImplRef* d) {
-  const Tensor<T>& g = e.saved[0].get<T>();
-  const Tensor<T>& w = e.saved[1].get<T>();
+  const Tensor<T>& g = e.saved(0).get<T>();
+  const Tensor<T>& w = e.saved(1).get<T>();
   const Tensor<T> h(std::move(grad));  // shaped like the convolution's input
   const GeometryRef geometry = geometry_of(e);
   if (needs[0]) give(d[0], conv2d(h, w, geometry));
@@ -376,8 +376,8 @@ inline constexpr OpDefinition conv2d_backprop_input_op{"conv2d_backprop_input",
 template <class T>
 void conv2d_backprop_filter_backward(const Entry& e, ImplRef&& grad, const bool* needs,
                                      ImplRef* d) {
-  const Tensor<T>& x = e.saved[0].get<T>();
-  const Tensor<T>& g = e.saved[1].get<T>();
+  const Tensor<T>& x = e.saved(0).get<T>();
+  const Tensor<T>& g = e.saved(1).get<T>();
   const Tensor<T> k(std::move(grad));  // shaped like the filter
   const GeometryRef geometry = geometry_of(e);
   if (needs[0]) give(d[0], conv2d_backprop_input(g, k, geometry));
@@ -486,8 +486,8 @@ void max_pool2d_grad_grad_into(const std::int64_t* pa, std::int64_t n, const T* 
 
 template <class T>
 void max_pool2d_backward(const Entry& e, ImplRef&& grad, const bool*, ImplRef* d) {
-  give(d[0], max_pool2d_grad(e.saved[0].get<T>(), Tensor<T>(std::move(grad)),
-                             e.saved[1].get<std::int64_t>()));
+  give(d[0], max_pool2d_grad(e.saved(0).get<T>(), Tensor<T>(std::move(grad)),
+                             e.saved(1).get<std::int64_t>()));
 }
 // The maxima are the elements the indices name: the op takes the indices (computed once, by
 // max_pool2d_argmax, which a trace replays before it) as a second input and reads them.
@@ -513,8 +513,8 @@ inline constexpr OpDefinition max_pool2d_op{
 /// Backward of both routing ops: zeros for x, the other routing op for the routed tensor.
 template <class T, bool Scatter>
 void max_pool2d_routing_backward(const Entry& e, ImplRef&& grad, const bool* needs, ImplRef* d) {
-  const Tensor<T>& x = e.saved[0].get<T>();
-  const Tensor<std::int64_t>& argmax = e.saved[1].get<std::int64_t>();
+  const Tensor<T>& x = e.saved(0).get<T>();
+  const Tensor<std::int64_t>& argmax = e.saved(1).get<std::int64_t>();
   if (needs[0]) give(d[0], Tensor<T>::zeros(x.shape()));
   if (!needs[1]) return;
   if constexpr (Scatter)

@@ -206,8 +206,8 @@ void scatter_add_into(const Tensor<T>& updates, const Tensor<I>& indices, int ax
 // an integer tensor). Each is the other's adjoint, and both are linear in the tensor.
 template <class T, class I>
 void gather_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  const GatherAttrs a = e.attrs.as<GatherAttrs>();
-  give(dx[0], detail::scatter_add(Tensor<T>(std::move(g)), e.saved[0].get<I>(), a.axis, a.size));
+  const GatherAttrs a = e.attrs().as<GatherAttrs>();
+  give(dx[0], detail::scatter_add(Tensor<T>(std::move(g)), e.saved(0).get<I>(), a.axis, a.size));
 }
 template <class T, class I>
 void gather_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
@@ -232,8 +232,8 @@ inline constexpr OpDefinition gather_op{
 
 template <class T, class I>
 void scatter_add_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  give(dx[0], detail::gather(Tensor<T>(std::move(g)), e.saved[0].get<I>(),
-                             e.attrs.as<GatherAttrs>().axis));
+  give(dx[0], detail::gather(Tensor<T>(std::move(g)), e.saved(0).get<I>(),
+                             e.attrs().as<GatherAttrs>().axis));
 }
 template <class T, class I>
 void scatter_add_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
@@ -354,7 +354,7 @@ template <class T>
 void concat_backward(const Entry& e, ImplRef&& g, const bool* needs, ImplRef* dx) {
   const Tensor<T> grad(std::move(g));
   const auto& sizes = *static_cast<const ConcatSizes*>(e.extra->closure.get());
-  const int axis = e.attrs.as<AxisAttrs>().axis;
+  const int axis = e.attrs().as<AxisAttrs>().axis;
   std::vector<std::int64_t> begin(static_cast<std::size_t>(grad.rank()), 0);
   for (std::size_t k = 0; k < sizes.size(); ++k) {
     if (needs[k]) {

@@ -99,10 +99,10 @@ inline bool shares_right_operand(const Shape& sa, const Shape& sb, const Shape& 
 // over the batch dimensions an operand was broadcast along.
 template <class T>
 void matmul_backward(const Entry& e, ImplRef&& grad, const bool* needs, ImplRef* d) {
-  const Tensor<T>& a = e.saved[0].get<T>();
-  const Tensor<T>& b = e.saved[1].get<T>();
+  const Tensor<T>& a = e.saved(0).get<T>();
+  const Tensor<T>& b = e.saved(1).get<T>();
   const Tensor<T> g(std::move(grad));
-  const auto [ta, tb] = e.attrs.as<MatmulAttrs>();
+  const auto [ta, tb] = e.attrs().as<MatmulAttrs>();
   if (needs[0]) {
     const Tensor<T> da =
         ta ? (tb ? batch_matmul(b, g, true, true) : batch_matmul(b, g, false, true))
@@ -279,7 +279,7 @@ inline constexpr OpDefinition diag_op{"diag",           OpFamily::linalg, 1, &di
 
 template <class T>
 void diag_part_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  const auto [rows, cols] = e.attrs.as<MatrixAttrs>();
+  const auto [rows, cols] = e.attrs().as<MatrixAttrs>();
   give(dx[0], diag(Tensor<T>(std::move(g)), rows, cols));
 }
 template <class T>

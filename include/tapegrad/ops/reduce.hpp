@@ -51,9 +51,9 @@ ImplRef reduction_tangent(const ImplRef& y, F reduce) {
 
 template <class T>
 void sum_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  const Shape& input_shape = e.saved[0]->shape;
+  const Shape& input_shape = e.saved(0)->shape;
   Tensor<T> grad(std::move(g));
-  const auto [axis, keepdims] = e.attrs.as<ReduceAttrs>();
+  const auto [axis, keepdims] = e.attrs().as<ReduceAttrs>();
   if (axis >= 0 && !keepdims) grad = reshape(grad, keepdims_shape(input_shape, axis));
   give(dx[0], broadcast_to(grad, input_shape));
 }
@@ -134,9 +134,9 @@ Tensor<T> extreme_weights(const Tensor<T>& x, const Tensor<T>& y, const Shape& k
 
 template <class T>
 void extreme_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  const Tensor<T>& x = e.saved[0].get<T>();
-  const Shape keep = reduction_layout(x.shape(), e.attrs.as<ReduceAttrs>().axis).keep;
-  const Tensor<T> weights = extreme_weights(x, e.saved[1].get<T>(), keep);
+  const Tensor<T>& x = e.saved(0).get<T>();
+  const Shape keep = reduction_layout(x.shape(), e.attrs().as<ReduceAttrs>().axis).keep;
+  const Tensor<T> weights = extreme_weights(x, e.saved(1).get<T>(), keep);
   give(dx[0], detail::reshape(Tensor<T>(std::move(g)), keep) * weights);
 }
 
@@ -229,7 +229,7 @@ Tensor<T> softmax_rule(const Tensor<T>& s, const Tensor<T>& g, int axis) {
 template <class T>
 void softmax_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
   give(dx[0],
-       softmax_rule(e.saved[0].get<T>(), Tensor<T>(std::move(g)), e.attrs.as<AxisAttrs>().axis));
+       softmax_rule(e.saved(0).get<T>(), Tensor<T>(std::move(g)), e.attrs().as<AxisAttrs>().axis));
 }
 template <class T>
 void softmax_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
@@ -264,8 +264,8 @@ Tensor<T> softmax_over(const Tensor<T>& x, int axis) {
 }
 template <class T>
 void logsumexp_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  const Tensor<T>& x = e.saved[0].get<T>();
-  const int axis = e.attrs.as<ReduceAttrs>().axis;
+  const Tensor<T>& x = e.saved(0).get<T>();
+  const int axis = e.attrs().as<ReduceAttrs>().axis;
   const Shape keep = reduction_layout(x.shape(), axis).keep;
   give(dx[0], detail::reshape(Tensor<T>(std::move(g)), keep) * softmax_over(x, axis));
 }
@@ -510,11 +510,11 @@ Tensor<T> prod_factor(const Tensor<T>& x, const Tensor<T>& y, int axis) {
 
 template <class T>
 void prod_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  const Tensor<T>& x = e.saved[0].get<T>();
-  const int axis = e.attrs.as<ReduceAttrs>().axis;
+  const Tensor<T>& x = e.saved(0).get<T>();
+  const int axis = e.attrs().as<ReduceAttrs>().axis;
   const Shape keep = reduction_layout(x.shape(), axis).keep;
   give(dx[0],
-       detail::reshape(Tensor<T>(std::move(g)), keep) * prod_factor(x, e.saved[1].get<T>(), axis));
+       detail::reshape(Tensor<T>(std::move(g)), keep) * prod_factor(x, e.saved(1).get<T>(), axis));
 }
 template <class T>
 void prod_into(const T* px, const ReductionLayout& l, T* py) {
@@ -608,9 +608,9 @@ Tensor<T> norm_factor(const Tensor<T>& x, const Tensor<T>& y_kept) {
 }
 template <class T>
 void euclidean_norm_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  const Tensor<T>& x = e.saved[0].get<T>();
-  const Shape keep = reduction_layout(x.shape(), e.attrs.as<ReduceAttrs>().axis).keep;
-  const Tensor<T> factor = norm_factor(x, detail::reshape(e.saved[1].get<T>(), keep));
+  const Tensor<T>& x = e.saved(0).get<T>();
+  const Shape keep = reduction_layout(x.shape(), e.attrs().as<ReduceAttrs>().axis).keep;
+  const Tensor<T> factor = norm_factor(x, detail::reshape(e.saved(1).get<T>(), keep));
   give(dx[0], detail::reshape(Tensor<T>(std::move(g)), keep) * factor);
 }
 template <class T>

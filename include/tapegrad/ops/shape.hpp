@@ -25,7 +25,7 @@ Tensor<T> reshape(const Tensor<T>& x, const Shape& shape);
 
 template <class T>
 void sum_to_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  give(dx[0], broadcast_to(Tensor<T>(std::move(g)), e.saved[0]->shape));
+  give(dx[0], broadcast_to(Tensor<T>(std::move(g)), e.saved(0)->shape));
 }
 template <class T>
 void sum_to_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
@@ -42,7 +42,7 @@ inline constexpr OpDefinition sum_to_op{"sum_to",           OpFamily::shape, 1, 
 
 template <class T>
 void broadcast_to_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  give(dx[0], sum_to(Tensor<T>(std::move(g)), e.saved[0]->shape));
+  give(dx[0], sum_to(Tensor<T>(std::move(g)), e.saved(0)->shape));
 }
 template <class T>
 void broadcast_to_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
@@ -60,7 +60,7 @@ inline constexpr OpDefinition broadcast_to_op{
 
 template <class T>
 void reshape_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  give(dx[0], reshape(Tensor<T>(std::move(g)), e.saved[0]->shape));
+  give(dx[0], reshape(Tensor<T>(std::move(g)), e.saved(0)->shape));
 }
 template <class T>
 ImplRef reshape_jvp(const OpArgs&, const ImplRef* const*, const ImplRef& y,
@@ -167,7 +167,7 @@ void embed_into(const T* x, const Shape& y_shape, const TakeAttrs& a, T* y) {
 
 template <class T>
 void take_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  const TakeAttrs a = e.attrs.as<TakeAttrs>();
+  const TakeAttrs a = e.attrs().as<TakeAttrs>();
   give(dx[0], embed(Tensor<T>(std::move(g)), a.axis, a.index, a.n));
 }
 template <class T>
@@ -188,7 +188,7 @@ inline constexpr OpDefinition take_op{"take",           OpFamily::shape, 1, &tak
 
 template <class T>
 void embed_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  const TakeAttrs a = e.attrs.as<TakeAttrs>();
+  const TakeAttrs a = e.attrs().as<TakeAttrs>();
   give(dx[0], take(Tensor<T>(std::move(g)), a.axis, a.index));
 }
 template <class T>
@@ -239,7 +239,7 @@ void stack_into(const T* const* xs, std::int64_t n, const Shape& y_shape, int ax
 template <class T>
 void stack_backward(const Entry& e, ImplRef&& g, const bool* needs, ImplRef* dx) {
   const Tensor<T> grad(std::move(g));
-  const int axis = e.attrs.as<AxisAttrs>().axis;
+  const int axis = e.attrs().as<AxisAttrs>().axis;
   for (std::uint32_t k = 0; k < e.n_inputs; ++k)
     if (needs[k]) give(dx[k], take(grad, axis, k));
 }
@@ -421,7 +421,7 @@ void transpose_into(const T* x, const Shape& s, const TransposeAttrs& a, T* y) {
 
 template <class T>
 void transpose_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  const TransposeAttrs a = e.attrs.as<TransposeAttrs>();
+  const TransposeAttrs a = e.attrs().as<TransposeAttrs>();
   int inverse[Shape::max_rank];
   for (int i = 0; i < a.rank; ++i) inverse[a.perm[i]] = i;
   give(dx[0], transpose(Tensor<T>(std::move(g)), inverse));

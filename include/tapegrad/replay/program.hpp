@@ -238,21 +238,13 @@ TAPEGRAD_PRECOMPILED_INLINE void replay_rule(const TraceInstruction& i,
                                              std::vector<ImplRef>& values) {
   const std::size_t n_inputs = i.outputs.size();
   Entry entry;
-  entry.backward = i.op->backward;
   entry.definition = i.op;
   entry.n_inputs = static_cast<std::uint32_t>(n_inputs);
-  entry.attrs = i.attrs;
   const std::size_t n_saved = i.inputs.size() - 1;
-  for (std::size_t k = 0; k < n_saved && k < max_op_inputs; ++k)
-    if (i.inputs[k + 1] >= 0) entry.saved[k].set(values[static_cast<std::size_t>(i.inputs[k + 1])]);
-  if (n_inputs > max_op_inputs || n_saved > max_op_inputs || i.shared) {
-    entry.extra = std::make_unique<EntryExtra>();
-    if (n_inputs > max_op_inputs) entry.extra->inputs.assign(n_inputs - max_op_inputs, no_node);
-    for (std::size_t k = max_op_inputs; k < n_saved; ++k)
-      entry.extra->saved.push_back(
-          i.inputs[k + 1] >= 0 ? values[static_cast<std::size_t>(i.inputs[k + 1])] : ImplRef());
-    entry.extra->closure = i.shared;
-  }
+  entry.extra = EntryExtra::make_if_needed(n_inputs, n_saved, i.attrs, i.shared);
+  for (std::size_t k = 0; k < n_saved; ++k)
+    if (i.inputs[k + 1] >= 0) entry.save(k, values[static_cast<std::size_t>(i.inputs[k + 1])]);
+  entry.set_attrs(i.attrs);
   ImplRef few_grads[max_op_inputs];
   std::vector<ImplRef> many_grads;
   ImplRef* grads = few_grads;

@@ -155,13 +155,13 @@ TAPEGRAD_PRECOMPILED_INLINE void Tracer::before_rule(const TapeState& tape, std:
   TraceInstruction i;
   i.kind = TraceInstruction::Kind::rule;
   i.op = e.definition;
-  i.attrs = e.attrs;
+  i.attrs = e.attrs();
   if (e.extra) i.shared = e.extra->closure;
   i.inputs.push_back(slot_of(upstream, e.name()));
   for (std::size_t k = 0; k < max_op_inputs; ++k)
     i.inputs.push_back(
-        e.saved[k].impl()
-            ? slot_of(ImplRef::share(const_cast<TensorImpl*>(e.saved[k].impl())), e.name())
+        e.saved(k).impl()
+            ? slot_of(ImplRef::share(const_cast<TensorImpl*>(e.saved(k).impl())), e.name())
             : -1);
   if (e.extra)
     for (const ImplRef& saved : e.extra->saved)
