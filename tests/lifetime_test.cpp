@@ -111,7 +111,7 @@ TEST_CASE("A persistent tape holds its entries until it is destroyed, then retur
     const auto during = live_objects();
     CHECK(during.entries - before.entries == 2000);
     CHECK(during.tapes - before.tapes == 1);
-    CHECK(during.bytes > before.bytes + 2000 * 16 * 8);
+    CHECK(during.bytes > before.bytes + 1000 * 16 * 8);  // the inputs sin saved
     g = tape.gradient(y, x);
     CHECK(tape.gradient(y, x).to_vector() == g.to_vector());
   }
@@ -226,7 +226,7 @@ TEST_CASE("Entries that read only an input's shape keep no elements of a large i
           entry = &tape.internal_state().entries[i];
       REQUIRE(entry != nullptr);
       REQUIRE(entry->saved(c.slot).impl() != nullptr);
-      CHECK(entry->saved(c.slot)->shape == shape);
+      CHECK(entry->saved(c.slot)->shape() == shape);
       CHECK((entry->saved(c.slot)->data == nullptr) == large);
       CHECK_GRADIENTS(c.f, xs);
     }

@@ -770,7 +770,7 @@ class Generator {
     for (std::int64_t i = 0; i < t.size(); ++i) m = std::max(m, std::abs(t.data()[i]));
     return m;
   }
-  const Shape& shape_of(int k) const { return values_[static_cast<std::size_t>(k)].shape(); }
+  Shape shape_of(int k) const { return values_[static_cast<std::size_t>(k)].shape(); }
   const Tensor<double>& value_of(int k) const { return values_[static_cast<std::size_t>(k)]; }
   bool is_input(int k) const { return program_.steps[static_cast<std::size_t>(k)].op == Op::input; }
 

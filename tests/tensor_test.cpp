@@ -107,3 +107,53 @@ TEST_CASE("Reused blocks of every size class hold exactly their own values", "[t
     }
   }
 }
+
+TEST_CASE("A header is one cache line; wide shapes and further tape marks live out of line",
+          "[tensor][memory]") {
+  CHECK(sizeof(tapegrad::detail::TensorImpl) == 64);
+  CHECK(sizeof(tapegrad::detail::Entry) == 64);
+  const std::int64_t big = std::int64_t{1} << 33;
+  struct Case {
+    Shape shape;
+    bool wide;
+  };
+  // Compact: rank at most 4 and fewer than 2^32 elements, each dimension too.
+  const std::vector<Case> cases = {{Shape{}, false},
+                                   {Shape{3}, false},
+                                   {Shape{2, 3, 4, 5}, false},
+                                   {Shape{0, 70000, 70000}, false},
+                                   {Shape{1, 2, 1, 3, 2}, true},
+                                   {Shape{2, 1, 1, 1, 1, 1, 1, 3}, true},
+                                   {Shape{0, big}, true}};
+  for (const Case& c : cases) {
+    INFO(c.shape);
+    const Tensor<double> x = tapegrad_test::sample(c.shape);
+    CHECK(x.impl()->wide == c.wide);
+    CHECK(x.shape() == c.shape);
+    CHECK(x.rank() == c.shape.rank());
+    CHECK(x.size() == c.shape.size());
+    const Tensor<double> like = tapegrad::sin(x);  // a new header shaped like x's
+    CHECK(like.shape() == c.shape);
+    CHECK(like.impl()->same_shape(*x.impl().get()));
+    CHECK(tapegrad::reshape(x, std::vector<std::int64_t>(c.shape.begin(), c.shape.end())).shape() ==
+          c.shape);
+    // Three tapes mark each result: one mark in the header, the second and third out of line.
+    tapegrad::GradientTape outer, middle, inner;
+    outer.watch(x), middle.watch(x), inner.watch(x);
+    const Tensor<double> y = tapegrad::sum(x * x);
+    for (tapegrad::GradientTape* tape : {&inner, &middle, &outer}) {
+      const Tensor<double> g = tape->gradient(y, x);
+      REQUIRE(g.shape() == c.shape);
+      CHECK(g.to_vector() == (x * 2.0).to_vector());
+    }
+  }
+  // Broadcasting across a wide and a compact shape, and its gradient's sum back to each.
+  const Tensor<double> a = tapegrad_test::sample({1, 2, 1, 3, 2}, -1.0, 1.0, 1);
+  const Tensor<double> b = tapegrad_test::sample({2, 2, 1, 1}, -1.0, 1.0, 2);
+  tapegrad::GradientTape tape(tapegrad::persistent);
+  tape.watch(a), tape.watch(b);
+  const Tensor<double> y = a * b;
+  CHECK(y.shape() == Shape{1, 2, 2, 3, 2});
+  CHECK(tape.gradient(y, a).shape() == a.shape());
+  CHECK(tape.gradient(y, b).shape() == b.shape());
+}

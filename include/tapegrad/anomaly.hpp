@@ -31,7 +31,7 @@ namespace detail {
 /// The index of the first NaN or infinity in a float or double tensor, or -1.
 inline std::int64_t first_non_finite(const TensorImpl& t, bool& is_nan) {
   auto scan = [&](const auto* p) -> std::int64_t {
-    for (std::int64_t i = 0; i < t.size; ++i)
+    for (std::int64_t i = 0; i < t.size(); ++i)
       if (!std::isfinite(p[i])) {
         is_nan = std::isnan(p[i]);
         return i;
@@ -53,7 +53,7 @@ inline std::string location_text(const SourceLocation* where) {
 /// "[3], [] ": the shapes of an op's inputs.
 inline std::string input_shapes(const ImplRef* const* inputs, std::size_t n) {
   std::string out;
-  for (std::size_t k = 0; k < n; ++k) out += (k ? ", " : "") + (*inputs[k])->shape.str();
+  for (std::size_t k = 0; k < n; ++k) out += (k ? ", " : "") + (*inputs[k])->shape().str();
   return out.empty() ? "no inputs" : out;
 }
 
@@ -68,7 +68,7 @@ TAPEGRAD_NOINLINE inline void check_forward_anomaly(const ImplRef& output, const
   if (bad < 0) return;
   if (backward_op != nullptr)  // a step of a gradient: blame the op being differentiated
     detail::fail<anomaly_error>("anomaly: the backward of ", backward_op, " produced ",
-                                (is_nan ? "NaN" : "inf"), " (element ", bad, " of ", output->shape,
+                                (is_nan ? "NaN" : "inf"), " (element ", bad, " of ", output->shape(),
                                 ", computing ", op, ")",
                                 (backward_site.empty() ? "" : "; the op had " + backward_site));
   bool inputs_finite = true;
@@ -77,7 +77,7 @@ TAPEGRAD_NOINLINE inline void check_forward_anomaly(const ImplRef& output, const
     inputs_finite = inputs_finite && first_non_finite(*inputs[k]->get(), unused) < 0;
   }
   detail::fail<anomaly_error>("anomaly: ", op, " produced ", (is_nan ? "NaN" : "inf"), " (element ",
-                              bad, " of ", output->shape, ") from ",
+                              bad, " of ", output->shape(), ") from ",
                               (inputs_finite ? "finite inputs " : "inputs (not all finite) "),
                               input_shapes(inputs, n_inputs), ", ", location_text(current_op_site));
 }
@@ -91,7 +91,7 @@ TAPEGRAD_NOINLINE inline void check_backward_anomaly(const ImplRef& grad, const 
   if (bad < 0) return;
   detail::fail<anomaly_error>("anomaly: the backward of ", op, " produced ",
                               (is_nan ? "NaN" : "inf"), " in the gradient of input ", k,
-                              " (element ", bad, " of ", grad->shape, ")",
+                              " (element ", bad, " of ", grad->shape(), ")",
                               (site.empty() ? "" : "; the op had " + site));
 }
 

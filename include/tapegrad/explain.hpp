@@ -122,10 +122,10 @@ TAPEGRAD_PRECOMPILED_INLINE std::string explain(const TapeState& tape,
     source = tape.find(q.source_tensor);
     if (source == no_node) {
       for (std::uint64_t old : tape.retired_ids)
-        if (q.source_tensor->find_mark(old))
+        if (q.source_tensor->find_mark(old) != no_mark)
           return "No gradient: the source was recorded before this tape's reset(), which "
                  "forgot it.";
-      if (q.source_tensor->n_marks > 0)
+      if (q.source_tensor->marked())
         return "No gradient: the source was recorded by another tape, never by this one (an "
                "inner tape, or a tape on another thread). Watch it on this tape.";
       return "No gradient: the source was never watched by this tape. A tensor is a constant "
@@ -140,10 +140,10 @@ TAPEGRAD_PRECOMPILED_INLINE std::string explain(const TapeState& tape,
            "nothing of it.";
   if (target == no_node) {
     for (std::uint64_t old : tape.retired_ids)
-      if (q.target->find_mark(old))
+      if (q.target->find_mark(old) != no_mark)
         return "No gradient: the target was recorded before this tape's reset(), which forgot "
                "it.";
-    if (q.target->n_marks > 0)
+    if (q.target->marked())
       return "No gradient: the target was recorded by another tape, not this one (an inner "
              "tape, or a tape on another thread).";
     return "No gradient: this tape did not record how the target was computed from anything it "

@@ -130,7 +130,7 @@ class Accumulation final : public OpObserver {
       if (!sees_ops(others_listen)) return;
       // A handle of our own: the value itself may be shared with other threads.
       if (read.get() == value.get())
-        read = ImplRef::adopt(allocate_alias(value.get(), value->shape));
+        read = ImplRef::adopt(allocate_alias(value.get(), value->shape()));
       attach_tangent(*read.get(), id, tangent);
       return;
     }

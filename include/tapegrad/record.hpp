@@ -191,7 +191,7 @@ Tensor<U> run_without_gradient(const OpDefinition& definition, const ImplRef* co
 /// header with x's shape and no elements.
 ///   ImplRef holder;  record(y.impl(), op, {&x.impl()}, {shape_to_save(x.impl(), holder)});
 inline const ImplRef* shape_to_save(const ImplRef& x, ImplRef& holder) {
-  if (static_cast<std::size_t>(x->size) * dtype_size(x->dtype) <= 512) return &x;
+  if (static_cast<std::size_t>(x->size()) * dtype_size(x->dtype) <= 512) return &x;
   holder = ImplRef::adopt(allocate_shape_only(*x.get()));
   return &holder;
 }
@@ -225,7 +225,7 @@ inline ImplRef read_variable(const std::shared_ptr<VariableState>& variable) {
     if (node == no_node && tape->watch_accessed_variables && variable->trainable)
       node = tape->watch(variable);
     if (node == no_node) continue;
-    if (!alias) alias = ImplRef::adopt(allocate_alias(value.get(), value->shape));
+    if (!alias) alias = ImplRef::adopt(allocate_alias(value.get(), value->shape()));
     alias->add_mark(TapeMark{tape->id, node});
   }
   if (TAPEGRAD_UNLIKELY(thread_tapes.observer != nullptr)) {

@@ -9,6 +9,10 @@
 
 namespace tapegrad {
 
+namespace detail {
+struct TensorImpl;
+}
+
 /// The dimensions of a tensor, outermost first (row-major). Rank 0 is a scalar.
 ///   tapegrad::Shape s{2, 3};  // s.rank() == 2, s.size() == 6, s.str() == "[2,3]"
 class Shape {
@@ -74,6 +78,12 @@ class Shape {
   }
 
  private:
+  friend struct detail::TensorImpl;
+  // A tensor's own dimensions, which were checked when it was made.
+  Shape(const std::uint32_t* dims, int rank) noexcept : rank_(rank) {
+    for (int i = 0; i < rank; ++i) dims_[static_cast<std::size_t>(i)] = dims[i];
+  }
+
   /// Refuses a negative dimension, and one that would make the dimensions other than 0
   /// multiply past 2^63 - 1 (a shape with a 0 in it has no elements, but its strides and
   /// partial sizes are still products of the others).

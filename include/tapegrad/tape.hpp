@@ -48,7 +48,7 @@ class Source {
   const Tensor<T>& tensor() const { return tensor_; }
   const std::shared_ptr<detail::VariableState>& variable() const { return variable_; }
   Shape shape() const {
-    return variable_ ? detail::current_value(*variable_)->shape : tensor_.shape();
+    return variable_ ? detail::current_value(*variable_)->shape() : tensor_.shape();
   }
 
  private:
@@ -311,7 +311,7 @@ class GradientTape {
     check_unconnected(unconnected);
     const TargetRef t = target_ref(target);
     const Source<T> src(source);
-    const Shape target_shape = t.value->shape, source_shape = src.shape();
+    const Shape target_shape = t.value->shape(), source_shape = src.shape();
     check_jacobian_rank("jacobian", target_shape, source_shape,
                         target_shape.rank() + source_shape.rank());
     const Shape shape = concat(target_shape, source_shape);
@@ -331,7 +331,7 @@ class GradientTape {
     check_unconnected(unconnected);
     const TargetRef t = target_ref(target);
     const Source<T> src(source);
-    const Shape target_shape = t.value->shape, source_shape = src.shape();
+    const Shape target_shape = t.value->shape(), source_shape = src.shape();
     // TensorFlow's with_rank_at_least(2): a batch of scalars has no Jacobian per example.
     for (const Shape* s : {&target_shape, &source_shape})
       TAPEGRAD_CHECK(s->rank() >= 2, shape_error, "GradientTape::batch_jacobian: Shape ",
@@ -429,7 +429,7 @@ class GradientTape {
     std::vector<detail::ImplRef> refs;
     std::vector<std::shared_ptr<detail::VariableState>> vars;
     add_source(source, refs, vars);
-    const auto sweeps = static_cast<std::size_t>(batch ? target.value->size / batch : 0);
+    const auto sweeps = static_cast<std::size_t>(batch ? target.value->size() / batch : 0);
     auto grads = compute({target}, one_hot_seeds(target.value, batch), refs, vars,
                          UnconnectedGradients::none, sweeps);
     std::vector<Tensor<T>> rows;
@@ -443,10 +443,10 @@ class GradientTape {
                                                     std::int64_t batch) {
     return detail::dispatch_floating(target->dtype, [&](auto zero) {
       using T = decltype(zero);
-      const std::int64_t inner = batch ? target->size / batch : 0;
+      const std::int64_t inner = batch ? target->size() / batch : 0;
       std::vector<detail::ImplRef> seeds;
       for (std::int64_t k = 0; k < inner; ++k) {
-        Tensor<T> seed(target->shape, T(0));
+        Tensor<T> seed(target->shape(), T(0));
         for (std::int64_t b = 0; b < batch; ++b) seed.mutable_data()[b * inner + k] = T(1);
         seeds.push_back(seed.impl());
       }
@@ -503,13 +503,13 @@ class GradientTape {
   static detail::ImplRef ones_like(const detail::ImplRef& t) {
     return detail::dispatch_floating(t->dtype, [&](auto zero) {
       using T = decltype(zero);
-      return Tensor<T>::ones(t->shape).impl();
+      return Tensor<T>::ones(t->shape()).impl();
     });
   }
   static detail::ImplRef zeros_like(const detail::ImplRef& t) {
     return detail::dispatch_floating(t->dtype, [&](auto zero) {
       using T = decltype(zero);
-      return Tensor<T>::zeros(t->shape).impl();
+      return Tensor<T>::zeros(t->shape()).impl();
     });
   }
 

@@ -74,7 +74,7 @@ class TapeDetails {
       if (!call.recorded) return;
       try {
         OpDetail d;
-        d.shape = call.output->shape;
+        d.shape = call.output->shape();
         d.dtype = call.output->dtype;
         // Copied: a SourceLocation may point at a caller's string that will be gone.
         if (const SourceLocation* where = detail::current_op_site; where && where->file) {

@@ -50,7 +50,7 @@ inline std::string tape_dot(const TapeState& tape, const std::vector<bool>& keep
     source_label[node] =
         "Variable " + (variable->name.empty() ? std::string("(unnamed)") : variable->name);
   for (const auto& [tensor, node] : tape.watched_tensors)
-    source_label[node] = "watched " + tensor->shape.str() + " " + dtype_name(tensor->dtype);
+    source_label[node] = "watched " + tensor->shape().str() + " " + dtype_name(tensor->dtype);
 
   std::ostringstream dot;
   dot << "digraph tape {\n"

@@ -152,9 +152,9 @@ class Tensor {
   template <class U = T, std::enable_if_t<std::is_same_v<U, bool>, int> = 0>
   explicit operator bool() const = delete;  // a mask: use tapegrad::any(m).item() or all(m).item()
 
-  const Shape& shape() const { return checked()->shape; }
-  int rank() const { return shape().rank(); }
-  std::int64_t size() const { return checked()->size; }
+  Shape shape() const { return checked()->shape(); }
+  int rank() const { return checked()->rank; }
+  std::int64_t size() const { return checked()->size(); }
   static constexpr DType dtype() { return dtype_of<T>(); }
   // NOTE [ Host reads while tracing ]
   // The accessors below read elements on the host. While a function is traced (replay/),
@@ -247,6 +247,9 @@ class Tensor {
   // Internal: ops build tensors through these.
   Tensor(detail::Uninitialized, const Shape& shape)
       : impl_(detail::ImplRef::adopt(detail::allocate_impl(dtype(), shape))) {}
+  /// Elements uninitialised, the shape of `shaped_like` (any element type).
+  Tensor(detail::Uninitialized, const detail::TensorImpl& shaped_like)
+      : impl_(detail::ImplRef::adopt(detail::allocate_like(dtype(), shaped_like))) {}
   explicit Tensor(detail::ImplRef impl) : impl_(std::move(impl)) {}
   const detail::ImplRef& impl() const noexcept { return impl_; }
   /// Moves the handle out, leaving this tensor without a value (no reference-count traffic).

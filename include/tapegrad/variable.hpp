@@ -112,7 +112,7 @@ class Variable {
   template <class F>
   ImplRef update_in_place(const Tensor<T>& delta, const char* op, F apply) {
     std::lock_guard<std::mutex> lock(state_->mutex);
-    const Shape& shape = state_->value->shape;
+    const Shape& shape = state_->value->shape();
     TAPEGRAD_CHECK(broadcasts_to(delta.shape(), shape), shape_error, "Variable::", op, ": shape ",
                    delta.shape(), " does not broadcast to the variable's shape ", shape);
     // NOTE [ Updating a variable in place ]
@@ -125,13 +125,13 @@ class Variable {
                                      target->base->base == nullptr));
     if (!only_here) {
       Tensor<T> copy(detail::uninitialized, shape);
-      std::copy_n(static_cast<const T*>(target->data), target->size, copy.mutable_data());
+      std::copy_n(static_cast<const T*>(target->data), target->size(), copy.mutable_data());
       target = copy.impl();
     }
     Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> dst(static_cast<T*>(target->data),
-                                                       static_cast<Eigen::Index>(target->size));
+                                                       static_cast<Eigen::Index>(target->size()));
     if (delta.shape() == shape || delta.size() == 1) {
-      if (delta.size() == 1 && target->size != 1)
+      if (delta.size() == 1 && target->size() != 1)
         apply(dst, delta.elements()[0]);
       else
         apply(dst, delta.element_array());

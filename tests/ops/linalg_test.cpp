@@ -78,8 +78,9 @@ namespace {
 
 /// NumPy's matmul by plain loops: the reference the GEMM-based op is checked against.
 Tensor<double> loop_matmul(const Tensor<double>& a, const Tensor<double>& b, bool ta, bool tb) {
-  std::vector<std::int64_t> sa(a.shape().begin(), a.shape().end());
-  std::vector<std::int64_t> sb(b.shape().begin(), b.shape().end());
+  const Shape a_shape = a.shape(), b_shape = b.shape();
+  std::vector<std::int64_t> sa(a_shape.begin(), a_shape.end());
+  std::vector<std::int64_t> sb(b_shape.begin(), b_shape.end());
   const bool a_vector = sa.size() == 1, b_vector = sb.size() == 1;
   if (a_vector) sa.insert(sa.begin(), 1);
   if (b_vector) sb.push_back(1);

@@ -79,10 +79,10 @@ std::string label(const OpRow& row, const OpSample& sample) {
 }
 
 std::size_t byte_size(const detail::TensorImpl& t) {
-  return static_cast<std::size_t>(t.size) * tapegrad::dtype_size(t.dtype);
+  return static_cast<std::size_t>(t.size()) * tapegrad::dtype_size(t.dtype);
 }
 bool same_bits(const ImplRef& a, const ImplRef& b) {
-  return a->shape == b->shape && a->dtype == b->dtype &&
+  return a->shape() == b->shape() && a->dtype == b->dtype &&
          std::memcmp(a->data, b->data, byte_size(*a.get())) == 0;
 }
 ImplRef new_buffer(tapegrad::DType dtype, const Shape& shape, bool garbage) {
@@ -136,7 +136,7 @@ TEST_CASE("(a) Each op's forward, re-run into a given buffer, gives its output b
       }
       const auto inputs = c.input_pointers();
       for (bool garbage : {false, true}) {
-        const ImplRef out = new_buffer(c.output->dtype, c.output->shape, garbage);
+        const ImplRef out = new_buffer(c.output->dtype, c.output->shape(), garbage);
         c.definition->forward(c.args(), inputs.data(), *out.get());
         CHECK(same_bits(out, c.output));
       }
@@ -168,7 +168,7 @@ TEST_CASE("(b) Each entry's rules, applied into given buffers, give what gradien
       const Call& c = *recorded[i];
       INFO("entry " << i << ": " << e.name());
       if (!e.backward() || c.output->dtype != tapegrad::DType::float64) continue;
-      const Tensor<double> g = direction(c.output->shape, static_cast<unsigned>(i) + 3);
+      const Tensor<double> g = direction(c.output->shape(), static_cast<unsigned>(i) + 3);
       std::unique_ptr<bool[]> needs(new bool[e.n_inputs]);
       for (std::uint32_t k = 0; k < e.n_inputs; ++k) needs[k] = e.input(k) != detail::no_node;
       const bool* need = needs.get();
@@ -178,7 +178,7 @@ TEST_CASE("(b) Each entry's rules, applied into given buffers, give what gradien
       e.backward()(e, ImplRef(g.impl()), need, allocated.data());
       for (std::uint32_t k = 0; k < e.n_inputs; ++k)
         if (needs[k]) {
-          given[k] = new_buffer(c.inputs[k]->dtype, c.inputs[k]->shape, true);
+          given[k] = new_buffer(c.inputs[k]->dtype, c.inputs[k]->shape(), true);
           destinations[k] = given[k].get();
         }
       e.backward()(e, ImplRef(g.impl()), need, given.data());
@@ -277,7 +277,7 @@ TEST_CASE("(d) Each op's JVP equals central differences of its forward, in doubl
         std::vector<ImplRef> tangents(n);
         for (std::size_t k = 0; k < n; ++k)
           if ((which == n || which == k) && moves(k))
-            tangents[k] = direction(c.inputs[k]->shape, static_cast<unsigned>(k) + 5).impl();
+            tangents[k] = direction(c.inputs[k]->shape(), static_cast<unsigned>(k) + 5).impl();
         std::vector<const ImplRef*> tangent_pointers;
         for (const ImplRef& t : tangents) tangent_pointers.push_back(&t);
         const auto inputs = c.input_pointers();
@@ -311,7 +311,7 @@ TEST_CASE("(d) Each op's JVP equals central differences of its forward, in doubl
                       : c.inputs[k];
               moved_pointers.push_back(&moved[k]);
             }
-            out[side] = new_buffer(c.output->dtype, c.output->shape, false);
+            out[side] = new_buffer(c.output->dtype, c.output->shape(), false);
             c.definition->forward(c.args(), moved_pointers.data(), *out[side].get());
           }
           std::vector<double> d = Tensor<double>(out[0]).to_vector();

@@ -38,7 +38,7 @@ ImplRef double_vjp_tangent(const OpDefinition& op, const Entry& entry, const OpC
       notify_tape_retired(tape.id);  // observers forget what they kept about it
     }
   } pop{local};
-  const Tensor<T> g = Tensor<T>::ones(call.output->shape);
+  const Tensor<T> g = Tensor<T>::ones(call.output->shape());
   local.watch(g.impl());
 
   std::unique_ptr<bool[]> needs(new bool[n]);

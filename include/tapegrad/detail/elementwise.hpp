@@ -99,7 +99,7 @@ auto elementwise(const A& a, const B& b) {
 /// The elements of a tensor held by `x` as a flat Eigen array, without taking a reference.
 template <class T>
 ArrayMap<T> array_of(const ImplRef& x) {
-  return ArrayMap<T>(static_cast<const T*>(x->data), static_cast<Eigen::Index>(x->size));
+  return ArrayMap<T>(static_cast<const T*>(x->data), static_cast<Eigen::Index>(x->size()));
 }
 
 /// A Tensor<T> on the tensor `x` holds that takes no reference of its own (so none of the
@@ -194,7 +194,7 @@ TAPEGRAD_ALWAYS_INLINE void unary_kernel(const T* x, T* y, std::int64_t n, T s) 
 template <class Op, class T>
 void unary_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
   const TensorImpl& x = *inputs[0]->get();
-  unary_kernel<Op>(static_cast<const T*>(x.data), static_cast<T*>(out.data), x.size,
+  unary_kernel<Op>(static_cast<const T*>(x.data), static_cast<T*>(out.data), x.size(),
                    static_cast<T>(args.as<ScalarAttrs>().scalar));
 }
 
@@ -210,7 +210,7 @@ void unary_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
     using Rule = decltype(unary_rule<Op>(x, y, grad, s));
     if constexpr (fuses_v<Op> && computes_v<Rule>) {
       if (!backward_is_recorded()) {
-        Tensor<T> out = destination<T>(dx[0], grad.shape());
+        Tensor<T> out = destination<T>(dx[0], *grad.impl().get());
         out.mutable_array() =
             unary_rule<Op>(x.element_array(), y.element_array(), grad.element_array(), s);
         dx[0] = std::move(out).take_impl();
@@ -226,7 +226,7 @@ ImplRef unary_jvp(const OpArgs& args, const ImplRef* const* inputs, const ImplRe
                   const ImplRef* const* tangents) {
   if (!*tangents[0]) return {};
   if constexpr (!has_unary_rule_v<Op, T>) {
-    return Tensor<T>::zeros(output->shape).take_impl();
+    return Tensor<T>::zeros(output->shape()).take_impl();
   } else {
     const auto s = static_cast<T>(args.as<ScalarAttrs>().scalar);
     using Rule =
@@ -234,7 +234,7 @@ ImplRef unary_jvp(const OpArgs& args, const ImplRef* const* inputs, const ImplRe
                                 std::declval<const Tensor<T>&>(), s));
     if constexpr (fuses_v<Op> && computes_v<Rule>) {
       if (!jvp_is_recorded()) {  // maps, not tensors: no reference-count traffic
-        Tensor<T> out(uninitialized, output->shape);
+        Tensor<T> out(uninitialized, *output.get());
         out.mutable_array() = unary_rule<Op>(array_of<T>(*inputs[0]), array_of<T>(output),
                                              array_of<T>(*tangents[0]), s);
         return std::move(out).take_impl();
@@ -345,7 +345,7 @@ void record_unary(const Tensor<T>& x, const Tensor<T>& y, T s) {
 
 template <class Op, class T>
 Tensor<T> apply_unary(const Tensor<T>& x, T s) {
-  Tensor<T> y(uninitialized, x.shape());
+  Tensor<T> y(uninitialized, *x.impl().get());
   unary_kernel<Op>(x.elements(), y.mutable_data(), x.size(), s);
   if (any_tape_recording()) record_unary<Op>(x, y, s);
   return y;
@@ -361,7 +361,7 @@ void binary_kernel(const Tensor<T>& a, const Tensor<T>& b, const Shape& shape, T
 
 template <class Op, class T>
 void binary_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
-  binary_kernel<Op>(Tensor<T>(*inputs[0]), Tensor<T>(*inputs[1]), out.shape,
+  binary_kernel<Op>(Tensor<T>(*inputs[0]), Tensor<T>(*inputs[1]), out.shape(),
                     static_cast<T*>(out.data));
 }
 
@@ -373,8 +373,9 @@ void binary_input_gradient(const Tensor<T>& a, const Tensor<T>& b, const Tensor<
   } else {
     using Rule = decltype(binary_rule<K, Op>(a, b, y, grad));
     if constexpr (fuses_v<Op> && computes_v<Rule>) {
-      if (!backward_is_recorded() && a.shape() == grad.shape() && b.shape() == grad.shape()) {
-        Tensor<T> out = destination<T>(slot, grad.shape());
+      if (!backward_is_recorded() && a.impl()->same_shape(*grad.impl().get()) &&
+          b.impl()->same_shape(*grad.impl().get())) {
+        Tensor<T> out = destination<T>(slot, *grad.impl().get());
         out.mutable_array() = binary_rule<K, Op>(a.element_array(), b.element_array(),
                                                  y.element_array(), grad.element_array());
         slot = std::move(out).take_impl();
@@ -402,7 +403,7 @@ void add_binary_tangent(const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>&
                         const ImplRef& tangent, Tensor<T>& sum) {
   if (!tangent) return;
   Tensor<T> t(tangent);
-  if (t.shape() != y.shape()) t = broadcast_to(t, y.shape());
+  if (!t.impl()->same_shape(*y.impl().get())) t = broadcast_to(t, y.shape());
   Tensor<T> term;
   if constexpr (has_binary_rule<K, Op, Tensor<T>>::value)
     term = binary_rule<K, Op>(a, b, y, t);
@@ -431,11 +432,11 @@ bool fused_binary_jvp(const ImplRef& a, const ImplRef& b, const ImplRef& y, cons
   } else {
     constexpr bool a_fuses = binary_rule_computes_v<0, Op, T>;
     constexpr bool b_fuses = binary_rule_computes_v<1, Op, T>;
-    if (jvp_is_recorded() || a->shape != y->shape || b->shape != y->shape) return false;
+    if (jvp_is_recorded() || !a->same_shape(*y.get()) || !b->same_shape(*y.get())) return false;
     const ArrayMap<T> av = array_of<T>(a), bv = array_of<T>(b), yv = array_of<T>(y);
     if constexpr (a_fuses && b_fuses) {
       if (ta && tb) {
-        Tensor<T> result(uninitialized, y->shape);
+        Tensor<T> result(uninitialized, *y.get());
         result.mutable_array() = binary_rule<0, Op>(av, bv, yv, array_of<T>(ta)) +
                                  binary_rule<1, Op>(av, bv, yv, array_of<T>(tb));
         out = std::move(result).take_impl();
@@ -444,7 +445,7 @@ bool fused_binary_jvp(const ImplRef& a, const ImplRef& b, const ImplRef& y, cons
     }
     if constexpr (a_fuses) {
       if (ta && !tb) {
-        Tensor<T> result(uninitialized, y->shape);
+        Tensor<T> result(uninitialized, *y.get());
         result.mutable_array() = binary_rule<0, Op>(av, bv, yv, array_of<T>(ta));
         out = std::move(result).take_impl();
         return true;
@@ -452,7 +453,7 @@ bool fused_binary_jvp(const ImplRef& a, const ImplRef& b, const ImplRef& y, cons
     }
     if constexpr (b_fuses) {
       if (tb && !ta) {
-        Tensor<T> result(uninitialized, y->shape);
+        Tensor<T> result(uninitialized, *y.get());
         result.mutable_array() = binary_rule<1, Op>(av, bv, yv, array_of<T>(tb));
         out = std::move(result).take_impl();
         return true;
@@ -568,7 +569,8 @@ void record_binary(const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>& y) {
   ImplRef a_shape, b_shape;
   auto to_save = [&](const Tensor<T>& x, bool read, ImplRef& holder) {
     if (read) return &x.impl();
-    return x.shape() == y.shape() ? &no_saved_tensor : shape_to_save(x.impl(), holder);
+    return x.impl()->same_shape(*y.impl().get()) ? &no_saved_tensor
+                                                 : shape_to_save(x.impl(), holder);
   };
   record(y.impl(), binary_definition<Op, T>, {&a.impl(), &b.impl()},
          {to_save(a, reads_v<Op> & reads_a, a_shape), to_save(b, reads_v<Op> & reads_b, b_shape),
@@ -577,7 +579,7 @@ void record_binary(const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>& y) {
 
 template <class Op, class T>
 Tensor<T> apply_binary(const Tensor<T>& a, const Tensor<T>& b) {
-  Tensor<T> y = broadcast_result<T>(a.shape(), b.shape(), Op::name);
+  Tensor<T> y = broadcast_result<T>(a, b, Op::name);
   binary_kernel<Op>(a, b, y.shape(), y.mutable_data());
   if (any_tape_recording()) record_binary<Op>(a, b, y);
   return y;

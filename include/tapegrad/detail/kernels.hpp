@@ -70,17 +70,17 @@ void for_each_row(const Shape& shape, const std::int64_t* a_strides, const std::
 /// y = f(x) elementwise, where f maps an Eigen array expression to one.
 template <class T, class F>
 Tensor<T> map_unary(const Tensor<T>& x, F f) {
-  Tensor<T> y(uninitialized, x.shape());
+  Tensor<T> y(uninitialized, *x.impl().get());
   y.mutable_array() = f(x.element_array());
   return y;
 }
 
 /// An uninitialised result for a op b: of their common shape, or the broadcast one
 /// (shape_error naming `op`).
-template <class Out>
-Tensor<Out> broadcast_result(const Shape& sa, const Shape& sb, const char* op) {
-  if (sa == sb) return Tensor<Out>(uninitialized, sa);
-  return Tensor<Out>(uninitialized, broadcast_shapes(sa, sb, op));
+template <class Out, class T>
+Tensor<Out> broadcast_result(const Tensor<T>& a, const Tensor<T>& b, const char* op) {
+  if (a.impl()->same_shape(*b.impl().get())) return Tensor<Out>(uninitialized, *a.impl().get());
+  return Tensor<Out>(uninitialized, broadcast_shapes(a.shape(), b.shape(), op));
 }
 
 /// y = f(a, b) elementwise with NumPy broadcasting, into `py`, which holds the elements of
@@ -88,14 +88,14 @@ Tensor<Out> broadcast_result(const Shape& sa, const Shape& sb, const char* op) {
 /// (a generic lambda over operators does).
 template <class T, class Out, class F>
 void map_binary_into(const Tensor<T>& a, const Tensor<T>& b, const Shape& shape, Out* py, F f) {
-  const Shape& sa = a.shape();
-  const Shape& sb = b.shape();
   using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
-  if (sa == sb) {
+  if (a.impl()->same_shape(*b.impl().get())) {
     MutableArrayMap<Out>(py, static_cast<Eigen::Index>(a.size())) =
         f(a.element_array(), b.element_array());
     return;
   }
+  const Shape sa = a.shape();
+  const Shape sb = b.shape();
   const auto n = static_cast<Eigen::Index>(shape.size());
   if (sa.size() == 1 && sb == shape) {
     MutableArrayMap<Out>(py, n) = f(Array::Constant(n, a.elements()[0]), b.element_array());
@@ -131,7 +131,7 @@ void map_binary_into(const Tensor<T>& a, const Tensor<T>& b, const Shape& shape,
 /// bool for comparisons).
 template <class R = void, class T, class F, class Out = std::conditional_t<std::is_void_v<R>, T, R>>
 Tensor<Out> map_binary(const Tensor<T>& a, const Tensor<T>& b, const char* op, F f) {
-  Tensor<Out> y = broadcast_result<Out>(a.shape(), b.shape(), op);
+  Tensor<Out> y = broadcast_result<Out>(a, b, op);
   map_binary_into(a, b, y.shape(), y.mutable_data(), f);
   return y;
 }

@@ -205,11 +205,11 @@ inline void identity_backward(const Entry&, ImplRef&& g, const bool*, ImplRef* d
     dx[0] = std::move(g);
     return;
   }
-  std::memcpy(dx[0]->data, g->data, static_cast<std::size_t>(g->size) * dtype_size(g->dtype));
+  std::memcpy(dx[0]->data, g->data, static_cast<std::size_t>(g->size()) * dtype_size(g->dtype));
 }
 inline void identity_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
   const TensorImpl& x = *inputs[0]->get();
-  std::memcpy(out.data, x.data, static_cast<std::size_t>(x.size) * dtype_size(x.dtype));
+  std::memcpy(out.data, x.data, static_cast<std::size_t>(x.size()) * dtype_size(x.dtype));
 }
 inline ImplRef identity_jvp(const OpArgs&, const ImplRef* const*, const ImplRef&,
                             const ImplRef* const* tangents) {

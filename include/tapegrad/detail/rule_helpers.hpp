@@ -18,7 +18,7 @@ void give(ImplRef& slot, Tensor<T>&& value) {
     slot = std::move(value).take_impl();
     return;
   }
-  TAPEGRAD_ASSERT(slot->shape == value.shape() && slot->dtype == dtype_of<T>());
+  TAPEGRAD_ASSERT(slot->shape() == value.shape() && slot->dtype == dtype_of<T>());
   if (slot.get() != value.impl().get())
     std::memcpy(slot->data, value.elements(), static_cast<std::size_t>(value.size()) * sizeof(T));
 }
@@ -27,6 +27,11 @@ template <class T>
 Tensor<T> destination(ImplRef& slot, const Shape& shape) {
   if (slot) return Tensor<T>(std::move(slot));
   return Tensor<T>(uninitialized, shape);
+}
+template <class T>
+Tensor<T> destination(ImplRef& slot, const TensorImpl& shaped_like) {
+  if (slot) return Tensor<T>(std::move(slot));
+  return Tensor<T>(uninitialized, shaped_like);
 }
 
 /// The tangent of a linear op of one input: `op` applied to the input's tangent (none: zero).

@@ -302,7 +302,8 @@ class TapeState {
   bool recording() const { return on_stack && !paused; }
 
   NodeId find(const TensorImpl* tensor) const {
-    if (const TapeMark* mark = tensor->find_mark(id)) return mark->node;
+    const std::uint32_t marked_node = tensor->find_mark(id);
+    if (marked_node != no_mark) return marked_node;
     if (!watched_tensors.empty()) {
       auto it = watched_tensors.find(tensor);
       if (it != watched_tensors.end()) return it->second;

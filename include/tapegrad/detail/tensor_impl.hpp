@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -23,6 +24,8 @@ struct TapeMark {
   std::uint64_t tape_id;
   std::uint32_t node;
 };
+/// What find_mark() gives for a tensor that is no node of the tape.
+constexpr std::uint32_t no_mark = 0xffffffffu;
 
 struct TensorExtras;
 
@@ -33,50 +36,74 @@ struct TensorExtras;
 // between threads while it is being written: tape marks are only written into a tensor an
 // op has just created, before anyone else can see it (watch() keeps its own table, see
 // NOTE [ Finding a tensor on a tape ]).
+// The header is one 64-byte cache line, because a tape keeps a tensor or two per op alive and
+// recording, the sweep and releasing them touch every header. It holds a compact shape inline
+// (rank at most 4, the element count below 2^32) and one tape mark, the tape that made the
+// tensor; a wide shape and further marks live out of line, in TensorExtras.
 struct TensorImpl {
-  TensorImpl(DType element_type, const Shape& dims, std::int64_t elements, void* elements_at,
-             TensorImpl* owner)
-      : dtype(element_type), shape(dims), size(elements), data(elements_at), base(owner) {}
+  static constexpr int compact_rank = 4;
+
+  /// Throws std::bad_alloc (a wide shape's TensorExtras) before anything needs undoing.
+  TensorImpl(DType element_type, const Shape& dims, void* elements_at, TensorImpl* owner);
+  /// A header with the shape of `shaped_like`; throws as the other.
+  TensorImpl(DType element_type, const TensorImpl& shaped_like, void* elements_at,
+             TensorImpl* owner);
+  TensorImpl(const TensorImpl&) = delete;
+  TensorImpl& operator=(const TensorImpl&) = delete;
 
   std::atomic<std::int32_t> refs{1};
   DType dtype;
-  std::uint8_t n_marks = 0;
-  Shape shape;
-  std::int64_t size;
+  std::uint8_t rank;
+  bool wide;              // the shape and element count are in `extras`
+  bool has_mark = false;  // `mark_tape` and `mark_node` hold a mark
   void* data;
   TensorImpl* base;
-  TapeMark marks[2];
-  // Marks beyond the first two, and tangents (NOTE [ Tangents live on their primal ]).
+  // A wide shape, marks beyond the first, and tangents (NOTE [ Tangents live on their
+  // primal ]).
   TensorExtras* extras = nullptr;
+  std::uint64_t mark_tape = 0;
+  std::uint32_t mark_node = 0;
+  std::uint32_t compact_size = 0;
+  std::uint32_t compact_dims[compact_rank] = {};
 
-  const TapeMark* find_mark(std::uint64_t tape_id) const {
-    for (std::uint8_t i = 0; i < n_marks && i < 2; ++i)
-      if (marks[i].tape_id == tape_id) return &marks[i];
-    return extras ? find_more_marks(tape_id) : nullptr;
+  /// The number of elements.
+  std::int64_t size() const { return TAPEGRAD_LIKELY(!wide) ? compact_size : wide_size(); }
+  /// The dimensions, outermost first.
+  Shape shape() const;
+  /// Whether `other` has the same dimensions.
+  bool same_shape(const TensorImpl& other) const;
+
+  /// The node this tensor is on the tape `tape_id`, or no_mark.
+  std::uint32_t find_mark(std::uint64_t tape_id) const {
+    if (has_mark && mark_tape == tape_id) return mark_node;
+    return extras ? find_more_marks(tape_id) : no_mark;
   }
+  /// Whether any tape, live or gone, has marked this tensor.
+  bool marked() const { return has_mark || (extras && any_more_marks()); }
   void add_mark(TapeMark mark) {
-    if (n_marks < 2) {
-      marks[n_marks++] = mark;
+    if (!has_mark) {
+      mark_tape = mark.tape_id;
+      mark_node = mark.node;
+      has_mark = true;
       return;
     }
     add_more_mark(mark);
   }
   void remove_mark(std::uint64_t tape_id) {
     if (extras && remove_more_mark(tape_id)) return;
-    for (std::uint8_t i = 0; i < n_marks; ++i)
-      if (marks[i].tape_id == tape_id) {
-        marks[i] = marks[n_marks - 1];
-        --n_marks;
-        return;
-      }
+    if (has_mark && mark_tape == tape_id) has_mark = false;
   }
 
  private:
-  // Below TensorExtras: the marks beyond the first two.
-  const TapeMark* find_more_marks(std::uint64_t tape_id) const;
+  // Below TensorExtras.
+  void set_wide_shape(const Shape& dims);
+  std::int64_t wide_size() const;
+  std::uint32_t find_more_marks(std::uint64_t tape_id) const;
+  bool any_more_marks() const;
   void add_more_mark(TapeMark mark);
   bool remove_more_mark(std::uint64_t tape_id);
 };
+static_assert(sizeof(void*) != 8 || sizeof(TensorImpl) == 64, "a tensor header is one cache line");
 
 // NOTE [ Element alignment ]
 // Eigen's vectorised loops, even through unaligned maps, start their packets at the first
@@ -121,31 +148,30 @@ inline char* elements_in(void* block, std::size_t bytes) {
 // small blocks (up to 512 bytes) are larger than its fast bins, and large ones (weights'
 // gradients) go back to the kernel on free and come back as fresh pages, page-faulting on
 // every step (that alone doubled the MLP step). So each thread keeps free lists: small
-// blocks in 64-byte classes, capped at 4 MiB a class; blocks up to 256 MiB in classes of
-// four per power of two (at most 25% rounding), capped at 64 MiB in all. A block freed on
-// another thread joins that thread's lists. Under sanitizers the cache is off, so that every
-// use after free is still caught.
+// blocks in 16-byte classes (a header and a few elements take 80 bytes, not 128), capped at
+// 2 MiB a class; blocks up to 256 MiB in classes of four per power of two (at most 25%
+// rounding), capped at 64 MiB in all. A block freed on another thread joins that thread's
+// lists. Under sanitizers the cache is off, so that every use after free is still caught.
 // The cache is plain data, constant-initialised, so that reaching it is one TLS load with no
 // initialisation guard; a separate thread-local with a destructor, touched once when the
 // first block is cached, empties it when the thread exits.
 struct BlockCache {
-  static constexpr std::size_t class_bytes = 64;
-  static constexpr std::size_t classes = 8;
+  static constexpr std::size_t class_bytes = 16;
+  static constexpr std::size_t classes = 32;
   static constexpr std::size_t small_limit = class_bytes * classes;
-  static constexpr std::size_t max_bytes_per_class = std::size_t{4} << 20;
+  static constexpr std::size_t max_bytes_per_class = std::size_t{2} << 20;
   static constexpr int large_classes = 4 * (28 - 9 + 1);  // 512 B < size <= 256 MiB
   static constexpr std::size_t max_large_bytes = std::size_t{64} << 20;
   enum State : std::uint8_t { fresh, active, gone };
 
   // How many blocks class c keeps, as a table: a free would otherwise divide (tens of
   // cycles, on every small tensor freed).
-#define TAPEGRAD_BLOCK_LIMIT(c) \
-  static_cast<std::uint32_t>(max_bytes_per_class / ((c + 1) * class_bytes))
-  static constexpr std::uint32_t block_limits[classes] = {
-      TAPEGRAD_BLOCK_LIMIT(0), TAPEGRAD_BLOCK_LIMIT(1), TAPEGRAD_BLOCK_LIMIT(2),
-      TAPEGRAD_BLOCK_LIMIT(3), TAPEGRAD_BLOCK_LIMIT(4), TAPEGRAD_BLOCK_LIMIT(5),
-      TAPEGRAD_BLOCK_LIMIT(6), TAPEGRAD_BLOCK_LIMIT(7)};
-#undef TAPEGRAD_BLOCK_LIMIT
+  static constexpr std::array<std::uint32_t, classes> block_limits = [] {
+    std::array<std::uint32_t, classes> limits{};
+    for (std::size_t c = 0; c < classes; ++c)
+      limits[c] = static_cast<std::uint32_t>(max_bytes_per_class / ((c + 1) * class_bytes));
+    return limits;
+  }();
   /// The class of a large block and the size that class allocates; -1 when too large.
   static int large_class(std::size_t bytes, std::size_t& rounded) {
     const int power = 63 - __builtin_clzll(static_cast<unsigned long long>(bytes - 1));
@@ -256,11 +282,9 @@ inline void free_block(void* block, std::size_t bytes) noexcept {
 }
 
 inline std::size_t block_bytes(const TensorImpl* impl) {
-  return impl->base || impl->data == nullptr
-             ? sizeof(TensorImpl)
-             : bytes_before_elements(static_cast<std::size_t>(impl->size) *
-                                     dtype_size(impl->dtype)) +
-                   static_cast<std::size_t>(impl->size) * dtype_size(impl->dtype);
+  if (impl->base || impl->data == nullptr) return sizeof(TensorImpl);
+  const std::size_t bytes = static_cast<std::size_t>(impl->size()) * dtype_size(impl->dtype);
+  return bytes_before_elements(bytes) + bytes;
 }
 
 /// The bytes a tensor of `shape` needs; throws value_error when the count overflows.
@@ -282,16 +306,43 @@ inline std::size_t checked_block_bytes(DType dtype, const Shape& shape, std::int
   return bytes_before_elements(static_cast<std::size_t>(bytes)) + static_cast<std::size_t>(bytes);
 }
 
+/// Builds a header in `block` (of `bytes` bytes), or frees the block if that throws.
+inline TensorImpl* construct_impl(void* block, std::size_t bytes, DType dtype, const Shape& shape,
+                                  void* data, TensorImpl* base) {
+  try {
+    return new (block) TensorImpl(dtype, shape, data, base);
+  } catch (...) {
+    free_block(block, bytes);
+    throw;
+  }
+}
+
 /// A new tensor of `shape` with uninitialised elements.
 inline TensorImpl* allocate_impl(DType dtype, const Shape& shape) {
   std::int64_t size = 0;
   const std::size_t bytes = checked_block_bytes(dtype, shape, size);
   void* block = allocate_block(bytes);
+  TensorImpl* impl = construct_impl(
+      block, bytes, dtype, shape,
+      elements_in(block, static_cast<std::size_t>(size) * dtype_size(dtype)), nullptr);
   TAPEGRAD_COUNT(tensors, 1);
   TAPEGRAD_COUNT(bytes, bytes);
-  TensorImpl* impl = new (block)
-      TensorImpl(dtype, shape, size,
-                 elements_in(block, static_cast<std::size_t>(size) * dtype_size(dtype)), nullptr);
+  if (TAPEGRAD_UNLIKELY(trace_hooks != nullptr)) trace_hooks->on_allocated(impl);
+  return impl;
+}
+
+/// A new tensor of `dtype` with the shape of `shaped_like` and uninitialised elements: what an
+/// elementwise op makes, without building a Shape.
+inline TensorImpl* allocate_like(DType dtype, const TensorImpl& shaped_like) {
+  if (TAPEGRAD_UNLIKELY(shaped_like.wide)) return allocate_impl(dtype, shaped_like.shape());
+  // Below 2^32 elements of at most 8 bytes: no overflow.
+  const std::size_t elements = std::size_t{shaped_like.compact_size} * dtype_size(dtype);
+  const std::size_t bytes = bytes_before_elements(elements) + elements;
+  void* block = allocate_block(bytes);
+  TensorImpl* impl =
+      new (block) TensorImpl(dtype, shaped_like, elements_in(block, elements), nullptr);
+  TAPEGRAD_COUNT(tensors, 1);
+  TAPEGRAD_COUNT(bytes, bytes);
   if (TAPEGRAD_UNLIKELY(trace_hooks != nullptr)) trace_hooks->on_allocated(impl);
   return impl;
 }
@@ -299,19 +350,22 @@ inline TensorImpl* allocate_impl(DType dtype, const Shape& shape) {
 /// A header that shows `base`'s elements under `shape` (same element count) without copying.
 inline TensorImpl* allocate_alias(TensorImpl* base, const Shape& shape) {
   void* block = allocate_block(sizeof(TensorImpl));
+  TensorImpl* impl =
+      construct_impl(block, sizeof(TensorImpl), base->dtype, shape, base->data, base);
   TAPEGRAD_COUNT(tensors, 1);
   TAPEGRAD_COUNT(bytes, sizeof(TensorImpl));
   base->refs.fetch_add(1, std::memory_order_relaxed);
-  return new (block) TensorImpl(base->dtype, shape, base->size, base->data, base);
+  return impl;
 }
 
 /// A header with `x`'s type and shape and no elements (`data` is null), which a tape entry
 /// keeps when its rules read only the shape (NOTE [ Saving a shape ]).
 inline TensorImpl* allocate_shape_only(const TensorImpl& x) {
   void* block = allocate_block(sizeof(TensorImpl));
+  TensorImpl* impl =
+      construct_impl(block, sizeof(TensorImpl), x.dtype, x.shape(), nullptr, nullptr);
   TAPEGRAD_COUNT(tensors, 1);
   TAPEGRAD_COUNT(bytes, sizeof(TensorImpl));
-  TensorImpl* impl = new (block) TensorImpl(x.dtype, x.shape, x.size, nullptr, nullptr);
   note_host_values(impl);  // no elements: nothing a trace could miss (its block may be reused)
   return impl;
 }
@@ -396,7 +450,11 @@ struct TensorExtras {
   };
   Tangent first{0, {}};  // one accumulator is the common case: no second allocation
   std::vector<Tangent> more_tangents;
+  // Marks beyond the header's one: a second (two tapes recording at once is the common case
+  // of nesting: no vector), then the rest. A tape_id of 0 is none (ids start at 1).
+  TapeMark second_mark{0, 0};
   std::vector<TapeMark> marks;
+  std::unique_ptr<const Shape> wide_shape;  // when the header's `wide` is set
 
   // From the block cache: forward mode makes one per op. Counted with the tensors' bytes.
   static void* operator new(std::size_t bytes) {
@@ -410,16 +468,85 @@ struct TensorExtras {
   }
 };
 
-inline const TapeMark* TensorImpl::find_more_marks(std::uint64_t tape_id) const {
+inline TensorImpl::TensorImpl(DType element_type, const Shape& dims, void* elements_at,
+                              TensorImpl* owner)
+    : dtype(element_type),
+      rank(static_cast<std::uint8_t>(dims.rank())),
+      data(elements_at),
+      base(owner) {
+  std::uint64_t size = 1;
+  wide = dims.rank() > compact_rank;
+  for (int i = 0; i < dims.rank() && !wide; ++i) {
+    size *= static_cast<std::uint64_t>(dims[i]);  // cannot overflow (NOTE in shape.hpp)
+    wide = size > 0xffffffffu || static_cast<std::uint64_t>(dims[i]) > 0xffffffffu;
+  }
+  if (TAPEGRAD_UNLIKELY(wide)) {
+    set_wide_shape(dims);
+    return;
+  }
+  compact_size = static_cast<std::uint32_t>(size);
+  for (int i = 0; i < dims.rank(); ++i) compact_dims[i] = static_cast<std::uint32_t>(dims[i]);
+}
+
+inline TensorImpl::TensorImpl(DType element_type, const TensorImpl& shaped_like, void* elements_at,
+                              TensorImpl* owner)
+    : dtype(element_type),
+      rank(shaped_like.rank),
+      wide(shaped_like.wide),
+      data(elements_at),
+      base(owner),
+      compact_size(shaped_like.compact_size) {
+  if (TAPEGRAD_UNLIKELY(wide)) {
+    set_wide_shape(shaped_like.shape());
+    return;
+  }
+  for (int i = 0; i < compact_rank; ++i) compact_dims[i] = shaped_like.compact_dims[i];
+}
+
+TAPEGRAD_NOINLINE inline void TensorImpl::set_wide_shape(const Shape& dims) {
+  wide = true;
+  auto more = std::make_unique<TensorExtras>();
+  more->wide_shape = std::make_unique<const Shape>(dims);
+  extras = more.release();
+}
+
+inline Shape TensorImpl::shape() const {
+  if (TAPEGRAD_UNLIKELY(wide)) return *extras->wide_shape;
+  return Shape(compact_dims, rank);
+}
+
+inline bool TensorImpl::same_shape(const TensorImpl& other) const {
+  if (rank != other.rank) return false;
+  if (TAPEGRAD_UNLIKELY(wide || other.wide)) return shape() == other.shape();
+  for (int i = 0; i < rank; ++i)
+    if (compact_dims[i] != other.compact_dims[i]) return false;
+  return true;
+}
+
+TAPEGRAD_NOINLINE inline std::int64_t TensorImpl::wide_size() const {
+  return extras->wide_shape->size();
+}
+inline std::uint32_t TensorImpl::find_more_marks(std::uint64_t tape_id) const {
+  if (extras->second_mark.tape_id == tape_id) return extras->second_mark.node;
   for (const TapeMark& m : extras->marks)
-    if (m.tape_id == tape_id) return &m;
-  return nullptr;
+    if (m.tape_id == tape_id) return m.node;
+  return no_mark;
+}
+inline bool TensorImpl::any_more_marks() const {
+  return extras->second_mark.tape_id != 0 || !extras->marks.empty();
 }
 inline void TensorImpl::add_more_mark(TapeMark mark) {
   if (!extras) extras = new TensorExtras();
-  extras->marks.push_back(mark);
+  if (extras->second_mark.tape_id == 0)
+    extras->second_mark = mark;
+  else
+    extras->marks.push_back(mark);
 }
 inline bool TensorImpl::remove_more_mark(std::uint64_t tape_id) {
+  if (extras->second_mark.tape_id == tape_id) {
+    extras->second_mark = TapeMark{0, 0};
+    return true;
+  }
   for (auto it = extras->marks.begin(); it != extras->marks.end(); ++it)
     if (it->tape_id == tape_id) {
       extras->marks.erase(it);

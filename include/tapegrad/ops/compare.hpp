@@ -58,7 +58,7 @@ TAPEGRAD_MASK_OP(LogicalOr, "logical_or", l || r)
 
 template <class T, class Cmp>
 void compare_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
-  map_binary_into(Tensor<T>(*inputs[0]), Tensor<T>(*inputs[1]), out.shape,
+  map_binary_into(Tensor<T>(*inputs[0]), Tensor<T>(*inputs[1]), out.shape(),
                   static_cast<bool*>(out.data), Cmp{});
 }
 template <class T, class Cmp>
@@ -135,12 +135,12 @@ void where_backward(const Entry& e, ImplRef&& g, const bool* needs, ImplRef* gra
   const Tensor<bool>& cond = e.saved(0).get<bool>();
   const Tensor<T> grad(std::move(g));
   const Tensor<T> zero(T(0));
-  if (needs[0]) give(grads[0], sum_to(where(cond, grad, zero), e.saved(1)->shape));
-  if (needs[1]) give(grads[1], sum_to(where(cond, zero, grad), e.saved(2)->shape));
+  if (needs[0]) give(grads[0], sum_to(where(cond, grad, zero), e.saved(1)->shape()));
+  if (needs[1]) give(grads[1], sum_to(where(cond, zero, grad), e.saved(2)->shape()));
 }
 template <class T>
 void where_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
-  where_into(Tensor<bool>(*inputs[2]), Tensor<T>(*inputs[0]), Tensor<T>(*inputs[1]), out.shape,
+  where_into(Tensor<bool>(*inputs[2]), Tensor<T>(*inputs[0]), Tensor<T>(*inputs[1]), out.shape(),
              static_cast<T*>(out.data));
 }
 template <class T>
@@ -149,7 +149,7 @@ ImplRef where_jvp(const OpArgs&, const ImplRef* const* inputs, const ImplRef& y,
   if (!*t[0] && !*t[1]) return {};
   auto tangent = [&](int k) { return *t[k] ? Tensor<T>(*t[k]) : Tensor<T>(T(0)); };
   const Tensor<T> ty = where(Tensor<bool>(*inputs[2]), tangent(0), tangent(1));
-  return broadcast_to(ty, y->shape).take_impl();
+  return broadcast_to(ty, y->shape()).take_impl();
 }
 template <class T>
 inline constexpr OpDefinition where_op{
@@ -178,7 +178,7 @@ void cast_backward(const Entry&, ImplRef&& g, const bool*, ImplRef* dx) {
 }
 template <class From, class To>
 void cast_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
-  MutableArrayMap<To>(static_cast<To*>(out.data), static_cast<Eigen::Index>(out.size)) =
+  MutableArrayMap<To>(static_cast<To*>(out.data), static_cast<Eigen::Index>(out.size())) =
       Tensor<From>(*inputs[0]).element_array().template cast<To>();
 }
 template <class From, class To>
@@ -222,7 +222,7 @@ void checked_cast_forward(const OpArgs&, const ImplRef* const* inputs, TensorImp
   if constexpr (std::is_floating_point_v<From> && std::is_integral_v<To> &&
                 !std::is_same_v<To, bool>)
     check_integer_cast<To>(x);
-  MutableArrayMap<To> y(static_cast<To*>(out.data), static_cast<Eigen::Index>(out.size));
+  MutableArrayMap<To> y(static_cast<To*>(out.data), static_cast<Eigen::Index>(out.size()));
   if constexpr (std::is_same_v<To, bool>)
     y = x.element_array() != From(0);
   else

@@ -493,7 +493,7 @@ void max_pool2d_backward(const Entry& e, ImplRef&& grad, const bool*, ImplRef* d
 // max_pool2d_argmax, which a trace replays before it) as a second input and reads them.
 template <class T>
 void max_pool2d_forward(const OpArgs&, const ImplRef* const* in, TensorImpl& out) {
-  max_pool2d_grad_grad_into(static_cast<const std::int64_t*>((*in[1])->data), out.size,
+  max_pool2d_grad_grad_into(static_cast<const std::int64_t*>((*in[1])->data), out.size(),
                             static_cast<const T*>((*in[0])->data), static_cast<T*>(out.data));
 }
 /// The tangent of each maximum is the tangent of the element it took.
@@ -528,9 +528,9 @@ void max_pool2d_routing_forward(const OpArgs&, const ImplRef* const* in, TensorI
   const auto* pa = static_cast<const std::int64_t*>(argmax.data);
   const auto* routed = static_cast<const T*>((*in[1])->data);
   if constexpr (Scatter)
-    max_pool2d_grad_into(pa, argmax.size, routed, out.size, static_cast<T*>(out.data));
+    max_pool2d_grad_into(pa, argmax.size(), routed, out.size(), static_cast<T*>(out.data));
   else
-    max_pool2d_grad_grad_into(pa, argmax.size, routed, static_cast<T*>(out.data));
+    max_pool2d_grad_grad_into(pa, argmax.size(), routed, static_cast<T*>(out.data));
 }
 /// Linear in the routed tensor; the tangent of x moves no index, so it adds nothing.
 template <class T, bool Scatter>
@@ -557,7 +557,7 @@ inline constexpr OpDefinition max_pool2d_routing_op{
 /// ops/compare.hpp), so that a trace replays the routing of a gradient it records.
 template <class T>
 void max_pool2d_argmax_forward(const OpArgs& args, const ImplRef* const* in, TensorImpl& out) {
-  Tensor<T> maxima(uninitialized, out.shape);
+  Tensor<T> maxima(uninitialized, out.shape());
   max_pool2d_into(static_cast<const T*>((*in[0])->data), args.data<WindowGeometry>(),
                   maxima.mutable_data(), static_cast<std::int64_t*>(out.data));
 }

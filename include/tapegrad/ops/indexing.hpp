@@ -239,8 +239,8 @@ template <class T, class I>
 void scatter_add_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
   const Tensor<I> indices(*inputs[1]);
   const int axis = args.as<GatherAttrs>().axis;
-  check_indices("scatter_add", indices, out.shape[axis], axis);
-  scatter_add_into(Tensor<T>(*inputs[0]), indices, axis, out.shape, static_cast<T*>(out.data));
+  check_indices("scatter_add", indices, out.shape()[axis], axis);
+  scatter_add_into(Tensor<T>(*inputs[0]), indices, axis, out.shape(), static_cast<T*>(out.data));
 }
 template <class T, class I>
 ImplRef scatter_add_jvp(const OpArgs& args, const ImplRef* const* inputs, const ImplRef&,
@@ -329,7 +329,7 @@ void concat_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl
   std::vector<const T*> xs;
   for (std::size_t k = 0; k < sizes.size(); ++k)
     xs.push_back(static_cast<const T*>((*inputs[k])->data));
-  concat_into(xs.data(), sizes, out.shape, args.as<AxisAttrs>().axis, static_cast<T*>(out.data));
+  concat_into(xs.data(), sizes, out.shape(), args.as<AxisAttrs>().axis, static_cast<T*>(out.data));
 }
 template <class T>
 ImplRef concat_jvp(const OpArgs& args, const ImplRef* const* inputs, const ImplRef&,
@@ -339,7 +339,7 @@ ImplRef concat_jvp(const OpArgs& args, const ImplRef* const* inputs, const ImplR
   std::vector<Tensor<T>> parts;
   for (std::size_t k = 0; k < sizes.size(); ++k) {
     any = any || static_cast<bool>(*t[k]);
-    parts.push_back(*t[k] ? Tensor<T>(*t[k]) : Tensor<T>::zeros((*inputs[k])->shape));
+    parts.push_back(*t[k] ? Tensor<T>(*t[k]) : Tensor<T>::zeros((*inputs[k])->shape()));
   }
   if (!any) return {};
   return detail::concat(parts, args.as<AxisAttrs>().axis).take_impl();

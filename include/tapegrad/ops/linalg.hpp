@@ -264,7 +264,7 @@ void diag_backward(const Entry&, ImplRef&& g, const bool*, ImplRef* dx) {
 template <class T>
 void diag_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
   const TensorImpl& v = *inputs[0]->get();
-  diag_into(static_cast<const T*>(v.data), elements_before(v.shape, v.shape.rank() - 1),
+  diag_into(static_cast<const T*>(v.data), elements_before(v.shape(), v.shape().rank() - 1),
             args.as<MatrixAttrs>(), static_cast<T*>(out.data));
 }
 template <class T>
@@ -285,7 +285,7 @@ void diag_part_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
 template <class T>
 void diag_part_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
   const TensorImpl& x = *inputs[0]->get();
-  diag_part_into(static_cast<const T*>(x.data), elements_before(x.shape, x.shape.rank() - 2),
+  diag_part_into(static_cast<const T*>(x.data), elements_before(x.shape(), x.shape().rank() - 2),
                  args.as<MatrixAttrs>(), static_cast<T*>(out.data));
 }
 template <class T>
@@ -370,7 +370,8 @@ Tensor<detail::element_t<X>> matvec(const X& a, const Y& b, bool transpose_a = f
   column.push_back(1);
   const Tensor<detail::element_t<X>> y =
       detail::matmul(ta, detail::reshape(tb, column), transpose_a, false);
-  return detail::reshape(y, Shape(y.shape().begin(), y.shape().end() - 1));
+  const Shape y_shape = y.shape();
+  return detail::reshape(y, Shape(y_shape.begin(), y_shape.end() - 1));
 }
 
 /// The outer product of two vectors: [m] and [n] -> [m, n] with y[i, j] = a[i] * b[j].

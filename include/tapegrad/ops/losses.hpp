@@ -48,7 +48,7 @@ void one_hot_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImp
   const Tensor<I> indices(*inputs[0]);
   const I* in = indices.elements();
   T* y = static_cast<T*>(out.data);
-  std::fill_n(y, out.size, static_cast<T>(a.off));
+  std::fill_n(y, out.size(), static_cast<T>(a.off));
   for (std::int64_t i = 0; i < indices.size(); ++i) {
     const auto label = static_cast<std::int64_t>(in[i]);
     if constexpr (CheckLabels)
@@ -102,7 +102,8 @@ Tensor<detail::element_t<X>> sparse_softmax_cross_entropy(
   TAPEGRAD_CHECK(z.rank() != 0, shape_error,
                  "sparse_softmax_cross_entropy: logits must have a class axis, got shape ",
                  z.shape());
-  const Shape batch(z.shape().begin(), z.shape().end() - 1);
+  const Shape z_shape = z.shape();
+  const Shape batch(z_shape.begin(), z_shape.end() - 1);
   TAPEGRAD_CHECK(y.shape() == batch, shape_error,
                  "sparse_softmax_cross_entropy: labels have shape ", y.shape(),
                  " but logits have shape ", z.shape(),

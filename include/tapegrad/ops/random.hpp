@@ -173,7 +173,7 @@ void random_uniform_forward(const OpArgs& args, const ImplRef* const*, TensorImp
   const std::shared_ptr<RandomEngine> engine = engine_of(args, "random_uniform");
   T* y = static_cast<T*>(out.data);
   const T lo_t = static_cast<T>(lo), hi_t = static_cast<T>(hi);
-  for (std::int64_t i = 0; i < out.size; ++i) {
+  for (std::int64_t i = 0; i < out.size(); ++i) {
     T v = static_cast<T>(std::fma(hi - lo, draw_uniform(*engine), lo));
     // lo + (hi - lo) u can round up to hi (u is below 1 by less than half a spacing of T).
     if (v >= hi_t && lo_t < hi_t) v = std::nextafter(hi_t, lo_t);
@@ -197,10 +197,10 @@ void random_normal_forward(const OpArgs& args, const ImplRef* const*, TensorImpl
   T* y = static_cast<T*>(out.data);
   std::int64_t i = 0;
   auto put = [&](double z) {
-    if (i < out.size && (!a.truncate || std::abs(z) <= 2.0))
+    if (i < out.size() && (!a.truncate || std::abs(z) <= 2.0))
       y[i++] = static_cast<T>(std::fma(a.stddev, z, a.mean));
   };
-  while (i < out.size) {
+  while (i < out.size()) {
     const auto [z0, z1] = draw_normal_pair(*engine);
     put(z0);
     put(z1);
@@ -216,7 +216,7 @@ void dropout_mask_forward(const OpArgs& args, const ImplRef* const*, TensorImpl&
   const double rate = args.as<ScalarAttrs>().scalar;
   const std::shared_ptr<RandomEngine> engine = engine_of(args, "dropout");
   T* keep = static_cast<T*>(out.data);
-  for (std::int64_t i = 0; i < out.size; ++i) keep[i] = draw_uniform(*engine) >= rate ? T(1) : T(0);
+  for (std::int64_t i = 0; i < out.size(); ++i) keep[i] = draw_uniform(*engine) >= rate ? T(1) : T(0);
 }
 template <class T>
 inline constexpr OpDefinition dropout_mask_op{"dropout_mask", OpFamily::random, 0, nullptr,

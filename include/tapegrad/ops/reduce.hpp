@@ -45,13 +45,13 @@ void sum_into(const Tensor<T>& x, int axis, T* py) {
 template <class T, class F>
 ImplRef reduction_tangent(const ImplRef& y, F reduce) {
   Tensor<T> r = reduce();
-  if (r.shape() != y->shape) r = reshape(r, y->shape);
+  if (r.shape() != y->shape()) r = reshape(r, y->shape());
   return std::move(r).take_impl();
 }
 
 template <class T>
 void sum_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  const Shape& input_shape = e.saved(0)->shape;
+  const Shape& input_shape = e.saved(0)->shape();
   Tensor<T> grad(std::move(g));
   const auto [axis, keepdims] = e.attrs().as<ReduceAttrs>();
   if (axis >= 0 && !keepdims) grad = reshape(grad, keepdims_shape(input_shape, axis));
@@ -116,7 +116,7 @@ void extreme_weights_forward(const OpArgs&, const ImplRef* const* inputs, Tensor
   const Tensor<T> x(*inputs[0]);
   const Tensor<T> y(*inputs[1]);
   const Tensor<T> y_kept = broadcast_kernel(y, x.shape());
-  MutableArrayMap<T> weights(static_cast<T*>(out.data), static_cast<Eigen::Index>(out.size));
+  MutableArrayMap<T> weights(static_cast<T*>(out.data), static_cast<Eigen::Index>(out.size()));
   weights = (x.element_array() == y_kept.element_array()).template cast<T>();
   const Tensor<T> ties =
       broadcast_kernel(sum_to_kernel(Tensor<T>(ImplRef::share(&out)), y.shape()), x.shape());
@@ -159,7 +159,7 @@ template <class T, bool IsMax>
 void extreme_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
   const TensorImpl& x = *inputs[0]->get();
   extreme_into<T, IsMax>(static_cast<const T*>(x.data),
-                         reduction_layout(x.shape, args.as<ReduceAttrs>().axis),
+                         reduction_layout(x.shape(), args.as<ReduceAttrs>().axis),
                          static_cast<T*>(out.data));
 }
 template <class T>
@@ -235,7 +235,7 @@ template <class T>
 void softmax_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
   const TensorImpl& x = *inputs[0]->get();
   softmax_kernel(static_cast<const T*>(x.data), static_cast<T*>(out.data),
-                 reduction_layout(x.shape, args.as<AxisAttrs>().axis));
+                 reduction_layout(x.shape(), args.as<AxisAttrs>().axis));
 }
 template <class T>
 ImplRef softmax_jvp(const OpArgs& args, const ImplRef* const*, const ImplRef& y,
@@ -287,7 +287,7 @@ template <class T>
 void logsumexp_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
   const TensorImpl& x = *inputs[0]->get();
   logsumexp_into(static_cast<const T*>(x.data),
-                 reduction_layout(x.shape, args.as<ReduceAttrs>().axis), static_cast<T*>(out.data));
+                 reduction_layout(x.shape(), args.as<ReduceAttrs>().axis), static_cast<T*>(out.data));
 }
 template <class T>
 ImplRef logsumexp_jvp(const OpArgs& args, const ImplRef* const* inputs, const ImplRef& y,
@@ -481,7 +481,7 @@ template <class T>
 void prod_others_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
   const TensorImpl& x = *inputs[0]->get();
   prod_others_into(static_cast<const T*>(x.data),
-                   reduction_layout(x.shape, args.as<ReduceAttrs>().axis),
+                   reduction_layout(x.shape(), args.as<ReduceAttrs>().axis),
                    static_cast<T*>(out.data));
 }
 /// No JVP either: a tangent through it would be the second derivative it refuses.
@@ -528,7 +528,7 @@ void prod_into(const T* px, const ReductionLayout& l, T* py) {
 template <class T>
 void prod_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
   const TensorImpl& x = *inputs[0]->get();
-  prod_into(static_cast<const T*>(x.data), reduction_layout(x.shape, args.as<ReduceAttrs>().axis),
+  prod_into(static_cast<const T*>(x.data), reduction_layout(x.shape(), args.as<ReduceAttrs>().axis),
             static_cast<T*>(out.data));
 }
 template <class T>
@@ -561,7 +561,7 @@ Tensor<T> prod(const Tensor<T>& x, int axis, bool keepdims) {
 template <class T, bool IsMax>
 void arg_extreme_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
   const TensorImpl& x = *inputs[0]->get();
-  const ReductionLayout l = reduction_layout(x.shape, args.as<ReduceAttrs>().axis);
+  const ReductionLayout l = reduction_layout(x.shape(), args.as<ReduceAttrs>().axis);
   const T* px = static_cast<const T*>(x.data);
   std::int64_t* py = static_cast<std::int64_t*>(out.data);
   for (std::int64_t o = 0; o < l.outer; ++o)
@@ -637,7 +637,7 @@ template <class T>
 void euclidean_norm_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
   const TensorImpl& x = *inputs[0]->get();
   euclidean_norm_into(static_cast<const T*>(x.data),
-                      reduction_layout(x.shape, args.as<ReduceAttrs>().axis),
+                      reduction_layout(x.shape(), args.as<ReduceAttrs>().axis),
                       static_cast<T*>(out.data));
 }
 template <class T>

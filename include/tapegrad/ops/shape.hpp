@@ -25,16 +25,16 @@ Tensor<T> reshape(const Tensor<T>& x, const Shape& shape);
 
 template <class T>
 void sum_to_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  give(dx[0], broadcast_to(Tensor<T>(std::move(g)), e.saved(0)->shape));
+  give(dx[0], broadcast_to(Tensor<T>(std::move(g)), e.saved(0)->shape()));
 }
 template <class T>
 void sum_to_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
-  sum_to_into(Tensor<T>(*inputs[0]), out.shape, static_cast<T*>(out.data));
+  sum_to_into(Tensor<T>(*inputs[0]), out.shape(), static_cast<T*>(out.data));
 }
 template <class T>
 ImplRef sum_to_jvp(const OpArgs&, const ImplRef* const*, const ImplRef& y,
                    const ImplRef* const* t) {
-  return linear_jvp<T>(t, [&](const Tensor<T>& v) { return sum_to(v, y->shape); });
+  return linear_jvp<T>(t, [&](const Tensor<T>& v) { return sum_to(v, y->shape()); });
 }
 template <class T>
 inline constexpr OpDefinition sum_to_op{"sum_to",           OpFamily::shape, 1, &sum_to_backward<T>,
@@ -42,16 +42,16 @@ inline constexpr OpDefinition sum_to_op{"sum_to",           OpFamily::shape, 1, 
 
 template <class T>
 void broadcast_to_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  give(dx[0], sum_to(Tensor<T>(std::move(g)), e.saved(0)->shape));
+  give(dx[0], sum_to(Tensor<T>(std::move(g)), e.saved(0)->shape()));
 }
 template <class T>
 void broadcast_to_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
-  broadcast_into(Tensor<T>(*inputs[0]), out.shape, static_cast<T*>(out.data));
+  broadcast_into(Tensor<T>(*inputs[0]), out.shape(), static_cast<T*>(out.data));
 }
 template <class T>
 ImplRef broadcast_to_jvp(const OpArgs&, const ImplRef* const*, const ImplRef& y,
                          const ImplRef* const* t) {
-  return linear_jvp<T>(t, [&](const Tensor<T>& v) { return broadcast_to(v, y->shape); });
+  return linear_jvp<T>(t, [&](const Tensor<T>& v) { return broadcast_to(v, y->shape()); });
 }
 template <class T>
 inline constexpr OpDefinition broadcast_to_op{
@@ -60,12 +60,12 @@ inline constexpr OpDefinition broadcast_to_op{
 
 template <class T>
 void reshape_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
-  give(dx[0], reshape(Tensor<T>(std::move(g)), e.saved(0)->shape));
+  give(dx[0], reshape(Tensor<T>(std::move(g)), e.saved(0)->shape()));
 }
 template <class T>
 ImplRef reshape_jvp(const OpArgs&, const ImplRef* const*, const ImplRef& y,
                     const ImplRef* const* t) {
-  return linear_jvp<T>(t, [&](const Tensor<T>& v) { return reshape(v, y->shape); });
+  return linear_jvp<T>(t, [&](const Tensor<T>& v) { return reshape(v, y->shape()); });
 }
 template <class T>
 inline constexpr OpDefinition reshape_op{
@@ -173,7 +173,7 @@ void take_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
 template <class T>
 void take_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
   const TensorImpl& x = *inputs[0]->get();
-  take_into(static_cast<const T*>(x.data), x.shape, args.as<TakeAttrs>(),
+  take_into(static_cast<const T*>(x.data), x.shape(), args.as<TakeAttrs>(),
             static_cast<T*>(out.data));
 }
 template <class T>
@@ -193,7 +193,7 @@ void embed_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
 }
 template <class T>
 void embed_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
-  embed_into(static_cast<const T*>((*inputs[0])->data), out.shape, args.as<TakeAttrs>(),
+  embed_into(static_cast<const T*>((*inputs[0])->data), out.shape(), args.as<TakeAttrs>(),
              static_cast<T*>(out.data));
 }
 template <class T>
@@ -246,21 +246,21 @@ void stack_backward(const Entry& e, ImplRef&& g, const bool* needs, ImplRef* dx)
 template <class T>
 void stack_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
   const int axis = args.as<AxisAttrs>().axis;
-  const std::int64_t n = out.shape[axis];
+  const std::int64_t n = out.shape()[axis];
   std::vector<const T*> xs(static_cast<std::size_t>(n));
   for (std::int64_t k = 0; k < n; ++k) xs[k] = static_cast<const T*>((*inputs[k])->data);
-  stack_into(xs.data(), n, out.shape, axis, static_cast<T*>(out.data));
+  stack_into(xs.data(), n, out.shape(), axis, static_cast<T*>(out.data));
 }
 template <class T>
 ImplRef stack_jvp(const OpArgs& args, const ImplRef* const* inputs, const ImplRef& y,
                   const ImplRef* const* t) {
   const int axis = args.as<AxisAttrs>().axis;
-  const std::int64_t n = y->shape[axis];
+  const std::int64_t n = y->shape()[axis];
   bool any = false;
   std::vector<Tensor<T>> parts;
   for (std::int64_t k = 0; k < n; ++k) {
     any = any || static_cast<bool>(*t[k]);
-    parts.push_back(*t[k] ? Tensor<T>(*t[k]) : Tensor<T>::zeros((*inputs[k])->shape));
+    parts.push_back(*t[k] ? Tensor<T>(*t[k]) : Tensor<T>::zeros((*inputs[k])->shape()));
   }
   if (!any) return {};
   return detail::stack(parts, axis).take_impl();
@@ -429,7 +429,7 @@ void transpose_backward(const Entry& e, ImplRef&& g, const bool*, ImplRef* dx) {
 template <class T>
 void transpose_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
   const TensorImpl& x = *inputs[0]->get();
-  transpose_into(static_cast<const T*>(x.data), x.shape, args.as<TransposeAttrs>(),
+  transpose_into(static_cast<const T*>(x.data), x.shape(), args.as<TransposeAttrs>(),
                  static_cast<T*>(out.data));
 }
 template <class T>

@@ -317,7 +317,7 @@ class Function {
     (detail::TracedArgument<X>::add_refs(args, next_given), ...);
     std::vector<detail::ImplRef> own;
     for (const detail::ImplRef* x : given)
-      own.push_back(detail::ImplRef::adopt(detail::allocate_alias(x->get(), (*x)->shape)));
+      own.push_back(detail::ImplRef::adopt(detail::allocate_alias(x->get(), (*x)->shape())));
     detail::Tracer tracer(own);
     std::vector<detail::ImplRef> outputs;
     std::vector<std::size_t> lengths;

@@ -39,7 +39,7 @@ void plan_memory(TracedProgram& program, const std::vector<ImplRef>& slots);
 #if TAPEGRAD_HEADER_DEFINITIONS
 /// Whether `x` can be an operand of a flat step whose output is `y`.
 inline bool flat_compatible(const TensorImpl& x, const TensorImpl& y) {
-  return x.data != nullptr && x.dtype == y.dtype && x.shape == y.shape;
+  return x.data != nullptr && x.dtype == y.dtype && x.same_shape(y);
 }
 
 /// The slots each instruction reads last, as one list ordered by instruction: those of
@@ -116,7 +116,7 @@ TAPEGRAD_PRECOMPILED_INLINE ReplayStep flat_step(const TraceInstruction& i,
     for (std::size_t k = 0; k < 4; ++k)
       step.operands[k] = tensor_location(i.inputs[k < arity ? k : 0]);
     step.outputs[0] = tensor_location(i.output);
-    step.n = out.size;
+    step.n = out.size();
     step.dtype = out.dtype;
     step.attrs = intern(i.attrs, attrs);
     return step;
@@ -147,7 +147,7 @@ TAPEGRAD_PRECOMPILED_INLINE ReplayStep flat_step(const TraceInstruction& i,
     step.outputs[j] = tensor_location(i.outputs[j]);
     if (step.alias[j] < 0) step.computes = static_cast<std::uint8_t>(step.computes | (1u << j));
   }
-  step.n = upstream.size;
+  step.n = upstream.size();
   step.dtype = upstream.dtype;
   step.attrs = intern(i.attrs, attrs);
   return step;
@@ -305,7 +305,7 @@ TAPEGRAD_PRECOMPILED_INLINE void plan_memory(TracedProgram& program,
   constexpr std::size_t small_alignment = 16;
   const auto bytes_of = [&](std::int32_t s) {
     const TensorImpl& x = *slots[static_cast<std::size_t>(s)].get();
-    const std::size_t bytes = static_cast<std::size_t>(x.size) * dtype_size(x.dtype);
+    const std::size_t bytes = static_cast<std::size_t>(x.size()) * dtype_size(x.dtype);
     const std::size_t a = bytes < small_elements_bytes ? small_alignment : element_alignment;
     return std::max(a, (bytes + a - 1) / a * a);
   };
@@ -371,7 +371,7 @@ TAPEGRAD_PRECOMPILED_INLINE void plan_memory(TracedProgram& program,
           step.shares = static_cast<std::uint8_t>(step.shares | (1u << j));
       for (const Location where : step.outputs) {
         if (where == no_location || where >= 0) continue;
-        const Shape& shape = slots[static_cast<std::size_t>(slot_of_location(where))]->shape;
+        const Shape& shape = slots[static_cast<std::size_t>(slot_of_location(where))]->shape();
         if (program.shapes.empty() || !(program.shapes.back() == shape))
           program.shapes.push_back(shape);
         step.index = static_cast<std::int32_t>(program.shapes.size() - 1);

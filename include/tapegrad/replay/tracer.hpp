@@ -188,7 +188,7 @@ TAPEGRAD_PRECOMPILED_INLINE void Tracer::after_backward_step(const TapeState&, s
     // and at another replay something else (a custom gradient deciding on the host): its
     // result gets a header of its own, a value of its own in the trace.
     if (slots_.count(grads[k].get()))
-      grads[k] = ImplRef::adopt(allocate_alias(grads[k].get(), grads[k]->shape));
+      grads[k] = ImplRef::adopt(allocate_alias(grads[k].get(), grads[k]->shape()));
     i.outputs[k] = new_slot(grads[k]);
   }
 }
@@ -197,12 +197,12 @@ TAPEGRAD_PRECOMPILED_INLINE void Tracer::on_variable_read(const VariableState& v
                                                           const ImplRef& value, ImplRef& read) {
   if (inside_rule_ > 0) return;  // read again when the step is replayed
   // A header of our own, so that each read is a value of its own.
-  if (read.get() == value.get()) read = ImplRef::adopt(allocate_alias(value.get(), value->shape));
+  if (read.get() == value.get()) read = ImplRef::adopt(allocate_alias(value.get(), value->shape()));
   TraceInstruction i;
   i.kind = TraceInstruction::Kind::read_variable;
   i.variable = variable.weak_from_this();
   i.dtype = value->dtype;
-  i.shape = value->shape;
+  i.shape = value->shape();
   i.output = new_slot(read);
   program_.instructions.push_back(std::move(i));
 }
@@ -245,7 +245,7 @@ TAPEGRAD_PRECOMPILED_INLINE void Tracer::on_host_read(const TensorImpl* impl, co
   if (inside_rule_ > 0 || !is_traced(impl)) return;
   auto refuse = [&] {
     fail<trace_error>("function: Tensor::", accessor, " reads a traced value of shape ",
-                      impl->shape,
+                      impl->shape(),
                       " on the host while tracing; a replay repeats the ops, not what the host "
                       "decided from their values (compute it with ops such as "
                       "tapegrad::where, or return the value and read it after the call)");
@@ -311,7 +311,7 @@ TAPEGRAD_PRECOMPILED_INLINE void Tracer::add_op(const OpCall& call) {
   for (std::size_t k = 0; k < call.n_inputs; ++k)
     i.inputs.push_back(slot_of(*call.inputs[k], op.name));
   i.dtype = call.output->dtype;
-  i.shape = call.output->shape;
+  i.shape = call.output->shape();
   i.output = new_slot(call.output);
   program_.instructions.push_back(std::move(i));
 }
@@ -343,7 +343,7 @@ TAPEGRAD_PRECOMPILED_INLINE void Tracer::add_view(const ImplRef& x, std::int32_t
   i.kind = TraceInstruction::Kind::view;
   i.inputs.push_back(source);
   i.dtype = x->dtype;
-  i.shape = x->shape;
+  i.shape = x->shape();
   i.output = new_slot(x);
   program_.instructions.push_back(std::move(i));
 }
@@ -358,7 +358,7 @@ TAPEGRAD_PRECOMPILED_INLINE std::int32_t Tracer::slot_of(const ImplRef& x, const
   while (root->base != nullptr) root = root->base;
   failed_ = failed_ || created_.count(root) != 0;
   TAPEGRAD_CHECK(created_.count(root) == 0, trace_error, "function: ", op,
-                 " reads a tensor of shape ", x->shape,
+                 " reads a tensor of shape ", x->shape(),
                  " that code the trace cannot see computed during the call (a kernel that "
                  "reports to no tape, writing into a new tensor), so a replay would reuse a "
                  "stale value. Run this function eagerly (call it directly) until that code "

@@ -80,7 +80,7 @@ struct UpdateInputs {
   const ImplRef* const* inputs;
   Eigen::Map<const FlatArray<T>> array(int k) const {
     const TensorImpl& x = *inputs[k]->get();
-    return {static_cast<const T*>(x.data), static_cast<Eigen::Index>(x.size)};
+    return {static_cast<const T*>(x.data), static_cast<Eigen::Index>(x.size())};
   }
   double scalar(int k) const { return *static_cast<const double*>(inputs[k]->get()->data); }
 };
@@ -88,7 +88,7 @@ struct UpdateInputs {
 /// The forward of update op `Rule`: Rule::apply(attributes, inputs, out) writes the result.
 template <class T, class Rule>
 void update_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
-  Eigen::Map<FlatArray<T>> result(static_cast<T*>(out.data), static_cast<Eigen::Index>(out.size));
+  Eigen::Map<FlatArray<T>> result(static_cast<T*>(out.data), static_cast<Eigen::Index>(out.size()));
   Rule::template apply<T>(args.as<UpdateAttrs>(), UpdateInputs<T>{inputs}, result);
 }
 template <class T, class Rule>
@@ -100,7 +100,7 @@ inline constexpr OpDefinition update_op{Rule::name, OpFamily::optimizer, Rule::a
 template <class T, class Rule, std::size_t NI>
 Tensor<T> run_update(const ImplRef* const (&inputs)[NI], UpdateAttrs attrs = {}) {
   static_assert(NI == Rule::arity, "an update op's inputs, as its rule declares");
-  return run_without_gradient<T>(update_op<T, Rule>, inputs, (*inputs[0])->shape,
+  return run_without_gradient<T>(update_op<T, Rule>, inputs, (*inputs[0])->shape(),
                                  OpAttrs::of(attrs));
 }
 
