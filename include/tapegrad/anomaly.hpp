@@ -68,8 +68,8 @@ TAPEGRAD_NOINLINE inline void check_forward_anomaly(const ImplRef& output, const
   if (bad < 0) return;
   if (backward_op != nullptr)  // a step of a gradient: blame the op being differentiated
     detail::fail<anomaly_error>("anomaly: the backward of ", backward_op, " produced ",
-                                (is_nan ? "NaN" : "inf"), " (element ", bad, " of ", output->shape(),
-                                ", computing ", op, ")",
+                                (is_nan ? "NaN" : "inf"), " (element ", bad, " of ",
+                                output->shape(), ", computing ", op, ")",
                                 (backward_site.empty() ? "" : "; the op had " + backward_site));
   bool inputs_finite = true;
   for (std::size_t k = 0; k < n_inputs; ++k) {

@@ -216,7 +216,8 @@ void dropout_mask_forward(const OpArgs& args, const ImplRef* const*, TensorImpl&
   const double rate = args.as<ScalarAttrs>().scalar;
   const std::shared_ptr<RandomEngine> engine = engine_of(args, "dropout");
   T* keep = static_cast<T*>(out.data);
-  for (std::int64_t i = 0; i < out.size(); ++i) keep[i] = draw_uniform(*engine) >= rate ? T(1) : T(0);
+  for (std::int64_t i = 0; i < out.size(); ++i)
+    keep[i] = draw_uniform(*engine) >= rate ? T(1) : T(0);
 }
 template <class T>
 inline constexpr OpDefinition dropout_mask_op{"dropout_mask", OpFamily::random, 0, nullptr,

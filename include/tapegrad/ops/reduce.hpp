@@ -287,7 +287,8 @@ template <class T>
 void logsumexp_forward(const OpArgs& args, const ImplRef* const* inputs, TensorImpl& out) {
   const TensorImpl& x = *inputs[0]->get();
   logsumexp_into(static_cast<const T*>(x.data),
-                 reduction_layout(x.shape(), args.as<ReduceAttrs>().axis), static_cast<T*>(out.data));
+                 reduction_layout(x.shape(), args.as<ReduceAttrs>().axis),
+                 static_cast<T*>(out.data));
 }
 template <class T>
 ImplRef logsumexp_jvp(const OpArgs& args, const ImplRef* const* inputs, const ImplRef& y,
