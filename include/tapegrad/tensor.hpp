@@ -232,8 +232,9 @@ class Tensor {
   // Internal: kernels read elements through these, which never refuse (NOTE [ Host reads
   // while tracing ]).
   const T* elements() const { return static_cast<const T*>(checked()->data); }
-  FlatMap<T> element_array() const {
-    return FlatMap<T>(elements(), static_cast<Eigen::Index>(size()));
+  TAPEGRAD_ALWAYS_INLINE FlatMap<T> element_array() const {
+    const detail::TensorImpl* impl = checked();
+    return FlatMap<T>(static_cast<const T*>(impl->data), static_cast<Eigen::Index>(impl->size()));
   }
   MatrixMap<T> element_matrix() const {
     const Shape& s = shape();

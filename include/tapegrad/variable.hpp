@@ -66,6 +66,12 @@ class Variable {
     return Tensor<T>(state_->value);
   }
 
+  /// The current value, read so that no tape watches it while a traced function still
+  /// replays the read: an optimizer's read of the state it updates (NOTE [ How an optimizer
+  /// updates a variable ] in train/optimizers.hpp).
+  ///   Tensor<float> w_now = w.read_unwatched();
+  Tensor<T> read_unwatched() const { return Tensor<T>(detail::read_variable_unwatched(state_)); }
+
   Shape shape() const { return snapshot().shape(); }
   const std::string& name() const { return state_->name; }
   bool trainable() const { return state_->trainable; }

@@ -355,14 +355,13 @@ Tensor<T> apply_unary(const Tensor<T>& x, T s) {
 // shape, and the glue sums it back to the input's shape. ----
 
 template <class Op, class T>
-void binary_kernel(const Tensor<T>& a, const Tensor<T>& b, const Shape& shape, T* y) {
-  map_binary_into(a, b, shape, y, [](const auto& u, const auto& v) { return Op::forward(u, v); });
+void binary_kernel(const Tensor<T>& a, const Tensor<T>& b, const TensorImpl& out, T* y) {
+  map_binary_into(a, b, out, y, [](const auto& u, const auto& v) { return Op::forward(u, v); });
 }
 
 template <class Op, class T>
 void binary_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
-  binary_kernel<Op>(Tensor<T>(*inputs[0]), Tensor<T>(*inputs[1]), out.shape(),
-                    static_cast<T*>(out.data));
+  binary_kernel<Op>(Tensor<T>(*inputs[0]), Tensor<T>(*inputs[1]), out, static_cast<T*>(out.data));
 }
 
 template <int K, class Op, class T>
@@ -580,7 +579,7 @@ void record_binary(const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>& y) {
 template <class Op, class T>
 Tensor<T> apply_binary(const Tensor<T>& a, const Tensor<T>& b) {
   Tensor<T> y = broadcast_result<T>(a, b, Op::name);
-  binary_kernel<Op>(a, b, y.shape(), y.mutable_data());
+  binary_kernel<Op>(a, b, *y.impl().get(), y.mutable_data());
   if (any_tape_recording()) record_binary<Op>(a, b, y);
   return y;
 }

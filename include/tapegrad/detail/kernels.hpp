@@ -127,12 +127,23 @@ void map_binary_into(const Tensor<T>& a, const Tensor<T>& b, const Shape& shape,
                });
 }
 
+/// map_binary_into for a result `out`, whose Shape is built only when a and b differ in shape.
+template <class T, class Out, class F>
+void map_binary_into(const Tensor<T>& a, const Tensor<T>& b, const TensorImpl& out, Out* py, F f) {
+  if (a.impl()->same_shape(*b.impl().get())) {
+    MutableArrayMap<Out>(py, static_cast<Eigen::Index>(a.size())) =
+        f(a.element_array(), b.element_array());
+    return;
+  }
+  map_binary_into(a, b, out.shape(), py, f);
+}
+
 /// y = f(a, b) elementwise with NumPy broadcasting, with elements of type R (T unless given;
 /// bool for comparisons).
 template <class R = void, class T, class F, class Out = std::conditional_t<std::is_void_v<R>, T, R>>
 Tensor<Out> map_binary(const Tensor<T>& a, const Tensor<T>& b, const char* op, F f) {
   Tensor<Out> y = broadcast_result<Out>(a, b, op);
-  map_binary_into(a, b, y.shape(), y.mutable_data(), f);
+  map_binary_into(a, b, *y.impl().get(), y.mutable_data(), f);
   return y;
 }
 

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <utility>
@@ -97,6 +98,7 @@ struct TensorImpl {
  private:
   // Below TensorExtras.
   void set_wide_shape(const Shape& dims);
+  bool same_wide_shape(const TensorImpl& other) const;
   std::int64_t wide_size() const;
   std::uint32_t find_more_marks(std::uint64_t tape_id) const;
   bool any_more_marks() const;
@@ -221,7 +223,7 @@ inline bool block_cache_usable(BlockCache& cache) {
   return true;
 }
 
-inline void* allocate_block(std::size_t bytes) {
+TAPEGRAD_ALWAYS_INLINE void* allocate_block(std::size_t bytes) {
 #ifndef TAPEGRAD_NO_BLOCK_CACHE
   BlockCache& cache = block_cache;
   if (cache.state != BlockCache::gone) {
@@ -515,12 +517,14 @@ inline Shape TensorImpl::shape() const {
   return Shape(compact_dims, rank);
 }
 
-inline bool TensorImpl::same_shape(const TensorImpl& other) const {
-  if (rank != other.rank) return false;
-  if (TAPEGRAD_UNLIKELY(wide || other.wide)) return shape() == other.shape();
-  for (int i = 0; i < rank; ++i)
-    if (compact_dims[i] != other.compact_dims[i]) return false;
-  return true;
+TAPEGRAD_ALWAYS_INLINE bool TensorImpl::same_shape(const TensorImpl& other) const {
+  if (TAPEGRAD_UNLIKELY(wide || other.wide)) return same_wide_shape(other);
+  // The dimensions beyond the rank are 0 in every compact header.
+  return rank == other.rank &&
+         std::memcmp(compact_dims, other.compact_dims, sizeof(compact_dims)) == 0;
+}
+TAPEGRAD_NOINLINE inline bool TensorImpl::same_wide_shape(const TensorImpl& other) const {
+  return shape() == other.shape();
 }
 
 TAPEGRAD_NOINLINE inline std::int64_t TensorImpl::wide_size() const {

@@ -27,8 +27,7 @@ auto first_wins(const A& a, const B& b) {
 }
 template <bool Greater, class T>
 void first_wins_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
-  map_binary_into(Tensor<T>(*inputs[0]), Tensor<T>(*inputs[1]), out.shape(),
-                  static_cast<T*>(out.data),
+  map_binary_into(Tensor<T>(*inputs[0]), Tensor<T>(*inputs[1]), out, static_cast<T*>(out.data),
                   [](const auto& x, const auto& z) { return first_wins<Greater>(x, z); });
 }
 /// The mask as an op with no gradient (NOTE [ Ops without a gradient ]).

@@ -58,8 +58,8 @@ TAPEGRAD_MASK_OP(LogicalOr, "logical_or", l || r)
 
 template <class T, class Cmp>
 void compare_forward(const OpArgs&, const ImplRef* const* inputs, TensorImpl& out) {
-  map_binary_into(Tensor<T>(*inputs[0]), Tensor<T>(*inputs[1]), out.shape(),
-                  static_cast<bool*>(out.data), Cmp{});
+  map_binary_into(Tensor<T>(*inputs[0]), Tensor<T>(*inputs[1]), out, static_cast<bool*>(out.data),
+                  Cmp{});
 }
 template <class T, class Cmp>
 inline constexpr OpDefinition compare_op{Cmp::name, OpFamily::elementwise, 2, nullptr,

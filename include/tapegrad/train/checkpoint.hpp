@@ -10,7 +10,6 @@
 #include <type_traits>
 #include <vector>
 
-#include "tapegrad/detail/tape_state.hpp"
 #include "tapegrad/dtype.hpp"
 #include "tapegrad/errors.hpp"
 #include "tapegrad/shape.hpp"
@@ -137,7 +136,7 @@ void save_variables(const std::string& path, const std::vector<Variable<T>>& var
   detail::put_le(out, detail::checkpoint_version, 4);
   detail::put_le(out, vars.size(), 8);
   for (const Variable<T>& var : vars) {
-    const Tensor<T> value(detail::current_value(*var.state()));
+    const Tensor<T> value = var.snapshot();
     const std::string& name = var.name();
     TAPEGRAD_CHECK(!(name.size() > 0xffffffffu), value_error,
                    "save_variables: the name of a variable is too long to save");

@@ -12,7 +12,6 @@
 #include <utility>
 #include <vector>
 
-#include "tapegrad/detail/tape_state.hpp"
 #include "tapegrad/errors.hpp"
 #include "tapegrad/tensor.hpp"
 #include "tapegrad/variable.hpp"
@@ -281,7 +280,7 @@ void Optimizer<Derived>::apply_gradients(const std::vector<Tensor<T>>& grads,
   warn_missing_gradients(grads, vars, op);
 
   UpdateStep<T> s;
-  s.step = Tensor<double>(detail::read_variable_unwatched(iterations_.state()));
+  s.step = iterations_.read_unwatched();
   // Throws when the rate is not finite, before anything changed.
   s.lr = detail::run_without_gradient<double>(detail::learning_rate_op, {&s.step.impl()}, Shape{},
                                               {}, learning_rate_);
@@ -291,11 +290,11 @@ void Optimizer<Derived>::apply_gradients(const std::vector<Tensor<T>>& grads,
     if (!grads[i].has_value()) continue;
     const Variable<T>& var = vars[i];
     const auto& slots = slots_.get(var, n_slots, name());
-    s.w = Tensor<T>(detail::read_variable_unwatched(var.state()));
+    s.w = var.read_unwatched();
     s.g = grads[i];
     for (int k = 0; k < n_slots; ++k)
       s.slots[static_cast<std::size_t>(k)] =
-          Tensor<T>(detail::read_variable_unwatched(slots[static_cast<std::size_t>(k)]));
+          Variable<T>(slots[static_cast<std::size_t>(k)]).read_unwatched();
     Tensor<T> next = self.update(s);
     s.w = Tensor<T>();
     for (int k = 0; k < n_slots; ++k) {
