@@ -18,7 +18,8 @@ namespace tapegrad::detail {
 /// only when it runs.
 template <std::size_t NI, std::size_t NS>
 struct FixedCounts {
-  static_assert(NI <= max_op_inputs && NS <= max_op_inputs, "more than an entry holds inline");
+  static_assert(NI <= max_op_inputs && NS <= max_op_inputs,
+                "more than record() counts on the stack");
   static constexpr bool fixed = true;
   static constexpr std::size_t inputs = NI;
   static constexpr std::size_t saved = NS;

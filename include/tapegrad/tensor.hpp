@@ -152,6 +152,8 @@ class Tensor {
   template <class U = T, std::enable_if_t<std::is_same_v<U, bool>, int> = 0>
   explicit operator bool() const = delete;  // a mask: use tapegrad::any(m).item() or all(m).item()
 
+  /// The dimensions, outermost first (a copy: the header keeps them compactly).
+  ///   for (std::int64_t d : x.shape()) std::cout << d << ' ';
   Shape shape() const { return checked()->shape(); }
   int rank() const { return checked()->rank; }
   std::int64_t size() const { return checked()->size(); }

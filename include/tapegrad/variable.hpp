@@ -66,9 +66,9 @@ class Variable {
     return Tensor<T>(state_->value);
   }
 
-  /// The current value, read so that no tape watches it while a traced function still
-  /// replays the read: an optimizer's read of the state it updates (NOTE [ How an optimizer
-  /// updates a variable ] in train/optimizers.hpp).
+  /// The current value, read without any tape watching it but heard by a traced function,
+  /// which replays the read: an optimizer's read of the state it updates (NOTE [ How an
+  /// optimizer updates a variable ] in train/optimizers.hpp).
   ///   Tensor<float> w_now = w.read_unwatched();
   Tensor<T> read_unwatched() const { return Tensor<T>(detail::read_variable_unwatched(state_)); }
 

@@ -145,3 +145,20 @@ TEST_CASE("A replayed chain of scalar ops calls malloc zero times", "[replay][ma
   for (int warm = 0; warm < 3; ++warm) (void)chain(x);
   CHECK(mallocs_of(10, [&] { (void)chain(x); }) == 0);
 }
+
+TEST_CASE("Replayed rules of wide attributes and of three inputs call malloc zero times",
+          "[replay][malloc]") {
+  // transpose's attributes do not fit an entry's word and where has a third input: both
+  // rules' entries take an EntryExtra, which comes from the block cache.
+  auto f = tg::function([](const Tensor<double>& x) {
+    GradientTape tape;
+    tape.watch(x);
+    const Tensor<double> t = tg::transpose(x);
+    const Tensor<double> y = tg::where(t > 0.0, t * t, t * -0.5);
+    return tape.gradient(tg::sum(y), x);
+  });
+  const Tensor<double> x = sample({3, 4}, -1, 1, 9);
+  for (int warm = 0; warm < 3; ++warm) (void)f(x);
+  CHECK(mallocs_of(10, [&] { (void)f(x); }) == 0);
+  CHECK(f.trace_count() == 1);
+}

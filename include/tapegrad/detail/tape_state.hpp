@@ -30,8 +30,8 @@ struct Entry;
 // they are (in a union of the element types) lets it do so without copying a handle, which
 // would cost an atomic increment and decrement per tensor per op. The union is one pointer
 // wide: every Tensor<T> is a standard-layout class whose only member is its ImplRef, so the
-// handle reads the same through any member (their common initial sequence), and the tensor's
-// own dtype says which member is active. An empty one holds an empty Tensor<float>.
+// handle sits at the SavedTensor's own address whichever member is active, and the tensor's
+// own dtype says which member that is. An empty one holds an empty Tensor<float>.
 class SavedTensor {
  public:
   SavedTensor() noexcept : f_() {}
@@ -80,7 +80,8 @@ class SavedTensor {
     else
       return b_;
   }
-  const TensorImpl* impl() const noexcept { return f_.impl_.get(); }
+  // The class, its union, the active Tensor<T> and its ImplRef share one address.
+  const TensorImpl* impl() const noexcept { return reinterpret_cast<const ImplRef*>(this)->get(); }
   const TensorImpl* operator->() const noexcept { return impl(); }
 
  private:
@@ -112,16 +113,27 @@ class SavedTensor {
     Tensor<bool> b_;
   };
 };
-static_assert(std::is_standard_layout_v<Tensor<float>> && sizeof(SavedTensor) == sizeof(void*));
+static_assert(std::is_standard_layout_v<Tensor<float>> &&
+              std::is_standard_layout_v<Tensor<double>> &&
+              std::is_standard_layout_v<Tensor<std::int32_t>> &&
+              std::is_standard_layout_v<Tensor<std::int64_t>> &&
+              std::is_standard_layout_v<Tensor<bool>> && std::is_standard_layout_v<SavedTensor> &&
+              sizeof(SavedTensor) == sizeof(void*));
 
 /// What an entry holds beyond its one cache line: inputs from the third on, saved tensors from
 /// the fourth on, attributes wider than a word, and a closure (a custom gradient's function).
+/// From the block cache, so that a replayed step with one (a transpose's attributes, where's
+/// third input) calls no malloc once warm (NOTE [ A replay's memory plan ]).
 struct EntryExtra {
-  std::vector<NodeId> inputs;  // node ids of inputs inline_inputs, inline_inputs + 1, ...
-  std::vector<ImplRef> saved;  // tensors saved beyond the first max_op_inputs
+  NodeId third_input = no_node;  // input inline_inputs: a three-input op needs no vector
+  std::vector<NodeId> inputs;    // node ids of inputs inline_inputs + 1, inline_inputs + 2, ...
+  std::vector<ImplRef> saved;    // tensors saved beyond the first max_op_inputs
   std::shared_ptr<const void> closure;
   OpAttrs attrs;
   bool has_attrs = false;
+
+  static void* operator new(std::size_t bytes) { return allocate_block(bytes); }
+  static void operator delete(void* block, std::size_t bytes) noexcept { free_block(block, bytes); }
 
   /// The extra part an entry of these counts needs, or null; sized for set_input() and
   /// save(), so that filling the entry cannot throw.
@@ -154,29 +166,42 @@ struct Entry {
   BackwardFn backward() const { return noted_only ? nullptr : definition->backward; }
   const char* name() const { return definition->name; }
 
-  NodeId input(std::uint32_t k) const {
-    return k < inline_inputs ? inputs_[k] : extra->inputs[k - inline_inputs];
+  NodeId input(std::size_t k) const {
+    if (k < inline_inputs) return inputs_[k];
+    return k == inline_inputs ? extra->third_input : extra->inputs[k - inline_inputs - 1];
   }
+  /// Needs the extra part make_if_needed() gave for this many inputs.
   void set_input(std::size_t k, NodeId node) noexcept {
-    (k < inline_inputs ? inputs_[k] : extra->inputs[k - inline_inputs]) = node;
+    if (k < inline_inputs) {
+      inputs_[k] = node;
+      return;
+    }
+    TAPEGRAD_ASSERT(extra != nullptr);
+    (k == inline_inputs ? extra->third_input : extra->inputs[k - inline_inputs - 1]) = node;
   }
   /// Saved tensor k < max_op_inputs (those beyond are extra->saved).
   const SavedTensor& saved(std::size_t k) const { return saved_[k]; }
+  /// Needs the extra part make_if_needed() gave for this many saved tensors.
   void save(std::size_t k, const ImplRef& tensor) noexcept {
-    if (k < max_op_inputs)
+    if (k < max_op_inputs) {
       saved_[k].set(tensor);
-    else
-      extra->saved[k - max_op_inputs] = tensor;
+      return;
+    }
+    TAPEGRAD_ASSERT(extra != nullptr);
+    extra->saved[k - max_op_inputs] = tensor;
   }
   OpAttrs attrs() const {
     return extra && extra->has_attrs ? extra->attrs : OpAttrs::from_word(attrs_word_);
   }
   /// Needs the extra part make_if_needed() gave for these attributes.
   void set_attrs(const OpAttrs& attrs) noexcept {
-    if (attrs.fits_in_word())
+    if (attrs.fits_in_word()) {
       attrs_word_ = attrs.first_word();
-    else
-      extra->attrs = attrs;
+      return;
+    }
+    TAPEGRAD_ASSERT(extra != nullptr);
+    extra->attrs = attrs;
+    extra->has_attrs = true;
   }
 
  private:
@@ -196,7 +221,7 @@ inline std::unique_ptr<EntryExtra> EntryExtra::make_if_needed(
   if (n_inputs <= inline_inputs && n_saved <= max_op_inputs && !closure && !wide_attrs)
     return nullptr;
   auto extra = std::make_unique<EntryExtra>();
-  if (n_inputs > inline_inputs) extra->inputs.assign(n_inputs - inline_inputs, no_node);
+  if (n_inputs > inline_inputs + 1) extra->inputs.assign(n_inputs - inline_inputs - 1, no_node);
   if (n_saved > max_op_inputs) extra->saved.resize(n_saved - max_op_inputs);
   extra->closure = closure;
   extra->has_attrs = wide_attrs;
@@ -245,9 +270,10 @@ class PausedTape;
 
 // NOTE [ Finding a tensor on a tape ]
 // A tape knows a tensor as a node id. The output of an op recorded on the tape carries a
-// TapeMark with that id, written when the op creates it, so the common lookup is a scan of
-// at most two inline marks and costs no hashing. watch() does not write into the tensor
-// (another thread may be reading it); the tape keeps its own table of watched tensors,
+// TapeMark with that id, written when the op creates it, so the common lookup reads the
+// header's one mark (nested tapes' further marks are out of line) and costs no hashing.
+// watch() does not write into the tensor (another thread may be reading it); the tape keeps
+// its own table of watched tensors,
 // consulted only when the tensor carries no mark for this tape. Tape ids are never reused,
 // so a mark left by a tape that has been reset or destroyed matches nothing.
 class TapeState {

@@ -151,8 +151,8 @@ inline char* elements_in(void* block, std::size_t bytes) {
 // gradients) go back to the kernel on free and come back as fresh pages, page-faulting on
 // every step (that alone doubled the MLP step). So each thread keeps free lists: small
 // blocks in 16-byte classes (a header and a few elements take 80 bytes, not 128), capped at
-// 2 MiB a class; blocks up to 256 MiB in classes of four per power of two (at most 25%
-// rounding), capped at 64 MiB in all. A block freed on another thread joins that thread's
+// 2 MiB a class (64 MiB in all); blocks up to 256 MiB in classes of four per power of two (at most
+// 25% rounding), capped at 64 MiB in all. A block freed on another thread joins that thread's
 // lists. Under sanitizers the cache is off, so that every use after free is still caught.
 // The cache is plain data, constant-initialised, so that reaching it is one TLS load with no
 // initialisation guard; a separate thread-local with a destructor, touched once when the
@@ -443,8 +443,8 @@ class ImplRef {
 // grow with the length of the computation. It is written only into a tensor an op has just
 // created, before anyone else can see it (as tape marks are, NOTE [ Tensor storage ]), and an
 // accumulator's id is never reused, so a tangent left by one that has ended matches nothing
-// and goes with its tensor. Kept out of line with the marks beyond two, so that tensors
-// without either pay one null pointer.
+// and goes with its tensor. Kept out of line with the marks beyond the first and a wide
+// shape, so that tensors with none of these pay one null pointer.
 struct TensorExtras {
   struct Tangent {
     std::uint64_t accumulator_id;  // 0: none (ids start at 1)

@@ -140,8 +140,9 @@ void replay_rule(const TraceInstruction& i, std::vector<ImplRef>& values);
 // thread's and given back empty, keeping their capacity (the slot tables keep their size too,
 // 16 bytes a slot of the largest program the thread replayed). What still allocates: a vector it
 // returns to the caller (f returned a std::vector), an op of more than 16 inputs, the entry
-// of a backward step of more than max_op_inputs inputs or with shared data, blocks beyond the
-// block cache's limits, and products split over OpenMP threads.
+// of a backward step of more than max_op_inputs inputs or saved tensors (its EntryExtra comes
+// from the block cache, its vectors do not), blocks beyond the block cache's limits, and
+// products split over OpenMP threads.
 
 /// A vector borrowed from this thread's pool of them, given back empty when it goes.
 ///   Pooled<std::vector<ImplRef>> outputs;  replay(program, arguments, *outputs);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tapegrad/errors.hpp"
+#include "tapegrad/record.hpp"
 #include "tapegrad/tensor.hpp"
 #include "tapegrad/variable.hpp"
 #include "tapegrad/warning.hpp"
